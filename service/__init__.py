@@ -1,0 +1,179 @@
+"""Ranklet: ranking badges and privacy-first comments for blogs.
+
+``create_app`` builds the Flask app in a fixed order: config -> extensions -> blueprints ->
+errors -> cli. Nothing is built at import time; gunicorn runs ``service:create_app()``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request
+
+from service.config import DEFAULTS
+
+MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def instance_path() -> str:
+    """``RANKLET_INSTANCE_PATH``, else ``./instance``: where the SQLite file and secrets live."""
+    return os.path.abspath(os.environ.get("RANKLET_INSTANCE_PATH") or "instance")
+
+
+def _load_or_create_secret(folder: str) -> str:
+    """Generated once; O_EXCL makes concurrent first starts agree on one secret."""
+    path = os.path.join(folder, "secret_key")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        with open(path, encoding="ascii") as handle:
+            value = handle.read().strip()
+        if value:
+            return value
+        raise RuntimeError(f"{path} is empty: delete it to generate a new secret") from None
+    value = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("RANKLET")
+    if test_config:
+        app.config.from_mapping(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _load_or_create_secret(app.instance_path)
+    app.config["SECRET_KEY"] = str(app.config["SECRET_KEY"])
+    url = app.config.get("DATABASE_URL") or "sqlite:///" + os.path.join(
+        app.instance_path, "ranklet.db"
+    )
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    if url.startswith("sqlite"):
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 5}})
+    else:
+        app.config.setdefault(
+            "SQLALCHEMY_ENGINE_OPTIONS",
+            {
+                "pool_pre_ping": True,
+                "pool_timeout": 5,
+                "connect_args": {"connect_timeout": 3},
+            },
+        )
+    if not app.config.get("RATELIMIT_STORAGE_URI"):
+        from service.ratelimit_store import default_storage_uri
+
+        app.config["RATELIMIT_STORAGE_URI"] = default_storage_uri(app.instance_path)
+    elif str(app.config["RATELIMIT_STORAGE_URI"]).startswith("ranklet-sqlite"):
+        import service.ratelimit_store  # noqa: F401 - registers the scheme
+    app.config["PUBLIC_URL"] = str(app.config.get("PUBLIC_URL") or "http://127.0.0.1:8000").rstrip(
+        "/"
+    )
+    app.config["EDIT_WINDOW"] = int(app.config["EDIT_WINDOW"])
+    app.config["TRUSTED_PROXIES"] = int(app.config["TRUSTED_PROXIES"] or 0)
+    rate = app.config.get("COMMENT_RATE_LIMIT")
+    app.config["COMMENT_RATE_LIMIT"] = "" if rate in (None, False) else str(rate)
+
+
+def _bind_extensions(app: Flask) -> None:
+    from service.db_types import configure_sqlite
+    from service.extensions import api, compress, cors, db, limiter, migrate
+
+    import service.models  # noqa: F401 - registers the tables for Alembic
+
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    api.init_app(app)
+    cors.init_app(
+        app,
+        resources={r"/api/v1/*": {}, r"/embed.js": {}},
+        # A pattern, not "*", so the answer echoes the origin with Vary: Origin and the
+        # literal "null" origin (sandboxed frames, file: pages) is never allowed.
+        origins=[r"^https?://[^\s/]+$"],
+        supports_credentials=False,
+        allow_headers=["Content-Type", "X-Edit-Token"],
+        expose_headers=["Retry-After", "ETag"],
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        max_age=86400,
+        vary_header=True,
+    )
+    compress.init_app(app)
+    limiter.init_app(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from service import badges, ops, rankings
+    from service.extensions import api
+
+    api.register_blueprint(rankings.blp)
+    app.register_blueprint(ops.blp)
+    app.register_blueprint(badges.blp)
+    for module_name in ("comments", "feeds", "embed_assets", "demo", "admin", "email_links"):
+        module = _optional(module_name)
+        if module is None:
+            continue
+        blueprint = module.blp
+        if module_name == "comments":
+            api.register_blueprint(blueprint)
+        else:
+            app.register_blueprint(blueprint)
+
+
+def _optional(name: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(f"service.{name}")
+    except ModuleNotFoundError as error:
+        if error.name != f"service.{name}":
+            raise
+        return None
+
+
+def _request_hooks(app: Flask) -> None:
+    from service.db_types import write_intent
+    from service.errors import error_response
+
+    @app.before_request
+    def _before() -> Response | None:
+        write_intent.set(request.method in WRITE_METHODS)
+        if (
+            request.method in WRITE_METHODS
+            and request.path.startswith("/api/")
+            and (request.content_length or request.headers.get("Transfer-Encoding"))
+            and not request.is_json
+        ):
+            return error_response(415, "Send the body as JSON (Content-Type: application/json).")
+        return None
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        headers.setdefault(
+            "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
+        )
+        return response
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_path=instance_path(), instance_relative_config=True)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    _configure(app, test_config)
+    _bind_extensions(app)
+    _register_blueprints(app)
+    from service import errors
+
+    errors.register(app)
+    _request_hooks(app)
+    return app

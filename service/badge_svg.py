@@ -1,0 +1,332 @@
+"""SVG badges and rank-history charts, as plain functions of their inputs.
+
+Nothing here knows about Flask or the database, so the views can cache on the output and
+the tests can parse it. Badges are sized from measured glyph advances (below) because an
+SVG cannot size a box to its text: a guessed width either clips Japanese labels or leaves
+English ones floating in a wide box.
+
+Every text that reaches the SVG goes through `_escape`, after `_xml_safe` has removed what
+XML 1.0 cannot carry; nothing else may write user text into the markup.
+"""
+
+import hashlib
+import html
+import math
+import unicodedata
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Final
+
+FONT_FAMILY: Final = (
+    "Verdana,Geneva,DejaVu Sans,'Hiragino Sans','Noto Sans CJK JP','Yu Gothic',Meiryo,sans-serif"
+)
+FONT_SIZE: Final = 11.0
+PADDING: Final = 6.0
+BADGE_HEIGHT: Final = 20
+LABEL_COLOR: Final = "#555"
+NOT_FOUND_COLOR: Final = "#9f9f9f"
+
+# Advance widths in px at FONT_SIZE (11px), measured by bench/measure_glyphs.py: headless
+# Chromium 156, canvas measureText with "11px 'DejaVu Sans'" (DejaVu Sans 2.37, which the
+# font stack resolves to on Linux and which is metrically close to Verdana). The <text>
+# elements also carry textLength, so a viewer whose font differs slightly still fits the box.
+# fmt: off
+LATIN_ADVANCE_WIDTHS: Final[dict[str, float]] = {
+    " ": 3.5, "!": 4.41, "\"": 5.06, "#": 9.22, "$": 7.0, "%": 10.45, "&": 8.58, "'": 3.02,
+    "(": 4.29, ")": 4.29, "*": 5.5, "+": 9.22, ",": 3.5, "-": 3.97, ".": 3.5, "/": 3.71,
+    "0": 7.0, "1": 7.0, "2": 7.0, "3": 7.0, "4": 7.0, "5": 7.0, "6": 7.0, "7": 7.0,
+    "8": 7.0, "9": 7.0, ":": 3.71, ";": 3.71, "<": 9.22, "=": 9.22, ">": 9.22, "?": 5.84,
+    "@": 11.0, "A": 7.52, "B": 7.55, "C": 7.68, "D": 8.47, "E": 6.95, "F": 6.33, "G": 8.52,
+    "H": 8.27, "I": 3.24, "J": 3.24, "K": 7.21, "L": 6.13, "M": 9.49, "N": 8.23, "O": 8.66,
+    "P": 6.63, "Q": 8.66, "R": 7.64, "S": 6.98, "T": 6.72, "U": 8.05, "V": 7.52, "W": 10.88,
+    "X": 7.54, "Y": 6.72, "Z": 7.54, "[": 4.29, "\\": 3.71, "]": 4.29, "^": 9.22, "_": 5.5,
+    "`": 5.5, "a": 6.74, "b": 6.98, "c": 6.05, "d": 6.98, "e": 6.77, "f": 3.87, "g": 6.98,
+    "h": 6.97, "i": 3.06, "j": 3.06, "k": 6.37, "l": 3.06, "m": 10.72, "n": 6.97, "o": 6.73,
+    "p": 6.98, "q": 6.98, "r": 4.52, "s": 5.73, "t": 4.31, "u": 6.97, "v": 6.51, "w": 9.0,
+    "x": 6.51, "y": 6.51, "z": 5.77, "{": 7.0, "|": 3.71, "}": 7.0, "~": 9.22, "\xa0": 3.5,
+    "¡": 4.41, "¢": 7.0, "£": 7.0, "¤": 7.0, "¥": 7.0, "¦": 3.71, "§": 5.5, "¨": 5.5,
+    "©": 11.0, "ª": 5.18, "«": 6.73, "¬": 9.22, "\xad": 0.0, "®": 11.0, "¯": 5.5, "°": 5.5,
+    "±": 9.22, "²": 4.41, "³": 4.41, "´": 5.5, "µ": 7.0, "¶": 7.0, "·": 3.5, "¸": 5.5,
+    "¹": 4.41, "º": 5.18, "»": 6.73, "¼": 10.66, "½": 10.66, "¾": 10.66, "¿": 5.84,
+    "À": 7.52, "Á": 7.52, "Â": 7.52, "Ã": 7.52, "Ä": 7.52, "Å": 7.52, "Æ": 10.72, "Ç": 7.68,
+    "È": 6.95, "É": 6.95, "Ê": 6.95, "Ë": 6.95, "Ì": 3.24, "Í": 3.24, "Î": 3.24, "Ï": 3.24,
+    "Ð": 8.52, "Ñ": 8.23, "Ò": 8.66, "Ó": 8.66, "Ô": 8.66, "Õ": 8.66, "Ö": 8.66, "×": 9.22,
+    "Ø": 8.66, "Ù": 8.05, "Ú": 8.05, "Û": 8.05, "Ü": 8.05, "Ý": 6.72, "Þ": 6.65, "ß": 6.93,
+    "à": 6.74, "á": 6.74, "â": 6.74, "ã": 6.74, "ä": 6.74, "å": 6.74, "æ": 10.8, "ç": 6.05,
+    "è": 6.77, "é": 6.77, "ê": 6.77, "ë": 6.77, "ì": 3.06, "í": 3.06, "î": 3.06, "ï": 3.06,
+    "ð": 6.73, "ñ": 6.97, "ò": 6.73, "ó": 6.73, "ô": 6.73, "õ": 6.73, "ö": 6.73, "÷": 9.22,
+    "ø": 6.73, "ù": 6.97, "ú": 6.97, "û": 6.97, "ü": 6.97, "ý": 6.51, "þ": 6.98, "ÿ": 6.51,
+}
+# fmt: on
+
+# Noto Sans CJK JP, same measurement: every kana, ideograph and full-width form sampled
+# advances exactly 1em, half-width katakana exactly 0.5em.
+FULL_WIDTH_ADVANCE: Final = 11.0
+HALF_WIDTH_ADVANCE: Final = 5.5
+# The mean DejaVu Sans advance over A-Z and a-z: for scripts the table does not cover.
+FALLBACK_ADVANCE: Final = 6.8
+
+_ZERO_WIDTH_CATEGORIES: Final = frozenset({"Mn", "Me", "Cf", "Cc"})
+_SPACE_CONTROLS: Final = frozenset("\t\n\v\f\r\x85")
+
+
+def _char_advance(ch: str) -> float:
+    width = LATIN_ADVANCE_WIDTHS.get(ch)
+    if width is not None:
+        return width
+    east_asian = unicodedata.east_asian_width(ch)
+    if east_asian in ("W", "F"):
+        return FULL_WIDTH_ADVANCE
+    if east_asian == "H":
+        return HALF_WIDTH_ADVANCE
+    if unicodedata.category(ch) in _ZERO_WIDTH_CATEGORIES:
+        return 0.0
+    # Accented letters outside Latin-1 (ő, č, ẞ) are as wide as their base letter.
+    base = unicodedata.normalize("NFD", ch)[0]
+    return LATIN_ADVANCE_WIDTHS.get(base, FALLBACK_ADVANCE)
+
+
+def text_width(text: str, font_size: float = FONT_SIZE) -> float:
+    """Estimate the rendered width in px, since SVG boxes cannot grow to fit their text."""
+    return sum(_char_advance(ch) for ch in text) * font_size / FONT_SIZE
+
+
+def _is_xml_forbidden(code: int) -> bool:
+    """Lone surrogates cannot be encoded as UTF-8; U+FFFE/U+FFFF are outside XML 1.0."""
+    return 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF)
+
+
+def _xml_safe(text: str) -> str:
+    """Drop what XML 1.0 forbids; line breaks and tabs become spaces (badges are one line).
+
+    Other C0 controls would make the document unparseable (XML 1.0 has no escape for
+    them) and C1 controls are invisible noise, so they are removed, not escaped.
+    """
+    kept = []
+    for ch in text:
+        code = ord(ch)
+        if ch in _SPACE_CONTROLS:
+            kept.append(" ")
+        elif not (code < 0x20 or 0x7F <= code <= 0x9F or _is_xml_forbidden(code)):
+            kept.append(ch)
+    return "".join(kept)
+
+
+def _escape(text: str) -> str:
+    """Escape for both element content and quoted attributes: the one way text gets in."""
+    return _xml_safe(text)
+
+
+def _num(value: float) -> str:
+    """Format a coordinate compactly: one decimal at most, no trailing '.0', no '-0'."""
+    rounded = round(value, 1)
+    if rounded == int(rounded):
+        return str(int(rounded))
+    return f"{rounded:.1f}"
+
+
+def _valid_color(color: str) -> str:
+    """Accept only '#rgb'/'#rrggbb'-style colours, as colour is spliced into attributes."""
+    digits = color[1:]
+    if (
+        color.startswith("#")
+        and len(digits) in (3, 4, 6, 8)
+        and all(c in "0123456789abcdefABCDEF" for c in digits)
+    ):
+        return color
+    raise ValueError(f"not a hex colour: {color!r}")
+
+
+def _element_id(kind: str, *parts: str) -> str:
+    """Derive ids from the content so two different inline SVGs never share a clip path."""
+    digest = hashlib.sha256("\x00".join(parts).encode("utf-8", "replace")).hexdigest()[:10]
+    return f"ranklet-{kind}-{digest}"
+
+
+def _svg_open(width: float, height: float, title: str) -> str:
+    escaped = _escape(title)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(width)}" '
+        f'height="{_num(height)}" viewBox="0 0 {_num(width)} {_num(height)}" '
+        f'role="img" aria-label="{escaped}"><title>{escaped}</title>'
+    )
+
+
+def _badge_text(text: str, center_x: float, width: float) -> str:
+    """Shadow plus text, both squeezed/stretched to the measured width via textLength."""
+    escaped = _escape(text)
+    fit = f' textLength="{_num(width)}"' if width > 0 else ""
+    x = _num(center_x)
+    return (
+        f'<text x="{x}" y="15" fill="#010101" fill-opacity=".3" aria-hidden="true"{fit}>'
+        f"{escaped}</text>"
+        f'<text x="{x}" y="14"{fit}>{escaped}</text>'
+    )
+
+
+def render_badge(
+    label: str, value: str, *, title: str | None = None, color: str = "#2f6fbd"
+) -> str:
+    """Draw a flat two-part badge that needs neither JavaScript nor web fonts to read."""
+    label = _xml_safe(label)
+    value = _xml_safe(value)
+    title = _xml_safe(title) if title is not None else f"{label} | {value}"
+    color = _valid_color(color)
+
+    label_text_width = text_width(label)
+    value_text_width = text_width(value)
+    # Whole pixels keep the seam between the two parts crisp and make the sum exact.
+    label_width = math.ceil(label_text_width + 2 * PADDING)
+    value_width = math.ceil(value_text_width + 2 * PADDING)
+    width = label_width + value_width
+
+    gradient_id = _element_id("s", label, value, color)
+    clip_id = _element_id("r", label, value, color)
+    return (
+        _svg_open(width, BADGE_HEIGHT, title)
+        + f'<linearGradient id="{gradient_id}" x2="0" y2="100%">'
+        '<stop offset="0" stop-color="#bbb" stop-opacity=".1"/>'
+        '<stop offset="1" stop-opacity=".1"/></linearGradient>'
+        f'<clipPath id="{clip_id}">'
+        f'<rect width="{width}" height="{BADGE_HEIGHT}" rx="3" fill="#fff"/></clipPath>'
+        f'<g clip-path="url(#{clip_id})">'
+        f'<rect class="label" width="{label_width}" height="{BADGE_HEIGHT}" '
+        f'fill="{LABEL_COLOR}"/>'
+        f'<rect class="value" x="{label_width}" width="{value_width}" '
+        f'height="{BADGE_HEIGHT}" fill="{color}"/>'
+        f'<rect width="{width}" height="{BADGE_HEIGHT}" fill="url(#{gradient_id})"/></g>'
+        f'<g fill="#fff" text-anchor="middle" font-family="{FONT_FAMILY}" '
+        f'font-size="{_num(FONT_SIZE)}">'
+        + _badge_text(label, label_width / 2, label_text_width)
+        + _badge_text(value, label_width + value_width / 2, value_text_width)
+        + "</g></svg>"
+    )
+
+
+def render_not_found(message: str) -> str:
+    """Answer a 404 with an image too, so an embed shows why instead of a broken icon."""
+    return render_badge("ranklet", message, color=NOT_FOUND_COLOR)
+
+
+# History chart layout, in px. The left margin holds the best/worst position labels.
+_CHART_FONT_SIZE: Final = 10.0
+_CHART_TOP: Final = 16.0
+_CHART_BOTTOM: Final = 6.0
+_CHART_RIGHT: Final = 8.0
+_CHART_MIN_LEFT: Final = 8.0
+_LINE_COLOR: Final = "#2f6fbd"
+_BEST_COLOR: Final = "#d48806"
+
+
+def _empty_history(title: str, width: int, height: int, empty_text: str) -> str:
+    return (
+        _svg_open(width, height, title)
+        + f'<rect width="{width}" height="{height}" rx="4" fill="#fff" stroke="#ddd"/>'
+        f'<text x="{_num(width / 2)}" y="{_num(height / 2 + 4)}" text-anchor="middle" '
+        f'fill="#767676" font-family="{FONT_FAMILY}" font-size="{_num(_CHART_FONT_SIZE)}">'
+        f"{_escape(empty_text)}</text></svg>"
+    )
+
+
+def render_history(
+    points: Sequence[tuple[datetime, int]],
+    *,
+    best: tuple[datetime, int] | None,
+    title: str,
+    width: int = 300,
+    height: int = 80,
+    best_text: str | None = None,
+    empty_text: str = "No ranking history yet",
+) -> str:
+    """Draw positions over time with better ranks higher, as readers expect of a ranking.
+
+    `best` may lie outside the drawn period (the history is limited to recent entries), so
+    it is always shown as a dashed level line with its label, and as a dot when it falls
+    inside the period. `best_text` defaults to "#N"; pass e.g. "4位" for Japanese sites.
+    """
+    if not points:
+        return _empty_history(title, width, height, empty_text)
+
+    ordered = sorted(points, key=lambda point: point[0])
+    positions = [position for _, position in ordered]
+    if best is not None:
+        positions.append(best[1])
+    top_position, bottom_position = min(positions), max(positions)
+
+    font = _CHART_FONT_SIZE
+    axis_labels = (f"{top_position}", f"{bottom_position}")
+    left = max(_CHART_MIN_LEFT, max(text_width(t, font) for t in axis_labels) + 8)
+    plot_width = width - left - _CHART_RIGHT
+    plot_height = height - _CHART_TOP - _CHART_BOTTOM
+    start, end = ordered[0][0], ordered[-1][0]
+    span = (end - start).total_seconds()
+
+    def x_of(moment: datetime) -> float:
+        if span <= 0:
+            return left + plot_width / 2
+        return left + (moment - start).total_seconds() / span * plot_width
+
+    def y_of(position: int) -> float:
+        if bottom_position == top_position:
+            return _CHART_TOP + plot_height / 2
+        share = (position - top_position) / (bottom_position - top_position)
+        return _CHART_TOP + share * plot_height
+
+    parts = [
+        _svg_open(width, height, title),
+        f'<rect width="{width}" height="{height}" rx="4" fill="#fff" stroke="#ddd"/>',
+        f'<g font-family="{FONT_FAMILY}" font-size="{_num(font)}" fill="#767676" '
+        'text-anchor="end">',
+        f'<text class="axis-best" x="{_num(left - 4)}" y="{_num(y_of(top_position) + 3.5)}">'
+        f"{top_position}</text>",
+    ]
+    if bottom_position != top_position:
+        parts.append(
+            f'<text class="axis-worst" x="{_num(left - 4)}" '
+            f'y="{_num(y_of(bottom_position) + 3.5)}">{bottom_position}</text>'
+        )
+    parts.append("</g>")
+
+    coordinates = [(x_of(moment), y_of(position)) for moment, position in ordered]
+    if len(coordinates) > 1:
+        polyline = " ".join(f"{_num(x)},{_num(y)}" for x, y in coordinates)
+        parts.append(
+            f'<polyline class="history" points="{polyline}" fill="none" '
+            f'stroke="{_LINE_COLOR}" stroke-width="1.5" stroke-linejoin="round" '
+            'stroke-linecap="round"/>'
+        )
+    last_x, last_y = coordinates[-1]
+    parts.append(
+        f'<circle class="current" cx="{_num(last_x)}" cy="{_num(last_y)}" r="2.5" '
+        f'fill="{_LINE_COLOR}"/>'
+    )
+
+    if best is not None:
+        best_moment, best_position = best
+        best_y = y_of(best_position)
+        label = best_text if best_text is not None else f"#{best_position}"
+        parts.append(
+            f'<line class="best-level" x1="{_num(left)}" y1="{_num(best_y)}" '
+            f'x2="{_num(left + plot_width)}" y2="{_num(best_y)}" stroke="{_BEST_COLOR}" '
+            'stroke-width="1" stroke-dasharray="3 3" stroke-opacity=".6"/>'
+        )
+        if start <= best_moment <= end:
+            label_x = x_of(best_moment)
+            parts.append(
+                f'<circle class="best" cx="{_num(label_x)}" cy="{_num(best_y)}" r="3.5" '
+                f'fill="{_BEST_COLOR}" stroke="#fff" stroke-width="1"/>'
+            )
+        else:
+            label_x = left + plot_width
+        # Keep the label inside the frame: above the best level, or below it at the top.
+        half = text_width(_xml_safe(label), font) / 2
+        label_x = min(max(label_x, left + half), width - 2 - half)
+        label_y = best_y - 6 if best_y - 6 - 0.75 * font >= 0 else best_y + font + 4
+        parts.append(
+            f'<text class="best-label" x="{_num(label_x)}" y="{_num(label_y)}" '
+            f'text-anchor="middle" fill="{_BEST_COLOR}" font-family="{FONT_FAMILY}" '
+            f'font-size="{_num(font)}" font-weight="bold">{_escape(label)}</text>'
+        )
+
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,91 @@
+"""SVG badges that work without JavaScript: in pages, feeds and e-mail (contract §3)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from service import ranking
+from service.badge_svg import render_badge, render_history, render_not_found
+from service.models import Category, Site
+from service.ranking import CategoryStanding
+from service.sites import get_site
+
+blp = Blueprint("badges", __name__, url_prefix="/badge")
+
+BADGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *"
+CACHE = "public, max-age=300, s-maxage=300, stale-while-revalidate=60"
+
+WORDS = {
+    "ja": {"ranking": "{label}ランキング", "pos": "{n}位", "best": "最高順位", "none": "未登録"},
+    "en": {"ranking": "{label} ranking", "pos": "#{n}", "best": "best", "none": "not ranked"},
+}
+
+
+def badge_text(standing: CategoryStanding, lang: str, show: str) -> tuple[str, str]:
+    """Label and value, e.g. (コンサルタントランキング, 4位 (最高順位))."""
+    words = WORDS[lang]
+    label = words["ranking"].format(label=standing.category.label(lang))
+    current, best = standing.current, standing.best
+    if best is None or current is None:
+        return label, words["none"]
+    cur = words["pos"].format(n=current.position)
+    top = words["pos"].format(n=best.position)
+    if show == "current":
+        return label, cur
+    if show == "both":
+        return label, f"{cur} ({words['best']} {top})"
+    return label, f"{top} ({words['best']})"
+
+
+def _svg(body: str, status: int = 200) -> Response:
+    response = Response(body, status=status, mimetype="image/svg+xml")
+    response.headers["Content-Security-Policy"] = BADGE_CSP
+    response.headers["Cache-Control"] = CACHE if status == 200 else "public, max-age=60"
+    if status == 200:
+        response.add_etag()
+        response.make_conditional(request)
+    return response
+
+
+def _lookup(site_slug: str, key: str) -> tuple[Site, Category] | Response:
+    site = get_site(site_slug)
+    if site is None:
+        return _svg(render_not_found("unknown site"), 404)
+    category = next((c for c in site.categories if c.key == key), None)
+    if category is None:
+        return _svg(render_not_found("unknown category"), 404)
+    return site, category
+
+
+def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = request.args.get(name, default)
+    return value if value in allowed else default
+
+
+@blp.get("/<site>/<category>.svg")
+def badge(site: str, category: str) -> Response:
+    """One category's badge: current, best (最高順位) or both."""
+    found = _lookup(site, category)
+    if isinstance(found, Response):
+        return found
+    target, cat = found
+    lang = _choice("lang", ("ja", "en"), target.lang)
+    show = _choice("show", ("best", "current", "both"), "best")
+    standing = next(s for s in ranking.standings(target) if s.category.id == cat.id)
+    label, value = badge_text(standing, lang, show)
+    return _svg(render_badge(label, value))
+
+
+@blp.get("/<site>/<category>/history.svg")
+def history_chart(site: str, category: str) -> Response:
+    """The rank history as a small chart, better ranks higher, the best one marked."""
+    found = _lookup(site, category)
+    if isinstance(found, Response):
+        return found
+    target, cat = found
+    lang = _choice("lang", ("ja", "en"), target.lang)
+    entries = ranking.history(cat, None, None, 365)
+    points = [(e.observed_at, e.position) for e in entries]
+    best = min(points, key=lambda p: (p[1], p[0])) if points else None
+    title = WORDS[lang]["ranking"].format(label=cat.label(lang))
+    return _svg(render_history(points, best=best, title=title))

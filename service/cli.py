@@ -1,0 +1,296 @@
+"""The ``ranklet`` command: serve, demo, db, site, token, rank, export and import."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from marshmallow import ValidationError
+
+from service import create_app
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def _upgrade() -> None:
+    from flask_migrate import upgrade
+
+    from service import MIGRATIONS_DIR
+
+    upgrade(directory=MIGRATIONS_DIR)
+
+
+def _site_or_fail(slug: str) -> Any:
+    from service.sites import get_site
+
+    site = get_site(slug)
+    if site is None:
+        _fail(f"no site {slug!r} (see `ranklet site list`)")
+    return site
+
+
+@click.group(
+    cls=FlaskGroup,
+    create_app=lambda: create_app(),
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+    set_debug_flag=False,
+)
+def main() -> None:
+    """Ranklet: ranking badges and privacy-first comments for your blog.
+
+    Settings come from RANKLET_* environment variables (see the README); with none set,
+    data lives in ./instance (SQLite) and the server listens on 127.0.0.1:8000.
+    """
+
+
+def _serve_options(function: Any) -> Any:
+    function = click.option(
+        "--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+        help="gunicorn worker processes.",
+    )(function)
+    function = click.option(
+        "--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
+        help="Port to listen on.",
+    )(function)
+    return click.option(
+        "--host", default="127.0.0.1", show_default=True,
+        help="Address to listen on (0.0.0.0 for all interfaces, e.g. in a container).",
+    )(function)
+
+
+def _run_server(host: str, port: int, workers: int) -> None:
+    from service.server import serve as gunicorn_serve
+
+    if not os.environ.get("RANKLET_PUBLIC_URL"):
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        os.environ["RANKLET_PUBLIC_URL"] = f"http://{shown}:{port}"
+    # Workers build their own app; they must agree on the instance folder and secret.
+    os.environ.setdefault("RANKLET_INSTANCE_PATH", current_app.instance_path)
+    gunicorn_serve(host, port, workers)
+
+
+@main.command()
+@_serve_options
+@with_appcontext
+def serve(host: str, port: int, workers: int) -> None:
+    """Upgrade the database schema if needed, then serve with gunicorn."""
+    _upgrade()
+    click.echo(f"Ranklet on http://{host}:{port}/ ({workers} workers)", err=True)
+    _run_server(host, port, workers)
+
+
+@main.command()
+@_serve_options
+@with_appcontext
+def demo(host: str, port: int, workers: int) -> None:
+    """Create the `demo` site with sample data, print its token and URL, then serve."""
+    from service.demo_data import seed_demo
+
+    _upgrade()
+    token = seed_demo(f"http://{host}:{port}")
+    click.echo(f"Demo site token (admin): {token}")
+    click.echo(f"Demo page: http://{host}:{port}/demo/")
+    click.echo(f"Admin page: http://{host}:{port}/admin/")
+    _run_server(host, port, workers)
+
+
+# --- sites --------------------------------------------------------------------------------
+
+
+@main.group()
+def site() -> None:
+    """Create, list and change sites (blogs)."""
+
+
+@site.command("create")
+@click.argument("slug")
+@click.option("--origin", "origins", multiple=True, required=True,
+              help="An origin the blog is served from, e.g. https://blog.example.com (repeatable).")
+@click.option("--name", help="Display name (default: the slug).")
+@click.option("--lang", type=click.Choice(["ja", "en"]), default="ja", show_default=True)
+@click.option("--moderation", type=click.Choice(["none", "all"]), default="none",
+              show_default=True, help="all: every reader comment waits for approval.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"site", "token"} as JSON only.')
+@with_appcontext
+def site_create(
+    slug: str, origins: tuple[str, ...], name: str | None, lang: str, moderation: str,
+    as_json: bool,
+) -> None:
+    """Create a site with the default categories and print its admin token once."""
+    from service.sites import SiteError, SiteSettings, create_site
+
+    try:
+        created, token = create_site(
+            slug, SiteSettings(name=name, origins=list(origins), lang=lang, moderation=moderation)
+        )
+    except SiteError as error:
+        _fail(str(error))
+    if as_json:
+        click.echo(json.dumps({"site": created.slug, "token": token}))
+        return
+    click.echo(f"Created site {created.slug!r}.")
+    click.echo(f"Admin token (shown once, keep it secret): {token}")
+
+
+@site.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@with_appcontext
+def site_list(as_json: bool) -> None:
+    """List sites with their origins, language and moderation mode."""
+    from sqlalchemy import select
+
+    from service.extensions import db
+    from service.models import Site
+
+    sites = db.session.scalars(select(Site).order_by(Site.slug)).all()
+    rows = [
+        {"site": s.slug, "name": s.name, "origins": s.origins, "lang": s.lang,
+         "moderation": s.moderation}
+        for s in sites
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("No sites yet. Create one: ranklet site create SLUG --origin URL")
+    for row in rows:
+        click.echo(
+            f"{row['site']}\t{row['name']}\t{row['lang']}\tmoderation={row['moderation']}\t"
+            + " ".join(row["origins"])
+        )
+
+
+@site.command("update")
+@click.argument("slug")
+@click.option("--name")
+@click.option("--origin", "origins", multiple=True, help="Replaces the origins (repeatable).")
+@click.option("--lang", type=click.Choice(["ja", "en"]))
+@click.option("--moderation", type=click.Choice(["none", "all"]))
+@click.option("--webhook", help="URL that receives a signed POST per new comment ('' removes it).")
+@click.option("--notify-email", help="Address that gets new comments by e-mail ('' removes it).")
+@click.option("--notify-pending/--no-notify-pending", default=None,
+              help="Also notify about comments held for moderation.")
+@click.option("--banned-word", "banned_words", multiple=True,
+              help="Hold comments containing this word (repeatable; replaces the list).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@with_appcontext
+def site_update(
+    slug: str, name: str | None, origins: tuple[str, ...], lang: str | None,
+    moderation: str | None, webhook: str | None, notify_email: str | None,
+    notify_pending: bool | None, banned_words: tuple[str, ...], as_json: bool,
+) -> None:
+    """Change a site's settings; a new webhook prints its signing secret once."""
+    from service.sites import SiteError, SiteSettings, new_webhook_secret, update_site
+
+    target = _site_or_fail(slug)
+    settings = SiteSettings(
+        name=name, origins=list(origins) or None, lang=lang, moderation=moderation,
+        webhook_url=webhook, notify_email=notify_email, notify_pending=notify_pending,
+        banned_words=list(banned_words) or None,
+    )
+    try:
+        update_site(target, settings)
+    except SiteError as error:
+        _fail(str(error))
+    result: dict[str, Any] = {"site": target.slug}
+    if webhook:
+        result["webhook_secret"] = new_webhook_secret(target)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"Updated site {target.slug!r}.")
+    if "webhook_secret" in result:
+        click.echo(f"Webhook signing secret (shown once): {result['webhook_secret']}")
+
+
+@main.group()
+def token() -> None:
+    """Manage site tokens."""
+
+
+@token.command("rotate")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help='Print {"site", "token"} as JSON only.')
+@with_appcontext
+def token_rotate(slug: str, as_json: bool) -> None:
+    """Issue a new admin token; the old one stops working at once."""
+    from service.sites import rotate_token
+
+    target = _site_or_fail(slug)
+    new = rotate_token(target)
+    if as_json:
+        click.echo(json.dumps({"site": target.slug, "token": new}))
+        return
+    click.echo(f"New admin token for {target.slug!r} (the old one no longer works): {new}")
+
+
+# --- rankings -----------------------------------------------------------------------------
+
+
+@main.group()
+def rank() -> None:
+    """Record ranking-portal positions."""
+
+
+@rank.command("set")
+@click.argument("slug")
+@click.argument("category")
+@click.argument("position")
+@click.option("--at", "at", help="When it was observed, RFC 3339 with a zone (default: now).")
+@with_appcontext
+def rank_set(slug: str, category: str, position: str, at: str | None) -> None:
+    """Record POSITION (1 = top) for CATEGORY, e.g. `ranklet rank set myblog consulting 4`."""
+    from service import ranking
+    from service.schemas import RecordPositions
+
+    target = _site_or_fail(slug)
+    raw: dict[str, Any] = {"positions": {category: _as_int(position)}}
+    if at:
+        raw["observed_at"] = at
+    try:
+        body = RecordPositions().load(raw)
+    except ValidationError as error:
+        _fail(_validation_text(error.normalized_messages()))
+    try:
+        ranking.record_positions(target, body["positions"], body.get("observed_at"))
+    except ranking.UnknownCategory:
+        keys = ", ".join(c.key for c in target.categories)
+        _fail(f"unknown category {category!r}; this site has: {keys}")
+    standing = next(s for s in ranking.standings(target) if s.category.key == category)
+    assert standing.best is not None
+    click.echo(
+        f"{category}: {body['positions'][category]} recorded; best {standing.best.position} "
+        f"(first {standing.best.observed_at:%Y-%m-%d %H:%M} UTC)"
+    )
+
+
+def _as_int(text: str) -> Any:
+    try:
+        return int(text, 10)
+    except ValueError:
+        return text
+
+
+def _validation_text(messages: Any, prefix: str = "") -> str:
+    if isinstance(messages, dict):
+        return "; ".join(_validation_text(v, f"{prefix}{k}: ") for k, v in messages.items())
+    if isinstance(messages, list):
+        return prefix + " ".join(str(m) for m in messages)
+    return prefix + str(messages)
+
+
+def _now() -> datetime:
+    from service.db_types import utcnow
+
+    return utcnow()

@@ -1,0 +1,198 @@
+"""Rank history: recording positions, current and best (最高順位), history, categories."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask_smorest import abort
+from sqlalchemy import and_, delete, func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from service.db_types import utcnow
+from service.extensions import db
+from service.models import Category, RankEntry, Site
+
+CATEGORY_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+
+
+@dataclass(frozen=True)
+class Observation:
+    position: int
+    observed_at: datetime
+
+
+@dataclass(frozen=True)
+class CategoryStanding:
+    category: Category
+    current: Observation | None
+    best: Observation | None
+    entries: int
+
+
+def get_category_or_404(site: Site, key: str) -> Category:
+    category = db.session.scalar(
+        select(Category).where(Category.site_id == site.id, Category.key == key)
+    )
+    if category is None:
+        abort(404, message=f"No category {key!r} on this site.")
+    return category
+
+
+def standings(site: Site) -> list[CategoryStanding]:
+    """Current, best and entry count of every category, in three grouped queries."""
+    categories = list(site.categories)
+    ids = [c.id for c in categories]
+    if not ids:
+        return []
+    counts = dict(
+        db.session.execute(
+            select(RankEntry.category_id, func.count())
+            .where(RankEntry.category_id.in_(ids))
+            .group_by(RankEntry.category_id)
+        ).all()
+    )
+    latest = (
+        select(RankEntry.category_id, func.max(RankEntry.observed_at).label("at"))
+        .where(RankEntry.category_id.in_(ids))
+        .group_by(RankEntry.category_id)
+        .subquery()
+    )
+    current = {
+        row.category_id: Observation(row.position, row.observed_at)
+        for row in db.session.execute(
+            select(RankEntry.category_id, RankEntry.position, RankEntry.observed_at).join(
+                latest,
+                and_(
+                    RankEntry.category_id == latest.c.category_id,
+                    RankEntry.observed_at == latest.c.at,
+                ),
+            )
+        )
+    }
+    lowest = (
+        select(RankEntry.category_id, func.min(RankEntry.position))
+        .where(RankEntry.category_id.in_(ids))
+        .group_by(RankEntry.category_id)
+    )
+    best = {
+        row.category_id: Observation(row.position, row.first)
+        for row in db.session.execute(
+            select(
+                RankEntry.category_id,
+                RankEntry.position,
+                func.min(RankEntry.observed_at).label("first"),
+            )
+            .where(tuple_(RankEntry.category_id, RankEntry.position).in_(lowest))
+            .group_by(RankEntry.category_id, RankEntry.position)
+        )
+    }
+    return [
+        CategoryStanding(c, current.get(c.id), best.get(c.id), counts.get(c.id, 0))
+        for c in categories
+    ]
+
+
+def rankings_document(site: Site, lang: str | None = None) -> dict[str, Any]:
+    lang = lang or site.lang
+    return {
+        "site": site.slug,
+        "categories": [
+            {
+                "key": s.category.key,
+                "label": s.category.label(lang),
+                "url": s.category.url,
+                "current": s.current,
+                "best": s.best,
+                "entries": s.entries,
+            }
+            for s in standings(site)
+        ],
+    }
+
+
+class UnknownCategory(LookupError):
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__(", ".join(keys))
+        self.keys = keys
+
+
+def record_positions(
+    site: Site, positions: dict[str, int], observed_at: datetime | None = None
+) -> None:
+    """Store every position in one transaction, or none; the same time again replaces it."""
+    at = observed_at or utcnow()
+    categories = {c.key: c for c in site.categories}
+    unknown = sorted(k for k in positions if k not in categories)
+    if unknown:
+        raise UnknownCategory(unknown)
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    rows = [
+        {"category_id": categories[k].id, "position": p, "observed_at": at}
+        for k, p in positions.items()
+    ]
+    statement = insert(RankEntry).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=["category_id", "observed_at"],
+        set_={"position": statement.excluded.position},
+    )
+    db.session.execute(statement)
+    db.session.commit()
+
+
+def history(
+    category: Category, since: datetime | None, until: datetime | None, limit: int
+) -> list[RankEntry]:
+    """The latest ``limit`` entries in the range, returned oldest first."""
+    query = select(RankEntry).where(RankEntry.category_id == category.id)
+    if since is not None:
+        query = query.where(RankEntry.observed_at >= since)
+    if until is not None:
+        query = query.where(RankEntry.observed_at <= until)
+    latest = db.session.scalars(query.order_by(RankEntry.observed_at.desc()).limit(limit)).all()
+    return list(reversed(latest))
+
+
+def delete_entry(category: Category, entry_id: int) -> None:
+    """Remove a mistaken entry; current and best are derived, so they follow at once."""
+    entry = db.session.get(RankEntry, entry_id)
+    if entry is None or entry.category_id != category.id:
+        abort(404, message=f"No entry {entry_id} in this category.")
+    db.session.delete(entry)
+    db.session.commit()
+
+
+def put_category(
+    site: Site, key: str, labels: dict[str, str], url: Any = ..., order: int | None = None
+) -> tuple[Category, bool]:
+    """Create or update a category; returns it and whether it was created."""
+    category = db.session.scalar(
+        select(Category).where(Category.site_id == site.id, Category.key == key)
+    )
+    created = category is None
+    if category is None:
+        next_order = db.session.scalar(
+            select(func.coalesce(func.max(Category.order) + 1, 0)).where(
+                Category.site_id == site.id
+            )
+        )
+        category = Category(site_id=site.id, key=key, order=next_order, url=None)
+        db.session.add(category)
+    category.labels = dict(labels)
+    if url is not ...:
+        category.url = url
+    if order is not None:
+        category.order = order
+    db.session.commit()
+    db.session.refresh(site)
+    return category, created
+
+
+def delete_category(category: Category) -> None:
+    db.session.execute(delete(RankEntry).where(RankEntry.category_id == category.id))
+    db.session.delete(category)
+    db.session.commit()

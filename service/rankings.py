@@ -1,0 +1,96 @@
+"""The rankings API (contract §3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from service import ranking
+from service.auth import require_admin
+from service.schemas import (
+    CategoryInput,
+    CategoryOutput,
+    History,
+    HistoryQuery,
+    LangQuery,
+    Rankings,
+    RecordPositions,
+)
+from service.sites import get_site_or_404
+
+blp = Blueprint("rankings", __name__, url_prefix="/api/v1/sites", description="Rank badges")
+
+
+@blp.route("/<site>/rankings")
+class RankingsView(MethodView):
+    @blp.arguments(LangQuery, location="query")
+    @blp.response(200, Rankings)
+    def get(self, query: dict[str, Any], site: str) -> dict[str, Any]:
+        """Current and best rank of every category, in the site's order."""
+        return ranking.rankings_document(get_site_or_404(site), query.get("lang"))
+
+    @blp.arguments(RecordPositions)
+    @blp.response(200, Rankings)
+    @blp.alt_response(401, description="No or bad token")
+    @blp.alt_response(403, description="Another site's token")
+    def post(self, body: dict[str, Any], site: str) -> dict[str, Any]:
+        """Record positions for several categories at once, all or nothing."""
+        target = get_site_or_404(site)
+        require_admin(target)
+        try:
+            ranking.record_positions(target, body["positions"], body.get("observed_at"))
+        except ranking.UnknownCategory as error:
+            abort(
+                422,
+                message="Unknown category.",
+                errors={"json": {"positions": {k: ["Unknown category."] for k in error.keys}}},
+            )
+        return ranking.rankings_document(target)
+
+
+@blp.route("/<site>/rankings/<category>/history")
+class HistoryView(MethodView):
+    @blp.arguments(HistoryQuery, location="query")
+    @blp.response(200, History)
+    def get(self, query: dict[str, Any], site: str, category: str) -> dict[str, Any]:
+        """The latest entries of one category in a time range, oldest first."""
+        target = ranking.get_category_or_404(get_site_or_404(site), category)
+        entries = ranking.history(target, query.get("since"), query.get("until"), query["limit"])
+        return {"category": target.key, "entries": entries}
+
+
+@blp.route("/<site>/rankings/<category>/history/<int:entry_id>")
+class HistoryEntryView(MethodView):
+    @blp.response(204)
+    @blp.alt_response(404, description="No such entry")
+    def delete(self, site: str, category: str, entry_id: int) -> None:
+        """Delete a mistaken entry; current and best are recomputed."""
+        target_site = get_site_or_404(site)
+        require_admin(target_site)
+        ranking.delete_entry(ranking.get_category_or_404(target_site, category), entry_id)
+
+
+@blp.route("/<site>/categories/<key>")
+class CategoryView(MethodView):
+    @blp.arguments(CategoryInput)
+    @blp.response(200, CategoryOutput)
+    @blp.alt_response(201, schema=CategoryOutput, description="Created")
+    def put(self, body: dict[str, Any], site: str, key: str) -> tuple[Any, int]:
+        """Create or rename a category."""
+        target = get_site_or_404(site)
+        require_admin(target)
+        if not ranking.CATEGORY_KEY.match(key):
+            abort(422, message="Invalid key.", errors={"key": ["Must match ^[a-z0-9][a-z0-9-]{0,31}$."]})
+        category, created = ranking.put_category(
+            target, key, body["labels"], body.get("url", ...), body.get("order")
+        )
+        return category, 201 if created else 200
+
+    @blp.response(204)
+    def delete(self, site: str, key: str) -> None:
+        """Delete a category with its whole history."""
+        target = get_site_or_404(site)
+        require_admin(target)
+        ranking.delete_category(ranking.get_category_or_404(target, key))

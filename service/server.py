@@ -1,0 +1,45 @@
+"""Running the app under gunicorn, the production server, from the ``ranklet`` command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn with our settings; each worker builds its own app (nothing shared by fork)."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        from service import create_app
+
+        return create_app()
+
+
+def serve(host: str, port: int, workers: int, threads: int = 4) -> None:
+    options: dict[str, Any] = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        # One control socket per user by default; two servers on one host would collide.
+        "control_socket_disable": True,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "info",
+        "proc_name": "ranklet",
+        "limit_request_line": 8190,
+    }
+    GunicornServer(options).run()

@@ -1,0 +1,123 @@
+"""Creating and changing sites; each function owns its commit."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from flask_smorest import abort
+from sqlalchemy import select
+
+from service.crypto import encrypt, new_token, token_hash
+from service.extensions import db
+from service.models import LANGS, MODERATION_MODES, Category, Site
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+DEFAULT_CATEGORIES: tuple[tuple[str, dict[str, str]], ...] = (
+    ("consulting", {"ja": "コンサルタント", "en": "Consulting"}),
+    ("management", {"ja": "経営", "en": "Management"}),
+    ("marketing", {"ja": "マーケティング", "en": "Marketing"}),
+)
+
+
+class SiteError(ValueError):
+    """A site command's input is invalid; the message says why."""
+
+
+@dataclass
+class SiteSettings:
+    name: str | None = None
+    origins: list[str] | None = None
+    lang: str | None = None
+    moderation: str | None = None
+    webhook_url: str | None = None
+    notify_email: str | None = None
+    notify_pending: bool | None = None
+    banned_words: list[str] | None = None
+
+
+def get_site(slug: str) -> Site | None:
+    return db.session.scalar(select(Site).where(Site.slug == slug))
+
+
+def get_site_or_404(slug: str) -> Site:
+    site = get_site(slug)
+    if site is None:
+        abort(404, message=f"No site {slug!r}.")
+    return site
+
+
+def normalize_origin(origin: str) -> str:
+    origin = origin.strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s?#]+$", origin):
+        raise SiteError(f"{origin!r} is not an origin like https://blog.example.com")
+    return origin
+
+
+def _apply(site: Site, settings: SiteSettings) -> None:
+    if settings.name is not None:
+        if not settings.name.strip() or len(settings.name) > 200:
+            raise SiteError("the name must be 1 to 200 characters")
+        site.name = settings.name.strip()
+    if settings.origins is not None:
+        site.origins = [normalize_origin(o) for o in settings.origins]
+    if settings.lang is not None:
+        if settings.lang not in LANGS:
+            raise SiteError(f"lang must be one of {', '.join(LANGS)}")
+        site.lang = settings.lang
+    if settings.moderation is not None:
+        if settings.moderation not in MODERATION_MODES:
+            raise SiteError(f"moderation must be one of {', '.join(MODERATION_MODES)}")
+        site.moderation = settings.moderation
+    if settings.webhook_url is not None:
+        url = settings.webhook_url.strip()
+        if url and not re.match(r"^https?://\S+$", url):
+            raise SiteError("the webhook must be an http(s) URL")
+        site.webhook_url = url or None
+    if settings.notify_email is not None:
+        address = settings.notify_email.strip()
+        if address and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", address):
+            raise SiteError("the notification address is not an e-mail address")
+        site.notify_email_encrypted = encrypt(address) if address else None
+    if settings.notify_pending is not None:
+        site.notify_pending = settings.notify_pending
+    if settings.banned_words is not None:
+        site.banned_words = sorted({w.strip().lower() for w in settings.banned_words if w.strip()})
+
+
+def create_site(slug: str, settings: SiteSettings) -> tuple[Site, str]:
+    """Create a site with the default categories; returns it with its token (shown once)."""
+    if not SLUG_RE.match(slug):
+        raise SiteError("the slug must match ^[a-z0-9][a-z0-9-]{0,62}$")
+    if get_site(slug) is not None:
+        raise SiteError(f"a site {slug!r} exists already")
+    token = new_token()
+    site = Site(slug=slug, name=settings.name or slug, token_hash=token_hash(token), origins=[])
+    _apply(site, settings)
+    for order, (key, labels) in enumerate(DEFAULT_CATEGORIES):
+        site.categories.append(Category(key=key, labels=labels, order=order))
+    db.session.add(site)
+    db.session.commit()
+    return site, token
+
+
+def update_site(site: Site, settings: SiteSettings) -> Site:
+    _apply(site, settings)
+    db.session.commit()
+    return site
+
+
+def rotate_token(site: Site) -> str:
+    """A new token; the old one stops working with this commit."""
+    token = new_token()
+    site.token_hash = token_hash(token)
+    db.session.commit()
+    return token
+
+
+def new_webhook_secret(site: Site) -> str:
+    secret = new_token("whsec_")
+    site.webhook_secret_encrypted = encrypt(secret)
+    db.session.commit()
+    return secret

@@ -114,7 +114,7 @@ def _xml_safe(text: str) -> str:
 
 def _escape(text: str) -> str:
     """Escape for both element content and quoted attributes: the one way text gets in."""
-    return _xml_safe(text)
+    return html.escape(_xml_safe(text), quote=True)
 
 
 def _num(value: float) -> str:

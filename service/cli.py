@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime
 from typing import Any
 
 import click
@@ -290,7 +289,5 @@ def _validation_text(messages: Any, prefix: str = "") -> str:
     return prefix + str(messages)
 
 
-def _now() -> datetime:
-    from service.db_types import utcnow
-
-    return utcnow()
+if __name__ == "__main__":
+    main()

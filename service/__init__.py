@@ -81,10 +81,9 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 
 def _bind_extensions(app: Flask) -> None:
+    import service.models  # noqa: F401 - registers the tables for Alembic
     from service.db_types import configure_sqlite
     from service.extensions import api, compress, cors, db, limiter, migrate
-
-    import service.models  # noqa: F401 - registers the tables for Alembic
 
     db.init_app(app)
     with app.app_context():
@@ -110,32 +109,14 @@ def _bind_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from service import badges, ops, rankings
+    from service import badges, comments, feeds, ops, rankings
     from service.extensions import api
 
     api.register_blueprint(rankings.blp)
+    api.register_blueprint(comments.blp)
     app.register_blueprint(ops.blp)
     app.register_blueprint(badges.blp)
-    for module_name in ("comments", "feeds", "embed_assets", "demo", "admin", "email_links"):
-        module = _optional(module_name)
-        if module is None:
-            continue
-        blueprint = module.blp
-        if module_name == "comments":
-            api.register_blueprint(blueprint)
-        else:
-            app.register_blueprint(blueprint)
-
-
-def _optional(name: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(f"service.{name}")
-    except ModuleNotFoundError as error:
-        if error.name != f"service.{name}":
-            raise
-        return None
+    app.register_blueprint(feeds.blp)
 
 
 def _request_hooks(app: Flask) -> None:
@@ -159,9 +140,7 @@ def _request_hooks(app: Flask) -> None:
         headers = response.headers
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        headers.setdefault(
-            "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
-        )
+        headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
         return response
 
 

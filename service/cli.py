@@ -55,15 +55,23 @@ def main() -> None:
 
 def _serve_options(function: Any) -> Any:
     function = click.option(
-        "--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+        "--workers",
+        default=2,
+        show_default=True,
+        type=click.IntRange(1, 64),
         help="gunicorn worker processes.",
     )(function)
     function = click.option(
-        "--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
+        "--port",
+        default=8000,
+        show_default=True,
+        type=click.IntRange(1, 65535),
         help="Port to listen on.",
     )(function)
     return click.option(
-        "--host", default="127.0.0.1", show_default=True,
+        "--host",
+        default="127.0.0.1",
+        show_default=True,
         help="Address to listen on (0.0.0.0 for all interfaces, e.g. in a container).",
     )(function)
 
@@ -114,16 +122,30 @@ def site() -> None:
 
 @site.command("create")
 @click.argument("slug")
-@click.option("--origin", "origins", multiple=True, required=True,
-              help="An origin the blog is served from, e.g. https://blog.example.com (repeatable).")
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    required=True,
+    help="An origin the blog is served from, e.g. https://blog.example.com (repeatable).",
+)
 @click.option("--name", help="Display name (default: the slug).")
 @click.option("--lang", type=click.Choice(["ja", "en"]), default="ja", show_default=True)
-@click.option("--moderation", type=click.Choice(["none", "all"]), default="none",
-              show_default=True, help="all: every reader comment waits for approval.")
+@click.option(
+    "--moderation",
+    type=click.Choice(["none", "all"]),
+    default="none",
+    show_default=True,
+    help="all: every reader comment waits for approval.",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"site", "token"} as JSON only.')
 @with_appcontext
 def site_create(
-    slug: str, origins: tuple[str, ...], name: str | None, lang: str, moderation: str,
+    slug: str,
+    origins: tuple[str, ...],
+    name: str | None,
+    lang: str,
+    moderation: str,
     as_json: bool,
 ) -> None:
     """Create a site with the default categories and print its admin token once."""
@@ -154,8 +176,13 @@ def site_list(as_json: bool) -> None:
 
     sites = db.session.scalars(select(Site).order_by(Site.slug)).all()
     rows = [
-        {"site": s.slug, "name": s.name, "origins": s.origins, "lang": s.lang,
-         "moderation": s.moderation}
+        {
+            "site": s.slug,
+            "name": s.name,
+            "origins": s.origins,
+            "lang": s.lang,
+            "moderation": s.moderation,
+        }
         for s in sites
     ]
     if as_json:
@@ -178,24 +205,43 @@ def site_list(as_json: bool) -> None:
 @click.option("--moderation", type=click.Choice(["none", "all"]))
 @click.option("--webhook", help="URL that receives a signed POST per new comment ('' removes it).")
 @click.option("--notify-email", help="Address that gets new comments by e-mail ('' removes it).")
-@click.option("--notify-pending/--no-notify-pending", default=None,
-              help="Also notify about comments held for moderation.")
-@click.option("--banned-word", "banned_words", multiple=True,
-              help="Hold comments containing this word (repeatable; replaces the list).")
+@click.option(
+    "--notify-pending/--no-notify-pending",
+    default=None,
+    help="Also notify about comments held for moderation.",
+)
+@click.option(
+    "--banned-word",
+    "banned_words",
+    multiple=True,
+    help="Hold comments containing this word (repeatable; replaces the list).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @with_appcontext
 def site_update(
-    slug: str, name: str | None, origins: tuple[str, ...], lang: str | None,
-    moderation: str | None, webhook: str | None, notify_email: str | None,
-    notify_pending: bool | None, banned_words: tuple[str, ...], as_json: bool,
+    slug: str,
+    name: str | None,
+    origins: tuple[str, ...],
+    lang: str | None,
+    moderation: str | None,
+    webhook: str | None,
+    notify_email: str | None,
+    notify_pending: bool | None,
+    banned_words: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Change a site's settings; a new webhook prints its signing secret once."""
     from service.sites import SiteError, SiteSettings, new_webhook_secret, update_site
 
     target = _site_or_fail(slug)
     settings = SiteSettings(
-        name=name, origins=list(origins) or None, lang=lang, moderation=moderation,
-        webhook_url=webhook, notify_email=notify_email, notify_pending=notify_pending,
+        name=name,
+        origins=list(origins) or None,
+        lang=lang,
+        moderation=moderation,
+        webhook_url=webhook,
+        notify_email=notify_email,
+        notify_pending=notify_pending,
         banned_words=list(banned_words) or None,
     )
     try:

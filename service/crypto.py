@@ -41,9 +41,7 @@ def token_matches(token: str, expected_hash: str | None) -> bool:
 def _derive(purpose: bytes, length: int = 32) -> bytes:
     configured = current_app.config.get("DATA_KEY")
     material = str(configured or current_app.config["SECRET_KEY"]).encode()
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=purpose).derive(
-        material
-    )
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=purpose).derive(material)
 
 
 def _data_key() -> bytes:

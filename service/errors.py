@@ -78,7 +78,6 @@ def handle_http_exception(error: HTTPException) -> Response:
     headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
     headers.update(data.get("headers") or {})
     if status == 429:
-        message = "Too many requests; try again later."
         headers.setdefault("Retry-After", str(_retry_after(error)))
     if status == 422 and not message.strip(". ").lower().startswith(("invalid", "unknown")):
         message = message if data.get("message") else "Some fields are invalid."
@@ -100,8 +99,10 @@ def database_unavailable(error: Exception) -> Response:
 
 def handle_operational_error(error: DBAPIError) -> Response:
     text = str(error.orig if error.orig is not None else error).lower()
-    if isinstance(error, OperationalError) or error.connection_invalidated or any(
-        hint in text for hint in UNAVAILABLE_HINTS
+    if (
+        isinstance(error, OperationalError)
+        or error.connection_invalidated
+        or any(hint in text for hint in UNAVAILABLE_HINTS)
     ):
         return database_unavailable(error)
     return handle_unexpected(error)

@@ -103,7 +103,9 @@ def _nh3_cleaner(*, extra_tags: frozenset[str] = frozenset()) -> nh3.Cleaner:
     return nh3.Cleaner(
         tags=set(ALLOWED_TAGS | extra_tags),
         clean_content_tags=set(_DROP_WITH_CONTENT),
-        attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
+        # "*" must be given: when it is missing, ammonia keeps its default generic
+        # attributes (lang, title) on every tag.
+        attributes={"*": set(), **{tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()}},
         attribute_filter=_filter_attribute,
         strip_comments=True,
         link_rel=LINK_REL,
@@ -117,18 +119,34 @@ _CLEANER = _nh3_cleaner()
 _IMPORT_CLEANER = _nh3_cleaner(extra_tags=frozenset({"b", "i"}))
 
 
-def _fix_pre_leading_newline(match: re.Match[str]) -> str:
-    """Double a newline that directly follows ``<pre>``.
+def _tidy_serialized(html: str) -> str:
+    """Fix two things in nh3's output that would otherwise break idempotence or meaning.
 
-    HTML parsers drop one newline right after ``<pre>`` and html5ever's serializer does
-    not put it back, so without this ``clean`` would eat one newline per pass and not
-    be idempotent.
+    * An ``<a>`` whose href was refused is left by nh3 as ``<a rel=...>``: a link that
+      goes nowhere. It is unwrapped to its text (html5ever never nests anchors, so the
+      next ``</a>`` is its own).
+    * HTML parsers drop one newline right after ``<pre>`` and html5ever's serializer
+      does not put it back, so each pass would eat a newline: it is doubled here.
     """
-    tag = match.group(0)
-    return tag + "\n" if tag == "<pre>\n" else tag
-
-
-_PRE_WITH_NEWLINE = re.compile(r'<pre>\n|<(?:[^>"]|"[^"]*")*>')
+    out: list[str] = []
+    position = 0
+    in_dead_link = False
+    for match in _SERIALIZED_TAG.finditer(html):
+        out.append(html[position : match.start()])
+        position = match.end()
+        tag = match.group(0)
+        if tag == "<a>" or tag.startswith("<a "):
+            if ' href="' not in tag:
+                in_dead_link = True
+                continue
+        elif tag == "</a>" and in_dead_link:
+            in_dead_link = False
+            continue
+        elif tag == "<pre>" and html.startswith("\n", position):
+            tag += "\n"
+        out.append(tag)
+    out.append(html[position:])
+    return "".join(out)
 
 
 def clean(html: str) -> str:
@@ -137,7 +155,7 @@ def clean(html: str) -> str:
     Idempotence matters because stored HTML may be cleaned again (re-render, import,
     migration) and must not drift.
     """
-    return _PRE_WITH_NEWLINE.sub(_fix_pre_leading_newline, _CLEANER.clean(html))
+    return _tidy_serialized(_CLEANER.clean(html))
 
 
 class _CommentRenderer(mistune.HTMLRenderer):

@@ -101,6 +101,7 @@ class Comment(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         Index("ix_comments_thread_top", "thread_id", "depth", "status", "created_at", "id"),
         Index("ix_comments_root", "root_id", "created_at"),
+        Index("ix_comments_parent", "parent_id", "status"),
         Index("ix_comments_moderation", "site_id", "status", "id"),
         Index("ix_comments_email_lookup", "site_id", "email_lookup"),
         Index("ix_comments_site_created", "site_id", "status", "created_at"),
@@ -183,6 +184,8 @@ class Unsubscribe(db.Model):  # type: ignore[name-defined,misc]
 
     __tablename__ = "unsubscribes"
 
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
     email_lookup: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

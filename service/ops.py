@@ -23,9 +23,7 @@ def readyz() -> Response:
     try:
         db.session.execute(text("SELECT 1"))
         db.session.rollback()
-    except Exception:  # noqa: BLE001 - any failure means not ready
+    except Exception:
         db.session.rollback()
-        return error_response(
-            503, "The database is unavailable.", headers={"Retry-After": "5"}
-        )
+        return error_response(503, "The database is unavailable.", headers={"Retry-After": "5"})
     return jsonify(status="ready")

@@ -82,7 +82,11 @@ class CategoryView(MethodView):
         target = get_site_or_404(site)
         require_admin(target)
         if not ranking.CATEGORY_KEY.match(key):
-            abort(422, message="Invalid key.", errors={"key": ["Must match ^[a-z0-9][a-z0-9-]{0,31}$."]})
+            abort(
+                422,
+                message="Invalid key.",
+                errors={"key": ["Must match ^[a-z0-9][a-z0-9-]{0,31}$."]},
+            )
         category, created = ranking.put_category(
             target, key, body["labels"], body.get("url", ...), body.get("order")
         )

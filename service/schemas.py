@@ -132,3 +132,177 @@ class CategoryOutput(Schema):
     labels = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
     url = fields.String(allow_none=True, required=True)
     order = fields.Integer(required=True)
+
+
+# --- comments -----------------------------------------------------------------------------
+
+# Control characters other than tab and newlines, and the bidi overrides/isolates that can
+# make a name display as something else.
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+LINE_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+BIDI_RE = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+SORTS = ("oldest", "newest", "top")
+
+
+def plain_line(value: str) -> None:
+    """One line of plain text: no control characters, no bidi overrides."""
+    if LINE_CONTROL_RE.search(value):
+        raise ValidationError("Control characters are not allowed.")
+    if BIDI_RE.search(value):
+        raise ValidationError("Bidirectional control characters are not allowed.")
+
+
+def body_text(value: str) -> None:
+    if CONTROL_RE.search(value):
+        raise ValidationError("Control characters are not allowed (except newlines and tabs).")
+    if not 1 <= len(value.strip()) <= 5000:
+        raise ValidationError("Must be 1 to 5000 characters.")
+
+
+def article_key(value: str) -> None:
+    if LINE_CONTROL_RE.search(value):
+        raise ValidationError("Control characters are not allowed.")
+
+
+def http_url(max_length: int) -> fields.Url:
+    return fields.Url(
+        schemes={"http", "https"},
+        require_tld=False,
+        allow_none=True,
+        validate=[validate.Length(max=max_length), plain_line],
+    )
+
+
+class ArticleField(fields.String):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=[validate.Length(1, 512), article_key], **kwargs)
+
+
+class CommentInput(StrictSchema):
+    article = ArticleField(required=True)
+    article_title = fields.String(validate=[validate.Length(max=512), plain_line], allow_none=True)
+    article_url = http_url(2048)
+    parent_id = StrictInteger(allow_none=True, validate=validate.Range(1))
+    author = fields.String(validate=[validate.Length(max=64), plain_line], allow_none=True)
+    email = fields.Email(validate=[validate.Length(max=254), plain_line], allow_none=True)
+    website = http_url(256)
+    body = fields.String(required=True, validate=body_text)
+    notify = fields.Boolean(load_default=False)
+    homepage = fields.String(
+        load_default="",
+        validate=validate.Length(max=2048),
+        metadata={"description": "Honeypot: leave empty. Humans never see this field."},
+    )
+
+
+class CommentPatch(StrictSchema):
+    body = fields.String(validate=body_text)
+    author = fields.String(validate=[validate.Length(max=64), plain_line], allow_none=True)
+    website = http_url(256)
+
+
+class PublicComment(Schema):
+    id = fields.Integer(required=True)
+    parent_id = fields.Integer(allow_none=True, required=True)
+    author = fields.String(required=True)
+    website = fields.String(allow_none=True, required=True)
+    avatar = fields.String(required=True)
+    body_html = fields.String(required=True)
+    created_at = UtcDateTime(required=True)
+    edited_at = UtcDateTime(allow_none=True, required=True)
+    likes = fields.Integer(required=True)
+    is_author = fields.Boolean(required=True)
+    deleted = fields.Boolean(required=True)
+    replies = fields.List(fields.Nested(lambda: PublicComment()), required=True)
+
+
+class CommentsQuery(StrictSchema):
+    article = ArticleField(required=True)
+    lang = fields.String(validate=validate.OneOf(LANGS))
+    sort = fields.String(load_default="oldest", validate=validate.OneOf(SORTS))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    cursor = fields.String(validate=validate.Length(max=512))
+
+
+class CommentsPage(Schema):
+    article = fields.String(required=True)
+    total = fields.Integer(required=True)
+    comments = fields.List(fields.Nested(PublicComment), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class PostResult(Schema):
+    comment = fields.Nested(PublicComment, required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("approved", "pending")))
+    edit_token = fields.String(required=True)
+    editable_until = UtcDateTime(required=True)
+
+
+class CommentResult(Schema):
+    comment = fields.Nested(PublicComment, required=True)
+
+
+class LikeResult(Schema):
+    likes = fields.Integer(required=True)
+
+
+class CountsQuery(StrictSchema):
+    article = fields.List(ArticleField(), required=True, validate=validate.Length(1, 100))
+
+
+class Counts(Schema):
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+
+
+class WidgetQuery(StrictSchema):
+    article = ArticleField(required=True)
+    lang = fields.String(validate=validate.OneOf(LANGS))
+    sort = fields.String(load_default="oldest", validate=validate.OneOf(SORTS))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+
+
+class WidgetSite(Schema):
+    name = fields.String(required=True)
+    lang = fields.String(required=True)
+    moderation = fields.String(required=True)
+    edit_window = fields.Integer(required=True)
+
+
+class Features(Schema):
+    notify = fields.Boolean(required=True)
+
+
+class Widget(Schema):
+    site = fields.Nested(WidgetSite, required=True)
+    rankings = fields.List(fields.Nested(CategoryRanking), required=True)
+    comments = fields.Nested(CommentsPage, required=True)
+    features = fields.Nested(Features, required=True)
+
+
+class ModerationQuery(StrictSchema):
+    status = fields.String(
+        load_default="pending", validate=validate.OneOf(("pending", "spam", "approved", "deleted"))
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    cursor = fields.String(validate=validate.Length(max=512))
+
+
+class PrivateComment(PublicComment):
+    email = fields.String(allow_none=True, required=True)
+    status = fields.String(required=True)
+    article = fields.String(required=True)
+    notify = fields.Boolean(required=True)
+
+    class Meta:
+        exclude = ("replies",)
+
+
+class ModerationPage(Schema):
+    comments = fields.List(fields.Nested(PrivateComment), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class ModerateAction(StrictSchema):
+    action = fields.String(
+        required=True, validate=validate.OneOf(("approve", "spam", "delete", "restore"))
+    )

@@ -1,0 +1,498 @@
+"""Comment threads: posting, reading, editing, likes and moderation (contract §4).
+
+Every function that writes owns its commit, so a failed request leaves nothing half-written.
+Approved counts live on the thread row and change in the same transaction as the comment.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from flask_smorest import abort
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
+
+from service import markup
+from service.crypto import (
+    avatar_seed,
+    decrypt,
+    email_lookup,
+    encrypt,
+    keyed_hash,
+    new_token,
+    token_hash,
+    token_matches,
+)
+from service.db_types import utcnow
+from service.extensions import db
+from service.models import Comment, Like, Site, Thread
+
+MAX_DEPTH = 5
+MAX_LINKS = 3
+ANONYMOUS = {"ja": "名無し", "en": "Anonymous"}
+VISIBLE = ("approved", "deleted")  # deleted ones only as placeholders with replies
+EDIT_TOKEN_PREFIX = "et_"
+
+
+def _insert(model: Any) -> Any:
+    dialect = db.session.get_bind().dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
+
+
+# --- threads ------------------------------------------------------------------------------
+
+
+def find_thread(site: Site, article: str) -> Thread | None:
+    return db.session.scalar(
+        select(Thread).where(Thread.site_id == site.id, Thread.article == article)
+    )
+
+
+def ensure_thread(site: Site, article: str, title: str | None, url: str | None) -> Thread:
+    """Get or create the thread; safe when many first comments arrive at once."""
+    statement = (
+        _insert(Thread)
+        .values(
+            site_id=site.id,
+            article=article,
+            title=title,
+            url=url,
+            approved_count=0,
+            version=0,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["site_id", "article"])
+    )
+    db.session.execute(statement)
+    thread = find_thread(site, article)
+    assert thread is not None
+    if title and not thread.title:
+        thread.title = title
+    if url and not thread.url:
+        thread.url = url
+    return thread
+
+
+def _count_change(thread_id: int, delta: int) -> None:
+    """Adjust the approved count and bump the version, in SQL so concurrent writers add up."""
+    db.session.execute(
+        update(Thread)
+        .where(Thread.id == thread_id)
+        .values(approved_count=Thread.approved_count + delta, version=Thread.version + 1)
+    )
+
+
+def _set_status(comment: Comment, status: str) -> None:
+    before = comment.status == "approved"
+    after = status == "approved"
+    comment.status = status
+    _count_change(comment.thread_id, int(after) - int(before))
+
+
+# --- representation -----------------------------------------------------------------------
+
+
+def public(
+    comment: Comment, lang: str, replies: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The public fields; a deleted comment is an empty placeholder."""
+    deleted = comment.status == "deleted"
+    return {
+        "id": comment.id,
+        "parent_id": comment.parent_id,
+        "author": ANONYMOUS[lang] if deleted else (comment.author or ANONYMOUS[lang]),
+        "website": None if deleted else comment.website,
+        "avatar": comment.avatar,
+        "body_html": "" if deleted else comment.body_html,
+        "created_at": comment.created_at,
+        "edited_at": None if deleted else comment.edited_at,
+        "likes": comment.likes,
+        "is_author": comment.is_author,
+        "deleted": deleted,
+        "replies": replies or [],
+    }
+
+
+def private(comment: Comment, lang: str, article: str) -> dict[str, Any]:
+    """Public fields plus what only the site's author may see (moderation, export)."""
+    data = public(comment, lang)
+    if comment.status == "deleted":  # the moderator sees what was deleted, to restore it
+        data.update(
+            author=comment.author or ANONYMOUS[lang],
+            website=comment.website,
+            body_html=comment.body_html,
+            edited_at=comment.edited_at,
+        )
+    data.update(
+        email=decrypt(comment.email_encrypted),
+        status=comment.status,
+        article=article,
+        notify=comment.notify,
+    )
+    return data
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    article: str
+    total: int
+    comments: list[dict[str, Any]]
+    next_cursor: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "article": self.article,
+            "total": self.total,
+            "comments": self.comments,
+            "next_cursor": self.next_cursor,
+        }
+
+
+def _encode_cursor(sort: str, comment: Comment) -> str:
+    key: list[Any] = [comment.created_at.isoformat(), comment.id]
+    if sort == "top":
+        key.insert(0, comment.likes)
+    raw = json.dumps({"s": sort, "k": key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        key = data["k"]
+        if data["s"] != sort or not isinstance(key, list):
+            raise ValueError
+        if sort == "top":
+            likes, at, ident = key
+            return [int(likes), datetime.fromisoformat(at), int(ident)]
+        at, ident = key
+        return [datetime.fromisoformat(at), int(ident)]
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        abort(422, message="Invalid cursor.", errors={"cursor": ["Invalid cursor."]})
+        raise  # unreachable: abort raises
+
+
+def _after(sort: str, key: list[Any]) -> ColumnElement[bool]:
+    """Keyset condition: strictly after the cursor in the page order."""
+    c = Comment
+    if sort == "newest":
+        at, ident = key
+        return or_(c.created_at < at, and_(c.created_at == at, c.id < ident))
+    if sort == "top":
+        likes, at, ident = key
+        return or_(
+            c.likes < likes,
+            and_(c.likes == likes, c.created_at > at),
+            and_(c.likes == likes, c.created_at == at, c.id > ident),
+        )
+    at, ident = key
+    return or_(c.created_at > at, and_(c.created_at == at, c.id > ident))
+
+
+def _order(sort: str) -> tuple[Any, ...]:
+    if sort == "newest":
+        return (Comment.created_at.desc(), Comment.id.desc())
+    if sort == "top":
+        return (Comment.likes.desc(), Comment.created_at.asc(), Comment.id.asc())
+    return (Comment.created_at.asc(), Comment.id.asc())
+
+
+def _shown() -> ColumnElement[bool]:
+    """Approved, or deleted with a visible reply (a placeholder keeps the replies in place)."""
+    child = aliased(Comment)
+    return or_(
+        Comment.status == "approved",
+        and_(
+            Comment.status == "deleted",
+            exists().where(child.parent_id == Comment.id, child.status.in_(VISIBLE)),
+        ),
+    )
+
+
+def thread_page(
+    site: Site,
+    article: str,
+    *,
+    sort: str = "oldest",
+    limit: int = 50,
+    cursor: str | None = None,
+    lang: str | None = None,
+) -> Page:
+    """One page of top-level comments with all their replies: two indexed queries."""
+    lang = lang or site.lang
+    thread = find_thread(site, article)
+    if thread is None:
+        if cursor:
+            _decode_cursor(cursor, sort)
+        return Page(article, 0, [], None)
+    query = (
+        select(Comment)
+        .where(Comment.thread_id == thread.id, Comment.depth == 1, _shown())
+        .order_by(*_order(sort))
+        .limit(limit + 1)
+    )
+    if cursor:
+        query = query.where(_after(sort, _decode_cursor(cursor, sort)))
+    tops = list(db.session.scalars(query))
+    more = len(tops) > limit
+    tops = tops[:limit]
+    replies: Sequence[Comment] = []
+    if tops:
+        replies = db.session.scalars(
+            select(Comment)
+            .where(
+                Comment.root_id.in_([t.id for t in tops]),
+                Comment.depth > 1,
+                Comment.status.in_(VISIBLE),
+            )
+            .order_by(Comment.created_at, Comment.id)
+        ).all()
+    trees = _build_trees(tops, replies, lang)
+    next_cursor = _encode_cursor(sort, tops[-1]) if more and tops else None
+    return Page(article, thread.approved_count, trees, next_cursor)
+
+
+def _build_trees(
+    tops: Iterable[Comment], replies: Iterable[Comment], lang: str
+) -> list[dict[str, Any]]:
+    children: dict[int, list[Comment]] = {}
+    for reply in replies:
+        if reply.parent_id is not None:
+            children.setdefault(reply.parent_id, []).append(reply)
+
+    def build(comment: Comment) -> dict[str, Any] | None:
+        kids = [node for child in children.get(comment.id, []) if (node := build(child))]
+        if comment.status == "deleted" and not kids:
+            return None  # a deleted comment without visible replies disappears
+        return public(comment, lang, kids)
+
+    return [node for top in tops if (node := build(top))]
+
+
+def counts(site: Site, articles: list[str]) -> dict[str, int]:
+    """Approved counts for many articles in one indexed query; 0 for unknown ones."""
+    found = dict(
+        db.session.execute(
+            select(Thread.article, Thread.approved_count).where(
+                Thread.site_id == site.id, Thread.article.in_(set(articles))
+            )
+        ).all()
+    )
+    return {article: int(found.get(article, 0)) for article in articles}
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Posted:
+    comment: Comment
+    edit_token: str
+    editable_until: datetime
+
+
+def _held_reason(site: Site, body: str, author: str | None, website: str | None) -> str | None:
+    if markup.count_links(body) > MAX_LINKS:
+        return "links"
+    text = " ".join(x for x in (body, author or "", website or "") if x).lower()
+    if any(word in text for word in site.banned_words or []):
+        return "banned word"
+    return None
+
+
+def post_comment(site: Site, data: dict[str, Any], *, as_author: bool) -> tuple[Posted, str]:
+    """Store a comment; returns it with the status the client is told.
+
+    A filled honeypot is stored as spam but answered like a normal comment, so bots learn
+    nothing; the told status then follows the site's moderation mode.
+    """
+    thread = ensure_thread(
+        site, data["article"], data.get("article_title"), data.get("article_url")
+    )
+    parent: Comment | None = None
+    depth, root_id = 1, None
+    if data.get("parent_id") is not None:
+        parent = db.session.get(Comment, data["parent_id"])
+        if parent is None or parent.thread_id != thread.id or parent.status != "approved":
+            db.session.rollback()
+            abort(
+                422,
+                message="Invalid parent.",
+                errors={"parent_id": ["Not a visible comment of this article."]},
+            )
+        assert parent is not None
+        if parent.depth >= MAX_DEPTH:
+            parent = db.session.get(Comment, parent.parent_id) or parent
+        depth, root_id = parent.depth + 1, parent.root_id
+    body = data["body"].strip()
+    author = (data.get("author") or "").strip() or None
+    email = (data.get("email") or "").strip() or None
+    website = data.get("website") or None
+    honeypot = bool((data.get("homepage") or "").strip())
+    if as_author:
+        status = "approved"
+    elif honeypot:
+        status = "spam"
+    elif site.moderation == "all" or _held_reason(site, body, author, website):
+        status = "pending"
+    else:
+        status = "approved"
+    told = (
+        "pending"
+        if status == "pending" or (honeypot and site.moderation == "all")
+        else ("approved")
+    )
+    edit_token = new_token(EDIT_TOKEN_PREFIX)
+    comment = Comment(
+        site_id=site.id,
+        thread_id=thread.id,
+        parent_id=parent.id if parent else None,
+        root_id=root_id,
+        depth=depth,
+        author=author,
+        website=website,
+        email_encrypted=encrypt(email),
+        email_lookup=email_lookup(email),
+        avatar=avatar_seed(site.id, author, email),
+        body_text=body,
+        body_html=markup.render_comment(body),
+        status=status,
+        is_author=as_author,
+        notify=bool(data.get("notify")) and email is not None,
+        likes=0,
+        edit_token_hash=token_hash(edit_token),
+        created_at=utcnow(),
+    )
+    db.session.add(comment)
+    db.session.flush()
+    if comment.root_id is None:
+        comment.root_id = comment.id
+    _count_change(thread.id, 1 if status == "approved" else 0)
+    _after_post_hooks(site, comment, parent)
+    db.session.commit()
+    window = timedelta(seconds=current_app.config["EDIT_WINDOW"])
+    return Posted(comment, edit_token, comment.created_at + window), told
+
+
+def _after_post_hooks(site: Site, comment: Comment, parent: Comment | None) -> None:
+    """Work that must commit with the comment: the notification outbox."""
+    from service import outbox
+
+    outbox.enqueue_comment(site, comment, parent)
+
+
+def get_comment_or_404(site: Site, comment_id: int) -> Comment:
+    comment = db.session.get(Comment, comment_id)
+    if comment is None or comment.site_id != site.id:
+        abort(404, message=f"No comment {comment_id} on this site.")
+    assert comment is not None
+    return comment
+
+
+def edit_window_open(comment: Comment, edit_token: str | None) -> bool:
+    """The reader's own comment, still inside the edit window, not deleted."""
+    if not edit_token or comment.status in ("deleted", "spam"):
+        return False
+    if not token_matches(edit_token, comment.edit_token_hash):
+        return False
+    window = timedelta(seconds=current_app.config["EDIT_WINDOW"])
+    return utcnow() < comment.created_at + window
+
+
+def edit_comment(site: Site, comment: Comment, changes: dict[str, Any]) -> Comment:
+    if "body" in changes:
+        comment.body_text = changes["body"].strip()
+        comment.body_html = markup.render_comment(comment.body_text)
+    if "author" in changes:
+        comment.author = (changes["author"] or "").strip() or None
+    if "website" in changes:
+        comment.website = changes["website"] or None
+    if (
+        not comment.is_author
+        and comment.status == "approved"
+        and _held_reason(site, comment.body_text, comment.author, comment.website)
+    ):
+        _set_status(comment, "pending")  # an edit may not sneak spam past the checks
+    else:
+        _count_change(comment.thread_id, 0)
+    comment.edited_at = utcnow()
+    db.session.commit()
+    return comment
+
+
+def delete_comment(comment: Comment) -> None:
+    if comment.status != "deleted":
+        _set_status(comment, "deleted")
+    db.session.commit()
+
+
+def like_comment(comment: Comment, client_address: str) -> int:
+    """One like per client and comment; the key is a keyed hash, never the address."""
+    if comment.status != "approved":
+        abort(404, message="No such comment.")
+    key = keyed_hash("like", f"{comment.id}:{client_address}")
+    inserted = db.session.execute(
+        _insert(Like)
+        .values(comment_id=comment.id, client_key=key, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["comment_id", "client_key"])
+    ).rowcount
+    if inserted:
+        db.session.execute(
+            update(Comment).where(Comment.id == comment.id).values(likes=Comment.likes + 1)
+        )
+        _count_change(comment.thread_id, 0)
+    db.session.commit()
+    db.session.refresh(comment)
+    return comment.likes
+
+
+MODERATION_STATUS = {
+    "approve": "approved",
+    "spam": "spam",
+    "delete": "deleted",
+    "restore": "approved",
+}
+
+
+def moderate(comment: Comment, action: str) -> Comment:
+    _set_status(comment, MODERATION_STATUS[action])
+    db.session.commit()
+    return comment
+
+
+def moderation_page(
+    site: Site, status: str, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first, flat, with private fields."""
+    query = (
+        select(Comment, Thread.article)
+        .join(Thread, Thread.id == Comment.thread_id)
+        .where(Comment.site_id == site.id, Comment.status == status)
+        .order_by(Comment.id.desc())
+        .limit(limit + 1)
+    )
+    if cursor:
+        try:
+            before = int(cursor)
+        except ValueError:
+            abort(422, message="Invalid cursor.", errors={"cursor": ["Invalid cursor."]})
+        query = query.where(Comment.id < before)
+    rows = db.session.execute(query).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [private(comment, site.lang, article) for comment, article in rows]
+    return items, (str(rows[-1][0].id) if more and rows else None)

@@ -1,0 +1,178 @@
+"""The comments API (contract §4): threads, posting, editing, likes, counts, moderation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from service import commenting, ranking
+from service.auth import require_admin, require_origin
+from service.client import client_address
+from service.rate_limits import check_comment_rate
+from service.schemas import (
+    CommentInput,
+    CommentPatch,
+    CommentResult,
+    CommentsPage,
+    CommentsQuery,
+    Counts,
+    CountsQuery,
+    LikeResult,
+    ModerateAction,
+    ModerationPage,
+    ModerationQuery,
+    PostResult,
+    Widget,
+    WidgetQuery,
+)
+from service.sites import get_site_or_404
+
+blp = Blueprint("comments", __name__, url_prefix="/api/v1/sites", description="Comments")
+
+
+def _admin_or_origin(site: Any) -> bool:
+    """An Authorization header must be valid; otherwise the write must come from the site."""
+    if "Authorization" in request.headers:
+        require_admin(site)
+        return True
+    require_origin(site)
+    return False
+
+
+@blp.route("/<site>/comments")
+class CommentsView(MethodView):
+    @blp.arguments(CommentsQuery, location="query")
+    @blp.response(200, CommentsPage)
+    def get(self, query: dict[str, Any], site: str) -> dict[str, Any]:
+        """A page of an article's approved comments, replies nested under their parents."""
+        target = get_site_or_404(site)
+        return commenting.thread_page(
+            target,
+            query["article"],
+            sort=query["sort"],
+            limit=query["limit"],
+            cursor=query.get("cursor"),
+            lang=query.get("lang"),
+        ).as_dict()
+
+    @blp.arguments(CommentInput)
+    @blp.response(201, PostResult)
+    @blp.alt_response(202, schema=PostResult, description="Held for moderation")
+    @blp.alt_response(429, description="Rate limited; see Retry-After")
+    def post(self, body: dict[str, Any], site: str) -> tuple[dict[str, Any], int]:
+        """Post a comment or a reply; the site token posts as the blog's author."""
+        target = get_site_or_404(site)
+        as_author = _admin_or_origin(target)
+        if not as_author:
+            check_comment_rate(target)
+        posted, status = commenting.post_comment(target, body, as_author=as_author)
+        answer = {
+            "comment": commenting.public(posted.comment, target.lang),
+            "status": status,
+            "edit_token": posted.edit_token,
+            "editable_until": posted.editable_until,
+        }
+        return answer, 201 if status == "approved" else 202
+
+
+@blp.route("/<site>/comments/<int:comment_id>")
+class CommentView(MethodView):
+    @blp.arguments(CommentPatch)
+    @blp.response(200, CommentResult)
+    @blp.alt_response(403, description="Wrong edit token or the edit window is closed")
+    def patch(self, body: dict[str, Any], site: str, comment_id: int) -> dict[str, Any]:
+        """Edit one's own comment within the edit window (X-Edit-Token)."""
+        target = get_site_or_404(site)
+        require_origin(target)
+        comment = commenting.get_comment_or_404(target, comment_id)
+        if not commenting.edit_window_open(comment, request.headers.get("X-Edit-Token")):
+            abort(403, message="This comment can no longer be edited with this token.")
+        commenting.edit_comment(target, comment, body)
+        return {"comment": commenting.public(comment, target.lang)}
+
+    @blp.response(204)
+    @blp.alt_response(403, description="Wrong edit token or the edit window is closed")
+    def delete(self, site: str, comment_id: int) -> None:
+        """Delete one's own comment within the window, or any comment with the site token."""
+        target = get_site_or_404(site)
+        admin = _admin_or_origin(target)
+        comment = commenting.get_comment_or_404(target, comment_id)
+        if not admin and not commenting.edit_window_open(
+            comment, request.headers.get("X-Edit-Token")
+        ):
+            abort(403, message="This comment can no longer be deleted with this token.")
+        commenting.delete_comment(comment)
+
+
+@blp.route("/<site>/comments/<int:comment_id>/like")
+class LikeView(MethodView):
+    @blp.response(200, LikeResult)
+    def post(self, site: str, comment_id: int) -> dict[str, Any]:
+        """Like a comment; one like per client, repeats change nothing."""
+        target = get_site_or_404(site)
+        require_origin(target)
+        comment = commenting.get_comment_or_404(target, comment_id)
+        return {"likes": commenting.like_comment(comment, client_address())}
+
+
+@blp.route("/<site>/comments/<int:comment_id>/moderate")
+class ModerateView(MethodView):
+    @blp.arguments(ModerateAction)
+    @blp.response(200, CommentResult)
+    def post(self, body: dict[str, Any], site: str, comment_id: int) -> dict[str, Any]:
+        """Approve, mark as spam, delete or restore a comment."""
+        target = get_site_or_404(site)
+        require_admin(target)
+        comment = commenting.get_comment_or_404(target, comment_id)
+        commenting.moderate(comment, body["action"])
+        return {"comment": commenting.public(comment, target.lang)}
+
+
+@blp.route("/<site>/moderation")
+class ModerationView(MethodView):
+    @blp.arguments(ModerationQuery, location="query")
+    @blp.response(200, ModerationPage)
+    def get(self, query: dict[str, Any], site: str) -> dict[str, Any]:
+        """Comments by status, newest first, with private fields (e-mail, status, article)."""
+        target = get_site_or_404(site)
+        require_admin(target)
+        items, cursor = commenting.moderation_page(
+            target, query["status"], query["limit"], query.get("cursor")
+        )
+        return {"comments": items, "next_cursor": cursor}
+
+
+@blp.route("/<site>/counts")
+class CountsView(MethodView):
+    @blp.arguments(CountsQuery, location="query")
+    @blp.response(200, Counts)
+    def get(self, query: dict[str, Any], site: str) -> dict[str, Any]:
+        """Approved comment counts for up to 100 articles in one request."""
+        target = get_site_or_404(site)
+        return {"counts": commenting.counts(target, query["article"])}
+
+
+@blp.route("/<site>/widget")
+class WidgetView(MethodView):
+    @blp.arguments(WidgetQuery, location="query")
+    @blp.response(200, Widget)
+    def get(self, query: dict[str, Any], site: str) -> dict[str, Any]:
+        """Everything the embed needs in one round trip: site, rankings, first page."""
+        target = get_site_or_404(site)
+        lang = query.get("lang") or target.lang
+        return {
+            "site": {
+                "name": target.name,
+                "lang": target.lang,
+                "moderation": target.moderation,
+                "edit_window": current_app.config["EDIT_WINDOW"],
+            },
+            "rankings": ranking.rankings_document(target, lang)["categories"],
+            "comments": commenting.thread_page(
+                target, query["article"], sort=query["sort"], limit=query["limit"], lang=lang
+            ).as_dict(),
+            "features": {"notify": bool(current_app.config.get("SMTP_HOST"))},
+        }

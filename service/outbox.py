@@ -1,0 +1,59 @@
+"""The notification outbox: rows written in the comment's own transaction.
+
+Because the row commits with the comment, a crash between the two cannot lose a
+notification; a sender delivers the rows later, with retries (see ``notifications``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from service.extensions import db
+from service.models import Comment, Notification, Site
+
+
+def comment_event(site: Site, comment: Comment, article: str) -> dict[str, Any]:
+    """The webhook body: public fields, status and article; never an e-mail or an IP."""
+    from service.commenting import public
+    from service.schemas import PublicComment
+
+    data = PublicComment(exclude=("replies",)).dump(public(comment, site.lang))
+    data.update(status=comment.status, article=article)
+    event = "comment.created" if comment.status == "approved" else "comment.pending"
+    return {"event": event, "site": site.slug, "comment": data}
+
+
+def enqueue_comment(site: Site, comment: Comment, parent: Comment | None) -> None:
+    if comment.status not in ("approved", "pending"):
+        return  # spam is not worth waking anybody for
+    pending_wanted = comment.status == "approved" or site.notify_pending
+    if site.webhook_url and pending_wanted:
+        db.session.add(
+            Notification(
+                site_id=site.id,
+                kind="webhook",
+                payload=comment_event(site, comment, comment.thread.article),
+            )
+        )
+    if not current_app.config.get("SMTP_HOST"):
+        return
+    if site.notify_email_encrypted and pending_wanted and not comment.is_author:
+        db.session.add(
+            Notification(site_id=site.id, kind="email_author", payload={"comment_id": comment.id})
+        )
+    if (
+        parent is not None
+        and comment.status == "approved"
+        and parent.notify
+        and parent.email_encrypted
+        and parent.email_lookup != comment.email_lookup
+    ):
+        db.session.add(
+            Notification(
+                site_id=site.id,
+                kind="email_reply",
+                payload={"comment_id": comment.id, "parent_id": parent.id},
+            )
+        )

@@ -109,7 +109,7 @@ def _bind_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from service import badges, comments, feeds, ops, rankings
+    from service import badges, comments, demo, embed_assets, feeds, ops, rankings
     from service.extensions import api
 
     api.register_blueprint(rankings.blp)
@@ -117,6 +117,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(ops.blp)
     app.register_blueprint(badges.blp)
     app.register_blueprint(feeds.blp)
+    app.register_blueprint(embed_assets.blp)
+    app.register_blueprint(demo.blp)
 
 
 def _request_hooks(app: Flask) -> None:

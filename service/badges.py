@@ -6,6 +6,7 @@ from flask import Blueprint, Response, request
 
 from service import ranking
 from service.badge_svg import render_badge, render_history, render_not_found
+from service.caching import etag_for, not_modified
 from service.models import Category, Site
 from service.ranking import CategoryStanding
 from service.sites import get_site
@@ -16,8 +17,20 @@ BADGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *"
 CACHE = "public, max-age=300, s-maxage=300, stale-while-revalidate=60"
 
 WORDS = {
-    "ja": {"ranking": "{label}ランキング", "pos": "{n}位", "best": "最高順位", "none": "未登録"},
-    "en": {"ranking": "{label} ranking", "pos": "#{n}", "best": "best", "none": "not ranked"},
+    "ja": {
+        "ranking": "{label}ランキング",
+        "pos": "{n}位",
+        "best": "最高順位",
+        "none": "未登録",
+        "empty": "まだ履歴がありません",
+    },
+    "en": {
+        "ranking": "{label} ranking",
+        "pos": "#{n}",
+        "best": "best",
+        "none": "not ranked",
+        "empty": "No ranking history yet",
+    },
 }
 
 
@@ -37,14 +50,20 @@ def badge_text(standing: CategoryStanding, lang: str, show: str) -> tuple[str, s
     return label, f"{top} ({words['best']})"
 
 
-def _svg(body: str, status: int = 200) -> Response:
+def _svg(body: str, status: int = 200, etag: str | None = None) -> Response:
     response = Response(body, status=status, mimetype="image/svg+xml")
     response.headers["Content-Security-Policy"] = BADGE_CSP
     response.headers["Cache-Control"] = CACHE if status == 200 else "public, max-age=60"
-    if status == 200:
-        response.add_etag()
-        response.make_conditional(request)
+    if etag is not None:
+        response.set_etag(etag)
     return response
+
+
+def _cached(etag: str) -> Response | None:
+    cached = not_modified(etag, CACHE)
+    if cached is not None:
+        cached.headers["Content-Security-Policy"] = BADGE_CSP
+    return cached
 
 
 def _lookup(site_slug: str, key: str) -> tuple[Site, Category] | Response:
@@ -71,9 +90,12 @@ def badge(site: str, category: str) -> Response:
     target, cat = found
     lang = _choice("lang", ("ja", "en"), target.lang)
     show = _choice("show", ("best", "current", "both"), "best")
+    etag = etag_for("badge", target.id, target.version, cat.key, lang, show)
+    if (cached := _cached(etag)) is not None:
+        return cached
     standing = next(s for s in ranking.standings(target) if s.category.id == cat.id)
     label, value = badge_text(standing, lang, show)
-    return _svg(render_badge(label, value))
+    return _svg(render_badge(label, value), etag=etag)
 
 
 @blp.get("/<site>/<category>/history.svg")
@@ -84,8 +106,21 @@ def history_chart(site: str, category: str) -> Response:
         return found
     target, cat = found
     lang = _choice("lang", ("ja", "en"), target.lang)
+    etag = etag_for("history-chart", target.id, target.version, cat.key, lang)
+    if (cached := _cached(etag)) is not None:
+        return cached
     entries = ranking.history(cat, None, None, 365)
     points = [(e.observed_at, e.position) for e in entries]
-    best = min(points, key=lambda p: (p[1], p[0])) if points else None
-    title = WORDS[lang]["ranking"].format(label=cat.label(lang))
-    return _svg(render_history(points, best=best, title=title))
+    standing = next(s for s in ranking.standings(target) if s.category.id == cat.id)
+    best = (standing.best.observed_at, standing.best.position) if standing.best else None
+    words = WORDS[lang]
+    title = words["ranking"].format(label=cat.label(lang))
+    best_text = (
+        f"{words['best']} {words['pos'].format(n=standing.best.position)}" if standing.best else ""
+    )
+    return _svg(
+        render_history(
+            points, best=best, title=title, best_text=best_text, empty_text=words["empty"]
+        ),
+        etag=etag,
+    )

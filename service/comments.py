@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import Response, current_app, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
+from marshmallow import Schema
 
 from service import commenting, ranking
 from service.auth import require_admin, require_origin
+from service.caching import THREAD_CACHE, decorate, etag_for, not_modified, thread_version
 from service.client import client_address
 from service.rate_limits import check_comment_rate
 from service.schemas import (
@@ -33,6 +35,11 @@ from service.sites import get_site_or_404
 blp = Blueprint("comments", __name__, url_prefix="/api/v1/sites", description="Comments")
 
 
+def jsonify_schema(schema: type[Schema], data: dict[str, Any]) -> Response:
+    """Serialize with the view's own response schema, for views that add cache headers."""
+    return jsonify(schema().dump(data))
+
+
 def _admin_or_origin(site: Any) -> bool:
     """An Authorization header must be valid; otherwise the write must come from the site."""
     if "Authorization" in request.headers:
@@ -46,17 +53,27 @@ def _admin_or_origin(site: Any) -> bool:
 class CommentsView(MethodView):
     @blp.arguments(CommentsQuery, location="query")
     @blp.response(200, CommentsPage)
-    def get(self, query: dict[str, Any], site: str) -> dict[str, Any]:
+    def get(self, query: dict[str, Any], site: str) -> Response:
         """A page of an article's approved comments, replies nested under their parents."""
         target = get_site_or_404(site)
-        return commenting.thread_page(
+        etag = etag_for(
+            "comments",
+            target.id,
+            target.version,
+            thread_version(target, query["article"]),
+            sorted(query.items()),
+        )
+        if (cached := not_modified(etag, THREAD_CACHE)) is not None:
+            return cached
+        page = commenting.thread_page(
             target,
             query["article"],
             sort=query["sort"],
             limit=query["limit"],
             cursor=query.get("cursor"),
             lang=query.get("lang"),
-        ).as_dict()
+        )
+        return decorate(jsonify_schema(CommentsPage, page.as_dict()), etag, THREAD_CACHE)
 
     @blp.arguments(CommentInput)
     @blp.response(201, PostResult)
@@ -149,21 +166,33 @@ class ModerationView(MethodView):
 class CountsView(MethodView):
     @blp.arguments(CountsQuery, location="query")
     @blp.response(200, Counts)
-    def get(self, query: dict[str, Any], site: str) -> dict[str, Any]:
+    def get(self, query: dict[str, Any], site: str) -> Response:
         """Approved comment counts for up to 100 articles in one request."""
         target = get_site_or_404(site)
-        return {"counts": commenting.counts(target, query["article"])}
+        response = jsonify_schema(Counts, {"counts": commenting.counts(target, query["article"])})
+        response.add_etag()
+        response.headers["Cache-Control"] = THREAD_CACHE
+        return response.make_conditional(request)
 
 
 @blp.route("/<site>/widget")
 class WidgetView(MethodView):
     @blp.arguments(WidgetQuery, location="query")
     @blp.response(200, Widget)
-    def get(self, query: dict[str, Any], site: str) -> dict[str, Any]:
+    def get(self, query: dict[str, Any], site: str) -> Response:
         """Everything the embed needs in one round trip: site, rankings, first page."""
         target = get_site_or_404(site)
         lang = query.get("lang") or target.lang
-        return {
+        etag = etag_for(
+            "widget",
+            target.id,
+            target.version,
+            thread_version(target, query["article"]),
+            sorted(query.items()),
+        )
+        if (cached := not_modified(etag, THREAD_CACHE)) is not None:
+            return cached
+        document = {
             "site": {
                 "name": target.name,
                 "lang": target.lang,
@@ -176,3 +205,4 @@ class WidgetView(MethodView):
             ).as_dict(),
             "features": {"notify": bool(current_app.config.get("SMTP_HOST"))},
         }
+        return decorate(jsonify_schema(Widget, document), etag, THREAD_CACHE)

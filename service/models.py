@@ -41,6 +41,9 @@ class Site(db.Model):  # type: ignore[name-defined,misc]
     notify_email_encrypted: Mapped[str | None] = mapped_column(Text)
     notify_pending: Mapped[bool] = mapped_column(Boolean, default=True)
     banned_words: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Bumped by every change to settings, categories or rankings: ETags of rankings, badges
+    # and widgets derive from it, so a 304 costs one indexed lookup and no rendering.
+    version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     categories: Mapped[list[Category]] = relationship(

@@ -12,6 +12,7 @@ from sqlalchemy import and_, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from service.caching import bump_site
 from service.db_types import utcnow
 from service.extensions import db
 from service.models import Category, RankEntry, Site
@@ -141,6 +142,7 @@ def record_positions(
         set_={"position": statement.excluded.position},
     )
     db.session.execute(statement)
+    bump_site(site.id)
     db.session.commit()
 
 
@@ -163,6 +165,7 @@ def delete_entry(category: Category, entry_id: int) -> None:
     if entry is None or entry.category_id != category.id:
         abort(404, message=f"No entry {entry_id} in this category.")
     db.session.delete(entry)
+    bump_site(category.site_id)
     db.session.commit()
 
 
@@ -187,6 +190,7 @@ def put_category(
         category.url = url
     if order is not None:
         category.order = order
+    bump_site(site.id)
     db.session.commit()
     db.session.refresh(site)
     return category, created
@@ -195,4 +199,5 @@ def put_category(
 def delete_category(category: Category) -> None:
     db.session.execute(delete(RankEntry).where(RankEntry.category_id == category.id))
     db.session.delete(category)
+    bump_site(category.site_id)
     db.session.commit()

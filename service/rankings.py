@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from service import ranking
 from service.auth import require_admin
+from service.caching import RANKINGS_CACHE, decorate, etag_for, not_modified
 from service.schemas import (
     CategoryInput,
     CategoryOutput,
@@ -27,9 +29,14 @@ blp = Blueprint("rankings", __name__, url_prefix="/api/v1/sites", description="R
 class RankingsView(MethodView):
     @blp.arguments(LangQuery, location="query")
     @blp.response(200, Rankings)
-    def get(self, query: dict[str, Any], site: str) -> dict[str, Any]:
+    def get(self, query: dict[str, Any], site: str) -> Response:
         """Current and best rank of every category, in the site's order."""
-        return ranking.rankings_document(get_site_or_404(site), query.get("lang"))
+        target = get_site_or_404(site)
+        etag = etag_for("rankings", target.id, target.version, query.get("lang"))
+        if (cached := not_modified(etag, RANKINGS_CACHE)) is not None:
+            return cached
+        document = Rankings().dump(ranking.rankings_document(target, query.get("lang")))
+        return decorate(jsonify(document), etag, RANKINGS_CACHE)
 
     @blp.arguments(RecordPositions)
     @blp.response(200, Rankings)
@@ -54,11 +61,16 @@ class RankingsView(MethodView):
 class HistoryView(MethodView):
     @blp.arguments(HistoryQuery, location="query")
     @blp.response(200, History)
-    def get(self, query: dict[str, Any], site: str, category: str) -> dict[str, Any]:
+    def get(self, query: dict[str, Any], site: str, category: str) -> Response:
         """The latest entries of one category in a time range, oldest first."""
-        target = ranking.get_category_or_404(get_site_or_404(site), category)
+        owner = get_site_or_404(site)
+        target = ranking.get_category_or_404(owner, category)
+        etag = etag_for("history", owner.id, owner.version, category, sorted(query.items()))
+        if (cached := not_modified(etag, RANKINGS_CACHE)) is not None:
+            return cached
         entries = ranking.history(target, query.get("since"), query.get("until"), query["limit"])
-        return {"category": target.key, "entries": entries}
+        document = History().dump({"category": target.key, "entries": entries})
+        return decorate(jsonify(document), etag, RANKINGS_CACHE)
 
 
 @blp.route("/<site>/rankings/<category>/history/<int:entry_id>")

@@ -104,6 +104,7 @@ def create_site(slug: str, settings: SiteSettings) -> tuple[Site, str]:
 
 def update_site(site: Site, settings: SiteSettings) -> Site:
     _apply(site, settings)
+    site.version = (site.version or 0) + 1
     db.session.commit()
     return site
 

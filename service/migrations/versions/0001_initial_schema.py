@@ -32,6 +32,7 @@ def upgrade():
         sa.Column("notify_email_encrypted", sa.Text(), nullable=True),
         sa.Column("notify_pending", sa.Boolean(), nullable=False),
         sa.Column("banned_words", sa.JSON(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("slug"),

@@ -1,0 +1,83 @@
+"""Serving ``/embed.js``: read once, compressed once, answered with an ETag and a 304.
+
+The readable ``embed/embed.js`` is the source of truth and is served as is (no build step).
+It is found beside the package in a checkout or editable install, and inside the package
+(``service/_embed``, copied by setup.py) in a wheel.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import brotli
+from flask import Blueprint, Response, request
+
+blp = Blueprint("embed", __name__)
+
+CACHE_CONTROL = "public, max-age=600, stale-while-revalidate=86400"
+PACKAGE = Path(__file__).parent
+CANDIDATES = (PACKAGE / "_embed" / "embed.js", PACKAGE.parent / "embed" / "embed.js")
+
+
+@dataclass(frozen=True)
+class Asset:
+    raw: bytes
+    gzip: bytes
+    brotli: bytes
+    etag: str
+
+
+def embed_path() -> Path:
+    for path in CANDIDATES:
+        if path.is_file():
+            return path
+    raise FileNotFoundError("embed.js is missing: reinstall Ranklet")
+
+
+@cache
+def load_asset(path: Path, mtime: float) -> Asset:
+    """Compressed once per file version, not per request."""
+    raw = path.read_bytes()
+    return Asset(
+        raw=raw,
+        gzip=gzip.compress(raw, compresslevel=9, mtime=0),
+        brotli=brotli.compress(raw, quality=11),
+        etag=hashlib.sha256(raw).hexdigest()[:32],
+    )
+
+
+def current_asset() -> Asset:
+    path = embed_path()
+    return load_asset(path, path.stat().st_mtime)
+
+
+def _accepts(encoding: str) -> bool:
+    return any(
+        part.split(";")[0].strip() == encoding and "q=0" not in part.replace(" ", "")
+        for part in request.headers.get("Accept-Encoding", "").split(",")
+    )
+
+
+@blp.get("/embed.js")
+def embed_js() -> Response:
+    """The embed script, as written, compressed for clients that accept it."""
+    asset = current_asset()
+    if _accepts("br"):
+        body, encoding = asset.brotli, "br"
+    elif _accepts("gzip"):
+        body, encoding = asset.gzip, "gzip"
+    else:
+        body, encoding = asset.raw, None
+    # One ETag per representation, so caches never mix compressed and plain bodies.
+    etag = f"{asset.etag}-{encoding or 'identity'}"
+    response = Response(body, mimetype="text/javascript")
+    if encoding:
+        response.headers["Content-Encoding"] = encoding
+    response.headers["Vary"] = "Accept-Encoding"
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    response.set_etag(etag)
+    return response.make_conditional(request)

@@ -1,0 +1,19 @@
+"""Ships ``embed/embed.js`` inside the wheel (as ``service/_embed``); metadata is in pyproject."""
+
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+
+class BuildPyWithEmbed(build_py):
+    def run(self) -> None:
+        super().run()
+        source = Path(__file__).parent / "embed" / "embed.js"
+        target = Path(self.build_lib) / "service" / "_embed"
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target / "embed.js")
+
+
+setup(cmdclass={"build_py": BuildPyWithEmbed})

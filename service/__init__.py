@@ -54,13 +54,22 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.instance_path, "ranklet.db"
     )
     app.config["SQLALCHEMY_DATABASE_URI"] = url
+    # Pools sized for the busy share of a gthread worker's 64 threads; waits are bounded so an
+    # unreachable database answers 503 within seconds instead of hanging a request.
     if url.startswith("sqlite"):
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 5}})
+        pooled = ":memory:" not in url and url != "sqlite://"
+        app.config.setdefault(
+            "SQLALCHEMY_ENGINE_OPTIONS",
+            {"connect_args": {"timeout": 5}}
+            | ({"pool_size": 8, "max_overflow": 32, "pool_timeout": 5} if pooled else {}),
+        )
     else:
         app.config.setdefault(
             "SQLALCHEMY_ENGINE_OPTIONS",
             {
                 "pool_pre_ping": True,
+                "pool_size": 8,
+                "max_overflow": 16,
                 "pool_timeout": 5,
                 "connect_args": {"connect_timeout": 3},
             },

@@ -55,6 +55,13 @@ def main() -> None:
 
 def _serve_options(function: Any) -> Any:
     function = click.option(
+        "--threads",
+        default=64,
+        show_default=True,
+        type=click.IntRange(1, 256),
+        help="Threads per worker; idle or slow connections each hold one.",
+    )(function)
+    function = click.option(
         "--workers",
         default=2,
         show_default=True,
@@ -76,7 +83,7 @@ def _serve_options(function: Any) -> Any:
     )(function)
 
 
-def _run_server(host: str, port: int, workers: int) -> None:
+def _run_server(host: str, port: int, workers: int, threads: int) -> None:
     from service.server import serve as gunicorn_serve
 
     if not os.environ.get("RANKLET_PUBLIC_URL"):
@@ -84,23 +91,23 @@ def _run_server(host: str, port: int, workers: int) -> None:
         os.environ["RANKLET_PUBLIC_URL"] = f"http://{shown}:{port}"
     # Workers build their own app; they must agree on the instance folder and secret.
     os.environ.setdefault("RANKLET_INSTANCE_PATH", current_app.instance_path)
-    gunicorn_serve(host, port, workers)
+    gunicorn_serve(host, port, workers, threads)
 
 
 @main.command()
 @_serve_options
 @with_appcontext
-def serve(host: str, port: int, workers: int) -> None:
+def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Upgrade the database schema if needed, then serve with gunicorn."""
     _upgrade()
     click.echo(f"Ranklet on http://{host}:{port}/ ({workers} workers)", err=True)
-    _run_server(host, port, workers)
+    _run_server(host, port, workers, threads)
 
 
 @main.command()
 @_serve_options
 @with_appcontext
-def demo(host: str, port: int, workers: int) -> None:
+def demo(host: str, port: int, workers: int, threads: int) -> None:
     """Create the `demo` site with sample data, print its token and URL, then serve."""
     from service.demo_data import seed_demo
 
@@ -109,7 +116,7 @@ def demo(host: str, port: int, workers: int) -> None:
     click.echo(f"Demo site token (admin): {token}")
     click.echo(f"Demo page: http://{host}:{port}/demo/")
     click.echo(f"Admin page: http://{host}:{port}/admin/")
-    _run_server(host, port, workers)
+    _run_server(host, port, workers, threads)
 
 
 # --- sites --------------------------------------------------------------------------------

@@ -46,7 +46,9 @@ class SafetyAudit(HTMLParser):
             if found.get("rel") != REL:
                 self.problems.append(f"rel={found.get('rel')!r}")
             href = found.get("href")
-            if href is not None and not SAFE_HREF.match(href):
+            if href is None:
+                self.problems.append("<a> without href (a link to nowhere)")
+            elif not SAFE_HREF.match(href):
                 self.problems.append(f"href={href!r}")
 
     def handle_startendtag(self, tag, attrs):
@@ -109,7 +111,7 @@ XSS_PAYLOADS = [
     "<vbscript:msgbox(1)>",
     "<data:text/html,<script>alert(1)</script>>",
     "javascript:alert(1)",
-    "https://example.com/\"><script>alert(1)</script>",
+    'https://example.com/"><script>alert(1)</script>',
     "https://example.com/'onmouseover='alert(1)'",
     # reference-style links
     "[r][1]\n\n[1]: javascript:alert(1)",
@@ -131,7 +133,7 @@ XSS_PAYLOADS = [
     "<IMG SRC=x OnErRoR=alert(1)>",
     "<script>alert(1)</script>",
     "<scr<script>ipt>alert(1)</script>",
-    "<p onmouseover=\"alert(1)\">hover</p>",
+    '<p onmouseover="alert(1)">hover</p>',
     "<details open ontoggle=alert(1)>",
     "<body onload=alert(1)>",
     '<div style="background:url(javascript:alert(1))">x</div>',
@@ -158,6 +160,9 @@ XSS_PAYLOADS = [
     '<a href="mailto:x@example.com" onfocus=alert(1) autofocus>m</a>',
     '<a href="//evil.example">x</a>',
     '<a href="/relative">x</a>',
+    # attributes nh3 would keep by default on every tag
+    '<p title="x" lang="en" dir="rtl" class="c" id="i" style="color:red">t</p>',
+    '<a href="https://ok.example" title="t" lang="en" name="n" download>x</a>',
     # svg / math mutation XSS
     "<svg onload=alert(1)>",
     "<svg><p><style><img src=x onerror=alert(1)></style></p></svg>",
@@ -166,7 +171,7 @@ XSS_PAYLOADS = [
     "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
     '<math><mi><mglyph><svg><mtext><textarea><path id="</textarea><img onerror=alert(1) src=1>">',
     '<math href="javascript:alert(1)">x</math>',
-    '<form><math><mtext></form><form><mglyph><style></math><img src onerror=alert(1)>',
+    "<form><math><mtext></form><form><mglyph><style></math><img src onerror=alert(1)>",
     '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
     '<xmp><p title="</xmp><img src=x onerror=alert(1)>">',
     "<textarea><img src=x onerror=alert(1)></textarea>",
@@ -204,9 +209,7 @@ SANITIZERS: dict[str, Callable[[str], str]] = {
 
 @pytest.mark.parametrize("sanitizer", SANITIZERS.values(), ids=SANITIZERS.keys())
 @pytest.mark.parametrize("payload", XSS_PAYLOADS)
-def test_stored_xss_payloads_are_neutralized(
-    payload: str, sanitizer: Callable[[str], str]
-) -> None:
+def test_stored_xss_payloads_are_neutralized(payload: str, sanitizer: Callable[[str], str]) -> None:
     html = sanitizer(payload)
     assert_safe(html)
     # What gets stored is stable: cleaning it again changes nothing.
@@ -226,12 +229,16 @@ def test_raw_html_in_markdown_never_becomes_markup(payload: str) -> None:
 def test_audit_catches_what_it_should() -> None:
     """The checker itself must fail on unsafe HTML, or the table above proves nothing."""
     assert audit('<img src="x" onerror="alert(1)">').problems
-    assert audit('<a href="javascript:alert(1)" rel="nofollow ugc noopener noreferrer">x</a>').problems
+    assert audit(
+        '<a href="javascript:alert(1)" rel="nofollow ugc noopener noreferrer">x</a>'
+    ).problems
     assert audit('<a href="https://x.example">x</a>').problems  # rel missing
     assert audit('<a href="https://x.example" rel="noopener">x</a>').problems
     assert audit('<p class="x">x</p>').problems
     assert audit("<!-- x -->").problems
-    assert not audit('<p><a href="https://x.example" rel="nofollow ugc noopener noreferrer">x</a></p>').problems
+    assert not audit(
+        '<p><a href="https://x.example" rel="nofollow ugc noopener noreferrer">x</a></p>'
+    ).problems
 
 
 # -- the Markdown subset renders ------------------------------------------------------
@@ -352,8 +359,20 @@ def test_clean_keeps_allowed_markup_and_adds_rel() -> None:
 
 
 def test_clean_drops_relative_and_foreign_scheme_hrefs() -> None:
-    assert clean('<a href="/x">x</a>') == f'<a rel="{REL}">x</a>'
-    assert clean('<a href="tel:123">x</a>') == f'<a rel="{REL}">x</a>'
+    assert clean('<a href="/x">x</a>') == "x"
+    assert clean('<a href="tel:123">x</a>') == "x"
+    assert clean('<p><a href="//evil.example"><em>x</em></a> y</p>') == "<p><em>x</em> y</p>"
+
+
+def test_clean_drops_default_generic_attributes() -> None:
+    """nh3 keeps lang/title everywhere unless told otherwise; the allowlist says href only."""
+    assert clean('<p title="t" lang="en">x</p>') == "<p>x</p>"
+
+
+def test_invalid_url_renders_as_text_not_a_dead_link() -> None:
+    """mistune links "http://![" but nh3 refuses it as a URL: no hrefless <a> is left."""
+    assert render_comment("http://![").strip() == "<p>http://![</p>"
+    assert count_links("http://![") == 0
 
 
 def test_clean_keeps_leading_newline_in_pre() -> None:
@@ -497,9 +516,9 @@ FRAGMENTS = [
     "名無し",
 ]
 
-markupish = st.lists(
-    st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=4)), max_size=30
-).map("".join)
+markupish = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=4)), max_size=30).map(
+    "".join
+)
 any_text = st.one_of(st.text(), markupish)
 
 PROPERTY_SETTINGS = settings(

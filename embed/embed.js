@@ -1,0 +1,392 @@
+'use strict';
+// Ranklet embed (API.md §5). Styling hooks: --ranklet-accent, --ranklet-font, --ranklet-radius.
+(() => {
+  const STRINGS = {
+    ja: {
+      ranking: 'ランキング',
+      rank: (pos, best) => pos + '位' + (best ? `（最高順位 ${best}位）` : ''),
+      unranked: '未登録',
+      count: (n) => `コメント ${n}件`,
+      sort: '並び順', oldest: '古い順', newest: '新しい順', top: '人気順',
+      author: '名前', email: 'メール（任意）', emailNote: 'メールアドレスは公開されません',
+      website: 'サイト（任意）', body: 'コメント', hint: 'Markdown が使えます',
+      notify: '返信をメールで通知', submit: '投稿', save: '保存', cancel: 'キャンセル',
+      reply: '返信', edit: '編集', delete: '削除', like: 'いいね', isAuthor: '著者', edited: '編集済み',
+      deleted: 'このコメントは削除されました', more: 'さらに表示',
+      posted: '投稿しました', pending: '承認待ちです',
+      wait: (n, min) => `投稿が多すぎます。${n}${min ? '分' : '秒'}後にどうぞ`,
+      failed: 'エラーが発生しました',
+      loadError: 'コメントを読み込めませんでした',
+    },
+    en: {
+      ranking: ' ranking',
+      rank: (pos, best) => '#' + pos + (best ? ` (best #${best})` : ''),
+      unranked: 'not ranked yet',
+      count: (n) => n + (n === 1 ? ' comment' : ' comments'),
+      sort: 'Sort', oldest: 'Oldest', newest: 'Newest', top: 'Top',
+      author: 'Name', email: 'E-mail (optional)', emailNote: 'Your e-mail is never shown',
+      website: 'Website (optional)', body: 'Comment', hint: 'Markdown works',
+      notify: 'E-mail me replies', submit: 'Post', save: 'Save', cancel: 'Cancel',
+      reply: 'Reply', edit: 'Edit', delete: 'Delete', like: 'Like', isAuthor: 'Author', edited: 'edited',
+      deleted: 'This comment was deleted', more: 'More comments',
+      posted: 'Posted', pending: 'Your comment awaits moderation',
+      wait: (n, min) => `Too many comments, try again in ${n} ${min ? 'min' : 's'}`,
+      failed: 'Something went wrong',
+      loadError: 'Comments could not be loaded',
+    },
+  };
+
+  const DARK = '--bg:#16181d;--fg:#e6e8eb;--mute:#a4adb8;--soft:#262a31;--a:var(--ranklet-accent,#7cb4ff);--err:#ff9b93';
+  const CSS = `:host{all:initial;display:block!important}
+.r{all:initial;display:block;font:15px/1.6 var(--ranklet-font,system-ui,sans-serif);color:var(--fg);overflow-wrap:anywhere;--bg:#fff;--fg:#1f2328;--mute:#57606a;--soft:#eef1f4;--a:var(--ranklet-accent,#0a58ca);--err:#b42318}
+.dark{${DARK}}@media(prefers-color-scheme:dark){.auto{${DARK}}}
+a{color:var(--a)}:focus-visible{outline:2px solid var(--a);outline-offset:1px}
+section{background:var(--bg);padding:12px}h2{font-size:1.2em;margin:0}
+section,.ranklet-badge,input,select,textarea,button,svg{border-radius:var(--ranklet-radius,6px)}
+.ranklet-badges,.ranklet-head,.ranklet-fields,.ranklet-meta{display:flex;flex-wrap:wrap;align-items:center;gap:4px 10px}
+.ranklet-badge{display:flex;font-size:13px;border:1px solid var(--a);overflow:hidden;text-decoration:none}
+.ranklet-badge span{padding:1px 8px;background:var(--soft);color:var(--fg)}
+.ranklet-badge span+span,.ranklet-submit,.ranklet-author-badge{background:var(--a);color:var(--bg);font-weight:600}
+form{display:grid;gap:6px;margin:10px 0}form p{margin:0}.ranklet-field{display:grid;flex:1 1 12em}
+label,small,time,.ranklet-deleted>div p{color:var(--mute);font-size:.85em}
+input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);border:1px solid var(--mute);padding:4px 8px}
+.ranklet-hp{position:absolute;clip-path:inset(50%)}.is-error,.ranklet-error{color:var(--err)}
+.ranklet-list,.ranklet-replies{list-style:none;margin:0;padding:0}.ranklet-replies{margin-left:8px;padding-left:10px;border-left:2px solid var(--soft)}
+.ranklet-c{display:flex;gap:10px;padding:8px 0}.ranklet-main{flex:1;min-width:0}svg{flex:none;background:var(--soft)}
+.ranklet-author{font-weight:600}pre{overflow:auto}
+.ranklet-actions button{border:0;background:none;color:var(--mute);font-size:.85em}
+.ranklet-actions [aria-pressed=true]{color:var(--a)}`;
+
+  const log = (...args) => console.warn('[ranklet]', ...args);
+  let cfg, site, base, theme, tokens, liked;
+  let uid = 0;
+  let generation = 0;
+
+  const recall = (key, fallback) => {
+    try { return JSON.parse(localStorage['ranklet:' + key]) || fallback; } catch (e) { return fallback; }
+  };
+  const remember = (key, value) => {
+    try { localStorage['ranklet:' + key] = JSON.stringify(value); } catch (e) { /* storage is off */ }
+  };
+  const safe = (fn) => (event) => {
+    try { Promise.resolve(fn(event)).catch(log); } catch (e) { log(e); }
+  };
+
+  function h(tag, props, ...kids) {
+    const el = /^(svg|path)$/.test(tag)
+      ? document.createElementNS('http://www.w3.org/2000/svg', tag) : document.createElement(tag);
+    for (const [key, value] of Object.entries(props)) {
+      if (value == null || value === false) continue;
+      if (key.startsWith('on')) el.addEventListener(key.slice(2), safe(value));
+      else el.setAttribute(key, value);
+    }
+    el.append(...kids.filter((kid) => kid != null && kid !== false));
+    return el;
+  }
+  const button = (name, label, onclick, props) =>
+    h('button', { type: 'button', class: 'ranklet-' + name, onclick, ...props }, label);
+
+  const httpUrl = (url) => (/^https?:\/\//i.test(url) ? url : null);
+  const query = (params) => new URLSearchParams(Object.entries(params).filter(([, v]) => v));
+  const langOf = (tag) => {
+    const lang = String(tag).toLowerCase().split('-')[0];
+    return Object.hasOwn(STRINGS, lang) ? lang : '';
+  };
+  const api = (path, init) =>
+    fetch(base + path, { credentials: 'omit', ...init })
+      .then(async (res) => ({
+        ok: res.ok, status: res.status, retry: res.headers.get('Retry-After'),
+        data: (await res.json().catch(() => 0)) || {},
+      }))
+      .catch((e) => (log(e), { data: {} }));
+
+  function avatar(seed) {
+    let x = 2166136261;
+    let d = '';
+    for (const ch of String(seed)) x = Math.imul(x ^ ch.codePointAt(0), 16777619) >>> 0;
+    for (let i = 0; i < 15; i++) {
+      if ((x >>> i) & 1) d += `M${i % 3} ${(i / 3) | 0}h1v1h-1zM${4 - (i % 3)} ${(i / 3) | 0}h1v1h-1z`;
+    }
+    return h('svg', { viewBox: '-1 -1 7 7', width: 32, height: 32, 'aria-hidden': 'true' },
+      seed && h('path', { d, fill: `hsl(${(x >>> 15) % 360} 55% 45%)` }));
+  }
+
+  function badges(categories, S) {
+    const keys = cfg.categories?.split(',').map((key) => key.trim());
+    const picked = keys ? keys.map((key) => categories.find((c) => c.key === key)).filter(Boolean) : categories;
+    return h('div', { class: 'ranklet-badges' }, ...picked.map((c) => {
+      const url = httpUrl(c.url);
+      return h(url ? 'a' : 'span', { class: 'ranklet-badge', href: url, rel: url && 'noopener' },
+        h('span', {}, c.label + S.ranking), ' ',
+        h('span', {}, c.current ? S.rank(c.current.position, c.best?.position) : S.unranked));
+    }));
+  }
+
+  function thread(widget, S, lang, article) {
+    const relative = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
+    let total, cursor;
+    let sort = 'oldest';
+    const id = 'rk' + ++uid;
+    const title = h('h2', { id });
+    const list = h('ol', { class: 'ranklet-list' });
+    const more = button('more', S.more, () => load(cursor));
+    const top = form();
+    const status = top.lastChild;
+    const sync = () => {
+      title.textContent = S.count(total);
+      more.hidden = !cursor;
+    };
+    const say = (out, text, error) => {
+      out.textContent = text;
+      out.classList.toggle('is-error', !!error);
+    };
+    const focus = (el) => {
+      el.tabIndex = -1;
+      el.focus();
+    };
+
+    function time(iso, text) {
+      const date = new Date(iso);
+      let n = (date - Date.now()) / 1000;
+      for (const [unit, size] of [['second', 60], ['minute', 60], ['hour', 24], ['day', 30], ['month', 12], ['year', 1 / 0]]) {
+        if (!text && Math.abs(n) < size) text = relative.format(Math.round(n), unit);
+        n /= size;
+      }
+      return date > 0 && h('time', { datetime: iso, title: date.toLocaleString(lang) }, text);
+    }
+
+    function page(data, from) {
+      const nodes = data.comments.map(comment);
+      if (!from) list.replaceChildren();
+      list.append(...nodes);
+      ({ total, next_cursor: cursor } = data);
+      sync();
+      if (from && nodes[0]) focus(nodes[0]);
+    }
+
+    async function load(from) {
+      const r = await api('/comments?' + query({ article, lang, sort, cursor: from }));
+      return r.ok ? page(r.data, from) : say(status, S.loadError, true);
+    }
+
+    function comment(c) {
+      const key = site + '/' + c.id;
+      const own = tokens[key];
+      const main = h('div', { class: 'ranklet-main' });
+      const li = h('li', { class: 'ranklet-comment', 'data-id': c.id },
+        h('div', { class: 'ranklet-c' }, avatar(!c.deleted && c.avatar), main),
+        h('ol', { class: 'ranklet-replies' }, ...(c.replies || []).map(comment)));
+      const gone = () => {
+        li.classList.add('ranklet-deleted');
+        main.replaceChildren(h('p', {}, S.deleted));
+        return li;
+      };
+      if (c.deleted) return gone();
+
+      const body = h('div', { class: 'ranklet-body' });
+      body.innerHTML = c.body_html; // server-sanitized, the only innerHTML
+      const url = httpUrl(c.website);
+      const like = button('like', `${S.like} ${c.likes}`, async () => {
+        const r = !liked[key] && await send(null, `/comments/${c.id}/like`, 'POST');
+        if (!r) return;
+        liked[key] = 1;
+        remember('liked', liked);
+        like.setAttribute('aria-pressed', 'true');
+        like.textContent = `${S.like} ${r.data.likes}`;
+      }, { 'aria-pressed': String(!!liked[key]) });
+      const reply = button('reply', S.reply, () => {
+        let f = main.querySelector(':scope>.ranklet-reply-form');
+        if (!f) {
+          f = form(c.id, () => {
+            f.remove();
+            reply.setAttribute('aria-expanded', 'false');
+            reply.focus();
+          });
+          main.append(f);
+          reply.setAttribute('aria-expanded', 'true');
+        }
+        f.elements.body.focus();
+      }, { 'aria-expanded': 'false' });
+      const actions = h('div', { class: 'ranklet-actions' }, like, reply);
+
+      const left = Date.parse(own?.u) - Date.now();
+      if (left > 0) {
+        const edit = button('edit', S.edit, () => {
+          const f = form(null, () => {
+            f.replaceWith(body);
+            edit.focus();
+          }, { li, own, id: c.id });
+          f.elements.body.value = own.b || body.textContent;
+          body.replaceWith(f);
+          f.elements.body.focus();
+        });
+        const del = button('delete', S.delete, async () => {
+          if (!confirm(S.delete + '?') || !(await send(null, '/comments/' + c.id, 'DELETE', null, own.t))) return;
+          delete tokens[key];
+          remember('tokens', tokens);
+          total--;
+          if (li.lastChild.firstChild) gone();
+          else li.remove();
+          focus(li.isConnected ? li : title);
+          sync();
+          say(status, S.deleted);
+        });
+        actions.append(edit, del);
+      }
+
+      main.append(h('div', { class: 'ranklet-meta' },
+        h(url ? 'a' : 'span', { class: 'ranklet-author', href: url, rel: url && 'nofollow ugc noopener noreferrer' }, c.author),
+        c.is_author && h('span', { class: 'ranklet-author-badge' }, S.isAuthor),
+        time(c.created_at),
+        c.edited_at && time(c.edited_at, S.edited)), body, actions);
+      return li;
+    }
+
+    function form(parent, close, edit) {
+      const fid = 'rk' + ++uid;
+      const field = (name, label, tag, attrs, note) => h('p', { class: 'ranklet-field' },
+        h('label', { for: fid + name }, label),
+        h(tag, { id: fid + name, name, 'aria-describedby': note && fid + 'n' + name, ...attrs }),
+        note && h('small', { id: fid + 'n' + name }, note));
+      const f = h('form', {
+        class: 'ranklet-form' + (edit ? ' ranklet-editor' : parent ? ' ranklet-reply-form' : ''),
+        onsubmit: (e) => {
+          e.preventDefault();
+          return submit(f, parent, edit);
+        },
+      },
+      !edit && h('div', { class: 'ranklet-fields' },
+        field('author', S.author, 'input', { maxlength: 64, value: recall('author', '') }),
+        field('email', S.email, 'input', { type: 'email', maxlength: 254 }, S.emailNote),
+        field('website', S.website, 'input', { type: 'url', maxlength: 256 })),
+      field('body', S.body, 'textarea', { required: true, maxlength: 5000, rows: 4 }, S.hint),
+      !edit && h('input', { class: 'ranklet-hp', name: 'homepage', tabindex: -1, autocomplete: 'off', 'aria-hidden': 'true' }),
+      !edit && widget.features?.notify && h('p', {},
+        h('input', { type: 'checkbox', id: fid + 'notify', name: 'notify' }), ' ',
+        h('label', { for: fid + 'notify' }, S.notify)),
+      h('p', {},
+        h('button', { class: 'ranklet-submit' }, edit ? S.save : S.submit), ' ',
+        close && button('cancel', S.cancel, close)),
+      h('p', { class: 'ranklet-status', role: 'status', 'aria-live': 'polite' }));
+      f.close = close;
+      return f;
+    }
+
+    async function submit(f, parent, edit) {
+      const fields = f.elements;
+      const value = (name) => fields[name]?.value.trim() || undefined;
+      const text = fields.body.value;
+      if (f.busy) return;
+      f.busy = true;
+      const r = await (edit
+        ? send(f, '/comments/' + edit.id, 'PATCH', { body: text }, edit.own.t)
+        : send(f, '/comments', 'POST', {
+          article, article_title: document.title, article_url: location.href.split('#')[0],
+          parent_id: parent, author: value('author'), email: value('email'), website: value('website'),
+          body: text, notify: !!fields.notify?.checked, homepage: fields.homepage.value,
+        }));
+      f.busy = false;
+      if (!r) return;
+      if (edit) {
+        edit.own.b = text;
+        remember('tokens', tokens);
+        const fresh = comment({ ...r.data.comment, replies: [] });
+        fresh.lastChild.replaceWith(edit.li.lastChild);
+        edit.li.replaceWith(fresh);
+        return fresh.querySelector('.ranklet-edit')?.focus();
+      }
+      remember('author', value('author') || '');
+      fields.body.value = '';
+      if (r.status === 202) return say(f.lastChild, S.pending);
+      const c = r.data.comment;
+      tokens[site + '/' + c.id] = { t: r.data.edit_token, u: r.data.editable_until, b: text };
+      remember('tokens', tokens);
+      total++;
+      // c.parent_id: a reply to a level-5 comment lands beside it
+      const host = [...list.querySelectorAll('.ranklet-comment')].find((el) => el.dataset.id == c.parent_id);
+      (host ? host.lastChild : list).append(comment(c));
+      sync();
+      f.close?.();
+      say(status, S.posted);
+    }
+
+    async function send(f, path, method, body, token) {
+      const headers = body ? { 'Content-Type': 'application/json' } : {};
+      if (token) headers['X-Edit-Token'] = token;
+      const r = await api(path, { method, headers, body: body && JSON.stringify(body) });
+      if (r.ok) return r;
+      const errors = Object.entries((r.status === 422 && r.data.errors) || {});
+      const s = Number(r.retry) || 60;
+      say(f ? f.lastChild : status, r.status === 429 ? S.wait(s < 60 ? s : Math.ceil(s / 60), s >= 60)
+        : errors.map(([name, messages]) => `${S[name] || name}: ${messages.join(' ')}`).join(' ') || S.failed,
+      true);
+    }
+
+    page(widget.comments);
+    return h('section', { class: 'ranklet-thread', 'aria-labelledby': id },
+      h('div', { class: 'ranklet-head' }, title,
+        h('label', { for: id + 's' }, S.sort),
+        h('select', {
+          id: id + 's', class: 'ranklet-sort',
+          onchange: (e) => {
+            sort = e.target.value;
+            return load();
+          },
+        }, ...['oldest', 'newest', 'top'].map((k) => h('option', { value: k }, S[k])))),
+      top, list, more);
+  }
+
+  async function mount(all) {
+    const run = ++generation;
+    const article = cfg.article || location.pathname;
+    let lang = langOf(cfg.lang) || langOf(document.documentElement.lang);
+    const els = [...document.querySelectorAll('[data-ranklet-badges],[data-ranklet-comments]')]
+      .filter((el) => all || !el.hasAttribute('data-ranklet-mounted'));
+    const countEls = [...document.querySelectorAll('[data-ranklet-count]')];
+    const counts = countEls[0] && api('/counts?' + new URLSearchParams(
+      countEls.slice(0, 100).map((el) => ['article', el.dataset.rankletCount])));
+    const r = els[0] && await api('/widget?' + query({ article, lang }));
+    if (run !== generation) return;
+    if (r && !r.ok) log('widget', r.status, r.data.message);
+    lang ||= langOf(r?.data.site?.lang) || 'en';
+    const S = STRINGS[lang];
+    for (const el of els) {
+      const isThread = el.hasAttribute('data-ranklet-comments');
+      let content;
+      try {
+        content = r.ok && (isThread ? thread(r.data, S, lang, article) : badges(r.data.rankings, S));
+      } catch (e) {
+        log(e);
+      }
+      el.setAttribute('data-ranklet-mounted', '');
+      (el.shadowRoot || el.attachShadow({ mode: 'open' })).replaceChildren(h('style', {}, CSS),
+        h('div', { class: 'r ' + theme, lang }, content || h('p', { class: 'ranklet-error' }, isThread ? S.loadError : S.failed)));
+    }
+    const found = await counts;
+    if (!found?.ok || run !== generation) return;
+    for (const el of countEls) {
+      const n = found.data.counts[el.dataset.rankletCount];
+      if (n != null) el.textContent = el.dataset.rankletCountFormat === 'long' ? S.count(n) : n;
+    }
+  }
+
+  try {
+    if (window.Ranklet) return void window.Ranklet.refresh(false);
+    const script = document.currentScript;
+    cfg = script.dataset;
+    site = cfg.site;
+    if (!site) return void log('data-site is missing');
+    base = `${new URL(script.src).origin}/api/v1/sites/${encodeURIComponent(site)}`;
+    theme = /^(light|dark)$/.test(cfg.theme) ? cfg.theme : 'auto';
+    tokens = recall('tokens', {}); // "site/id": {t: token, u: until, b: body}
+    liked = recall('liked', {});
+    for (const key in tokens) if (!(Date.parse(tokens[key]?.u) > Date.now())) delete tokens[key];
+    remember('tokens', tokens);
+    const refresh = (all = true) => mount(all).catch(log);
+    window.Ranklet = { refresh };
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => refresh(false));
+    else refresh(false);
+  } catch (e) {
+    log(e);
+  }
+})();

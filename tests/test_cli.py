@@ -1,0 +1,319 @@
+"""Contract §1: the ``ranklet`` site, token and rank commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+
+from service.cli import main
+from service.crypto import TOKEN_RE
+
+BASE = "/api/v1/sites/blog"
+
+
+@pytest.fixture
+def ranklet(app: Any) -> Any:
+    """Run a ``ranklet`` command in-process against the test app."""
+    runner = app.test_cli_runner()
+
+    def run(*args: str) -> Any:
+        return runner.invoke(main, list(args))
+
+    return run
+
+
+def ok(result: Any) -> Any:
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def failed(result: Any, *words: str) -> str:
+    assert result.exit_code != 0, result.output
+    message = result.stderr
+    assert message.startswith("Error: ") or "Usage:" in message, message
+    for word in words:
+        assert word in message
+    assert "Traceback" not in result.output
+    return message
+
+
+def listed(ranklet: Any) -> dict[str, dict[str, Any]]:
+    rows = json.loads(ok(ranklet("site", "list", "--json")).stdout)
+    return {row["site"]: row for row in rows}
+
+
+# --- site create ----------------------------------------------------------------------------
+
+
+def test_site_create_json_prints_one_json_object(ranklet, client):
+    result = ok(ranklet("site", "create", "blog", "--origin", "https://blog.example.com/", "--json"))
+    data = json.loads(result.stdout)
+    assert result.stdout.strip().count("\n") == 0
+    assert set(data) == {"site", "token"}
+    assert data["site"] == "blog"
+    assert TOKEN_RE.match(data["token"])
+    document = client.get(f"{BASE}/rankings").get_json()
+    assert [c["key"] for c in document["categories"]] == ["consulting", "management", "marketing"]
+    answer = client.post(
+        f"{BASE}/rankings",
+        json={"positions": {"consulting": 3}},
+        headers={"Authorization": f"Bearer {data['token']}"},
+    )
+    assert answer.status_code == 200
+    row = listed(ranklet)["blog"]
+    assert row == {
+        "site": "blog",
+        "name": "blog",
+        "origins": ["https://blog.example.com"],
+        "lang": "ja",
+        "moderation": "none",
+    }
+
+
+def test_site_create_with_every_option(ranklet):
+    result = ok(
+        ranklet(
+            "site", "create", "shop", "--origin", "https://a.example", "--origin",
+            "http://localhost:8080", "--name", "私のブログ", "--lang", "en", "--moderation", "all",
+        )
+    )
+    assert "shop" in result.stdout
+    token = result.stdout.strip().split()[-1]
+    assert TOKEN_RE.match(token)
+    assert listed(ranklet)["shop"] == {
+        "site": "shop",
+        "name": "私のブログ",
+        "origins": ["https://a.example", "http://localhost:8080"],
+        "lang": "en",
+        "moderation": "all",
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["Bad_Slug", "--origin", "https://a.example"], ["slug"]),
+        (["blog", "--origin", "blog.example.com"], ["not an origin"]),
+        (["blog", "--origin", "https://a.example/path"], ["not an origin"]),
+        (["blog"], ["--origin"]),
+        (["blog", "--origin", "https://a.example", "--lang", "fr"], ["--lang"]),
+        (["blog", "--origin", "https://a.example", "--moderation", "some"], ["--moderation"]),
+    ],
+)
+def test_site_create_rejects_bad_input(ranklet, args, words):
+    failed(ranklet("site", "create", *args), *words)
+    assert listed(ranklet) == {}
+
+
+def test_site_create_twice_fails(ranklet):
+    ok(ranklet("site", "create", "blog", "--origin", "https://a.example"))
+    failed(ranklet("site", "create", "blog", "--origin", "https://b.example"), "exists")
+    assert listed(ranklet)["blog"]["origins"] == ["https://a.example"]
+
+
+# --- site list / update ------------------------------------------------------------------------
+
+
+def test_site_list(ranklet, make_site):
+    assert "No sites yet" in ok(ranklet("site", "list")).stdout
+    assert json.loads(ok(ranklet("site", "list", "--json")).stdout) == []
+    make_site("beta", name="Beta", lang="en", origins=["https://beta.example"])
+    make_site("alpha")
+    text = ok(ranklet("site", "list")).stdout
+    lines = text.strip().splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["alpha", "beta"]
+    assert "Beta\ten\tmoderation=none\thttps://beta.example" in lines[1]
+    assert list(listed(ranklet)) == ["alpha", "beta"]
+
+
+def test_site_update_changes_each_setting(ranklet, site):
+    result = ok(
+        ranklet(
+            "site", "update", "blog", "--name", "New name", "--origin", "https://new.example",
+            "--origin", "https://www.new.example", "--lang", "en", "--moderation", "all",
+        )
+    )
+    assert "blog" in result.stdout
+    assert listed(ranklet)["blog"] == {
+        "site": "blog",
+        "name": "New name",
+        "origins": ["https://new.example", "https://www.new.example"],
+        "lang": "en",
+        "moderation": "all",
+    }
+    # Options not given are left alone.
+    ok(ranklet("site", "update", "blog", "--moderation", "none"))
+    row = listed(ranklet)["blog"]
+    assert (row["name"], row["lang"], row["moderation"]) == ("New name", "en", "none")
+    assert row["origins"] == ["https://new.example", "https://www.new.example"]
+
+
+def test_site_update_language_changes_the_default_labels(ranklet, client, site):
+    ok(ranklet("site", "update", "blog", "--lang", "en"))
+    labels = [c["label"] for c in client.get(f"{BASE}/rankings").get_json()["categories"]]
+    assert labels == ["Consulting", "Management", "Marketing"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--origin", "ftp://blog.example.com"], ["not an origin", "ftp://blog.example.com"]),
+        (["--origin", "https://ok.example", "--origin", "nope"], ["not an origin", "nope"]),
+        (["--name", " "], ["name"]),
+        (["--lang", "de"], ["--lang"]),
+        (["--moderation", "maybe"], ["--moderation"]),
+    ],
+)
+def test_site_update_rejects_bad_input_and_changes_nothing(ranklet, site, args, words):
+    before = listed(ranklet)
+    failed(ranklet("site", "update", "blog", *args), *words)
+    assert listed(ranklet) == before
+
+
+def test_site_update_of_an_unknown_site_fails(ranklet, site):
+    failed(ranklet("site", "update", "nosuch", "--name", "x"), "nosuch")
+
+
+def test_site_update_webhook_json_prints_the_secret_once(ranklet, site):
+    result = ok(ranklet("site", "update", "blog", "--webhook", "https://hooks.example/x", "--json"))
+    data = json.loads(result.stdout)
+    assert set(data) == {"site", "webhook_secret"}
+    assert data["site"] == "blog"
+    assert len(data["webhook_secret"]) >= 32
+    assert data["webhook_secret"] not in ok(ranklet("site", "list")).stdout
+
+
+# --- token rotate -------------------------------------------------------------------------------
+
+
+def test_token_rotate_json(ranklet, client, site):
+    result = ok(ranklet("token", "rotate", "blog", "--json"))
+    data = json.loads(result.stdout)
+    assert result.stdout.strip().count("\n") == 0
+    assert set(data) == {"site", "token"}
+    assert data["site"] == "blog"
+    assert TOKEN_RE.match(data["token"])
+    assert data["token"] != site.token
+    body = {"positions": {"consulting": 1}}
+    assert client.post(f"{BASE}/rankings", json=body, headers=site.auth).status_code == 401
+    new = {"Authorization": f"Bearer {data['token']}"}
+    assert client.post(f"{BASE}/rankings", json=body, headers=new).status_code == 200
+
+
+def test_token_rotate_without_json_and_of_an_unknown_site(ranklet, site):
+    result = ok(ranklet("token", "rotate", "blog"))
+    assert TOKEN_RE.match(result.stdout.strip().split()[-1])
+    failed(ranklet("token", "rotate", "nosuch"), "nosuch")
+
+
+# --- rank set -----------------------------------------------------------------------------------
+
+
+def test_rank_set_records_a_position(ranklet, client, site):
+    result = ok(ranklet("rank", "set", "blog", "consulting", "4", "--at", "2024-01-01T09:00:00+09:00"))
+    assert "consulting: 4 recorded; best 4 (first 2024-01-01 00:00 UTC)" in result.stdout
+    ok(ranklet("rank", "set", "blog", "consulting", "7"))
+    item = client.get(f"{BASE}/rankings").get_json()["categories"][0]
+    assert item["entries"] == 2
+    assert item["best"] == {"position": 4, "observed_at": "2024-01-01T00:00:00Z"}
+    assert item["current"]["position"] == 7
+
+
+def test_rank_set_with_an_unknown_category(ranklet, client, site):
+    message = failed(ranklet("rank", "set", "blog", "seo", "4"), "seo")
+    assert "consulting, management, marketing" in message
+    assert client.get(f"{BASE}/rankings").get_json()["categories"][0]["entries"] == 0
+
+
+@pytest.mark.parametrize("position", ["0", "1000001", "4.5", "four", "-3", "", "true"])
+def test_rank_set_with_a_bad_position(ranklet, client, site, position):
+    # "--" so that "-3" is an argument, not an option.
+    failed(ranklet("rank", "set", "blog", "consulting", "--", position), "positions")
+    assert client.get(f"{BASE}/rankings").get_json()["categories"][0]["entries"] == 0
+
+
+@pytest.mark.parametrize("when", ["2024-01-01T09:00:00", "tomorrow", "2999-01-01T00:00:00Z"])
+def test_rank_set_with_a_bad_time(ranklet, client, site, when):
+    failed(ranklet("rank", "set", "blog", "consulting", "4", "--at", when), "observed_at")
+    assert client.get(f"{BASE}/rankings").get_json()["categories"][0]["entries"] == 0
+
+
+def test_rank_set_for_an_unknown_site(ranklet, site):
+    failed(ranklet("rank", "set", "nosuch", "consulting", "4"), "nosuch")
+
+
+# --- help ---------------------------------------------------------------------------------------
+
+
+def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = [prefix]
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            paths.extend(_command_paths(command, (*prefix, name)))
+        else:
+            paths.append((*prefix, name))
+    return paths
+
+
+COMMANDS = _command_paths(main)
+
+
+def test_every_documented_command_exists():
+    for path in [("serve",), ("demo",), ("site", "create"), ("site", "list"), ("site", "update"),
+                 ("token", "rotate"), ("rank", "set")]:
+        assert path in COMMANDS
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "ranklet")
+def test_help_of_every_command(ranklet, path):
+    result = ok(ranklet(*path, "--help"))
+    assert "Usage:" in result.stdout
+    assert "Traceback" not in result.output
+
+
+# --- a real process: stdout carries only the JSON -----------------------------------------------
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def test_json_output_of_a_real_process(server_database, tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RANKLET_")}
+    env.update(server_database)
+    env["RANKLET_INSTANCE_PATH"] = str(tmp_path / "instance")
+    upgrade = _run(env, "db", "upgrade")
+    assert upgrade.returncode == 0, upgrade.stderr
+
+    created = _run(env, "site", "create", "blog", "--origin", "https://blog.example.com", "--json")
+    assert created.returncode == 0, created.stderr
+    data = json.loads(created.stdout)
+    assert created.stdout.endswith("}\n") and created.stdout.count("\n") == 1
+    assert set(data) == {"site", "token"} and TOKEN_RE.match(data["token"])
+
+    rotated = _run(env, "token", "rotate", "blog", "--json")
+    assert rotated.returncode == 0, rotated.stderr
+    again = json.loads(rotated.stdout)
+    assert rotated.stdout.count("\n") == 1
+    assert again["site"] == "blog" and again["token"] != data["token"]
+
+    ranked = _run(env, "rank", "set", "blog", "consulting", "3")
+    assert ranked.returncode == 0, ranked.stderr
+    assert "consulting: 3 recorded" in ranked.stdout
+
+    bad = _run(env, "site", "update", "blog", "--origin", "not-an-origin")
+    assert bad.returncode != 0
+    assert bad.stderr.startswith("Error: ")
+    assert "not an origin" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert bad.stdout == ""

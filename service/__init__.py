@@ -91,6 +91,7 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 def _bind_extensions(app: Flask) -> None:
     import service.models  # noqa: F401 - registers the tables for Alembic
+    from service.caching import ResponseCache
     from service.db_types import configure_sqlite
     from service.extensions import api, compress, cors, db, limiter, migrate
 
@@ -115,6 +116,7 @@ def _bind_extensions(app: Flask) -> None:
     )
     compress.init_app(app)
     limiter.init_app(app)
+    app.extensions["ranklet_cache"] = ResponseCache()
 
 
 def _register_blueprints(app: Flask) -> None:

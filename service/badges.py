@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, Response, request
 
 from service import ranking
 from service.badge_svg import render_badge, render_history, render_not_found
-from service.caching import etag_for, not_modified
+from service.caching import cached_response, etag_for
 from service.models import Category, Site
 from service.ranking import CategoryStanding
 from service.sites import get_site
@@ -50,20 +52,17 @@ def badge_text(standing: CategoryStanding, lang: str, show: str) -> tuple[str, s
     return label, f"{top} ({words['best']})"
 
 
-def _svg(body: str, status: int = 200, etag: str | None = None) -> Response:
+def _svg(body: str, status: int) -> Response:
     response = Response(body, status=status, mimetype="image/svg+xml")
     response.headers["Content-Security-Policy"] = BADGE_CSP
-    response.headers["Cache-Control"] = CACHE if status == 200 else "public, max-age=60"
-    if etag is not None:
-        response.set_etag(etag)
+    response.headers["Cache-Control"] = "public, max-age=60"
     return response
 
 
-def _cached(etag: str) -> Response | None:
-    cached = not_modified(etag, CACHE)
-    if cached is not None:
-        cached.headers["Content-Security-Policy"] = BADGE_CSP
-    return cached
+def _cached_svg(etag: str, render: Callable[[], str]) -> Response:
+    response = cached_response(etag, CACHE, lambda: render().encode(), "image/svg+xml")
+    response.headers["Content-Security-Policy"] = BADGE_CSP
+    return response
 
 
 def _lookup(site_slug: str, key: str) -> tuple[Site, Category] | Response:
@@ -91,11 +90,12 @@ def badge(site: str, category: str) -> Response:
     lang = _choice("lang", ("ja", "en"), target.lang)
     show = _choice("show", ("best", "current", "both"), "best")
     etag = etag_for("badge", target.id, target.version, cat.key, lang, show)
-    if (cached := _cached(etag)) is not None:
-        return cached
-    standing = next(s for s in ranking.standings(target) if s.category.id == cat.id)
-    label, value = badge_text(standing, lang, show)
-    return _svg(render_badge(label, value), etag=etag)
+
+    def render() -> str:
+        standing = next(s for s in ranking.standings(target) if s.category.id == cat.id)
+        return render_badge(*badge_text(standing, lang, show))
+
+    return _cached_svg(etag, render)
 
 
 @blp.get("/<site>/<category>/history.svg")
@@ -107,20 +107,19 @@ def history_chart(site: str, category: str) -> Response:
     target, cat = found
     lang = _choice("lang", ("ja", "en"), target.lang)
     etag = etag_for("history-chart", target.id, target.version, cat.key, lang)
-    if (cached := _cached(etag)) is not None:
-        return cached
-    entries = ranking.history(cat, None, None, 365)
-    points = [(e.observed_at, e.position) for e in entries]
-    standing = next(s for s in ranking.standings(target) if s.category.id == cat.id)
-    best = (standing.best.observed_at, standing.best.position) if standing.best else None
-    words = WORDS[lang]
-    title = words["ranking"].format(label=cat.label(lang))
-    best_text = (
-        f"{words['best']} {words['pos'].format(n=standing.best.position)}" if standing.best else ""
-    )
-    return _svg(
-        render_history(
+
+    def render() -> str:
+        entries = ranking.history(cat, None, None, 365)
+        points = [(e.observed_at, e.position) for e in entries]
+        standing = next(s for s in ranking.standings(target) if s.category.id == cat.id)
+        words = WORDS[lang]
+        best, best_text = None, ""
+        if standing.best is not None:
+            best = (standing.best.observed_at, standing.best.position)
+            best_text = f"{words['best']} {words['pos'].format(n=standing.best.position)}"
+        title = words["ranking"].format(label=cat.label(lang))
+        return render_history(
             points, best=best, title=title, best_text=best_text, empty_text=words["empty"]
-        ),
-        etag=etag,
-    )
+        )
+
+    return _cached_svg(etag, render)

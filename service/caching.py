@@ -7,9 +7,13 @@ database, so every worker and host agrees at once; nothing is cached in process 
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, current_app, request
+from marshmallow import Schema
 from sqlalchemy import select, update
 
 from service.extensions import db
@@ -51,3 +55,57 @@ def decorate(response: Response, etag: str, cache_control: str) -> Response:
     response.set_etag(etag)
     response.headers["Cache-Control"] = cache_control
     return response
+
+
+class ResponseCache:
+    """Rendered bodies keyed by their ETag, bounded in entries and bytes.
+
+    An ETag is derived from the database's version counters, which every request reads
+    first; a changed version makes a new key, so an entry can be stale in no worker and on
+    no host. Old entries simply age out of the LRU.
+    """
+
+    def __init__(self, max_entries: int = 2048, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._entries: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            body = self._entries.get(key)
+            if body is not None:
+                self._entries.move_to_end(key)
+            return body
+
+    def put(self, key: str, body: bytes) -> None:
+        if len(body) > self.max_bytes // 16:
+            return
+        with self._lock:
+            previous = self._entries.pop(key, None)
+            if previous is not None:
+                self._bytes -= len(previous)
+            self._entries[key] = body
+            self._bytes += len(body)
+            while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= len(evicted)
+
+
+def cached_response(
+    etag: str, cache_control: str, render: Callable[[], bytes], mimetype: str
+) -> Response:
+    """304 when the client has it, the cached body when this process has it, else render."""
+    if (unchanged := not_modified(etag, cache_control)) is not None:
+        return unchanged
+    cache: ResponseCache = current_app.extensions["ranklet_cache"]
+    body = cache.get(etag)
+    if body is None:
+        body = render()
+        cache.put(etag, body)
+    return decorate(Response(body, mimetype=mimetype), etag, cache_control)
+
+
+def render_json(schema: type[Schema], data: Any) -> bytes:
+    return current_app.json.dumps(schema().dump(data)).encode()  # type: ignore[no-any-return]

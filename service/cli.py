@@ -28,9 +28,15 @@ def _upgrade() -> None:
     upgrade(directory=MIGRATIONS_DIR)
 
 
+def _ensure_schema() -> None:
+    """Data commands work on a fresh instance too: apply pending migrations first."""
+    _upgrade()
+
+
 def _site_or_fail(slug: str) -> Any:
     from service.sites import get_site
 
+    _ensure_schema()
     site = get_site(slug)
     if site is None:
         _fail(f"no site {slug!r} (see `ranklet site list`)")
@@ -159,6 +165,7 @@ def site_create(
     from service.sites import SiteError, SiteSettings, create_site
 
     try:
+        _ensure_schema()
         created, token = create_site(
             slug, SiteSettings(name=name, origins=list(origins), lang=lang, moderation=moderation)
         )
@@ -176,6 +183,7 @@ def site_create(
 @with_appcontext
 def site_list(as_json: bool) -> None:
     """List sites with their origins, language and moderation mode."""
+    _ensure_schema()
     from sqlalchemy import select
 
     from service.extensions import db

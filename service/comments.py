@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from marshmallow import Schema
 
 from service import commenting, ranking
 from service.auth import require_admin, require_origin
-from service.caching import THREAD_CACHE, decorate, etag_for, not_modified, thread_version
+from service.caching import (
+    THREAD_CACHE,
+    cached_response,
+    etag_for,
+    render_json,
+    thread_version,
+)
 from service.client import client_address
 from service.rate_limits import check_comment_rate
 from service.schemas import (
@@ -33,11 +38,6 @@ from service.schemas import (
 from service.sites import get_site_or_404
 
 blp = Blueprint("comments", __name__, url_prefix="/api/v1/sites", description="Comments")
-
-
-def jsonify_schema(schema: type[Schema], data: dict[str, Any]) -> Response:
-    """Serialize with the view's own response schema, for views that add cache headers."""
-    return jsonify(schema().dump(data))
 
 
 def _admin_or_origin(site: Any) -> bool:
@@ -63,17 +63,19 @@ class CommentsView(MethodView):
             thread_version(target, query["article"]),
             sorted(query.items()),
         )
-        if (cached := not_modified(etag, THREAD_CACHE)) is not None:
-            return cached
-        page = commenting.thread_page(
-            target,
-            query["article"],
-            sort=query["sort"],
-            limit=query["limit"],
-            cursor=query.get("cursor"),
-            lang=query.get("lang"),
-        )
-        return decorate(jsonify_schema(CommentsPage, page.as_dict()), etag, THREAD_CACHE)
+
+        def render() -> bytes:
+            page = commenting.thread_page(
+                target,
+                query["article"],
+                sort=query["sort"],
+                limit=query["limit"],
+                cursor=query.get("cursor"),
+                lang=query.get("lang"),
+            )
+            return render_json(CommentsPage, page.as_dict())
+
+        return cached_response(etag, THREAD_CACHE, render, "application/json")
 
     @blp.arguments(CommentInput)
     @blp.response(201, PostResult)
@@ -169,7 +171,8 @@ class CountsView(MethodView):
     def get(self, query: dict[str, Any], site: str) -> Response:
         """Approved comment counts for up to 100 articles in one request."""
         target = get_site_or_404(site)
-        response = jsonify_schema(Counts, {"counts": commenting.counts(target, query["article"])})
+        counts = {"counts": commenting.counts(target, query["article"])}
+        response = Response(render_json(Counts, counts), mimetype="application/json")
         response.add_etag()
         response.headers["Cache-Control"] = THREAD_CACHE
         return response.make_conditional(request)
@@ -190,19 +193,21 @@ class WidgetView(MethodView):
             thread_version(target, query["article"]),
             sorted(query.items()),
         )
-        if (cached := not_modified(etag, THREAD_CACHE)) is not None:
-            return cached
-        document = {
-            "site": {
-                "name": target.name,
-                "lang": target.lang,
-                "moderation": target.moderation,
-                "edit_window": current_app.config["EDIT_WINDOW"],
-            },
-            "rankings": ranking.rankings_document(target, lang)["categories"],
-            "comments": commenting.thread_page(
-                target, query["article"], sort=query["sort"], limit=query["limit"], lang=lang
-            ).as_dict(),
-            "features": {"notify": bool(current_app.config.get("SMTP_HOST"))},
-        }
-        return decorate(jsonify_schema(Widget, document), etag, THREAD_CACHE)
+
+        def render() -> bytes:
+            document = {
+                "site": {
+                    "name": target.name,
+                    "lang": target.lang,
+                    "moderation": target.moderation,
+                    "edit_window": current_app.config["EDIT_WINDOW"],
+                },
+                "rankings": ranking.rankings_document(target, lang)["categories"],
+                "comments": commenting.thread_page(
+                    target, query["article"], sort=query["sort"], limit=query["limit"], lang=lang
+                ).as_dict(),
+                "features": {"notify": bool(current_app.config.get("SMTP_HOST"))},
+            }
+            return render_json(Widget, document)
+
+        return cached_response(etag, THREAD_CACHE, render, "application/json")

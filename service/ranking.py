@@ -35,9 +35,11 @@ class CategoryStanding:
 
 
 def get_category_or_404(site: Site, key: str) -> Category:
-    category = db.session.scalar(
-        select(Category).where(Category.site_id == site.id, Category.key == key)
-    )
+    category = None
+    if CATEGORY_KEY.fullmatch(key):  # else never a category; PostgreSQL refuses NUL in text
+        category = db.session.scalar(
+            select(Category).where(Category.site_id == site.id, Category.key == key)
+        )
     if category is None:
         abort(404, message=f"No category {key!r} on this site.")
     return category

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from service import ranking
 from service.auth import require_admin
-from service.caching import RANKINGS_CACHE, decorate, etag_for, not_modified
+from service.caching import RANKINGS_CACHE, cached_response, etag_for, render_json
 from service.schemas import (
+    CATEGORY_KEY_RE,
     CategoryInput,
     CategoryOutput,
     History,
@@ -33,10 +34,12 @@ class RankingsView(MethodView):
         """Current and best rank of every category, in the site's order."""
         target = get_site_or_404(site)
         etag = etag_for("rankings", target.id, target.version, query.get("lang"))
-        if (cached := not_modified(etag, RANKINGS_CACHE)) is not None:
-            return cached
-        document = Rankings().dump(ranking.rankings_document(target, query.get("lang")))
-        return decorate(jsonify(document), etag, RANKINGS_CACHE)
+        return cached_response(
+            etag,
+            RANKINGS_CACHE,
+            lambda: render_json(Rankings, ranking.rankings_document(target, query.get("lang"))),
+            "application/json",
+        )
 
     @blp.arguments(RecordPositions)
     @blp.response(200, Rankings)
@@ -66,14 +69,17 @@ class HistoryView(MethodView):
         owner = get_site_or_404(site)
         target = ranking.get_category_or_404(owner, category)
         etag = etag_for("history", owner.id, owner.version, category, sorted(query.items()))
-        if (cached := not_modified(etag, RANKINGS_CACHE)) is not None:
-            return cached
-        entries = ranking.history(target, query.get("since"), query.get("until"), query["limit"])
-        document = History().dump({"category": target.key, "entries": entries})
-        return decorate(jsonify(document), etag, RANKINGS_CACHE)
+
+        def render() -> bytes:
+            since, until = query.get("since"), query.get("until")
+            entries = ranking.history(target, since, until, query["limit"])
+            return render_json(History, {"category": target.key, "entries": entries})
+
+        return cached_response(etag, RANKINGS_CACHE, render, "application/json")
 
 
-@blp.route("/<site>/rankings/<category>/history/<int:entry_id>")
+# Ids beyond a 32-bit integer cannot exist; the bound keeps them from reaching the database.
+@blp.route("/<site>/rankings/<category>/history/<int(max=2147483647):entry_id>")
 class HistoryEntryView(MethodView):
     @blp.response(204)
     @blp.alt_response(404, description="No such entry")
@@ -84,7 +90,12 @@ class HistoryEntryView(MethodView):
         ranking.delete_entry(ranking.get_category_or_404(target_site, category), entry_id)
 
 
-@blp.route("/<site>/categories/<key>")
+@blp.route(
+    "/<site>/categories/<key>",
+    parameters=[
+        {"in": "path", "name": "key", "schema": {"type": "string", "pattern": CATEGORY_KEY_RE}}
+    ],
+)
 class CategoryView(MethodView):
     @blp.arguments(CategoryInput)
     @blp.response(200, CategoryOutput)
@@ -93,7 +104,7 @@ class CategoryView(MethodView):
         """Create or rename a category."""
         target = get_site_or_404(site)
         require_admin(target)
-        if not ranking.CATEGORY_KEY.match(key):
+        if not ranking.CATEGORY_KEY.fullmatch(key):
             abort(
                 422,
                 message="Invalid key.",

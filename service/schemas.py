@@ -16,6 +16,9 @@ from service.models import LANGS
 
 MAX_POSITION = 1_000_000
 CATEGORY_KEY_RE = r"^[a-z0-9][a-z0-9-]{0,31}$"
+# An http(s) link with a host and no spaces, control or unsafe characters.
+_UNSAFE_URL_CHARS = r"\x00-\x20\x7f-\x9f\"<>\\^`{|}"
+LINK_URL_RE = rf"^https?://[^{_UNSAFE_URL_CHARS}/?#]+([/?#][^{_UNSAFE_URL_CHARS}]*)?$"
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
@@ -45,7 +48,19 @@ class UtcDateTime(fields.AwareDateTime):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         if not isinstance(value, str) or not re.match(r"^\d{4}-\d\d-\d\dT", value):
             raise ValidationError("Not a valid RFC 3339 time with a zone.")
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+        try:
+            return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise ValidationError("Out of the supported range of times.") from None
+
+
+class FullMatch(validate.Regexp):
+    """The whole value must match: Python's ``$`` also matches before a final newline."""
+
+    def __call__(self, value: Any) -> Any:
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
 
 
 class StrictSchema(Schema):
@@ -67,7 +82,7 @@ class LangQuery(StrictSchema):
 
 class RecordPositions(StrictSchema):
     positions = fields.Dict(
-        keys=fields.String(validate=validate.Regexp(CATEGORY_KEY_RE)),
+        keys=fields.String(validate=FullMatch(CATEGORY_KEY_RE)),
         values=StrictInteger(validate=validate.Range(1, MAX_POSITION)),
         required=True,
         metadata={"example": {"consulting": 4, "marketing": 12}},
@@ -123,7 +138,10 @@ class Labels(StrictSchema):
 
 class CategoryInput(StrictSchema):
     labels = fields.Nested(Labels, required=True)
-    url = fields.Url(schemes={"http", "https"}, allow_none=True, validate=validate.Length(max=2048))
+    # A pattern rather than fields.Url, so the OpenAPI document states exactly what is accepted.
+    url = fields.String(
+        allow_none=True, validate=[validate.Length(max=2048), FullMatch(LINK_URL_RE)]
+    )
     order = StrictInteger(validate=validate.Range(0, 10_000))
 
 

@@ -38,6 +38,8 @@ class SiteSettings:
 
 
 def get_site(slug: str) -> Site | None:
+    if not SLUG_RE.fullmatch(slug):  # never a site; and PostgreSQL refuses NUL in text
+        return None
     return db.session.scalar(select(Site).where(Site.slug == slug))
 
 
@@ -88,7 +90,7 @@ def _apply(site: Site, settings: SiteSettings) -> None:
 
 def create_site(slug: str, settings: SiteSettings) -> tuple[Site, str]:
     """Create a site with the default categories; returns it with its token (shown once)."""
-    if not SLUG_RE.match(slug):
+    if not SLUG_RE.fullmatch(slug):
         raise SiteError("the slug must match ^[a-z0-9][a-z0-9-]{0,62}$")
     if get_site(slug) is not None:
         raise SiteError(f"a site {slug!r} exists already")

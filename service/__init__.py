@@ -6,7 +6,9 @@ errors -> cli. Nothing is built at import time; gunicorn runs ``service:create_a
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from service.config import DEFAULTS
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def instance_path() -> str:
@@ -132,6 +135,21 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(demo.blp)
 
 
+def _lone_surrogate(req: Any) -> bool:
+    """JSON may escape half a surrogate pair; Python decodes it into a string that neither
+    the database nor the UTF-8 answer can carry, so such a body is refused up front."""
+    raw = req.get_data(cache=True)
+    if not SURROGATE_ESCAPE.search(raw):
+        return False
+    try:
+        json.dumps(json.loads(raw), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    except ValueError:  # not JSON at all: the view's parser answers 400 for that
+        return False
+    return False
+
+
 def _request_hooks(app: Flask) -> None:
     from service.db_types import write_intent
     from service.errors import error_response
@@ -146,6 +164,8 @@ def _request_hooks(app: Flask) -> None:
             and not request.is_json
         ):
             return error_response(415, "Send the body as JSON (Content-Type: application/json).")
+        if request.method in WRITE_METHODS and request.is_json and _lone_surrogate(request):
+            return error_response(400, "The body is not valid JSON (an unpaired surrogate).")
         return None
 
     @app.after_request

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, request
 
 from service import ranking
 from service.badge_svg import render_badge, render_history, render_not_found
-from service.caching import cached_response, etag_for
+from service.caching import cached_response, etag_for, from_cache, versions
 from service.models import Category, Site
 from service.ranking import CategoryStanding
 from service.sites import get_site
@@ -80,16 +80,32 @@ def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
     return value if value in allowed else default
 
 
+def _query(site: str, category: str, kind: str) -> tuple[str, str | None, str] | Response:
+    """The ETag for this badge, or the answer itself when no rendering is needed."""
+    known = versions(site)
+    if known is None:
+        return _svg(render_not_found("unknown site"), 404)
+    lang = _choice("lang", ("ja", "en"), "")
+    show = _choice("show", ("best", "current", "both"), "best")
+    etag = etag_for(kind, known.site_id, known.site, category, lang, show)
+    if (hit := from_cache(etag, CACHE, "image/svg+xml")) is not None:
+        hit.headers["Content-Security-Policy"] = BADGE_CSP
+        return hit
+    return etag, lang or None, show
+
+
 @blp.get("/<site>/<category>.svg")
 def badge(site: str, category: str) -> Response:
     """One category's badge: current, best (最高順位) or both."""
+    query = _query(site, category, "badge")
+    if isinstance(query, Response):
+        return query
+    etag, lang_arg, show = query
     found = _lookup(site, category)
     if isinstance(found, Response):
         return found
     target, cat = found
-    lang = _choice("lang", ("ja", "en"), target.lang)
-    show = _choice("show", ("best", "current", "both"), "best")
-    etag = etag_for("badge", target.id, target.version, cat.key, lang, show)
+    lang = lang_arg or target.lang
 
     def render() -> str:
         standing = next(s for s in ranking.standings(target) if s.category.id == cat.id)
@@ -101,12 +117,15 @@ def badge(site: str, category: str) -> Response:
 @blp.get("/<site>/<category>/history.svg")
 def history_chart(site: str, category: str) -> Response:
     """The rank history as a small chart, better ranks higher, the best one marked."""
+    query = _query(site, category, "history-chart")
+    if isinstance(query, Response):
+        return query
+    etag, lang_arg, _ = query
     found = _lookup(site, category)
     if isinstance(found, Response):
         return found
     target, cat = found
-    lang = _choice("lang", ("ja", "en"), target.lang)
-    etag = etag_for("history-chart", target.id, target.version, cat.key, lang)
+    lang = lang_arg or target.lang
 
     def render() -> str:
         entries = ranking.history(cat, None, None, 365)

@@ -15,7 +15,7 @@ from service.caching import (
     cached_response,
     etag_for,
     render_json,
-    thread_version,
+    versions_or_404,
 )
 from service.client import client_address
 from service.rate_limits import check_comment_rate
@@ -55,18 +55,12 @@ class CommentsView(MethodView):
     @blp.response(200, CommentsPage)
     def get(self, query: dict[str, Any], site: str) -> Response:
         """A page of an article's approved comments, replies nested under their parents."""
-        target = get_site_or_404(site)
-        etag = etag_for(
-            "comments",
-            target.id,
-            target.version,
-            thread_version(target, query["article"]),
-            sorted(query.items()),
-        )
+        known = versions_or_404(site, query["article"])
+        etag = etag_for("comments", known.site_id, known.site, known.thread, sorted(query.items()))
 
         def render() -> bytes:
             page = commenting.thread_page(
-                target,
+                get_site_or_404(site),
                 query["article"],
                 sort=query["sort"],
                 limit=query["limit"],
@@ -184,17 +178,12 @@ class WidgetView(MethodView):
     @blp.response(200, Widget)
     def get(self, query: dict[str, Any], site: str) -> Response:
         """Everything the embed needs in one round trip: site, rankings, first page."""
-        target = get_site_or_404(site)
-        lang = query.get("lang") or target.lang
-        etag = etag_for(
-            "widget",
-            target.id,
-            target.version,
-            thread_version(target, query["article"]),
-            sorted(query.items()),
-        )
+        known = versions_or_404(site, query["article"])
+        etag = etag_for("widget", known.site_id, known.site, known.thread, sorted(query.items()))
 
         def render() -> bytes:
+            target = get_site_or_404(site)
+            lang = query.get("lang") or target.lang
             document = {
                 "site": {
                     "name": target.name,

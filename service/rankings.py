@@ -10,7 +10,13 @@ from flask_smorest import Blueprint, abort
 
 from service import ranking
 from service.auth import require_admin
-from service.caching import RANKINGS_CACHE, cached_response, etag_for, render_json
+from service.caching import (
+    RANKINGS_CACHE,
+    cached_response,
+    etag_for,
+    render_json,
+    versions_or_404,
+)
 from service.schemas import (
     CATEGORY_KEY_RE,
     CategoryInput,
@@ -32,14 +38,14 @@ class RankingsView(MethodView):
     @blp.response(200, Rankings)
     def get(self, query: dict[str, Any], site: str) -> Response:
         """Current and best rank of every category, in the site's order."""
-        target = get_site_or_404(site)
-        etag = etag_for("rankings", target.id, target.version, query.get("lang"))
-        return cached_response(
-            etag,
-            RANKINGS_CACHE,
-            lambda: render_json(Rankings, ranking.rankings_document(target, query.get("lang"))),
-            "application/json",
-        )
+        known = versions_or_404(site)
+        etag = etag_for("rankings", known.site_id, known.site, query.get("lang"))
+
+        def render() -> bytes:
+            document = ranking.rankings_document(get_site_or_404(site), query.get("lang"))
+            return render_json(Rankings, document)
+
+        return cached_response(etag, RANKINGS_CACHE, render, "application/json")
 
     @blp.arguments(RecordPositions)
     @blp.response(200, Rankings)
@@ -66,11 +72,11 @@ class HistoryView(MethodView):
     @blp.response(200, History)
     def get(self, query: dict[str, Any], site: str, category: str) -> Response:
         """The latest entries of one category in a time range, oldest first."""
-        owner = get_site_or_404(site)
-        target = ranking.get_category_or_404(owner, category)
-        etag = etag_for("history", owner.id, owner.version, category, sorted(query.items()))
+        known = versions_or_404(site)
+        etag = etag_for("history", known.site_id, known.site, category, sorted(query.items()))
 
         def render() -> bytes:
+            target = ranking.get_category_or_404(get_site_or_404(site), category)
             since, until = query.get("since"), query.get("until")
             entries = ranking.history(target, since, until, query["limit"])
             return render_json(History, {"category": target.key, "entries": entries})

@@ -36,21 +36,21 @@
     },
   };
 
-  const DARK = '--bg:#16181d;--fg:#e6e8eb;--mute:#a4adb8;--soft:#262a31;--a:var(--ranklet-accent,#7cb4ff);--err:#ff9b93';
+  const DARK = '--bg:#16181d;--fg:#e6e8eb;--mute:#a4adb8;--soft:#262a31;--a:var(--ranklet-accent,#7cb4ff);--err:#ff9b93;color-scheme:dark';
   const CSS = `:host{all:initial;display:block!important}
 .r{all:initial;display:block;font:15px/1.6 var(--ranklet-font,system-ui,sans-serif);color:var(--fg);overflow-wrap:anywhere;--bg:#fff;--fg:#1f2328;--mute:#57606a;--soft:#eef1f4;--a:var(--ranklet-accent,#0a58ca);--err:#b42318}
 .dark{${DARK}}@media(prefers-color-scheme:dark){.auto{${DARK}}}
 a{color:var(--a)}:focus-visible{outline:2px solid var(--a);outline-offset:1px}
 section{background:var(--bg);padding:12px}h2{font-size:1.2em;margin:0}
 section,.ranklet-badge,input,select,textarea,button,svg{border-radius:var(--ranklet-radius,6px)}
-.ranklet-badges,.ranklet-head,.ranklet-fields,.ranklet-meta{display:flex;flex-wrap:wrap;align-items:center;gap:4px 10px}
+.ranklet-badges,.ranklet-head,.ranklet-fields,.ranklet-meta{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 10px}
 .ranklet-badge{display:flex;font-size:13px;border:1px solid var(--a);overflow:hidden;text-decoration:none}
 .ranklet-badge span{padding:1px 8px;background:var(--soft);color:var(--fg)}
 .ranklet-badge span+span,.ranklet-submit,.ranklet-author-badge{background:var(--a);color:var(--bg);font-weight:600}
 form{display:grid;gap:6px;margin:10px 0}form p{margin:0}.ranklet-field{display:grid;flex:1 1 12em}
 label,small,time,.ranklet-deleted>div p{color:var(--mute);font-size:.85em}
 input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);border:1px solid var(--mute);padding:4px 8px}
-.ranklet-hp{position:absolute;clip-path:inset(50%)}.is-error,.ranklet-error{color:var(--err)}
+.ranklet-hp{position:absolute;clip-path:inset(50%)}.ranklet-error{color:var(--err)}
 .ranklet-list,.ranklet-replies{list-style:none;margin:0;padding:0}.ranklet-replies{margin-left:8px;padding-left:10px;border-left:2px solid var(--soft)}
 .ranklet-c{display:flex;gap:10px;padding:8px 0}.ranklet-main{flex:1;min-width:0}svg{flex:none;background:var(--soft)}
 .ranklet-author{font-weight:600}pre{overflow:auto}
@@ -58,7 +58,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
 .ranklet-actions [aria-pressed=true]{color:var(--a)}`;
 
   const log = (...args) => console.warn('[ranklet]', ...args);
-  let cfg, site, base, theme, tokens, liked;
+  let cfg, site, base, tokens, liked;
   let uid = 0;
   let generation = 0;
 
@@ -126,8 +126,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     const relative = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
     let total, cursor;
     let sort = 'oldest';
-    const id = 'rk' + ++uid;
-    const title = h('h2', { id });
+    const title = h('h2', {});
     const list = h('ol', { class: 'ranklet-list' });
     const more = button('more', S.more, () => load(cursor));
     const top = form();
@@ -135,10 +134,6 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     const sync = () => {
       title.textContent = S.count(total);
       more.hidden = !cursor;
-    };
-    const say = (out, text, error) => {
-      out.textContent = text;
-      out.classList.toggle('is-error', !!error);
     };
     const focus = (el) => {
       el.tabIndex = -1;
@@ -166,7 +161,8 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
 
     async function load(from) {
       const r = await api('/comments?' + query({ article, lang, sort, cursor: from }));
-      return r.ok ? page(r.data, from) : say(status, S.loadError, true);
+      if (r.ok) page(r.data, from);
+      else status.textContent = S.loadError;
     }
 
     function comment(c) {
@@ -229,7 +225,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
           else li.remove();
           focus(li.isConnected ? li : title);
           sync();
-          say(status, S.deleted);
+          status.textContent = S.deleted;
         });
         actions.append(edit, del);
       }
@@ -261,9 +257,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
         field('website', S.website, 'input', { type: 'url', maxlength: 256 })),
       field('body', S.body, 'textarea', { required: true, maxlength: 5000, rows: 4 }, S.hint),
       !edit && h('input', { class: 'ranklet-hp', name: 'homepage', tabindex: -1, autocomplete: 'off', 'aria-hidden': 'true' }),
-      !edit && widget.features?.notify && h('p', {},
-        h('input', { type: 'checkbox', id: fid + 'notify', name: 'notify' }), ' ',
-        h('label', { for: fid + 'notify' }, S.notify)),
+      !edit && widget.features?.notify && h('label', {}, h('input', { type: 'checkbox', name: 'notify' }), ' ', S.notify),
       h('p', {},
         h('button', { class: 'ranklet-submit' }, edit ? S.save : S.submit), ' ',
         close && button('cancel', S.cancel, close)),
@@ -297,7 +291,10 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       }
       remember('author', value('author') || '');
       fields.body.value = '';
-      if (r.status === 202) return say(f.lastChild, S.pending);
+      if (r.status === 202) {
+        f.lastChild.textContent = S.pending;
+        return;
+      }
       const c = r.data.comment;
       tokens[site + '/' + c.id] = { t: r.data.edit_token, u: r.data.editable_until, b: text };
       remember('tokens', tokens);
@@ -307,7 +304,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       (host ? host.lastChild : list).append(comment(c));
       sync();
       f.close?.();
-      say(status, S.posted);
+      status.textContent = S.posted;
     }
 
     async function send(f, path, method, body, token) {
@@ -317,22 +314,19 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       if (r.ok) return r;
       const errors = Object.entries((r.status === 422 && r.data.errors) || {});
       const s = Number(r.retry) || 60;
-      say(f ? f.lastChild : status, r.status === 429 ? S.wait(s < 60 ? s : Math.ceil(s / 60), s >= 60)
-        : errors.map(([name, messages]) => `${S[name] || name}: ${messages.join(' ')}`).join(' ') || S.failed,
-      true);
+      (f ? f.lastChild : status).textContent = r.status === 429 ? S.wait(s < 60 ? s : Math.ceil(s / 60), s >= 60)
+        : errors.map(([name, messages]) => `${S[name] || name}: ${messages.join(' ')}`).join(' ') || S.failed;
     }
 
     page(widget.comments);
-    return h('section', { class: 'ranklet-thread', 'aria-labelledby': id },
-      h('div', { class: 'ranklet-head' }, title,
-        h('label', { for: id + 's' }, S.sort),
-        h('select', {
-          id: id + 's', class: 'ranklet-sort',
-          onchange: (e) => {
-            sort = e.target.value;
-            return load();
-          },
-        }, ...['oldest', 'newest', 'top'].map((k) => h('option', { value: k }, S[k])))),
+    return h('section', { class: 'ranklet-thread' },
+      h('div', { class: 'ranklet-head' }, title, h('label', {}, S.sort, ' ', h('select', {
+        class: 'ranklet-sort',
+        onchange: (e) => {
+          sort = e.target.value;
+          return load();
+        },
+      }, ...['oldest', 'newest', 'top'].map((k) => h('option', { value: k }, S[k]))))),
       top, list, more);
   }
 
@@ -360,7 +354,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       }
       el.setAttribute('data-ranklet-mounted', '');
       (el.shadowRoot || el.attachShadow({ mode: 'open' })).replaceChildren(h('style', {}, CSS),
-        h('div', { class: 'r ' + theme, lang }, content || h('p', { class: 'ranklet-error' }, isThread ? S.loadError : S.failed)));
+        h('div', { class: 'r ' + (cfg.theme || 'auto'), lang }, content || h('p', { class: 'ranklet-error' }, isThread ? S.loadError : S.failed)));
     }
     const found = await counts;
     if (!found?.ok || run !== generation) return;
@@ -377,7 +371,6 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     site = cfg.site;
     if (!site) return void log('data-site is missing');
     base = `${new URL(script.src).origin}/api/v1/sites/${encodeURIComponent(site)}`;
-    theme = /^(light|dark)$/.test(cfg.theme) ? cfg.theme : 'auto';
     tokens = recall('tokens', {}); // "site/id": {t: token, u: until, b: body}
     liked = recall('liked', {});
     for (const key in tokens) if (!(Date.parse(tokens[key]?.u) > Date.now())) delete tokens[key];

@@ -101,6 +101,7 @@ class ResponseCache:
         self._entries: OrderedDict[str, bytes] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._rendering: dict[str, threading.Lock] = {}
         self.max_entries = max_entries
         self.max_bytes = max_bytes
 
@@ -110,6 +111,24 @@ class ResponseCache:
             if body is not None:
                 self._entries.move_to_end(key)
             return body
+
+    def get_or_render(self, key: str, render: Callable[[], bytes]) -> bytes:
+        """Render once per key even when many requests miss at the same moment.
+
+        A thundering herd on a cold thread (a post going viral) then costs the database one
+        render per process, not one per waiting request.
+        """
+        with self._lock:
+            lock = self._rendering.setdefault(key, threading.Lock())
+        with lock:
+            body = self.get(key)
+            if body is None:
+                body = render()
+                self.put(key, body)
+        with self._lock:
+            if self._rendering.get(key) is lock:
+                del self._rendering[key]
+        return body
 
     def put(self, key: str, body: bytes) -> None:
         if len(body) > self.max_bytes // 16:
@@ -141,8 +160,7 @@ def cached_response(
     """From the cache when possible; otherwise render once and keep the body."""
     if (hit := from_cache(etag, cache_control, mimetype)) is not None:
         return hit
-    body = render()
-    current_app.extensions["ranklet_cache"].put(etag, body)
+    body = current_app.extensions["ranklet_cache"].get_or_render(etag, render)
     return decorate(Response(body, mimetype=mimetype), etag, cache_control)
 
 

@@ -100,6 +100,7 @@ def test_site_create_with_every_option(ranklet):
     ("args", "words"),
     [
         (["Bad_Slug", "--origin", "https://a.example"], ["slug"]),
+        (["blog\n", "--origin", "https://a.example"], ["slug"]),
         (["blog", "--origin", "blog.example.com"], ["not an origin"]),
         (["blog", "--origin", "https://a.example/path"], ["not an origin"]),
         (["blog"], ["--origin"]),

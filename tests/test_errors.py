@@ -128,6 +128,23 @@ def test_malformed_json_is_a_400(client, site, raw):
     assert "JSON" in body["message"]
 
 
+def test_an_unpaired_surrogate_is_malformed_json(client, site):
+    escaped = '{"labels": {"ja": "a\\ud800", "en": "b"}}'
+    answer = client.put(
+        f"{BASE}/categories/seo", data=escaped, content_type="application/json", headers=site.auth
+    )
+    assert "JSON" in assert_error(answer, 400)["message"]
+    # Nothing was stored, and the site's documents still render.
+    assert client.get(f"{BASE}/rankings").status_code == 200
+    assert client.get("/badge/blog/seo.svg").status_code == 404
+    paired = '{"labels": {"ja": "\\ud83d\\ude00", "en": "b"}}'
+    answer = client.put(
+        f"{BASE}/categories/seo", data=paired, content_type="application/json", headers=site.auth
+    )
+    assert answer.status_code == 201
+    assert answer.get_json()["labels"]["ja"] == "\U0001f600"
+
+
 def test_validation_errors_map_fields_to_messages(client, site):
     answer = client.post(
         f"{BASE}/rankings",
@@ -344,7 +361,7 @@ def _api_routes(app: Any) -> dict[str, set[str]]:
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1/") or rule.rule.endswith("/openapi.json"):
             continue
-        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
+        path = re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", rule.rule)
         methods = {m.lower() for m in rule.methods or ()} - {"head", "options"}
         routes.setdefault(path, set()).update(methods)
     return routes

@@ -201,7 +201,16 @@ def test_malformed_batches_are_a_422(client, site, body, field):
 
 @pytest.mark.parametrize(
     "when",
-    ["2024-01-01T09:00:00", "2024-01-01 09:00:00+09:00", "2024-01-01", "yesterday", "", 1704067200],
+    [
+        "2024-01-01T09:00:00",
+        "2024-01-01 09:00:00+09:00",
+        "2024-01-01",
+        "yesterday",
+        "",
+        1704067200,
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+        "2024-13-01T00:00:00Z",
+    ],
 )
 def test_observed_at_without_a_zone_or_not_a_time_is_a_422(client, site, when):
     answer = client.post(
@@ -359,10 +368,34 @@ def test_history_limit_defaults_to_100(client, site):
         ("?limit=ten", "limit"),
         ("?since=2024-01-01T00:00:00", "since"),
         ("?until=today", "until"),
+        ("?since=0001-01-01T00:00:00%2B01:00", "since"),
+        ("?until=9999-12-31T23:59:59-01:00", "until"),
     ],
 )
 def test_history_rejects_bad_queries(client, site, query, field):
     assert_invalid(history(client, query=query), field)
+
+
+def test_history_at_the_ends_of_time(client, site):
+    record(client, site, {"consulting": 3}, "0001-01-01T00:00:00Z")
+    listed = entries(client, query="?since=0001-01-01T00:00:00Z&until=9999-12-31T23:59:59Z")
+    assert listed[0]["observed_at"] == "0001-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/sites/bl%00og/rankings",
+        "/api/v1/sites/blog%0A/rankings",
+        "/api/v1/sites/BLOG/rankings",
+        f"{BASE}/rankings/consulting%00/history",
+        f"{BASE}/rankings/consulting%0A/history",
+    ],
+)
+def test_impossible_names_are_a_404(client, site, url):
+    answer = client.get(url)
+    assert answer.status_code == 404
+    assert answer.get_json()["message"]
 
 
 def test_history_of_an_unknown_category_or_site_is_a_404(client, site):
@@ -433,6 +466,15 @@ def test_deleting_an_entry_of_another_site_is_a_404(client, site, make_site):
     assert category(rankings(client, slug="other"), "consulting")["entries"] == 1
 
 
+@pytest.mark.parametrize("entry_id", [2**31, 10**20])
+def test_deleting_an_entry_with_an_impossible_id_is_a_404(client, site, entry_id):
+    record(client, site, {"consulting": 5}, at(0))
+    answer = client.delete(f"{BASE}/rankings/consulting/history/{entry_id}", headers=site.auth)
+    assert answer.status_code == 404
+    assert answer.get_json()["message"]
+    assert len(entries(client)) == 1
+
+
 def test_deleting_an_entry_needs_the_token(client, site):
     record(client, site, {"consulting": 5}, at(0))
     [entry] = entries(client)
@@ -484,6 +526,19 @@ def test_put_creates_a_category_at_the_end_then_updates_it(client, site):
     assert len(rankings(client)["categories"]) == 4
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["http://localhost:8080/rank", "https://blog.with.ranking/c?id=4&x=y#top", "https://例え.jp/順位"],
+)
+def test_put_accepts_http_links(client, site, url):
+    answer = put_category(client, site, "seo", {"labels": {"ja": "a", "en": "b"}, "url": url})
+    assert answer.status_code == 201
+    assert answer.get_json()["url"] == url
+    answer = put_category(client, site, "seo", {"labels": {"ja": "a", "en": "b"}, "url": None})
+    assert answer.status_code == 200
+    assert answer.get_json()["url"] is None
+
+
 def test_put_order_reorders_the_categories(client, site):
     answer = put_category(
         client, site, "marketing", {"labels": {"ja": "マーケ", "en": "Marketing"}, "order": 0}
@@ -504,7 +559,7 @@ def test_a_new_category_can_be_recorded_at_once(client, site):
     assert category(answer.get_json(), "seo")["best"] == {"position": 2, "observed_at": z(at(0))}
 
 
-@pytest.mark.parametrize("key", ["Bad", "-seo", "se_o", "s" * 33, "日本"])
+@pytest.mark.parametrize("key", ["Bad", "-seo", "se_o", "s" * 33, "日本", "seo%0A", "se%00o"])
 def test_put_with_a_bad_key_is_a_422(client, site, key):
     answer = put_category(client, site, key, {"labels": {"ja": "a", "en": "b"}})
     assert_invalid(answer, "key")
@@ -521,6 +576,12 @@ def test_put_with_a_bad_key_is_a_422(client, site, key):
         ({"labels": {"ja": "a", "en": "b", "fr": "c"}}, "labels"),
         ({"labels": "SEO"}, "labels"),
         ({"labels": {"ja": "a", "en": "b"}, "url": "javascript:alert(1)"}, "url"),
+        ({"labels": {"ja": "a", "en": "b"}, "url": ""}, "url"),
+        ({"labels": {"ja": "a", "en": "b"}, "url": "https://"}, "url"),
+        ({"labels": {"ja": "a", "en": "b"}, "url": "https://rank.example.com\n"}, "url"),
+        ({"labels": {"ja": "a", "en": "b"}, "url": "https://rank.example.com/\u0000"}, "url"),
+        ({"labels": {"ja": "a", "en": "b"}, "url": "https://rank example.com/"}, "url"),
+        ({"labels": {"ja": "a", "en": "b"}, "url": "https://x.example/" + "a" * 2048}, "url"),
         ({"labels": {"ja": "a", "en": "b"}, "order": "1"}, "order"),
         ({"labels": {"ja": "a", "en": "b"}, "order": -1}, "order"),
     ],

@@ -1,5 +1,6 @@
 'use strict';
-// Ranklet embed (API.md §5). Styling hooks: --ranklet-accent, --ranklet-font, --ranklet-radius.
+// Ranklet embed (API.md §5). CSS custom properties that reach into its shadow roots:
+// --ranklet-accent (links, buttons, ranks), --ranklet-font, --ranklet-radius.
 (() => {
   const STRINGS = {
     ja: {
@@ -37,10 +38,10 @@
   };
 
   const DARK = '--bg:#16181d;--fg:#e6e8eb;--mute:#a4adb8;--soft:#262a31;--a:var(--ranklet-accent,#7cb4ff);--err:#ff9b93;color-scheme:dark';
-  const CSS = `:host{all:initial;display:block!important}
+  const CSS = `:host{all:initial;display:block}:host([hidden]){display:none}
 .r{all:initial;display:block;font:15px/1.6 var(--ranklet-font,system-ui,sans-serif);color:var(--fg);overflow-wrap:anywhere;--bg:#fff;--fg:#1f2328;--mute:#57606a;--soft:#eef1f4;--a:var(--ranklet-accent,#0a58ca);--err:#b42318}
 .dark{${DARK}}@media(prefers-color-scheme:dark){.auto{${DARK}}}
-a{color:var(--a)}:focus-visible{outline:2px solid var(--a);outline-offset:1px}
+a{color:var(--a)}:focus-visible{outline:2px solid var(--a)}
 section{background:var(--bg);padding:12px}h2{font-size:1.2em;margin:0}
 section,.ranklet-badge,input,select,textarea,button,svg{border-radius:var(--ranklet-radius,6px)}
 .ranklet-badges,.ranklet-head,.ranklet-fields,.ranklet-meta{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 10px}
@@ -76,11 +77,11 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     const el = /^(svg|path)$/.test(tag)
       ? document.createElementNS('http://www.w3.org/2000/svg', tag) : document.createElement(tag);
     for (const [key, value] of Object.entries(props)) {
-      if (value == null || value === false) continue;
+      if (!value) continue;
       if (key.startsWith('on')) el.addEventListener(key.slice(2), safe(value));
       else el.setAttribute(key, value);
     }
-    el.append(...kids.filter((kid) => kid != null && kid !== false));
+    el.append(...kids.filter(Boolean));
     return el;
   }
   const button = (name, label, onclick, props) =>
@@ -143,9 +144,10 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     function time(iso, text) {
       const date = new Date(iso);
       let n = (date - Date.now()) / 1000;
-      for (const [unit, size] of [['second', 60], ['minute', 60], ['hour', 24], ['day', 30], ['month', 12], ['year', 1 / 0]]) {
-        if (!text && Math.abs(n) < size) text = relative.format(Math.round(n), unit);
-        n /= size;
+      const units = { second: 60, minute: 60, hour: 24, day: 30, month: 12, year: 1 / 0 };
+      for (const unit in units) {
+        if (!text && Math.abs(n) < units[unit]) text = relative.format(Math.round(n), unit);
+        n /= units[unit];
       }
       return date > 0 && h('time', { datetime: iso, title: date.toLocaleString(lang) }, text);
     }
@@ -212,7 +214,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
             f.replaceWith(body);
             edit.focus();
           }, { li, own, id: c.id });
-          f.elements.body.value = own.b || body.textContent;
+          f.elements.body.value = own.b;
           body.replaceWith(f);
           f.elements.body.focus();
         });
@@ -228,6 +230,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
           status.textContent = S.deleted;
         });
         actions.append(edit, del);
+        setTimeout(() => actions.replaceChildren(like, reply), left);
       }
 
       main.append(h('div', { class: 'ranklet-meta' },
@@ -289,7 +292,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
         edit.li.replaceWith(fresh);
         return fresh.querySelector('.ranklet-edit')?.focus();
       }
-      remember('author', value('author') || '');
+      remember('author', fields.author.value.trim());
       fields.body.value = '';
       if (r.status === 202) {
         f.lastChild.textContent = S.pending;
@@ -299,7 +302,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       tokens[site + '/' + c.id] = { t: r.data.edit_token, u: r.data.editable_until, b: text };
       remember('tokens', tokens);
       total++;
-      // c.parent_id: a reply to a level-5 comment lands beside it
+      // c.parent_id: a reply at level 5 lands beside its parent
       const host = [...list.querySelectorAll('.ranklet-comment')].find((el) => el.dataset.id == c.parent_id);
       (host ? host.lastChild : list).append(comment(c));
       sync();
@@ -315,7 +318,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       const errors = Object.entries((r.status === 422 && r.data.errors) || {});
       const s = Number(r.retry) || 60;
       (f ? f.lastChild : status).textContent = r.status === 429 ? S.wait(s < 60 ? s : Math.ceil(s / 60), s >= 60)
-        : errors.map(([name, messages]) => `${S[name] || name}: ${messages.join(' ')}`).join(' ') || S.failed;
+        : errors.map(([name, messages]) => `${S[name] || name}: ${messages}`).join(' ') || S.failed;
     }
 
     page(widget.comments);
@@ -341,7 +344,6 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       countEls.slice(0, 100).map((el) => ['article', el.dataset.rankletCount])));
     const r = els[0] && await api('/widget?' + query({ article, lang }));
     if (run !== generation) return;
-    if (r && !r.ok) log('widget', r.status, r.data.message);
     lang ||= langOf(r?.data.site?.lang) || 'en';
     const S = STRINGS[lang];
     for (const el of els) {

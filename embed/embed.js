@@ -94,7 +94,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     return Object.hasOwn(STRINGS, lang) ? lang : '';
   };
   const api = (path, init) =>
-    fetch(base + path, { credentials: 'omit', ...init })
+    fetch(base + path, { credentials: 'omit', cache: 'no-cache', ...init })
       .then(async (res) => ({
         ok: res.ok, status: res.status, retry: res.headers.get('Retry-After'),
         data: (await res.json().catch(() => 0)) || {},

@@ -133,6 +133,12 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(feeds.blp)
     app.register_blueprint(embed_assets.blp)
     app.register_blueprint(demo.blp)
+    from service import admin
+
+    app.register_blueprint(admin.blp)
+    from service import email_links
+
+    app.register_blueprint(email_links.blp)
 
 
 def _lone_surrogate(req: Any) -> bool:
@@ -188,4 +194,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     errors.register(app)
     _request_hooks(app)
+    from service import notifications
+
+    notifications.init_app(app)  # the outbox sender: lazily, in each serving process
     return app

@@ -295,6 +295,52 @@ def token_rotate(slug: str, as_json: bool) -> None:
     click.echo(f"New admin token for {target.slug!r} (the old one no longer works): {new}")
 
 
+# --- notifications and erasure ------------------------------------------------------------
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Do one pass over due notifications, then exit.")
+@with_appcontext
+def worker(once: bool) -> None:
+    """Deliver queued notifications (webhooks, e-mails) in the foreground; Ctrl-C stops it.
+
+    Servers deliver by themselves unless RANKLET_NOTIFY_WORKER=false; running this as
+    well is safe (a notification is claimed by one sender only).
+    """
+    from service.notifications import Sender
+
+    _ensure_schema()
+    sender = Sender(current_app._get_current_object())  # type: ignore[attr-defined]
+    if once:
+        taken, delivered = sender.run_once()
+        click.echo(f"{delivered} delivered, {taken - delivered} to retry or skipped.")
+        return
+    click.echo("Delivering notifications; press Ctrl-C to stop.", err=True)
+    try:
+        sender.run()
+    except KeyboardInterrupt:
+        click.echo("Stopped.", err=True)
+
+
+@main.command()
+@click.argument("slug")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def erase(slug: str, email: str, yes: bool) -> None:
+    """Erase every comment and all personal data of one e-mail address on a site."""
+    from service.erasure import erase_email
+
+    target = _site_or_fail(slug)
+    if not yes:
+        click.confirm(
+            f"Erase all comments of {email} on {target.slug!r}? This cannot be undone",
+            abort=True,
+        )
+    erased = erase_email(target, email)
+    click.echo(f"Erased {erased} comment{'s' if erased != 1 else ''} of that address.")
+
+
 # --- rankings -----------------------------------------------------------------------------
 
 
@@ -333,6 +379,107 @@ def rank_set(slug: str, category: str, position: str, at: str | None) -> None:
         f"{category}: {body['positions'][category]} recorded; best {standing.best.position} "
         f"(first {standing.best.observed_at:%Y-%m-%d %H:%M} UTC)"
     )
+
+
+# --- export and import --------------------------------------------------------------------
+
+
+@main.command("export")
+@click.argument("slug")
+@click.option(
+    "--email",
+    help="Only this address's comments, for a reader who asks for their data "
+    "(no rankings, no site settings).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write to FILE (created readable by you only) instead of stdout.",
+)
+@with_appcontext
+def export_command(slug: str, email: str | None, output: str | None) -> None:
+    """Write a site as one versioned JSON document, private fields included: keep it safe."""
+    from service.transfer import export_site, export_text
+
+    target = _site_or_fail(slug)
+    document = export_site(target, email)
+    text = export_text(document)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    comments = sum(len(thread["comments"]) for thread in document["threads"])
+    click.echo(f"Exported {comments} comments of {target.slug!r} to {output}.", err=True)
+
+
+@main.group("import")
+def import_group() -> None:
+    """Import a Ranklet export, an Isso database or a Disqus export into a site.
+
+    Create the site first (`ranklet site create`). Each import runs in one transaction
+    (all or nothing) and may be run again: what is already there is skipped.
+    """
+
+
+def _import_file(slug: str, path: str, read: Any) -> None:
+    from service.transfer import ImportRefused, apply_batch
+
+    target = _site_or_fail(slug)
+    try:
+        batch = read(path)
+        with click.progressbar(
+            length=len(batch.comments),
+            label=f"Importing {len(batch.comments)} comments from {batch.source}",
+            file=sys.stderr,
+        ) as bar:
+            summary = apply_batch(target, batch, progress=bar.update)
+    except ImportRefused as error:
+        _fail(f"{error}. Nothing was imported.")
+    for line in summary.lines():
+        click.echo(line)
+
+
+def _import_options(function: Any) -> Any:
+    function = click.option(
+        "--site",
+        "slug",
+        required=True,
+        help="The site to import into (create it first with `ranklet site create`).",
+    )(function)
+    return click.argument("file", type=click.Path(exists=True, dir_okay=False))(function)
+
+
+@import_group.command("json")
+@_import_options
+@with_appcontext
+def import_json(file: str, slug: str) -> None:
+    """Restore a `ranklet export` file: categories, rank history, threads and comments."""
+    from service.transfer import read_json
+
+    _import_file(slug, file, read_json)
+
+
+@import_group.command("isso")
+@_import_options
+@with_appcontext
+def import_isso(file: str, slug: str) -> None:
+    """Import an Isso SQLite database (comments.db): threads, replies, likes, modes."""
+    from service.importers import read_isso
+
+    _import_file(slug, file, read_isso)
+
+
+@import_group.command("disqus")
+@_import_options
+@with_appcontext
+def import_disqus(file: str, slug: str) -> None:
+    """Import a Disqus XML export: threads, posts, replies, deleted and spam flags."""
+    from service.importers import read_disqus
+
+    _import_file(slug, file, read_disqus)
 
 
 def _as_int(text: str) -> Any:

@@ -445,12 +445,14 @@ def like_comment(comment: Comment, client_address: str) -> int:
     if comment.status != "approved":
         abort(404, message="No such comment.")
     key = keyed_hash("like", f"{comment.id}:{client_address}")
+    # RETURNING, not rowcount: SQLAlchemy reports -1 (truthy) for INSERTs on psycopg.
     inserted = db.session.execute(
         _insert(Like)
         .values(comment_id=comment.id, client_key=key, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["comment_id", "client_key"])
-    ).rowcount
-    if inserted:
+        .returning(Like.comment_id)
+    ).first()
+    if inserted is not None:
         db.session.execute(
             update(Comment).where(Comment.id == comment.id).values(likes=Comment.likes + 1)
         )

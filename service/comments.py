@@ -40,6 +40,14 @@ from service.sites import get_site_or_404
 blp = Blueprint("comments", __name__, url_prefix="/api/v1/sites", description="Comments")
 
 
+@blp.after_request
+def _vary_on_origin(response: Response) -> Response:
+    """Every answer depends on Origin (CORS headers, the origin check), not only those that
+    got an Access-Control-Allow-Origin: else a cache could serve one origin's answer to all."""
+    response.vary.add("Origin")
+    return response
+
+
 def _admin_or_origin(site: Any) -> bool:
     """An Authorization header must be valid; otherwise the write must come from the site."""
     if "Authorization" in request.headers:

@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 from feedgen.feed import FeedGenerator
 from flask import Blueprint, Response, current_app, request
+from flask_smorest import abort
 from sqlalchemy import select
 
 from service.commenting import ANONYMOUS
 from service.extensions import db
 from service.markup import html_to_text
 from service.models import Comment, Site, Thread
-from service.schemas import CONTROL_RE
+from service.schemas import CONTROL_RE, LINE_CONTROL_RE
 from service.sites import get_site_or_404
 
 blp = Blueprint("feeds", __name__, url_prefix="/feeds")
 
 FEED_SIZE = 50
+
+# Characters XML 1.0 cannot carry at all (lxml refuses them, and the feed would be a 500):
+# C0 controls but tab and newlines, lone surrogates, U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml(text: str) -> str:
+    """Text as XML can carry it: a comment may hold characters that no feed may."""
+    return _NOT_XML.sub("", text)
 
 
 def _entry_link(feed_url: str, thread: Thread, comment: Comment) -> str:
@@ -43,7 +54,7 @@ def build_feed(site: Site, article: str | None) -> bytes:
     title = f"{site.name}: comments" if site.lang == "en" else f"{site.name} のコメント"
     if article is not None:
         title += f" — {article}"
-    feed.title(title)
+    feed.title(_xml(title))
     feed.link(href=self_url, rel="self")
     feed.language(site.lang)
     feed.generator("Ranklet")
@@ -51,13 +62,13 @@ def build_feed(site: Site, article: str | None) -> bytes:
     for comment, thread in reversed(rows):  # feedgen prepends: add oldest first
         entry = feed.add_entry()
         entry.id(f"{base}/feeds/{site.slug}/comments/{comment.id}")
-        author = comment.author or ANONYMOUS[site.lang]
+        author = _xml(comment.author or ANONYMOUS[site.lang])
         entry.author({"name": author})
-        entry.title(_title(author, thread, html_to_text(comment.body_html)))
-        entry.link(href=_entry_link(self_url, thread, comment))
+        entry.title(_xml(_title(author, thread, html_to_text(comment.body_html))))
+        entry.link(href=_xml(_entry_link(self_url, thread, comment)))
         entry.published(comment.created_at)
         entry.updated(comment.edited_at or comment.created_at)
-        entry.content(comment.body_html, type="html")
+        entry.content(_xml(comment.body_html), type="html")
     return feed.atom_str(pretty=False)
 
 
@@ -72,6 +83,9 @@ def site_feed(site: str) -> Response:
     """The latest approved comments of a site, or of one article with ``?article=``."""
     target = get_site_or_404(site)
     article = request.args.get("article")
+    # The same rule as the API's article key; PostgreSQL also refuses NUL in a query.
+    if article is not None and (not 1 <= len(article) <= 512 or LINE_CONTROL_RE.search(article)):
+        abort(422, message="Invalid article.", errors={"article": ["Not a valid article key."]})
     response = Response(build_feed(target, article), mimetype="application/atom+xml")
     response.headers["Cache-Control"] = "public, max-age=60, stale-while-revalidate=60"
     response.add_etag()

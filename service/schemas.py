@@ -183,11 +183,13 @@ def article_key(value: str) -> None:
 
 
 def http_url(max_length: int) -> fields.Url:
+    # LINK_URL_RE as well: fields.Url lets quotes and angle brackets through, which no URL
+    # needs and which a page showing the link would have to escape.
     return fields.Url(
         schemes={"http", "https"},
         require_tld=False,
         allow_none=True,
-        validate=[validate.Length(max=max_length), plain_line],
+        validate=[validate.Length(max=max_length), plain_line, FullMatch(LINK_URL_RE)],
     )
 
 

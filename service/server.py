@@ -21,8 +21,11 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Flask:
         from service import create_app
+        from service.notifications import start_sender
 
-        return create_app()
+        app = create_app()
+        start_sender(app)  # in the worker, after the fork: outbox rows go out without traffic
+        return app
 
 
 def serve(host: str, port: int, workers: int, threads: int = 64) -> None:

@@ -74,7 +74,9 @@ def test_no_valid_token_is_a_401_and_changes_nothing(client, site, headers, meth
 
 
 @pytest.mark.parametrize(("method", "url", "body"), ADMIN_CALLS, ids=lambda v: str(v)[:30])
-def test_another_sites_token_is_a_403_and_changes_nothing(client, site, make_site, method, url, body):
+def test_another_sites_token_is_a_403_and_changes_nothing(
+    client, site, make_site, method, url, body
+):
     other = make_site("other")
     url = url.format(entry=seeded_entry(client, site))
     before = state(client)
@@ -119,7 +121,10 @@ def test_public_reads_need_no_token(client, site):
     assert client.get(f"{BASE}/rankings/consulting/history").status_code == 200
     assert client.get("/badge/blog/consulting.svg").status_code == 200
     # A wrong token on a public read is ignored, not an error.
-    assert client.get(f"{BASE}/rankings", headers=dict(BAD_HEADERS["unknown token"])).status_code == 200
+    assert (
+        client.get(f"{BASE}/rankings", headers=dict(BAD_HEADERS["unknown token"])).status_code
+        == 200
+    )
 
 
 def test_rotating_the_token_invalidates_the_old_one_at_once(app, client, site):

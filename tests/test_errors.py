@@ -192,7 +192,9 @@ def test_an_unexpected_exception_is_a_json_500_without_the_details(exploding_app
 def test_the_app_still_works_after_a_500(exploding_app, site):
     client = exploding_app.test_client()
     assert_error(client.get("/api/v1/explode"), 500)
-    answer = client.post(f"{BASE}/rankings", json={"positions": {"consulting": 4}}, headers=site.auth)
+    answer = client.post(
+        f"{BASE}/rankings", json={"positions": {"consulting": 4}}, headers=site.auth
+    )
     assert answer.status_code == 200
 
 

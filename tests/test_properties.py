@@ -28,7 +28,9 @@ json_scalars = st.one_of(
 )
 anything = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 
@@ -80,9 +82,7 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 record_step = st.tuples(
     st.just("record"),
-    st.dictionaries(
-        st.sampled_from(CATEGORIES), st.integers(1, 50), min_size=1, max_size=3
-    ),
+    st.dictionaries(st.sampled_from(CATEGORIES), st.integers(1, 50), min_size=1, max_size=3),
     st.integers(0, 30),  # minutes after T0: small, so the same instant recurs (replaces)
 )
 delete_step = st.tuples(st.just("delete"), st.sampled_from(CATEGORIES), st.integers(0, 1000))

@@ -1,0 +1,148 @@
+"""The admin page in Chromium against a real ``ranklet serve``: an author signs in with the
+site token, approves a pending comment and records a position, and readers see both.
+
+Uses pytest-playwright's ``page`` (Debian's Chromium, launched by ``browser/conftest.py``).
+A screenshot of the moderation queue is kept in the test's temporary folder and at
+``RANKLET_ADMIN_SCREENSHOT`` when that is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from conftest import chromium_available, need
+from playwright.sync_api import Page, expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ARTICLE = "/2026/01/dx-first-90-days/"
+
+
+def call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """A plain API client: JSON in and out, no Origin header (like a script)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+        return answer.status, json.loads(answer.read() or b"null")
+
+
+@pytest.mark.browser_context_args(locale="ja-JP")
+def test_author_signs_in_approves_and_records_in_chromium(
+    start_server: Any, server_database: dict[str, str], page: Page, tmp_path: Path
+) -> None:
+    need(chromium_available(), "Chromium")
+    server = start_server(workers=2, env=server_database)
+    created = json.loads(
+        server.cli(
+            "site",
+            "create",
+            "blog",
+            "--origin",
+            "https://blog.example.com",
+            "--name",
+            "山田コンサルティング ブログ",
+            "--moderation",
+            "all",
+            "--json",
+        )  # fmt: skip
+    )
+    token = created["token"]
+    comments = f"/api/v1/sites/blog/comments?article={urllib.request.quote(ARTICLE)}"
+    ids = []
+    for author, body in (
+        ("佐藤", "とても参考になりました。**業務の棚卸し**から始めてみます。"),
+        ("Suzuki", "Could you write more about choosing tools?"),
+    ):
+        status, answer = call(
+            server.base,
+            "POST",
+            "/api/v1/sites/blog/comments",
+            {
+                "article": ARTICLE,
+                "article_title": "DXの最初の90日",
+                "article_url": "https://blog.example.com" + ARTICLE,
+                "author": author,
+                "email": f"{author.lower()}@example.com",
+                "body": body,
+            },
+        )
+        assert status == 202 and answer["status"] == "pending"
+        ids.append(answer["comment"]["id"])
+    assert call(server.base, "GET", comments)[1]["total"] == 0
+
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+
+    page.goto(server.base + "/admin/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("サインイン")
+    page.get_by_label("サイト（スラッグ）").fill("blog")
+    page.get_by_label("管理トークン").fill(token)
+    page.get_by_role("button", name="サインイン").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("コメントの承認")
+    expect(page.get_by_role("status")).to_contain_text("にサインインしました。")
+    assert token not in page.url
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["ranklet_admin"]["httpOnly"] is True
+    assert cookies["ranklet_admin"]["sameSite"] == "Strict"
+    expect(page.locator(".comment")).to_have_count(2)
+    expect(page.locator(".comment").first).to_contain_text("Could you write more")
+    expect(page.locator(".comment strong", has_text="業務の棚卸し")).to_be_visible()
+
+    shot = tmp_path / "admin-moderation.png"
+    page.screenshot(path=str(shot), full_page=True)
+    if os.environ.get("RANKLET_ADMIN_SCREENSHOT"):
+        page.screenshot(path=os.environ["RANKLET_ADMIN_SCREENSHOT"], full_page=True)
+
+    violations = Axe().run(page).response["violations"]
+    assert not violations, [(v["id"], [n["target"] for n in v["nodes"]]) for v in violations]
+
+    # keyboard users see where they are: the skip link appears and focus is drawn
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="本文へスキップ")
+    expect(skip).to_be_focused()
+    assert skip.evaluate("e => getComputedStyle(e).outlineStyle") != "none"
+
+    page.get_by_role("button", name=f"承認 #{ids[0]}").click()
+    expect(page.get_by_role("status")).to_contain_text("1件のコメントを承認しました。")
+    expect(page.locator(".comment")).to_have_count(1)
+
+    page.get_by_role("link", name="順位の記録").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("順位の記録")
+    page.get_by_role("textbox", name="コンサルタント").fill("4")
+    page.get_by_role("button", name="記録する").click()
+    expect(page.get_by_role("status")).to_contain_text("1件の順位を記録しました。")
+    expect(page.locator(".chart", has_text="コンサルタント")).to_contain_text("最高順位: 4位")
+    chart = page.get_by_role("img", name="コンサルタントの順位の推移（上ほど良い順位）")
+    expect(chart).to_be_visible()
+    assert chart.evaluate("img => img.complete && img.naturalWidth > 0")
+
+    # what readers see now
+    thread = call(server.base, "GET", comments)[1]
+    assert thread["total"] == 1
+    assert [c["id"] for c in thread["comments"]] == [ids[0]]
+    assert "業務の棚卸し" in thread["comments"][0]["body_html"]
+    rankings = call(server.base, "GET", "/api/v1/sites/blog/rankings")[1]
+    consulting = next(c for c in rankings["categories"] if c["key"] == "consulting")
+    assert consulting["current"]["position"] == 4
+    assert consulting["best"]["position"] == 4
+
+    # nothing was blocked by the strict CSP, and nothing failed in the page
+    assert not [p for p in problems if re.search(r"Content Security Policy|Refused|Error", p)], (
+        problems
+    )
+
+    page.get_by_role("button", name="サインアウト").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("サインイン")
+    page.goto(server.base + "/admin/rankings")
+    expect(page.get_by_role("heading", level=1)).to_have_text("サインイン")

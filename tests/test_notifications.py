@@ -1,0 +1,712 @@
+"""Contract §7: the notification outbox, delivered to a real HTTP receiver and SMTP server.
+
+Webhooks go to an ``http.server`` on 127.0.0.1, e-mails to an aiosmtpd server on
+127.0.0.1; the tests verify signatures, escaping, one-use links and unsubscribing the way
+a receiver or a reader would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import hashlib
+import hmac
+import json
+import os
+import re
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from aiosmtpd.controller import Controller
+from conftest import free_port
+from sqlalchemy import func, select, update
+
+from service.cli import main
+
+BASE = "/api/v1/sites/blog"
+PUBLIC_URL = "http://127.0.0.1:8000"
+LINK_RE = re.compile(r"http://127\.0\.0\.1:8000/links/[A-Za-z0-9_.\-]+")
+UNSUBSCRIBE_RE = re.compile(r"http://127\.0\.0\.1:8000/unsubscribe/[A-Za-z0-9_.\-]+")
+PAGE_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+pytestmark = pytest.mark.filterwarnings(
+    # service/migrations/env.py tries db.get_engine() (Flask-SQLAlchemy 2) before db.engine.
+    "ignore:'get_engine' is deprecated:DeprecationWarning"
+)
+
+
+# --- real peers -----------------------------------------------------------------------------
+
+
+@dataclass
+class Delivery:
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver; answers the queued statuses first, then 200."""
+
+    url: str
+    deliveries: list[Delivery] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    delay: float = 0.0
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[Delivery]:
+        deadline = time.monotonic() + timeout
+        while len(self.deliveries) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.deliveries
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver(url="")
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(state.delay)
+            with lock:
+                state.deliveries.append(Delivery(dict(self.headers), body))
+                status = state.statuses.pop(0) if state.statuses else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps every message it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.recipients: list[list[str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.recipients.append(list(envelope.rcpt_tos))
+        self.messages.append(email.message_from_bytes(envelope.content, policy=default_policy))
+        return "250 Message accepted"
+
+
+@dataclass
+class Smtp:
+    port: int
+    mailbox: Mailbox
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self.mailbox.messages
+
+
+@pytest.fixture
+def smtp() -> Iterator[Smtp]:
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield Smtp(controller.port, mailbox)
+    controller.stop()
+
+
+# --- the app, with migrations (the CLI commands apply them too) and SMTP on -----------------
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, Any], smtp: Smtp) -> dict[str, Any]:
+    return {
+        **app_config,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": smtp.port,
+        "SMTP_FROM": "Ranklet <ranklet@example.com>",
+        "PUBLIC_URL": PUBLIC_URL,
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
+    from service import create_app
+    from service.cli import _upgrade
+    from service.extensions import db
+
+    application = create_app(app_config)
+    with application.app_context():
+        _upgrade()
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def ranklet(app: Any, *args: str, input: str | None = None) -> Any:
+    result = app.test_cli_runner().invoke(main, list(args), input=input)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def set_webhook(app: Any, url: str, slug: str = "blog") -> str:
+    out = ranklet(app, "site", "update", slug, "--webhook", url, "--json").stdout
+    data = json.loads(out)
+    assert data["site"] == slug
+    assert data["webhook_secret"].startswith("whsec_")
+    return str(data["webhook_secret"])
+
+
+def post(client: Any, status: int = 201, **fields: Any) -> dict[str, Any]:
+    fields.setdefault("article", "/posts/1")
+    fields.setdefault("body", "Hello")
+    answer = client.post(f"{BASE}/comments", json=fields)
+    assert answer.status_code == status, answer.get_json()
+    return answer.get_json()
+
+
+def deliver(app: Any, **options: Any) -> int:
+    from service.notifications import deliver_due
+
+    with app.app_context():
+        return deliver_due(**options)
+
+
+def rows(app: Any) -> list[Any]:
+    from service.extensions import db
+    from service.models import Notification
+
+    with app.app_context():
+        found = db.session.scalars(select(Notification).order_by(Notification.id)).all()
+        db.session.expunge_all()
+        return list(found)
+
+
+def comment_row(app: Any, comment_id: int) -> Any:
+    from service.extensions import db
+    from service.models import Comment
+
+    with app.app_context():
+        found = db.session.get(Comment, comment_id)
+        db.session.expunge_all()
+        return found
+
+
+def verify_signature(secret: str, header: str, body: bytes, tolerance: int = 300) -> bool:
+    """What a receiver does (the README shows the same few lines)."""
+    parts = dict(item.split("=", 1) for item in header.split(","))
+    timestamp = int(parts["t"])
+    expected = hmac.new(
+        secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    fresh = abs(time.time() - timestamp) <= tolerance
+    return fresh and hmac.compare_digest(expected, parts["v1"])
+
+
+def texts(message: EmailMessage) -> tuple[str, str]:
+    plain = message.get_body(("plain",))
+    rich = message.get_body(("html",))
+    assert plain is not None and rich is not None
+    return plain.get_content(), rich.get_content()
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+
+def test_webhook_is_signed_and_carries_no_private_data(app, client, make_site, receiver):
+    make_site("blog")
+    secret = set_webhook(app, receiver.url)
+
+    created = post(client, author="Reader", email="reader@example.com", body="Hello **world**")
+    assert deliver(app) == 1
+    [delivery] = receiver.deliveries
+    assert delivery.headers["Content-Type"] == "application/json"
+    assert delivery.headers["User-Agent"] == "Ranklet"
+    assert verify_signature(secret, delivery.headers["X-Ranklet-Signature"], delivery.body)
+    assert not verify_signature(
+        "whsec_wrong", delivery.headers["X-Ranklet-Signature"], delivery.body
+    )
+    tampered = delivery.body.replace(b"world", b"w0rld")
+    assert not verify_signature(secret, delivery.headers["X-Ranklet-Signature"], tampered)
+    event = delivery.json()
+    assert delivery.body == json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+    assert event["event"] == "comment.created"
+    assert event["site"] == "blog"
+    assert event["comment"]["id"] == created["comment"]["id"]
+    assert event["comment"]["status"] == "approved"
+    assert event["comment"]["article"] == "/posts/1"
+    assert event["comment"]["author"] == "Reader"
+    assert "<strong>world</strong>" in event["comment"]["body_html"]
+    assert "email" not in event["comment"]
+    for private in (b"reader@example.com", b"127.0.0.1", b"ip"):
+        assert private not in delivery.body.lower()
+
+    ranklet(app, "site", "update", "blog", "--moderation", "all")
+    held = post(client, status=202, body="Wait for me", email="second@example.com")
+    assert deliver(app) == 1
+    event = receiver.deliveries[1].json()
+    assert event["event"] == "comment.pending"
+    assert event["comment"]["id"] == held["comment"]["id"]
+    assert event["comment"]["status"] == "pending"
+    assert b"second@example.com" not in receiver.deliveries[1].body
+    assert verify_signature(
+        secret, receiver.deliveries[1].headers["X-Ranklet-Signature"], receiver.deliveries[1].body
+    )
+    assert [r.status for r in rows(app)] == ["done", "done"]
+    assert deliver(app) == 0  # nothing twice
+
+
+def test_webhook_retries_after_a_500(app, client, make_site, receiver):
+    from service.db_types import utcnow
+
+    make_site("blog")
+    secret = set_webhook(app, receiver.url)
+    receiver.statuses = [500]
+    post(client, body="Retry me")
+
+    before = utcnow()
+    assert deliver(app) == 0
+    [row] = rows(app)
+    assert (row.status, row.attempts) == ("queued", 1)
+    assert row.last_error == "HTTP 500 from the webhook"
+    assert row.claimed_until is None
+    assert timedelta(seconds=5) <= row.next_attempt_at - before <= timedelta(seconds=30)
+
+    assert deliver(app) == 0  # not due yet
+    assert len(receiver.deliveries) == 1
+
+    assert deliver(app, now=utcnow() + timedelta(seconds=31)) == 1
+    first, second = receiver.deliveries
+    assert first.body == second.body
+    assert verify_signature(secret, second.headers["X-Ranklet-Signature"], second.body)
+    [row] = rows(app)
+    assert (row.status, row.attempts, row.last_error) == ("done", 2, None)
+    assert row.done_at is not None
+
+
+def test_webhook_gives_up_after_retrying_for_over_an_hour(app, client, make_site):
+    from service.db_types import utcnow
+    from service.notifications import MAX_ATTEMPTS
+
+    make_site("blog")
+    set_webhook(app, f"http://127.0.0.1:{free_port()}/closed")
+    post(client)
+    start = clock = utcnow()
+    delays = []
+    for _attempt in range(MAX_ATTEMPTS):
+        assert deliver(app, now=clock) == 0
+        [row] = rows(app)
+        if row.status == "failed":
+            break
+        delays.append(row.next_attempt_at - clock)
+        clock = row.next_attempt_at
+    assert (row.status, row.attempts) == ("failed", MAX_ATTEMPTS)
+    assert "unreachable" in row.last_error
+    assert delays[0] <= timedelta(seconds=30)
+    assert delays == sorted(delays)
+    assert max(delays) <= timedelta(minutes=15)
+    assert clock - start >= timedelta(hours=1)
+    assert deliver(app, now=clock + timedelta(days=1)) == 0  # failed rows stay failed
+
+
+def test_concurrent_senders_deliver_each_row_once(app, client, make_site, receiver):
+    make_site("blog")
+    set_webhook(app, receiver.url)
+    receiver.delay = 0.05
+    ids = {post(client, body=f"Comment {n}")["comment"]["id"] for n in range(6)}
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def sender() -> None:
+        try:
+            results.append(deliver(app, limit=10))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=sender) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors
+    assert sum(results) == 6
+    assert sorted(d.json()["comment"]["id"] for d in receiver.deliveries) == sorted(ids)
+    assert {r.status for r in rows(app)} == {"done"}
+
+
+def test_a_lapsed_claim_is_taken_over(app, client, make_site, receiver):
+    """A sender that died mid-delivery leaves a claim; another sender takes over after it."""
+    from service.db_types import utcnow
+    from service.extensions import db
+    from service.models import Notification
+
+    make_site("blog")
+    set_webhook(app, receiver.url)
+    post(client)
+    with app.app_context():
+        db.session.execute(
+            update(Notification).values(claimed_until=utcnow() + timedelta(seconds=60), attempts=1)
+        )
+        db.session.commit()
+    assert deliver(app) == 0
+    assert receiver.deliveries == []
+    assert deliver(app, now=utcnow() + timedelta(seconds=61)) == 1
+    assert len(receiver.deliveries) == 1
+
+
+def test_worker_command_delivers(app, client, make_site, receiver):
+    make_site("blog")
+    set_webhook(app, receiver.url)
+    post(client)
+    assert ranklet(app, "worker", "--once").stdout == "1 delivered, 0 to retry or skipped.\n"
+    assert len(receiver.deliveries) == 1
+
+
+def _kill_hard(process: Any) -> None:
+    """SIGKILL a server and its workers: no chance to finish anything."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == process.pid:
+            children.append(int(entry.name))
+    process.kill()
+    process.wait(timeout=10)
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _fetch(url: str, body: Any) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+
+
+@pytest.mark.slow
+def test_nothing_lost_when_the_server_is_killed(start_server, server_database, receiver):
+    first = start_server(workers=1, env={**server_database, "RANKLET_NOTIFY_WORKER": "false"})
+    first.create_site("blog")
+    out = first.cli("site", "update", "blog", "--webhook", receiver.url, "--json")
+    secret = json.loads(out)["webhook_secret"]
+    status, answer = _fetch(f"{first.base}{BASE}/comments", {"article": "/a", "body": "Survive"})
+    assert status == 201, answer
+    _kill_hard(first.process)
+    time.sleep(1)
+    assert receiver.deliveries == []
+
+    instance = Path(first.env["RANKLET_INSTANCE_PATH"])
+    start_server(workers=2, env=server_database, instance=instance)
+    [delivery] = receiver.wait_for(1)
+    assert verify_signature(secret, delivery.headers["X-Ranklet-Signature"], delivery.body)
+    assert delivery.json()["comment"]["id"] == answer["comment"]["id"]
+    time.sleep(3)  # two workers, two sender threads: still one delivery
+    assert len(receiver.deliveries) == 1
+
+
+# --- e-mail to the author -----------------------------------------------------------------
+
+
+def _links(message: EmailMessage) -> list[str]:
+    plain, rich = texts(message)
+    found = LINK_RE.findall(plain)
+    assert found == LINK_RE.findall(rich)  # the same links in both parts
+    return found
+
+
+def test_author_email_is_escaped_and_its_links_work_once(app, client, make_site, smtp):
+    make_site("blog", moderation="all", notify_email="author@example.com", name="My <Blog>")
+    body = "Hi <script>alert(1)</script> **bold** & [link](https://example.org/x)"
+    held = post(
+        client,
+        status=202,
+        author="<b>Eve</b>",
+        email="eve@example.com",
+        body=body,
+        article_title="Title & <i>more</i>",
+        article_url="https://blog.example.com/posts/1",
+    )
+    comment_id = held["comment"]["id"]
+    assert deliver(app) == 1
+    [message] = smtp.messages
+    assert smtp.mailbox.recipients == [["author@example.com"]]
+    assert message["To"] == "author@example.com"
+    assert message["From"] == "Ranklet <ranklet@example.com>"
+    assert message["Subject"] == "[My <Blog>] 承認待ちのコメント: Title & <i>more</i>"
+    assert message.get_content_type() == "multipart/alternative"
+    plain, rich = texts(message)
+
+    assert "<b>Eve</b>さんが「Title & <i>more</i>」にコメントしました。" in plain
+    assert "> Hi <script>alert(1)</script> bold & link" in plain
+    assert "https://blog.example.com/posts/1" in plain
+    assert "<script" not in rich and "<b>" not in rich and "<i>" not in rich
+    assert "<strong>" not in rich  # no comment markup is trusted into the e-mail
+    assert "&lt;b&gt;Eve&lt;/b&gt;" in rich
+    assert "Hi &lt;script&gt;alert(1)&lt;/script&gt; bold &amp; link" in rich
+    assert "eve@example.com" not in message.as_string()
+
+    approve, delete = _links(message)
+    page = client.get(urlsplit(approve).path)
+    assert page.status_code == 200
+    assert page.headers["Content-Security-Policy"] == PAGE_CSP
+    assert page.headers["Cache-Control"] == "no-store"
+    html = page.get_data(as_text=True)
+    assert '<form method="post"><button type="submit">承認する</button></form>' in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script" not in html
+    assert "&lt;b&gt;Eve&lt;/b&gt;" in html
+    assert comment_row(app, comment_id).status == "pending"  # a GET changes nothing
+
+    done = client.post(urlsplit(approve).path)
+    assert done.status_code == 200
+    assert "コメントを承認しました。" in done.get_data(as_text=True)
+    assert comment_row(app, comment_id).status == "approved"
+    thread = client.get(f"{BASE}/comments?article=/posts/1").get_json()
+    assert [c["id"] for c in thread["comments"]] == [comment_id]
+
+    again = client.post(urlsplit(approve).path)
+    assert again.status_code == 410
+    assert "使用済み" in again.get_data(as_text=True)
+    assert again.headers["Content-Security-Policy"] == PAGE_CSP
+    assert client.get(urlsplit(approve).path).status_code == 410
+
+    gone = client.post(urlsplit(delete).path)
+    assert gone.status_code == 200
+    assert comment_row(app, comment_id).status == "deleted"
+    assert client.post(urlsplit(delete).path).status_code == 410
+    assert client.get(f"{BASE}/comments?article=/posts/1").get_json()["total"] == 0
+
+
+def test_an_approve_link_cannot_delete(app, client, make_site, smtp, monkeypatch):
+    from itsdangerous import BadSignature, TimestampSigner
+
+    from service import email_links
+
+    make_site("blog", moderation="all", notify_email="author@example.com", lang="en")
+    comment_id = post(client, status=202, body="Please approve")["comment"]["id"]
+    assert deliver(app) == 1
+    approve, delete = (urlsplit(u).path for u in _links(smtp.messages[0]))
+    assert smtp.messages[0]["Subject"] == "[blog] Comment awaiting approval on /posts/1"
+
+    with app.test_request_context():
+        # Signed for approving but claiming to delete: refused, like any forgery.
+        crossed = email_links._moderation_serializer("approve").dumps(
+            {"c": comment_id, "a": "delete", "n": "nonce-1"}
+        )
+        # A delete token is no approve token, and the other way round.
+        approve_token = approve.rsplit("/", 1)[1]
+        assert email_links.read_moderation_token(approve_token).action == "approve"
+        with pytest.raises(BadSignature):
+            email_links._moderation_serializer("delete").loads(approve_token)
+    assert client.post(f"/links/{crossed}").status_code == 403
+    # Whatever the form says, an approve link approves.
+    assert client.post(approve, data={"action": "delete"}).status_code == 200
+    assert comment_row(app, comment_id).status == "approved"
+
+    forged = delete[:-2] + ("AA" if not delete.endswith("AA") else "BB")
+    answer = client.post(forged)
+    assert answer.status_code == 403
+    assert "not valid" in answer.get_data(as_text=True)
+    assert comment_row(app, comment_id).status == "approved"
+
+    with app.test_request_context(), monkeypatch.context() as patch:
+        patch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - 8 * 86400)
+        old = email_links.moderation_token(comment_id, "delete")
+    answer = client.post(f"/links/{old}")
+    assert answer.status_code == 400
+    assert "expired" in answer.get_data(as_text=True)
+    assert client.get(f"/links/{old}").status_code == 400
+    assert comment_row(app, comment_id).status == "approved"
+
+    assert client.post(delete).status_code == 200
+    assert comment_row(app, comment_id).status == "deleted"
+
+
+# --- e-mail to readers --------------------------------------------------------------------
+
+
+def test_reply_email_and_one_click_unsubscribe(app, client, make_site, smtp):
+    make_site("blog", lang="en")
+    alice = post(client, author="Alice", email="alice@example.com", notify=True, body="First")
+    alice_id = alice["comment"]["id"]
+    bob = post(
+        client, parent_id=alice_id, author="Bob <b>", email="bob@example.com", body="Reply *one*"
+    )["comment"]["id"]
+    assert deliver(app) == 1
+    [message] = smtp.messages
+    assert smtp.mailbox.recipients == [["alice@example.com"]]
+    assert message["Subject"] == "[blog] Bob <b> replied to your comment"
+    [unsubscribe] = UNSUBSCRIBE_RE.findall(message["List-Unsubscribe"])
+    assert message["List-Unsubscribe"].strip() == f"<{unsubscribe}>"  # may be folded
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    plain, rich = texts(message)
+    assert "> Reply one" in plain and "*one*" not in plain
+    assert "> First" in plain  # what they wrote, for context
+    assert unsubscribe in plain and unsubscribe in rich
+    assert "Bob &lt;b&gt; replied" in rich and "<b>" not in rich and "<em>" not in rich
+    assert "bob@example.com" not in message.as_string()
+
+    # Replying to oneself or to a reader who did not ask sends nothing.
+    post(client, parent_id=alice_id, author="Alice", email="ALICE@example.com", body="Me again")
+    post(client, parent_id=bob, author="Alice", body="To Bob, who did not ask")
+    assert {r.kind for r in rows(app)} == {"email_reply"}
+    assert len(rows(app)) == 1
+    assert deliver(app) == 0
+    assert len(smtp.messages) == 1
+
+    # The GET only asks; a second reply still arrives.
+    page = client.get(urlsplit(unsubscribe).path)
+    assert page.status_code == 200
+    assert page.headers["Content-Security-Policy"] == PAGE_CSP
+    assert '<form method="post">' in page.get_data(as_text=True)
+    post(client, parent_id=alice_id, author="Carol", body="Second reply")
+    assert deliver(app) == 1
+    assert len(smtp.messages) == 2
+
+    one_click = client.post(
+        urlsplit(unsubscribe).path,
+        data="List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert one_click.status_code == 200
+    assert "unsubscribed" in one_click.get_data(as_text=True)
+    assert client.post(urlsplit(unsubscribe).path).status_code == 200  # idempotent
+
+    post(client, parent_id=alice_id, author="Dave", body="Third reply")
+    assert deliver(app) == 0
+    assert len(smtp.messages) == 2
+    assert [r.status for r in rows(app)] == ["done", "done", "done"]  # Dave's: skipped
+
+    forged = urlsplit(unsubscribe).path[:-3] + "xyz"
+    assert client.post(forged).status_code == 403
+
+
+def test_no_email_while_smtp_is_unset(app, client, make_site, smtp):
+    make_site("blog", notify_email="author@example.com")
+    app.config["SMTP_HOST"] = None
+    parent = post(client, email="alice@example.com", notify=True, body="First")["comment"]["id"]
+    post(client, parent_id=parent, body="Reply")
+    assert rows(app) == []
+    assert deliver(app) == 0
+
+    # Rows queued while e-mail was on wait for a sender that has it.
+    app.config["SMTP_HOST"] = "127.0.0.1"
+    post(client, body="Third")
+    [row] = rows(app)
+    assert row.kind == "email_author"
+    app.config["SMTP_HOST"] = None
+    assert deliver(app) == 0
+    [row] = rows(app)
+    assert (row.status, row.attempts) == ("queued", 0)
+    assert smtp.messages == []
+    app.config["SMTP_HOST"] = "127.0.0.1"
+    assert deliver(app) == 1
+    assert len(smtp.messages) == 1
+
+
+# --- erasure ------------------------------------------------------------------------------
+
+
+def test_erase_one_address(app, client, make_site, receiver):
+    from service.extensions import db
+    from service.models import Comment, Like
+
+    site = make_site("blog")
+    set_webhook(app, receiver.url)
+    mine = post(
+        client,
+        article="/a",
+        author="Erin",
+        email="Erin@Example.com",
+        notify=True,
+        website="https://erin.example",
+        body="Mine",
+    )["comment"]["id"]
+    reply = post(
+        client,
+        article="/a",
+        parent_id=mine,
+        author="Olga",
+        email="olga@example.com",
+        body="Reply to Erin",
+    )["comment"]["id"]
+    other = post(client, article="/b", author="Erin", email="erin@example.com", body="Also mine")[
+        "comment"
+    ]["id"]
+    assert client.post(f"{BASE}/comments/{other}/like").get_json() == {"likes": 1}
+    assert len(rows(app)) == 4  # three webhooks and one reply e-mail to Erin
+
+    aborted = app.test_cli_runner().invoke(main, ["erase", "blog", "erin@example.com"], input="n\n")
+    assert aborted.exit_code != 0
+    assert comment_row(app, mine).author == "Erin"
+
+    out = ranklet(app, "erase", "blog", " ERIN@example.com").stdout
+    assert out.strip() == "Erased 2 comments of that address."
+    for comment_id in (mine, other):
+        row = comment_row(app, comment_id)
+        assert row.status == "deleted"
+        assert (row.author, row.website, row.email_encrypted, row.email_lookup) == (None,) * 4
+        assert (row.body_text, row.body_html, row.likes, row.notify) == ("", "", 0, False)
+        assert row.edit_token_hash is None
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Like)) == 0
+        olga = db.session.get(Comment, reply)
+        assert (olga.author, olga.body_text, olga.status) == ("Olga", "Reply to Erin", "approved")
+    # Only Olga's webhook row is left: Erin's payloads and the e-mail to her are gone.
+    assert [r.payload["comment"]["id"] for r in rows(app)] == [reply]
+
+    thread = client.get(f"{BASE}/comments?article=/a").get_json()
+    assert thread["total"] == 1
+    [placeholder] = thread["comments"]
+    assert placeholder["deleted"] is True and placeholder["body_html"] == ""
+    assert placeholder["author"] == "名無し" and placeholder["website"] is None
+    assert [r["id"] for r in placeholder["replies"]] == [reply]
+    assert client.get(f"{BASE}/counts?article=/b").get_json() == {"counts": {"/b": 0}}
+    moderation = client.get(f"{BASE}/moderation?status=deleted", headers=site.auth)
+    assert moderation.status_code == 200
+    text = moderation.get_data(as_text=True)
+    assert "Erin" not in text and "erin" not in text.lower() and "Mine" not in text
+
+    assert ranklet(app, "erase", "blog", "erin@example.com", "--yes").stdout.strip() == (
+        "Erased 0 comments of that address."
+    )

@@ -1,0 +1,117 @@
+"""schemathesis against a real ``ranklet serve``: every check, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+# Written next to the run: what the OpenAPI document cannot say, and why.
+CONFIG = """
+[parameters]
+# Requests go to the site the test created, so they reach the logic instead of 404s.
+"path.site" = "blog"
+
+[checks.negative_data_rejection]
+# 413 is a rejection too: a body over 64 KiB is refused for its size before it is read.
+expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]
+
+[[operations]]
+include-name = "POST /api/v1/sites/{site}/rankings"
+# The contract answers 422 for schema-valid bodies that name a category the site does not
+# have, or an observed_at more than 5 minutes ahead: neither can be written as a schema.
+checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 403, 404, 422]
+
+[[operations]]
+include-path-regex = "/history"
+# A category with recorded entries, so history queries and deletions reach real rows.
+parameters = { "path.category" = "consulting" }
+"""
+
+RANKINGS = r"^/api/v1/sites/\{site\}/(rankings|categories)"
+
+
+def run_schemathesis(
+    server: object, token: str, config: Path, *filters: str
+) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable, "-m", "schemathesis.cli",
+        "--config-file", str(config),
+        "run", f"{server.base}/api/v1/openapi.json",  # type: ignore[attr-defined]
+        "--checks", "all",
+        "--max-examples", "30",
+        "--seed", "1",
+        "--workers", "1",
+        "--request-timeout", "20",
+        "--header", f"Authorization: Bearer {token}",
+        *filters,
+    ]  # fmt: skip
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=900, check=False, cwd=config.parent
+    )
+
+
+def post_json(url: str, body: object, token: str) -> tuple[int, bytes]:
+    assert url.startswith("http://127.0.0.1:")
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=20) as answer:
+        return answer.status, answer.read()
+
+
+def failures(done: subprocess.CompletedProcess[str]) -> str:
+    out = done.stdout + done.stderr
+    start = out.find("FAILURES")
+    return out[start if start >= 0 else 0 :][-8000:]
+
+
+@pytest.fixture
+def served(start_server, server_database, tmp_path):
+    server = start_server(workers=2, env={**server_database, "RANKLET_COMMENT_RATE_LIMIT": ""})
+    site = server.create_site("blog")
+    for minute in range(5):
+        status, _ = post_json(
+            f"{server.base}/api/v1/sites/blog/rankings",
+            {
+                "positions": {"consulting": 10 - minute},
+                "observed_at": f"2024-01-01T00:0{minute}:00Z",
+            },
+            site.token,
+        )
+        assert status == 200
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    return server, site, config
+
+
+def test_rankings_api_passes_every_check(served):
+    server, site, config = served
+    done = run_schemathesis(server, site.token, config, "--include-path-regex", RANKINGS)
+    assert done.returncode == 0, failures(done)
+    assert "No operations" not in done.stdout
+    # The run really exercised the rankings operations.
+    assert "Tested: 6" in done.stdout, done.stdout[-3000:]
+
+
+@pytest.mark.xfail(
+    reason=(
+        "comments endpoints (not the rankings foundation) still fail checks: 500 for ids past "
+        "the database's integer range (DELETE /comments/{id}, POST .../moderate), 422 for "
+        "schema-valid cursor/article/body values, gunicorn's HTML 414 on long /counts queries"
+    ),
+    strict=False,
+)
+def test_the_rest_of_the_api_passes_every_check(served):
+    server, site, config = served
+    done = run_schemathesis(server, site.token, config, "--exclude-path-regex", RANKINGS)
+    assert done.returncode == 0, failures(done)

@@ -334,7 +334,7 @@ def erase(slug: str, email: str, yes: bool) -> None:
     target = _site_or_fail(slug)
     if not yes:
         click.confirm(
-            f"Erase all comments of {email} on {target.slug!r}? This cannot be undone",
+            f"Erase all comments of {email.strip()} on {target.slug!r}? This cannot be undone",
             abort=True,
         )
     erased = erase_email(target, email)

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from service.extensions import db
@@ -119,4 +120,7 @@ def handle_unexpected(error: Exception) -> Response:
 def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(DBAPIError, handle_operational_error)
+    # No pooled connection within pool_timeout (a database that is slow or saturated): not
+    # a DBAPIError, and not a bug either.
+    app.register_error_handler(PoolTimeout, database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

@@ -206,13 +206,21 @@ def test_an_old_session_expires(signed_in, monkeypatch):
 
 
 def test_pages_need_a_session(client, held):
-    for path in ("/admin/moderation", "/admin/articles", "/admin/rankings", "/admin/settings",
-                 "/admin/erase", "/admin/token"):
+    for path in (
+        "/admin/moderation",
+        "/admin/articles",
+        "/admin/rankings",
+        "/admin/settings",
+        "/admin/erase",
+        "/admin/token",
+    ):
         answer = client.get(path)
         assert answer.status_code == 302, path
         assert answer.headers["Location"] == "/admin/"
     # a valid CSRF token without a session changes nothing
-    answer = client.post("/admin/rankings", data={"csrf": csrf_of(client), "position-consulting": "3"})
+    answer = client.post(
+        "/admin/rankings", data={"csrf": csrf_of(client), "position-consulting": "3"}
+    )
     assert answer.status_code == 302
     assert client.get("/api/v1/sites/blog/rankings").get_json()["categories"][0]["entries"] == 0
 
@@ -290,7 +298,9 @@ def test_the_queue_lists_pending_comments_first(signed_in, held):
 def test_approve_makes_a_comment_public(app, signed_in, held):
     comment = post_comment(signed_in, held, "Please approve me")
     assert public_ids(signed_in, held) == []
-    answer = post_form(signed_in, "/admin/moderation", {"one": f"approve:{comment}", "status": "pending"})
+    answer = post_form(
+        signed_in, "/admin/moderation", {"one": f"approve:{comment}", "status": "pending"}
+    )
     assert answer.status_code == 302
     assert answer.headers["Location"] == "/admin/moderation?status=pending"
     assert public_ids(signed_in, held) == [comment]
@@ -322,14 +332,21 @@ def test_bulk_actions_on_the_selected_comments(app, signed_in, held):
     csrf = csrf_of(signed_in, "/admin/moderation")
     answer = signed_in.post(
         "/admin/moderation",
-        data={"csrf": csrf, "action": "approve", "ids": [str(ids[0]), str(ids[2])], "status": "pending"},
+        data={
+            "csrf": csrf,
+            "action": "approve",
+            "ids": [str(ids[0]), str(ids[2])],
+            "status": "pending",
+        },
     )
     assert answer.status_code == 302
     assert public_ids(signed_in, held) == [ids[0], ids[2]]
     assert status_of(app, ids[1]) == "pending"
     page = text(signed_in.get("/admin/moderation"))
     assert JA["moderated"].format(n=2, action=JA["done_approve"]) in page
-    signed_in.post("/admin/moderation", data={"csrf": csrf, "action": "spam", "ids": [str(i) for i in ids]})
+    signed_in.post(
+        "/admin/moderation", data={"csrf": csrf, "action": "spam", "ids": [str(i) for i in ids]}
+    )
     assert [status_of(app, i) for i in ids] == ["spam"] * 3
     nothing = signed_in.post("/admin/moderation", data={"csrf": csrf, "action": "delete"})
     assert nothing.status_code == 302
@@ -353,7 +370,9 @@ def test_comments_per_article(app, signed_in, held):
     approved = post_comment(signed_in, held, "Visible")
     post_form(signed_in, "/admin/moderation", {"one": f"approve:{approved}"})
     pending = post_comment(signed_in, held, "Waiting here")
-    post_comment(signed_in, held, "Elsewhere", article="/posts/other", article_url=None, article_title=None)
+    post_comment(
+        signed_in, held, "Elsewhere", article="/posts/other", article_url=None, article_title=None
+    )
     listing = text(signed_in.get("/admin/articles"))
     assert "Hello" in listing and "/posts/other" in listing
     assert f'href="{ARTICLE_URL}"' in listing
@@ -365,7 +384,9 @@ def test_comments_per_article(app, signed_in, held):
     assert "Visible" in detail and "Waiting here" in detail and "Elsewhere" not in detail
     thread_id = link.group(1).rsplit("/", 1)[1]
     answer = post_form(
-        signed_in, "/admin/moderation", {"one": f"approve:{pending}", "thread": thread_id},
+        signed_in,
+        "/admin/moderation",
+        {"one": f"approve:{pending}", "thread": thread_id},
         page=link.group(1),
     )
     assert answer.headers["Location"] == link.group(1)
@@ -394,18 +415,23 @@ def test_record_positions_for_all_categories_at_once(signed_in):
     )
     assert answer.status_code == 302
     assert answer.headers["Location"] == "/admin/rankings"
-    stored = {c["key"]: c for c in signed_in.get("/api/v1/sites/blog/rankings").get_json()["categories"]}
+    stored = {
+        c["key"]: c for c in signed_in.get("/api/v1/sites/blog/rankings").get_json()["categories"]
+    }
     assert stored["consulting"]["current"]["position"] == 4
     assert stored["marketing"]["current"]["position"] == 12
     assert stored["management"]["entries"] == 0
     page = text(signed_in.get("/admin/rankings"))
     assert JA["recorded"].format(n=2) in page
     assert "最高順位: 4位" in page
-    assert '<img src="/badge/blog/consulting/history.svg?lang=ja"' in page
+    # the site's version in the URL: a new position is never hidden by a cached chart
+    charts = re.findall(r'<img src="/badge/blog/consulting/history.svg\?lang=ja&amp;v=(\d+)"', page)
+    assert len(charts) == 1
     assert JA["no_history"] in page  # management
     post_form(signed_in, "/admin/rankings", {"position-consulting": "7"})
     page = text(signed_in.get("/admin/rankings"))
     assert "最高順位: 4位" in page and "<td>7位</td>" in page
+    assert f"history.svg?lang=ja&amp;v={charts[0]}" not in page
     chart = signed_in.get("/badge/blog/consulting/history.svg")
     assert chart.status_code == 200 and chart.mimetype == "image/svg+xml"
 
@@ -428,7 +454,10 @@ def test_record_with_an_observation_time(signed_in):
         ({"position-consulting": "abc", "position-marketing": "3"}, "position_invalid"),
         ({"position-consulting": "-3"}, "position_invalid"),
         ({"position-consulting": "3", "observed_at": "2024-03-01T09:00:00"}, "observed_at_invalid"),
-        ({"position-consulting": "3", "observed_at": "2999-01-01T00:00:00Z"}, "observed_at_invalid"),
+        (
+            {"position-consulting": "3", "observed_at": "2999-01-01T00:00:00Z"},
+            "observed_at_invalid",
+        ),
         ({"position-consulting": ""}, "nothing_to_record"),
     ],
 )
@@ -502,7 +531,9 @@ def test_settings_errors_are_shown_and_nothing_is_stored(app, signed_in):
 def test_a_new_webhook_shows_its_secret_once(app, signed_in):
     from service.crypto import decrypt
 
-    answer = post_form(signed_in, "/admin/settings", {**SETTINGS, "webhook_url": "https://hooks.example.com/r"})
+    answer = post_form(
+        signed_in, "/admin/settings", {**SETTINGS, "webhook_url": "https://hooks.example.com/r"}
+    )
     assert answer.status_code == 302
     page = text(signed_in.get("/admin/settings"))
     secret = re.search(r'<code class="secret" id="webhook-secret">([^<]+)</code>', page)
@@ -512,9 +543,13 @@ def test_a_new_webhook_shows_its_secret_once(app, signed_in):
     assert secret.group(1) not in json.dumps(session_payload(signed_in))
     assert secret.group(1) not in text(signed_in.get("/admin/settings"))  # once only
     # saving the same URL again keeps the secret; a different URL gets a new one
-    post_form(signed_in, "/admin/settings", {**SETTINGS, "webhook_url": "https://hooks.example.com/r"})
+    post_form(
+        signed_in, "/admin/settings", {**SETTINGS, "webhook_url": "https://hooks.example.com/r"}
+    )
     assert 'id="webhook-secret"' not in text(signed_in.get("/admin/settings"))
-    post_form(signed_in, "/admin/settings", {**SETTINGS, "webhook_url": "https://hooks.example.com/s"})
+    post_form(
+        signed_in, "/admin/settings", {**SETTINGS, "webhook_url": "https://hooks.example.com/s"}
+    )
     again = re.search(r'id="webhook-secret">([^<]+)<', text(signed_in.get("/admin/settings")))
     assert again and again.group(1) != secret.group(1)
 
@@ -523,7 +558,9 @@ def test_a_new_webhook_shows_its_secret_once(app, signed_in):
 
 
 def test_erase_a_commenters_data_after_confirmation(app, signed_in, held):
-    mine = [post_comment(signed_in, held, f"Mine {n}", email="Erase.Me@example.com") for n in range(2)]
+    mine = [
+        post_comment(signed_in, held, f"Mine {n}", email="Erase.Me@example.com") for n in range(2)
+    ]
     other = post_comment(signed_in, held, "Someone else", email="keep@example.com")
     for comment in (*mine, other):
         post_form(signed_in, "/admin/moderation", {"one": f"approve:{comment}"})
@@ -531,12 +568,16 @@ def test_erase_a_commenters_data_after_confirmation(app, signed_in, held):
     assert ask.status_code == 200
     assert JA["erase_confirm"].format(n=2, email="erase.me@example.com") in text(ask)
     assert public_ids(signed_in, held) == sorted([*mine, other])  # nothing yet
-    unconfirmed = post_form(signed_in, "/admin/erase", {"email": "erase.me@example.com", "step": "confirm"})
+    unconfirmed = post_form(
+        signed_in, "/admin/erase", {"email": "erase.me@example.com", "step": "confirm"}
+    )
     assert unconfirmed.status_code == 422
     assert JA["must_confirm"] in text(unconfirmed)
     assert public_ids(signed_in, held) == sorted([*mine, other])
     done = post_form(
-        signed_in, "/admin/erase", {"email": "erase.me@example.com", "step": "confirm", "confirm": "yes"}
+        signed_in,
+        "/admin/erase",
+        {"email": "erase.me@example.com", "step": "confirm", "confirm": "yes"},
     )
     assert done.status_code == 302
     assert done.headers["Location"] == "/admin/erase"
@@ -569,7 +610,12 @@ def test_rotate_the_token(app, signed_in, held):
     # the new token works, the old one does not
     rankings = "/api/v1/sites/blog/rankings"
     body = {"positions": {"consulting": 2}}
-    assert signed_in.post(rankings, json=body, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert (
+        signed_in.post(
+            rankings, json=body, headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+        == 200
+    )
     assert signed_in.post(rankings, json=body, headers=held.auth).status_code == 401
     # this session continues; the other browser's session ended
     assert signed_in.get("/admin/moderation").status_code == 200
@@ -585,9 +631,17 @@ def test_rotate_the_token(app, signed_in, held):
 
 def test_every_admin_page_has_the_strict_csp(signed_in, held):
     post_comment(signed_in, held, "x")
-    for path in ("/admin/moderation", "/admin/moderation?status=deleted", "/admin/articles",
-                 "/admin/articles/1", "/admin/rankings", "/admin/settings", "/admin/erase",
-                 "/admin/token", "/admin/articles/999"):
+    for path in (
+        "/admin/moderation",
+        "/admin/moderation?status=deleted",
+        "/admin/articles",
+        "/admin/articles/1",
+        "/admin/rankings",
+        "/admin/settings",
+        "/admin/erase",
+        "/admin/token",
+        "/admin/articles/999",
+    ):
         answer = signed_in.get(path)
         assert answer.headers["Content-Security-Policy"] == ADMIN_CSP, path
         assert answer.headers["Cache-Control"] == "no-store"
@@ -639,7 +693,7 @@ def test_japanese_by_default_english_on_request(client, held):
     assert f"<h1>{EN['moderation']}</h1>" in switched and EN["status_pending"] in switched
     remembered = text(client.get("/admin/rankings"))
     assert f"<h1>{EN['rankings']}</h1>" in remembered and EN["best_rank"] in remembered
-    assert '<img src="/badge/blog/consulting/history.svg?lang=en"' in remembered
+    assert '<img src="/badge/blog/consulting/history.svg?lang=en&amp;v=' in remembered
     back = text(client.get("/admin/settings?lang=ja"))
     assert f"<h1>{JA['settings']}</h1>" in back
     assert 'href="/admin/settings?lang=en"' in back

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import signal
+import socket
 import threading
 import time
 import urllib.error
@@ -31,7 +32,6 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import free_port
 from sqlalchemy import func, select, update
 
 from service.cli import main
@@ -52,6 +52,12 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 # --- real peers -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -680,8 +686,8 @@ def test_erase_one_address(app, client, make_site, receiver):
     assert aborted.exit_code != 0
     assert comment_row(app, mine).author == "Erin"
 
-    out = ranklet(app, "erase", "blog", " ERIN@example.com").stdout
-    assert out.strip() == "Erased 2 comments of that address."
+    out = ranklet(app, "erase", "blog", " ERIN@example.com", input="y\n").stdout
+    assert out.splitlines()[-1] == "Erased 2 comments of that address."
     for comment_id in (mine, other):
         row = comment_row(app, comment_id)
         assert row.status == "deleted"

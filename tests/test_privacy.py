@@ -232,6 +232,9 @@ def test_the_moderation_answer_shows_the_email_decrypted(client, site, app):
     assert EMAIL_AS_TYPED in emails.values()
     assert EMAIL in emails.values()
     assert None in emails.values()  # the author's own comment has none
+    # The checker would have caught it anywhere else (it does look).
+    with pytest.raises(AssertionError, match="e-mail"):
+        assert_clean(answer_text(answer), forbidden([]), "the moderation answer")
     spam = client.get(f"{BASE}/moderation?status=spam", headers=site.auth).get_json()
     assert [c["email"] for c in spam["comments"]] == [EMAIL]
 

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 API = "/api/v1/sites"
+md = markup.render_comment
 
 
 @dataclass
@@ -154,8 +155,17 @@ OTHER = "/posts/other/"
 def populate(client: Any, ranklet: Any, site: Site) -> dict[str, Any]:
     """Rankings, a custom category, threads with replies, likes, an edit, a placeholder,
     a pending and a spam comment, and an author's comment."""
-    ok(ranklet("site", "update", site.slug, "--notify-email", "owner@example.com",
-               "--banned-word", "casino"))
+    ok(
+        ranklet(
+            "site",
+            "update",
+            site.slug,
+            "--notify-email",
+            "owner@example.com",
+            "--banned-word",
+            "casino",
+        )
+    )
     for at, positions in (
         ("2024-01-01T09:00:00+09:00", {"consulting": 10, "marketing": 7}),
         ("2024-02-01T00:00:00Z", {"consulting": 4}),
@@ -175,23 +185,54 @@ def populate(client: Any, ranklet: Any, site: Site) -> dict[str, Any]:
     assert answer.status_code == 201
     client.post(f"{API}/{site.slug}/rankings", json={"positions": {"seo": 1}}, headers=site.auth)
 
-    alice = post(client, site, HELLO, "Hello *world*\n\nSecond line", author="Alice",
-                 email="alice@example.com", website="https://alice.example", notify=True,
-                 article_title="Hello post", article_url="https://blog.example.com/posts/hello/")
-    bob = post(client, site, HELLO, "I **disagree**", author="Bob", email="bob@example.com",
-               parent_id=alice["comment"]["id"])
-    again = post(client, site, HELLO, "Why? <b>not html</b>", author="Alice",
-                 email="Alice@Example.com", parent_id=bob["comment"]["id"])
+    alice = post(
+        client,
+        site,
+        HELLO,
+        "Hello *world*\n\nSecond line",
+        author="Alice",
+        email="alice@example.com",
+        website="https://alice.example",
+        notify=True,
+        article_title="Hello post",
+        article_url="https://blog.example.com/posts/hello/",
+    )
+    bob = post(
+        client,
+        site,
+        HELLO,
+        "I **disagree**",
+        author="Bob",
+        email="bob@example.com",
+        parent_id=alice["comment"]["id"],
+    )
+    again = post(
+        client,
+        site,
+        HELLO,
+        "Why? <b>not html</b>",
+        author="Alice",
+        email="Alice@Example.com",
+        parent_id=bob["comment"]["id"],
+    )
     author = post(client, site, HELLO, "Thanks all", headers=site.auth)
     anon = post(client, site, HELLO, "typo", environ_base={"REMOTE_ADDR": "192.0.2.77"})
-    held = post(client, site, HELLO, " ".join(f"https://l{n}.example" for n in range(5)),
-                author="Linker", email="links@example.com")
+    held = post(
+        client,
+        site,
+        HELLO,
+        " ".join(f"https://l{n}.example" for n in range(5)),
+        author="Linker",
+        email="links@example.com",
+    )
     assert held["status"] == "pending"
     spam = post(client, site, OTHER, "cheap pills", author="Spammer")
     other = post(client, site, OTHER, "On the other post", author="Carol")
     for address in ("198.51.100.1", "198.51.100.2"):
-        client.post(f"{API}/{site.slug}/comments/{alice['comment']['id']}/like",
-                    environ_base={"REMOTE_ADDR": address})
+        client.post(
+            f"{API}/{site.slug}/comments/{alice['comment']['id']}/like",
+            environ_base={"REMOTE_ADDR": address},
+        )
     edited = client.patch(
         f"{API}/{site.slug}/comments/{anon['comment']['id']}",
         json={"body": "fixed `typo`"},
@@ -203,12 +244,21 @@ def populate(client: Any, ranklet: Any, site: Site) -> dict[str, Any]:
         headers={"X-Edit-Token": bob["edit_token"]},
     )
     assert deleted.status_code == 204
-    answer = client.post(f"{API}/{site.slug}/comments/{spam['comment']['id']}/moderate",
-                         json={"action": "spam"}, headers=site.auth)
+    answer = client.post(
+        f"{API}/{site.slug}/comments/{spam['comment']['id']}/moderate",
+        json={"action": "spam"},
+        headers=site.auth,
+    )
     assert answer.status_code == 200
     return {
-        "alice": alice, "bob": bob, "again": again, "author": author, "anon": anon,
-        "held": held, "spam": spam, "other": other,
+        "alice": alice,
+        "bob": bob,
+        "again": again,
+        "author": author,
+        "anon": anon,
+        "held": held,
+        "spam": spam,
+        "other": other,
     }
 
 
@@ -274,8 +324,20 @@ def test_export_has_everything_but_secrets(ranklet, client, cli_app):
     assert len(comments) == 8
     alice = comments[made["alice"]["comment"]["id"]]
     assert set(alice) == {
-        "id", "parent_id", "source", "author", "email", "website", "body", "body_html",
-        "status", "is_author", "notify", "likes", "created_at", "edited_at",
+        "id",
+        "parent_id",
+        "source",
+        "author",
+        "email",
+        "website",
+        "body",
+        "body_html",
+        "status",
+        "is_author",
+        "notify",
+        "likes",
+        "created_at",
+        "edited_at",
     }
     assert alice["email"] == "alice@example.com"  # decrypted
     assert alice["body"] == "Hello *world*\n\nSecond line"  # the Markdown source
@@ -307,8 +369,9 @@ def test_export_of_one_address_is_a_data_subject_export(ranklet, client, tmp_pat
     site = make_site(ranklet, "blog")
     made = populate(client, ranklet, site)
     output = tmp_path / "alice.json"
-    result = ok(ranklet("export", "blog", "--email", "  ALICE@example.COM ", "--output",
-                        str(output)))
+    result = ok(
+        ranklet("export", "blog", "--email", "  ALICE@example.COM ", "--output", str(output))
+    )
     assert result.stdout == ""
     assert "Exported 2 comments" in result.stderr
     assert stat.S_IMODE(output.stat().st_mode) == 0o600
@@ -319,7 +382,8 @@ def test_export_of_one_address_is_a_data_subject_export(ranklet, client, tmp_pat
     assert [t["article"] for t in document["threads"]] == [HELLO]
     comments = document["threads"][0]["comments"]
     assert [c["id"] for c in comments] == [
-        made["alice"]["comment"]["id"], made["again"]["comment"]["id"]
+        made["alice"]["comment"]["id"],
+        made["again"]["comment"]["id"],
     ]
     assert {c["email"] for c in comments} == {"alice@example.com", "Alice@Example.com"}
     text = output.read_text(encoding="utf-8")
@@ -358,8 +422,8 @@ def public_answers(client: Any, site: Site) -> dict[str, Any]:
         for article in (HELLO, OTHER):
             for sort in ("oldest", "newest", "top"):
                 answer = client.get(
-                    f"{base}/comments", query_string={"article": article, "sort": sort,
-                                                      "lang": lang}
+                    f"{base}/comments",
+                    query_string={"article": article, "sort": sort, "lang": lang},
                 )
                 assert answer.status_code == 200
                 seen[f"comments {article} {sort} {lang}"] = answer.get_json()
@@ -479,7 +543,7 @@ PRAGMA user_version = 3;
 """
 ISSO_IP = "198.51.100.23"
 HOSTILE_MARKDOWN = (
-    "<script>alert(1)</script> [click](javascript:alert(1)) "
+    "Look <script>alert(1)</script> [click](javascript:alert(1)) "
     '<img src=x onerror="alert(2)"> [ok](https://ok.example/)'
 )
 T0 = 1_600_000_000.25  # 2020-09-13T12:26:40.25Z
@@ -487,10 +551,21 @@ T0 = 1_600_000_000.25  # 2020-09-13T12:26:40.25Z
 
 def isso_comment(cid: int, tid: int, parent: int | None, **fields: Any) -> dict[str, Any]:
     row = {
-        "tid": tid, "id": cid, "parent": parent, "created": T0 + cid * 60, "modified": None,
-        "mode": 1, "remote_addr": ISSO_IP, "text": f"Comment {cid}", "author": f"Reader {cid}",
-        "email": None, "website": None, "likes": 0, "dislikes": 1,
-        "voters": sqlite3.Binary(b"\x00" * 256), "notification": 0,
+        "tid": tid,
+        "id": cid,
+        "parent": parent,
+        "created": T0 + cid * 60,
+        "modified": None,
+        "mode": 1,
+        "remote_addr": ISSO_IP,
+        "text": f"Comment {cid}",
+        "author": f"Reader {cid}",
+        "email": None,
+        "website": None,
+        "likes": 0,
+        "dislikes": 1,
+        "voters": sqlite3.Binary(b"\x00" * 256),
+        "notification": 0,
     }
     row.update(fields)
     return row
@@ -500,17 +575,32 @@ def write_isso(path: Path) -> Path:
     """threads: /2023/hello-world/ (a reply chain 7 deep, a pending, a deleted placeholder,
     hostile markup), /about/ (an edited comment), /empty/; and an orphan comment."""
     comments = [
-        isso_comment(1, 1, None, text="Hello *Isso*", author="Alice",
-                     email="alice@example.com", website="alice.example.org", likes=3,
-                     notification=1),
+        isso_comment(
+            1,
+            1,
+            None,
+            text="Hello *Isso*",
+            author="Alice",
+            email="alice@example.com",
+            website="alice.example.org",
+            likes=3,
+            notification=1,
+        ),
         isso_comment(2, 1, 1, author="Bob", email="bob@example.com"),
         *(isso_comment(cid, 1, cid - 1) for cid in range(3, 8)),  # levels 3..7
-        isso_comment(8, 1, None, mode=2, text="Please approve", author="Carol",
-                     email="carol@example.com"),
+        isso_comment(
+            8, 1, None, mode=2, text="Please approve", author="Carol", email="carol@example.com"
+        ),
         isso_comment(9, 1, None, mode=4, text="", author=None, email=None, website=None),
         isso_comment(10, 1, 9, text="Replying to a deleted one"),
-        isso_comment(11, 1, None, text=HOSTILE_MARKDOWN, author="<b>Mallory</b>",
-                     website="javascript:alert(3)"),
+        isso_comment(
+            11,
+            1,
+            None,
+            text=HOSTILE_MARKDOWN,
+            author="<b>Mallory</b>",
+            website="javascript:alert(3)",
+        ),
         isso_comment(12, 2, None, text="About **you**", modified=T0 + 9999, author=None),
         isso_comment(13, 99, None, text="My thread is gone"),
     ]
@@ -519,8 +609,11 @@ def write_isso(path: Path) -> Path:
         connection.execute("INSERT INTO preferences VALUES ('session-key', 'abc123')")
         connection.executemany(
             "INSERT INTO threads (id, uri, title) VALUES (?, ?, ?)",
-            [(1, "/2023/hello-world/", "Hello World"), (2, "/about/", "About me"),
-             (3, "/empty/", None)],
+            [
+                (1, "/2023/hello-world/", "Hello World"),
+                (2, "/about/", "About me"),
+                (3, "/empty/", None),
+            ],
         )
         connection.executemany(
             "INSERT INTO comments (tid, id, parent, created, modified, mode, remote_addr, text,"
@@ -555,25 +648,25 @@ def test_isso_import(ranklet, client, cli_app, tmp_path):
     assert "IP addresses" in out
     assert "Importing 12 comments from Isso" in result.stderr
 
-    page = client.get(f"{API}/blog/comments",
-                      query_string={"article": "/2023/hello-world/"}).get_json()
+    page = client.get(
+        f"{API}/blog/comments", query_string={"article": "/2023/hello-world/"}
+    ).get_json()
     assert page["total"] == 9  # 1..7, 10 and 11; not the pending or the deleted one
     first = page["comments"][0]
     assert first["author"] == "Alice"
-    assert first["body_html"] == "<p>Hello <em>Isso</em></p>"
+    assert first["body_html"] == markup.render_comment("Hello *Isso*")
+    assert first["body_html"].startswith("<p>Hello <em>Isso</em></p>")
     assert first["likes"] == 3
     assert first["website"] == "http://alice.example.org"
     assert first["created_at"] == "2020-09-13T12:27:40.250000Z"
     levels = depth_of(page["comments"])
     assert max(levels.values()) == 5
-    assert [levels[f"<p>Comment {n}</p>"] for n in range(2, 8)] == [2, 3, 4, 5, 5, 5]
+    assert [levels[md(f"Comment {n}")] for n in range(2, 8)] == [2, 3, 4, 5, 5, 5]
     level4 = first["replies"][0]["replies"][0]["replies"][0]
-    assert [r["body_html"] for r in level4["replies"]] == [
-        "<p>Comment 5</p>", "<p>Comment 6</p>", "<p>Comment 7</p>"
-    ]
+    assert [r["body_html"] for r in level4["replies"]] == [md(f"Comment {n}") for n in (5, 6, 7)]
     placeholder = page["comments"][1]
     assert placeholder["deleted"] is True and placeholder["body_html"] == ""
-    assert placeholder["replies"][0]["body_html"] == "<p>Replying to a deleted one</p>"
+    assert placeholder["replies"][0]["body_html"] == md("Replying to a deleted one")
     hostile = page["comments"][2]
     assert_sanitized(hostile["body_html"])
     assert "<script" not in hostile["body_html"] and "<img" not in hostile["body_html"]
@@ -585,9 +678,14 @@ def test_isso_import(ranklet, client, cli_app, tmp_path):
     about = client.get(f"{API}/blog/comments", query_string={"article": "/about/"}).get_json()
     assert about["comments"][0]["author"] == "Anonymous"
     assert about["comments"][0]["edited_at"] == "2020-09-13T15:13:19.250000Z"
-    counts = client.get(f"{API}/blog/counts", query_string=[
-        ("article", "/2023/hello-world/"), ("article", "/about/"), ("article", "/empty/")
-    ]).get_json()
+    counts = client.get(
+        f"{API}/blog/counts",
+        query_string=[
+            ("article", "/2023/hello-world/"),
+            ("article", "/about/"),
+            ("article", "/empty/"),
+        ],
+    ).get_json()
     assert counts == {"counts": {"/2023/hello-world/": 9, "/about/": 1, "/empty/": 0}}
 
     pending = client.get(f"{API}/blog/moderation?status=pending", headers=site.auth).get_json()
@@ -621,24 +719,27 @@ def test_isso_import_twice_adds_nothing(ranklet, client, cli_app, tmp_path):
     after = rows(cli_app)
     assert after["comments"] == before["comments"] == 12
     assert after["threads"] == before["threads"] == 2
-    counts = client.get(f"{API}/blog/counts",
-                        query_string={"article": "/2023/hello-world/"}).get_json()
+    counts = client.get(
+        f"{API}/blog/counts", query_string={"article": "/2023/hello-world/"}
+    ).get_json()
     assert counts["counts"]["/2023/hello-world/"] == 9
 
     # A newer copy of the database brings only what is new, under its existing parents.
     with sqlite3.connect(database) as connection:
         connection.execute(
             "INSERT INTO comments (tid, id, parent, created, mode, remote_addr, text, voters)"
-            " VALUES (1, 14, 7, ?, 1, '203.0.113.1', 'Late reply', x'00')", (T0 + 99999,)
+            " VALUES (1, 14, 7, ?, 1, '203.0.113.1', 'Late reply', x'00')",
+            (T0 + 99999,),
         )
     connection.close()
     out = ok(ranklet("import", "isso", str(database), "--site", "blog")).stdout
     assert "Comments: 1 imported (1 approved)" in out
     assert "1 × reply nested deeper than 5 levels: kept at level 5" in out
-    page = client.get(f"{API}/blog/comments",
-                      query_string={"article": "/2023/hello-world/"}).get_json()
+    page = client.get(
+        f"{API}/blog/comments", query_string={"article": "/2023/hello-world/"}
+    ).get_json()
     assert page["total"] == 10
-    assert depth_of(page["comments"])["<p>Late reply</p>"] == 5
+    assert depth_of(page["comments"])[md("Late reply")] == 5
 
 
 # --- Disqus -----------------------------------------------------------------------------------
@@ -670,9 +771,17 @@ def disqus_thread(tid: str, link: str, title: str) -> str:
   </thread>"""
 
 
-def disqus_post(pid: str, thread: str, message: str, minute: int, parent: str | None = None,
-                deleted: bool = False, spam: bool = False, name: str = "Reader",
-                email: str | None = None) -> str:
+def disqus_post(
+    pid: str,
+    thread: str,
+    message: str,
+    minute: int,
+    parent: str | None = None,
+    deleted: bool = False,
+    spam: bool = False,
+    name: str = "Reader",
+    email: str | None = None,
+) -> str:
     parent_tag = f'<parent dsq:id="{parent}" />' if parent else ""
     email_tag = f"<email>{email}</email>" if email else ""
     return f"""
@@ -697,24 +806,33 @@ HOSTILE_HTML = (
 
 
 def write_disqus(path: Path) -> Path:
-    body = "".join([
-        '\n  <category dsq:id="1"><forum>myblog</forum><title>General</title>'
-        "<isDefault>true</isDefault></category>",
-        disqus_thread("100", "https://blog.example.com/2019/hello/?utm_source=x#top", "Hello"),
-        disqus_thread("101", "https://blog.example.com/日本語/", "日本語の記事"),
-        disqus_thread("102", "https://blog.example.com/quiet/", "No comments here"),
-        disqus_post("1", "100", "<p>First!</p>", 1, name="Alice", email="alice@example.com"),
-        # a reply that comes before its parent in the file
-        disqus_post("3", "100", "<p>Reply to the reply</p>", 3, parent="2"),
-        disqus_post("2", "100", "<p>Reply <i>one</i></p>", 2, parent="1", name="Bob"),
-        disqus_post("4", "100", "<p>I regret this</p>", 4, deleted=True),
-        disqus_post("5", "100", "<p>Buy cheap pills</p>", 5, spam=True, name="Spammer",
-                    email="spam@example.com"),
-        disqus_post("6", "100", HOSTILE_HTML, 6, name="Mallory"),
-        disqus_post("7", "100", "<p>My parent vanished</p>", 7, parent="999"),
-        disqus_post("8", "555", "<p>My thread vanished</p>", 8),
-        disqus_post("9", "101", "<p>こんにちは</p>", 9, name="花子"),
-    ])
+    body = "".join(
+        [
+            '\n  <category dsq:id="1"><forum>myblog</forum><title>General</title>'
+            "<isDefault>true</isDefault></category>",
+            disqus_thread("100", "https://blog.example.com/2019/hello/?utm_source=x#top", "Hello"),
+            disqus_thread("101", "https://blog.example.com/日本語/", "日本語の記事"),
+            disqus_thread("102", "https://blog.example.com/quiet/", "No comments here"),
+            disqus_post("1", "100", "<p>First!</p>", 1, name="Alice", email="alice@example.com"),
+            # a reply that comes before its parent in the file
+            disqus_post("3", "100", "<p>Reply to the reply</p>", 3, parent="2"),
+            disqus_post("2", "100", "<p>Reply <i>one</i></p>", 2, parent="1", name="Bob"),
+            disqus_post("4", "100", "<p>I regret this</p>", 4, deleted=True),
+            disqus_post(
+                "5",
+                "100",
+                "<p>Buy cheap pills</p>",
+                5,
+                spam=True,
+                name="Spammer",
+                email="spam@example.com",
+            ),
+            disqus_post("6", "100", HOSTILE_HTML, 6, name="Mallory"),
+            disqus_post("7", "100", "<p>My parent vanished</p>", 7, parent="999"),
+            disqus_post("8", "555", "<p>My thread vanished</p>", 8),
+            disqus_post("9", "101", "<p>こんにちは</p>", 9, name="花子"),
+        ]
+    )
     path.write_text(DISQUS_HEAD + body + "\n</disqus>\n", encoding="utf-8")
     return path
 
@@ -734,8 +852,7 @@ def test_disqus_import(ranklet, client, cli_app, tmp_path):
     assert "1 × reply whose parent is missing: made top-level" in out
     assert "Importing 8 comments from Disqus" in result.stderr
 
-    page = client.get(f"{API}/blog/comments",
-                      query_string={"article": "/2019/hello/"}).get_json()
+    page = client.get(f"{API}/blog/comments", query_string={"article": "/2019/hello/"}).get_json()
     assert page["total"] == 5
     bodies = [c["body_html"] for c in page["comments"]]
     assert bodies[0] == "<p>First!</p>"
@@ -827,8 +944,9 @@ EXTERNAL_ENTITY = """<?xml version="1.0"?>
 """
 
 
-@pytest.mark.parametrize("content", [BILLION_LAUGHS, EXTERNAL_ENTITY],
-                         ids=["billion-laughs", "external-entity"])
+@pytest.mark.parametrize(
+    "content", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion-laughs", "external-entity"]
+)
 def test_disqus_refuses_dtds_and_entities(ranklet, cli_app, tmp_path, content):
     make_site(ranklet, "blog")
     before = rows(cli_app)
@@ -877,12 +995,25 @@ def _json(tmp_path: Path, document: Any) -> Path:
 
 
 GOOD_EXPORT = {
-    "format": "ranklet-export", "version": 1, "exported_at": "2024-01-01T00:00:00Z",
-    "site": {"slug": "x"}, "categories": [],
-    "threads": [{"article": "/a/", "comments": [
-        {"id": 1, "parent_id": None, "body": "ok", "status": "approved",
-         "created_at": "2024-01-01T00:00:00Z"},
-    ]}],
+    "format": "ranklet-export",
+    "version": 1,
+    "exported_at": "2024-01-01T00:00:00Z",
+    "site": {"slug": "x"},
+    "categories": [],
+    "threads": [
+        {
+            "article": "/a/",
+            "comments": [
+                {
+                    "id": 1,
+                    "parent_id": None,
+                    "body": "ok",
+                    "status": "approved",
+                    "created_at": "2024-01-01T00:00:00Z",
+                },
+            ],
+        }
+    ],
 }
 
 
@@ -892,34 +1023,89 @@ GOOD_EXPORT = {
         ("isso", _not_sqlite, ["not an SQLite database"]),
         ("isso", _sqlite_without_isso, ["not an Isso database", "'threads'"]),
         ("isso", _isso_without_columns, ["not an Isso database", "created"]),
-        ("disqus", lambda p: _write(p, "cut.xml", DISQUS_HEAD + "<thread dsq:id='1'>"),
-         ["not valid XML"]),
-        ("disqus", lambda p: _write(p, "feed.xml", "<rss><channel/></rss>"),
-         ["not a Disqus export", "<rss>"]),
+        (
+            "disqus",
+            lambda p: _write(p, "cut.xml", DISQUS_HEAD + "<thread dsq:id='1'>"),
+            ["not valid XML"],
+        ),
+        (
+            "disqus",
+            lambda p: _write(p, "feed.xml", "<rss><channel/></rss>"),
+            ["not a Disqus export", "<rss>"],
+        ),
         ("json", lambda p: _write(p, "export.json", "{not json"), ["not JSON"]),
         ("json", lambda p: _json(p, [1, 2]), ["not a Ranklet export"]),
-        ("json", lambda p: _json(p, {**GOOD_EXPORT, "format": "isso"}),
-         ["not a Ranklet export"]),
-        ("json", lambda p: _json(p, {**GOOD_EXPORT, "version": 2}),
-         ["version 2", "reads version 1"]),
-        ("json", lambda p: _json(p, {**GOOD_EXPORT, "threads": [{"article": "/a/", "comments": [
-            {**GOOD_EXPORT["threads"][0]["comments"][0], "status": "visible"}]}]}),
-         ["threads.0.comments.0.status"]),
-        ("json", lambda p: _json(p, {**GOOD_EXPORT, "threads": [{"article": "/a/", "comments": [
-            {**GOOD_EXPORT["threads"][0]["comments"][0],
-             "created_at": "2024-01-01T00:00:00"}]}]}),
-         ["created_at"]),
-        ("json", lambda p: _json(p, {**GOOD_EXPORT, "categories": [
-            {"key": "Bad Key", "labels": {"ja": "x"}}]}), ["categories.0.key"]),
+        ("json", lambda p: _json(p, {**GOOD_EXPORT, "format": "isso"}), ["not a Ranklet export"]),
+        (
+            "json",
+            lambda p: _json(p, {**GOOD_EXPORT, "version": 2}),
+            ["version 2", "reads version 1"],
+        ),
+        (
+            "json",
+            lambda p: _json(
+                p,
+                {
+                    **GOOD_EXPORT,
+                    "threads": [
+                        {
+                            "article": "/a/",
+                            "comments": [
+                                {**GOOD_EXPORT["threads"][0]["comments"][0], "status": "visible"}
+                            ],
+                        }
+                    ],
+                },
+            ),
+            ["threads.0.comments.0.status"],
+        ),
+        (
+            "json",
+            lambda p: _json(
+                p,
+                {
+                    **GOOD_EXPORT,
+                    "threads": [
+                        {
+                            "article": "/a/",
+                            "comments": [
+                                {
+                                    **GOOD_EXPORT["threads"][0]["comments"][0],
+                                    "created_at": "2024-01-01T00:00:00",
+                                }
+                            ],
+                        }
+                    ],
+                },
+            ),
+            ["created_at"],
+        ),
+        (
+            "json",
+            lambda p: _json(
+                p, {**GOOD_EXPORT, "categories": [{"key": "Bad Key", "labels": {"ja": "x"}}]}
+            ),
+            ["categories.0.key"],
+        ),
     ],
     ids=[
-        "isso-text-file", "isso-other-sqlite", "isso-missing-columns", "disqus-truncated",
-        "disqus-rss", "json-garbage", "json-array", "json-format", "json-version",
-        "json-status", "json-naive-time", "json-category-key",
+        "isso-text-file",
+        "isso-other-sqlite",
+        "isso-missing-columns",
+        "disqus-truncated",
+        "disqus-rss",
+        "json-garbage",
+        "json-array",
+        "json-format",
+        "json-version",
+        "json-status",
+        "json-naive-time",
+        "json-category-key",
     ],
 )
-def test_malformed_files_are_refused_with_nothing_written(ranklet, cli_app, tmp_path, kind,
-                                                          make, words):
+def test_malformed_files_are_refused_with_nothing_written(
+    ranklet, cli_app, tmp_path, kind, make, words
+):
     make_site(ranklet, "blog")
     before = rows(cli_app)
     path = make(tmp_path)
@@ -984,7 +1170,11 @@ def test_the_ranklet_command_end_to_end(database_url, tmp_path):
     def ranklet(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "service.cli", *args],
-            env=env, capture_output=True, text=True, timeout=120, check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
 
     created = ranklet("site", "create", "blog", "--origin", "https://blog.example.com")

@@ -75,12 +75,18 @@ def module_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
     folder = tmp_path_factory.mktemp("servers")
     servers: list[Any] = []
 
-    def start(workers: int = 2, env: dict[str, str] | None = None, command: str = "serve") -> Any:
+    def start(
+        workers: int = 2,
+        env: dict[str, str] | None = None,
+        command: str = "serve",
+        instance: Path | str | None = None,
+    ) -> Any:
+        """A server on a free port; ``instance`` shares another one's folder (and database)."""
         port = free_port()
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("RANKLET_")}
         full_env.update(
             {
-                "RANKLET_INSTANCE_PATH": str(folder / f"instance-{len(servers)}"),
+                "RANKLET_INSTANCE_PATH": str(instance or folder / f"instance-{len(servers)}"),
                 "RANKLET_SECRET_KEY": "test-secret-key",
                 "PYTHONUNBUFFERED": "1",
             }
@@ -109,5 +115,8 @@ def module_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         return server
 
     yield start
+    for server in servers:  # all at once: each takes seconds to shut down gracefully
+        if server.process.poll() is None:
+            server.process.terminate()
     for server in servers:
         server.stop()

@@ -31,8 +31,14 @@ def call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]
     request = urllib.request.Request(base + path, data=data, method=method)
     if data is not None:
         request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=10) as answer:
         return answer.status, json.loads(answer.read() or b"null")
+
+
+def assert_accessible(page: Page) -> None:
+    """axe-core finds no violation (labels, contrast, landmarks, headings, ARIA)."""
+    violations = Axe().run(page).response["violations"]
+    assert not violations, [(v["id"], [n["target"] for n in v["nodes"]]) for v in violations]
 
 
 @pytest.mark.browser_context_args(locale="ja-JP")
@@ -41,20 +47,8 @@ def test_author_signs_in_approves_and_records_in_chromium(
 ) -> None:
     need(chromium_available(), "Chromium")
     server = start_server(workers=2, env=server_database)
-    created = json.loads(
-        server.cli(
-            "site",
-            "create",
-            "blog",
-            "--origin",
-            "https://blog.example.com",
-            "--name",
-            "山田コンサルティング ブログ",
-            "--moderation",
-            "all",
-            "--json",
-        )  # fmt: skip
-    )
+    command = "site create blog --origin https://blog.example.com --moderation all --json"
+    created = json.loads(server.cli(*command.split(), "--name", "山田コンサルティング ブログ"))
     token = created["token"]
     comments = f"/api/v1/sites/blog/comments?article={urllib.request.quote(ARTICLE)}"
     ids = []
@@ -104,8 +98,7 @@ def test_author_signs_in_approves_and_records_in_chromium(
     if os.environ.get("RANKLET_ADMIN_SCREENSHOT"):
         page.screenshot(path=os.environ["RANKLET_ADMIN_SCREENSHOT"], full_page=True)
 
-    violations = Axe().run(page).response["violations"]
-    assert not violations, [(v["id"], [n["target"] for n in v["nodes"]]) for v in violations]
+    assert_accessible(page)
 
     # keyboard users see where they are: the skip link appears and focus is drawn
     page.keyboard.press("Tab")
@@ -126,6 +119,10 @@ def test_author_signs_in_approves_and_records_in_chromium(
     chart = page.get_by_role("img", name="コンサルタントの順位の推移（上ほど良い順位）")
     expect(chart).to_be_visible()
     assert chart.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert_accessible(page)
+    page.get_by_role("link", name="サイト設定").click()
+    expect(page.get_by_label("サイト名")).to_have_value("山田コンサルティング ブログ")
+    assert_accessible(page)
 
     # what readers see now
     thread = call(server.base, "GET", comments)[1]

@@ -864,28 +864,26 @@ def test_axe_finds_no_serious_violations(page: Page, blog: Blog, theme: str) -> 
 # --- rate limit ----------------------------------------------------------------------------
 
 
-def test_rate_limit_message_with_the_wait_time(
-    page: Page, host: HostPages, module_servers: Any
-) -> None:
-    server = module_servers(workers=1, env={"RANKLET_COMMENT_RATE_LIMIT": "1/minute"})
-    site = server.create_site("limited", host.origin)
-    url = host.add(
-        "/limited/en/", html_page(STANDARD_BODY, script=embed_tag(server.base, site.slug))
+def test_rate_limit_message_with_the_wait_time(page: Page, blog: Blog, module_servers: Any) -> None:
+    # A second server on the same database, with a limit: the site is already there.
+    limited = module_servers(
+        workers=1,
+        env={"RANKLET_COMMENT_RATE_LIMIT": "1/minute"},
+        instance=blog.server.env["RANKLET_INSTANCE_PATH"],
     )
+    url, _ = blog.page("rate-limited", src=limited.base)
     page.goto(url)
-    post_through(top_form(page), "First", author="Ann")
-    expect(top_form(page).locator(".ranklet-status")).to_have_text("Posted")
-    post_through(top_form(page), "Second")
-    expect(top_form(page).locator(".ranklet-status")).to_have_text(
+    form = top_form(page)
+    post_through(form, "First", author="Ann")
+    expect(form.locator(".ranklet-status")).to_have_text("Posted")
+    post_through(form, "Second")
+    expect(form.locator(".ranklet-status")).to_have_text(
         re.compile(r"^Too many comments, try again in (1 min|[1-5]?\d s)$")
     )
-    expect(top_form(page).locator("textarea[name=body]")).to_have_value("Second")  # kept
+    expect(form.locator("textarea[name=body]")).to_have_value("Second")  # nothing is lost
     expect(thread_items(page)).to_have_count(1)
 
-    url = host.add(
-        "/limited/ja/",
-        html_page(STANDARD_BODY, lang="ja", script=embed_tag(server.base, site.slug)),
-    )
+    url, _ = blog.page("rate-limited-ja", html_lang="ja", src=limited.base)
     page.goto(url)
     post_through(top_form(page), "三回目")
     expect(top_form(page).locator(".ranklet-status")).to_have_text(

@@ -1,0 +1,168 @@
+"""Regenerate ``docs/screenshot.png``: the demo blog page as a reader sees it.
+
+Starts ``ranklet demo`` (``python -m service.cli demo``) on a free 127.0.0.1 port with a
+temporary instance folder (SQLite, the seeded demo site), opens ``/demo/`` in Debian's
+Chromium with Playwright at 1200 px wide in the light colour scheme, waits until the
+badges, the thread and the comment counts have rendered and the fonts are loaded, saves a
+full-page PNG and stops the server (also on errors and Ctrl-C).
+
+    apt-get install -y chromium fonts-noto-cjk && pip install -e '.[test]'
+    python scripts/screenshot.py                          # writes docs/screenshot.png
+    python scripts/screenshot.py --out /tmp/dark.png --theme dark
+
+``bench/bench_embed_size.py`` reuses ``demo_server`` and ``launch_chromium``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+CHROMIUM = os.environ.get("RANKLET_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+COUNTS_FILLED = """() => [...document.querySelectorAll('[data-ranklet-count]')]
+  .every((el) => /^\\d+$/.test(el.textContent.trim()))"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(base: str, server: subprocess.Popen[bytes], log: Path, limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"ranklet demo exited ({server.returncode}):\n{tail(log)}")
+        # base is our own http://127.0.0.1 server
+        with contextlib.suppress(OSError), urllib.request.urlopen(base + "/readyz", timeout=2):  # noqa: S310
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{base}/readyz did not answer within {limit:.0f} s:\n{tail(log)}")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the gunicorn master (our child, by PID), then SIGKILL its group if it hangs."""
+    if server.poll() is not None:
+        return
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        # start_new_session made the server's PID its process group: this reaches the
+        # workers it forked too, and nothing else.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@contextlib.contextmanager
+def demo_server(workers: int = 1) -> Iterator[str]:
+    """``ranklet demo`` in a throw-away instance folder; yields its base URL."""
+    with tempfile.TemporaryDirectory(prefix="ranklet-demo-") as folder:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RANKLET_")}
+        env.update({"RANKLET_INSTANCE_PATH": folder, "PYTHONUNBUFFERED": "1"})
+        port = free_port()
+        base = f"http://{HOST}:{port}"
+        log = Path(folder) / "server.log"
+        command = [sys.executable, "-m", "service.cli", "demo", "--host", HOST,
+                   "--port", str(port), "--workers", str(workers)]  # fmt: skip
+        with open(log, "wb") as out:
+            server = subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        try:
+            wait_ready(base, server, log)
+            yield base
+        finally:
+            stop(server)
+
+
+@contextlib.contextmanager
+def launch_chromium() -> Iterator[Any]:
+    """Debian's Chromium through Playwright (its own browser download cannot work here)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"Chromium is missing at {CHROMIUM}: apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def wait_rendered(page: Any) -> None:
+    """Badges, the thread with its comments, every count, and the web fonts."""
+    page.locator(".ranklet-badge").first.wait_for()
+    page.locator(".ranklet-thread .ranklet-comment").first.wait_for()
+    page.wait_for_function(COUNTS_FILLED)
+    page.evaluate("() => document.fonts.ready.then(() => true)")
+
+
+def console_error(message: Any) -> bool:
+    """An error in the console, other than the favicon the demo does not have."""
+    return message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico")
+
+
+def take(out: Path, width: int, theme: str) -> None:
+    with demo_server() as base, launch_chromium() as browser:
+        page = browser.new_page(
+            viewport={"width": width, "height": 900}, color_scheme=theme, reduced_motion="reduce"
+        )
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("console", lambda m: console_error(m) and problems.append(m.text))
+        page.goto(base + "/demo/", wait_until="networkidle")
+        wait_rendered(page)
+        if problems:
+            raise RuntimeError(f"the demo page reported errors: {problems}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(out), full_page=True, animations="disabled")
+    print(f"wrote {out} ({out.stat().st_size:,} bytes)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshot.png")
+    parser.add_argument("--width", type=int, default=1200, help="viewport width in CSS px")
+    parser.add_argument("--theme", choices=["light", "dark"], default="light")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    take(args.out, args.width, args.theme)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

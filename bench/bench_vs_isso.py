@@ -231,6 +231,7 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    probe: str  # its cheapest route: /healthz, /info
 
     def url(self, path: str) -> str:
         return f"http://{HOST}:{self.port}{path}"
@@ -245,7 +246,7 @@ class Server:
 
 
 def start_server(
-    name: str, command: list[str], env: dict[str, str], cwd: Path, port: int, log: Path
+    name: str, command: list[str], env: dict[str, str], cwd: Path, port: int, probe: str, log: Path
 ) -> Server:
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -256,7 +257,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its PID is its process group: see stop()
         )
-    return Server(name, process, port, log)
+    return Server(name, process, port, log, probe)
 
 
 def stop(server: Server) -> None:
@@ -294,15 +295,26 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def wait_idle(server: Server, limit: float) -> float | None:
-    """Seconds until master and workers use < 10 % of a CPU over half a second; None: never."""
+    """Seconds until the server has worked through what a run left behind; None: not in time.
+
+    A sync worker keeps processing the requests a load generator abandoned in the listen
+    queue: a probe of its cheapest route only comes back once those ahead of it are done.
+    Then master and workers must use under 20 % of one CPU for two half-seconds in a row.
+    """
     began = time.monotonic()
+    try:
+        request(server.port, "GET", server.probe, timeout=limit)
+    except (OSError, http.client.HTTPException):
+        return None
+    quiet = 0
     pids = [server.process.pid, *server.workers()]
     last = cpu_seconds(pids)
     while time.monotonic() - began < limit:
         time.sleep(0.5)
         now_pids = [server.process.pid, *server.workers()]
         now = cpu_seconds(now_pids)
-        if now_pids == pids and now - last < 0.05:
+        quiet = quiet + 1 if now_pids == pids and now - last < 0.1 else 0
+        if quiet >= 2:
             return time.monotonic() - began
         pids, last = now_pids, now
     return None
@@ -522,7 +534,7 @@ def serving(server: ThreadingHTTPServer) -> Iterator[None]:
 def page_html(kind: str, base: str, article: str, count_articles: list[str]) -> bytes:
     if kind == "ranklet":
         counts = "".join(
-            f'<li><a href="{a}">{a}</a> (<span data-ranklet-count="{a}">?</span>)</li>'
+            f'<li><a href="{a}">{a}</a>: <span data-ranklet-count="{a}">?</span></li>'
             for a in count_articles
         )
         widget = (
@@ -531,7 +543,8 @@ def page_html(kind: str, base: str, article: str, count_articles: list[str]) -> 
             "</script>"
         )
     else:
-        counts = "".join(f'<li><a href="{a}#isso-thread">{a}</a></li>' for a in count_articles)
+        # Isso's embed replaces the text of every link to "...#isso-thread" with its count.
+        counts = "".join(f'<li>{a}: <a href="{a}#isso-thread">?</a></li>' for a in count_articles)
         widget = (
             f'<section id="isso-thread" data-isso-id="{article}"></section>\n'
             f'<script data-isso="{base}" src="{base}/js/embed.min.js"></script>'
@@ -588,11 +601,8 @@ def browse(
                         page.wait_for_load_state("networkidle", timeout=60_000)
                         page.wait_for_timeout(500)
                         shown = page.locator(selectors[service]).count()
-                        filled = sum(
-                            1
-                            for text in page.locator(count_selectors[service]).all_inner_texts()
-                            if any(ch.isdigit() for ch in text) and text.strip() != "?"
-                        )
+                        texts = page.locator(count_selectors[service]).all_inner_texts()
+                        filled = sum(text.strip() != "?" for text in texts)
                         seen = proxy.take()
                     finally:
                         context.close()
@@ -944,6 +954,7 @@ def bench(args: argparse.Namespace, work: Path, servers: list[Server], pages: Pa
             env,
             REPO,
             ranklet_port,
+            "/healthz",
             work / "ranklet.log",
         )
     )
@@ -960,6 +971,7 @@ def bench(args: argparse.Namespace, work: Path, servers: list[Server], pages: Pa
             isso_env,
             isso_dir,
             isso_port,
+            "/info",
             work / "isso.log",
         )
     )
@@ -969,6 +981,14 @@ def bench(args: argparse.Namespace, work: Path, servers: list[Server], pages: Pa
     print(f"Ranklet pid {ranklet.process.pid} on :{ranklet.port}, workers {ranklet.workers()}")
     print(f"Isso    pid {isso.process.pid} on :{isso.port}, workers {isso.workers()}", flush=True)
     mem_start = {s.name: memory(s) for s in servers}
+    context = {
+        "ranklet": git_describe(),
+        "ranklet gunicorn": pip_version(sys.executable, "gunicorn"),
+        "isso": isso_version,
+        "isso install": venv_note,
+        "isso gunicorn": pip_version(isso_python, "gunicorn"),
+        "load average at the start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
 
     # The routes, as each embed sends them (Origin from the page; Isso's XHRs always set
     # Content-Type: application/json, which also makes every one of them preflighted).
@@ -1086,52 +1106,32 @@ def bench(args: argparse.Namespace, work: Path, servers: list[Server], pages: Pa
                     load(server, route, args, results[(row.label, server.name)])
 
     phase(("baseline",))
-    mem_before = {s.name: memory(s) for s in servers}
+    out = Outcome(rows=rows, results=results, context=context)
+    out.memory["start"] = mem_start
+    out.memory["before load"] = {s.name: memory(s) for s in servers}
     with MemorySampler(servers) as sampler:
         phase(("read", "counts"))
-    mem_after = {s.name: memory(s) for s in servers}
-    posts_before = {"ranklet": stored_posts("ranklet", instance / "ranklet.db")}
-    posts_before["isso"] = stored_posts("isso", isso_db)
+    out.memory["after reads+counts"] = {s.name: memory(s) for s in servers}
+    out.memory_peak = sampler.peak
+    dbs = {"ranklet": instance / "ranklet.db", "isso": isso_db}
+    out.posts_before = {name: stored_posts(name, path) for name, path in dbs.items()}
     phase(("post",))
-    posts_after = {"ranklet": stored_posts("ranklet", instance / "ranklet.db")}
-    posts_after["isso"] = stored_posts("isso", isso_db)
+    out.posts_after = {name: stored_posts(name, path) for name, path in dbs.items()}
 
-    embed = {
+    out.embed = {
         "ranklet": embed_bytes(ranklet, ["/embed.js"]),
         "isso": embed_bytes(isso, ["/js/embed.min.js", "/css/isso.css"]),
     }
-    views: list[PageView] = []
-    browser_note = ""
     if args.no_browser:
-        browser_note = "skipped (--no-browser)"
+        out.browser_note = "skipped (--no-browser)"
     elif not Path(CHROMIUM).exists():
-        browser_note = f"skipped: {CHROMIUM} is not installed"
+        out.browser_note = f"skipped: {CHROMIUM} is not installed"
     else:
         proxies = {"ranklet": CountingProxy(ranklet.port), "isso": CountingProxy(isso.port)}
         with serving(proxies["ranklet"]), serving(proxies["isso"]):
-            views = browse(pages, proxies, "/bench/thread-20", count_articles[:10])
-
-    report(
-        args,
-        rows,
-        results,
-        mem_start,
-        mem_before,
-        mem_after,
-        sampler.peak,
-        posts_before,
-        posts_after,
-        embed,
-        views,
-        browser_note,
-        {
-            "isso": isso_version,
-            "isso_note": venv_note,
-            "isso_gunicorn": pip_version(isso_python, "gunicorn"),
-            "ranklet_gunicorn": pip_version(sys.executable, "gunicorn"),
-            "ranklet_commit": git_describe(),
-        },
-    )
+            out.views = browse(pages, proxies, "/bench/thread-20", count_articles[:10])
+    out.context["load average at the end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    report(args, out)
     return 0
 
 
@@ -1149,195 +1149,198 @@ def git_describe() -> str:
     return "?"
 
 
-def report(
-    args: argparse.Namespace,
-    rows: list[Row],
-    results: dict[tuple[str, str], Measured],
-    mem_start: dict[str, dict[int, float]],
-    mem_before: dict[str, dict[int, float]],
-    mem_after: dict[str, dict[int, float]],
-    mem_peak: dict[str, float],
-    posts_before: dict[str, int],
-    posts_after: dict[str, int],
-    embed: dict[str, dict[str, dict[str, int]]],
-    views: list[PageView],
-    browser_note: str,
-    versions: dict[str, str],
-) -> None:
-    tools = sorted({results[(row.label, "ranklet")].tool for row in rows})
-    print(
-        f"\nRanklet {versions['ranklet_commit']} (gunicorn {versions['ranklet_gunicorn']}, "
-        f"{WORKERS} gthread workers x 64 threads, SQLite) vs Isso {versions['isso']} "
-        f"(gunicorn {versions['isso_gunicorn']}, {WORKERS} sync workers, SQLite); "
-        f"{args.connections} connections, {args.duration:g} s x {args.repeat} "
-        f"(medians), tools {', '.join(tools)} (wrk: {os.cpu_count()} threads); "
-        f"{os.cpu_count()} CPUs shared by the client and both servers\n"
+@dataclass
+class Outcome:
+    """Everything one run measured, for the report and --json."""
+
+    rows: list[Row]
+    results: dict[tuple[str, str], Measured]
+    context: dict[str, str]
+    memory: dict[str, dict[str, dict[int, float]]] = field(default_factory=dict)
+    memory_peak: dict[str, float] = field(default_factory=dict)
+    posts_before: dict[str, int] = field(default_factory=dict)
+    posts_after: dict[str, int] = field(default_factory=dict)
+    embed: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    views: list[PageView] = field(default_factory=list)
+    browser_note: str = ""
+
+    def measured(self, kind: str, name: str) -> Measured:
+        """The one baseline, counts or post row of a service."""
+        label = next(row.label for row in self.rows if row.kind == kind)
+        return self.results[(label, name)]
+
+    def lost(self, name: str) -> tuple[int, int, int]:
+        """(2xx answers, rows stored, 2xx answers without a stored row) of the post runs."""
+        acknowledged = two_xx(self.measured("post", name))
+        stored = self.posts_after[name] - self.posts_before[name]
+        return acknowledged, stored, max(0, acknowledged - stored)
+
+    def growth(self, name: str) -> tuple[float, float]:
+        """(MiB before the read+count load, growth over it), summed over the workers."""
+        before = sum(self.memory["before load"][name].values())
+        after = sum(self.memory["after reads+counts"][name].values())
+        return before, after - before
+
+
+def comparable(measured: Measured) -> bool:
+    """A row to compare with: it got answers, and no client errors or unexpected statuses."""
+    return bool(measured.runs) and measured.rps > 0 and not measured.unexpected
+
+
+def targets(out: Outcome) -> list[tuple[bool | None, str]]:
+    """The issue's targets: (met, or None when not measurable, and the figures)."""
+    found: list[tuple[bool | None, str]] = []
+    healthz = out.measured("baseline", "ranklet").rps
+    reads = [row for row in out.rows if row.kind == "read"]
+    for row in reads:
+        mine, isso = out.results[(row.label, "ranklet")], out.results[(row.label, "isso")]
+        found.append(
+            (
+                mine.rps >= healthz / 2 and comparable(mine),
+                f"{row.label}: {mine.rps:,.0f} req/s, half of /healthz is {healthz / 2:,.0f}"
+                f" ({ratio(mine.rps, isso.rps)}x Isso)",
+            )
+        )
+    worst = max(out.results[(row.label, "ranklet")].median("p99_ms") for row in reads)
+    found.append((0 < worst < 50, f"read p99 < 50 ms: worst {worst:.1f} ms"))
+    for kind, factor in (("counts", 3.0), ("post", 1.5)):
+        mine, isso = out.measured(kind, "ranklet"), out.measured(kind, "isso")
+        text = (
+            f"{kind} >= {factor:g}x Isso: {mine.rps:,.0f} vs {isso.rps:,.0f} req/s"
+            f" = {ratio(mine.rps, isso.rps)}x"
+        )
+        met: bool | None = comparable(mine) and mine.rps >= factor * isso.rps
+        if kind == "post":
+            lost = {name: out.lost(name)[2] for name in ("ranklet", "isso")}
+            text += f"; lost posts: Ranklet {lost['ranklet']}, Isso {lost['isso']}"
+            met = met and lost["ranklet"] == 0
+        if not comparable(isso):
+            met, text = None, text + " (Isso's runs had errors or no answers: not comparable)"
+        found.append((met, text))
+    mine_gz = out.embed["ranklet"]["total"]["gzip"]
+    isso_gz = out.embed["isso"]["total"]["gzip"]
+    thread_only = [v for v in out.views if v.service == "ranklet" and v.page == "thread only"]
+    calls = thread_only[0].data_requests + thread_only[0].preflights if thread_only else None
+    found.append(
+        (
+            None if calls is None else (mine_gz * 3 <= isso_gz and calls == 1),
+            f"embed <= 1/3 of Isso's gzipped bytes: {mine_gz:,} vs {isso_gz:,} B"
+            f" = {mine_gz / isso_gz:.2f}; data requests to show a thread: "
+            + ("not measured" if calls is None else str(calls)),
+        )
     )
-    print(table(rows, results))
-    for note in unexpected_note(rows, results):
+    before, growth = out.growth("ranklet")
+    isso_before, isso_growth = out.growth("isso")
+    found.append(
+        (
+            growth <= max(10.0, 0.15 * before),
+            f"worker memory flat (growth <= max(10 MiB, 15 %)): Ranklet {growth:+.1f} MiB"
+            f" on {before:.1f}; Isso {isso_growth:+.1f} MiB on {isso_before:.1f}",
+        )
+    )
+    return found
+
+
+def report(args: argparse.Namespace, out: Outcome) -> None:
+    ctx = out.context
+    tools = sorted({m.tool for m in out.results.values()})
+    print(
+        f"\nRanklet {ctx['ranklet']} (gunicorn {ctx['ranklet gunicorn']}, {WORKERS} gthread"
+        f" workers x 64 threads, SQLite) vs Isso {ctx['isso']} (gunicorn {ctx['isso gunicorn']},"
+        f" {WORKERS} sync workers, SQLite); {args.connections} connections,"
+        f" {args.duration:g} s x {args.repeat} (medians); tools: {', '.join(tools)};"
+        f" {os.cpu_count()} CPUs shared by the client and both servers; load average at the"
+        f" start {ctx['load average at the start']}, at the end {ctx['load average at the end']}"
+        f"\n"
+    )
+    print(table(out.rows, out.results))
+    for note in unexpected_note(out.rows, out.results):
         print(note)
 
-    # Posts: every 2xx answer must be a stored row.
-    print("\nPosts (rate limits off on both):")
-    lost: dict[str, int] = {}
+    print("\nPosts (rate limits off on both), checked against the databases:")
     for name in ("ranklet", "isso"):
-        measured = results[("comment post", name)]
-        acknowledged = two_xx(measured)
-        stored = posts_after[name] - posts_before[name]
-        lost[name] = max(0, acknowledged - stored)
-        others = {
-            k: n for r in measured.runs for k, n in r.statuses.items() if not k.startswith("2")
-        }
-        errors = {k: n for r in measured.runs for k, n in r.errors.items()}
+        acknowledged, stored, lost = out.lost(name)
+        runs = out.measured("post", name).runs
+        others = {k: n for r in runs for k, n in r.statuses.items() if not k.startswith("2")}
+        errors = {k: n for r in runs for k, n in r.errors.items()}
         print(
-            f"  {name:<7} {acknowledged:,} answered 2xx, {stored:,} rows stored, "
-            f"lost {lost[name]}; other answers {others or 'none'}, client errors {errors or 'none'}"
+            f"  {name:<7} {acknowledged:,} answered 2xx, {stored:,} rows stored, lost {lost};"
+            f" other answers {others or 'none'}, client errors {errors or 'none'}"
         )
 
-    # Memory.
-    print("\nWorker memory (RSS, MiB; sum of the gunicorn workers, each in brackets):")
-    growth: dict[str, float] = {}
+    print("\nWorker memory (RSS in MiB: the sum of the gunicorn workers, each in brackets):")
     for name in ("ranklet", "isso"):
+        parts = []
+        for moment, snapshot in out.memory.items():
+            each = ", ".join(f"{v:.1f}" for v in snapshot[name].values())
+            parts.append(f"{moment} {sum(snapshot[name].values()):.1f} [{each}]")
+        parts.append(f"peak {out.memory_peak.get(name, 0.0):.1f}")
+        if sorted(out.memory["before load"][name]) != sorted(
+            out.memory["after reads+counts"][name]
+        ):
+            parts.append("(workers were replaced during the load!)")
+        print(f"  {name:<7} " + "; ".join(parts))
 
-        def show(snapshot: dict[int, float]) -> str:
-            return (
-                f"{sum(snapshot.values()):6.1f} ["
-                + ", ".join(f"{v:.1f}" for v in snapshot.values())
-                + "]"
-            )
-
-        before, after = mem_before[name], mem_after[name]
-        same = sorted(before) == sorted(after)
-        growth[name] = sum(after.values()) - sum(before.values())
-        print(
-            f"  {name:<7} at start {show(mem_start[name])}  before load {show(before)}  "
-            f"after reads+counts {show(after)}  peak {mem_peak[name]:.1f}"
-            + ("" if same else "  (workers were replaced during the load!)")
-        )
-
-    # Embed.
     print("\nEmbed (what each serves to render; gzip -9 and brotli q11 computed here):")
     for name in ("ranklet", "isso"):
-        for path, figures in embed[name].items():
+        for path, figures in out.embed[name].items():
             served = figures.get("served_encoding")
-            extra = f", served {figures['served']:,} B ({served})" if served else ""
+            extra = f"; served as {figures['served']:,} B {served}" if served else ""
             print(
-                f"  {name:<7} {path:<18} raw {figures['raw']:>7,}  gzip {figures['gzip']:>6,}  "
-                f"brotli {figures['brotli']:>6,}{extra}"
+                f"  {name:<7} {path:<18} raw {figures['raw']:>7,}  gzip {figures['gzip']:>6,}"
+                f"  brotli {figures['brotli']:>6,}{extra}"
             )
-    if views:
-        print("\nFirst page view in headless Chromium (requests reaching each service):")
-        for view in views:
+    if out.views:
+        print("\nA first page view in headless Chromium (requests that reached each service):")
+        for view in out.views:
+            counts = f", counts filled {view.counts_filled}" if "counts" in view.page else ""
             print(
-                f"  {view.service:<7} {view.page:<20} {view.assets} assets + "
-                f"{view.data_requests} data requests + {view.preflights} CORS preflights; "
-                f"{view.transferred_bytes:,} B; comments shown {view.comments_shown}"
-                + (f", counts filled {view.counts_filled}" if "counts" in view.page else "")
-                + f"; rendered in {view.rendered_ms:.0f} ms"
+                f"  {view.service:<7} {view.page:<20} {view.assets} assets +"
+                f" {view.data_requests} data requests + {view.preflights} CORS preflights;"
+                f" {view.transferred_bytes:,} B; comments shown {view.comments_shown}{counts};"
+                f" rendered in {view.rendered_ms:.0f} ms"
             )
             for line in view.requests:
                 print(f"      {line}")
     else:
-        print(f"\nBrowser page views: {browser_note}")
+        print(f"\nBrowser page views: {out.browser_note}")
 
-    # Targets.
-    by_kind = {row.kind: row.label for row in rows}  # the one baseline, counts and post row
-    r = {kind: results[(label, "ranklet")] for kind, label in by_kind.items()}
-    i = {kind: results[(label, "isso")] for kind, label in by_kind.items()}
-    healthz = r["baseline"].rps
-    reads = [row for row in rows if row.kind == "read"]
-    targets: list[tuple[bool, str]] = []
-    for row in reads:
-        measured = results[(row.label, "ranklet")]
-        versus = ratio(measured.rps, results[(row.label, "isso")].rps)
-        targets.append(
-            (
-                measured.rps >= healthz / 2 and not measured.unexpected,
-                f"{row.label}: {measured.rps:,.0f} req/s >= half of /healthz "
-                f"({healthz / 2:,.0f}); {versus}x Isso",
-            )
-        )
-    worst_p99 = max(results[(row.label, "ranklet")].median("p99_ms") for row in reads)
-    targets.append((0 < worst_p99 < 50, f"read p99 < 50 ms: worst {worst_p99:.1f} ms"))
-    counts_ratio = r["counts"].rps / i["counts"].rps if i["counts"].rps else float("inf")
-    targets.append(
-        (
-            counts_ratio >= 3 and not r["counts"].unexpected,
-            f"counts >= 3x Isso: {r['counts'].rps:,.0f} vs {i['counts'].rps:,.0f} req/s "
-            f"= {counts_ratio:.2f}x",
-        )
-    )
-    posts_ratio = r["post"].rps / i["post"].rps if i["post"].rps else float("inf")
-    targets.append(
-        (
-            posts_ratio >= 1.5 and lost["ranklet"] == 0 and not r["post"].unexpected,
-            f"posts >= 1.5x Isso, none lost: {r['post'].rps:,.0f} vs {i['post'].rps:,.0f} req/s "
-            f"= {posts_ratio:.2f}x; lost: Ranklet {lost['ranklet']}, Isso {lost['isso']}",
-        )
-    )
-    r_gz = embed["ranklet"]["total"]["gzip"]
-    i_gz = embed["isso"]["total"]["gzip"]
-    thread_only = [v for v in views if v.service == "ranklet" and v.page == "thread only"]
-    data_requests = (
-        thread_only[0].data_requests + thread_only[0].preflights if thread_only else None
-    )
-    targets.append(
-        (
-            r_gz * 3 <= i_gz and data_requests in (None, 1),
-            f"embed <= 1/3 of Isso gzipped: {r_gz:,} vs {i_gz:,} B = {r_gz / i_gz:.2f}; "
-            f"data requests for a thread: "
-            + ("not measured" if data_requests is None else str(data_requests)),
-        )
-    )
-    before_total = sum(mem_before["ranklet"].values())
-    flat = growth["ranklet"] <= max(10.0, 0.15 * before_total)
-    targets.append(
-        (
-            flat,
-            f"worker memory flat (growth <= max(10 MiB, 15 %)): Ranklet {growth['ranklet']:+.1f} "
-            f"MiB over {before_total:.1f}; Isso {growth['isso']:+.1f} MiB",
-        )
-    )
+    found = targets(out)
     print("\nTargets (issue 6):")
-    for met, text in targets:
-        print(f"  [{'met' if met else 'NOT met'}] {text}")
-
+    for met, text in found:
+        print(f"  [{'not measured' if met is None else 'met' if met else 'NOT met'}] {text}")
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "versions": versions,
-                    "settings": {
-                        "duration": args.duration,
-                        "repeat": args.repeat,
-                        "connections": args.connections,
-                        "cpus": os.cpu_count(),
-                    },
-                    "rows": {
-                        f"{label} / {name}": {
-                            "runs": [asdict(run_) for run_ in measured.runs],
-                            "drains": measured.drains,
-                            "answer_bytes": measured.answer_bytes,
-                        }
-                        for (label, name), measured in results.items()
-                    },
-                    "memory": {
-                        "start": mem_start,
-                        "before": mem_before,
-                        "after": mem_after,
-                        "peak": mem_peak,
-                    },
-                    "posts": {"before": posts_before, "after": posts_after, "lost": lost},
-                    "embed": embed,
-                    "page_views": [asdict(v) for v in views],
-                    "targets": [{"met": met, "text": text} for met, text in targets],
-                },
-                indent=2,
-                default=str,
-            ),
-            encoding="utf-8",
-        )
-        print(f"\nwrote {args.json}")
+        write_json(args, out, found)
+
+
+def write_json(
+    args: argparse.Namespace, out: Outcome, found: list[tuple[bool | None, str]]
+) -> None:
+    document = {
+        "context": out.context,
+        "settings": {
+            "duration": args.duration,
+            "repeat": args.repeat,
+            "connections": args.connections,
+            "cpus": os.cpu_count(),
+        },
+        "rows": {
+            f"{label} / {name}": {
+                "runs": [asdict(result) for result in measured.runs],
+                "drains": measured.drains,
+                "answer_bytes": measured.answer_bytes,
+            }
+            for (label, name), measured in out.results.items()
+        },
+        "memory": out.memory,
+        "memory_peak": out.memory_peak,
+        "posts": {name: out.lost(name) for name in ("ranklet", "isso")},
+        "embed": out.embed,
+        "page_views": [asdict(view) for view in out.views],
+        "targets": [{"met": met, "text": text} for met, text in found],
+    }
+    args.json.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+    print(f"\nwrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -45,8 +45,8 @@ a{color:var(--a)}:focus-visible{outline:2px solid var(--a)}
 section{background:var(--bg);padding:12px}h2{font-size:1.2em;margin:0}
 section,.ranklet-badge,input,select,textarea,button,svg{border-radius:var(--ranklet-radius,6px)}
 .ranklet-badges,.ranklet-head,.ranklet-fields,.ranklet-meta{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 10px}
-.ranklet-badge{display:flex;font-size:13px;border:1px solid var(--a);overflow:hidden;text-decoration:none}
-.ranklet-badge span{padding:1px 8px;background:var(--soft);color:var(--fg)}
+.ranklet-badge{display:flex;flex-wrap:wrap;font-size:13px;border:1px solid var(--a);overflow:hidden;text-decoration:none}
+.ranklet-badge span{flex:auto;padding:1px 8px;background:var(--soft);color:var(--fg)}
 .ranklet-badge span+span,.ranklet-submit,.ranklet-author-badge{background:var(--a);color:var(--bg);font-weight:600}
 form{display:grid;gap:6px;margin:10px 0}form p{margin:0}.ranklet-field{display:grid;flex:1 1 12em}
 label,small,time,.ranklet-deleted>div p{color:var(--mute);font-size:.85em}
@@ -264,7 +264,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       h('p', {},
         h('button', { class: 'ranklet-submit' }, edit ? S.save : S.submit), ' ',
         close && button('cancel', S.cancel, close)),
-      h('p', { class: 'ranklet-status', role: 'status', 'aria-live': 'polite' }));
+      h('p', { class: 'ranklet-status', role: 'status' }));
       f.close = close;
       return f;
     }

@@ -94,13 +94,27 @@ def demo_server(workers: int = 1) -> Iterator[str]:
         port = free_port()
         base = f"http://{HOST}:{port}"
         log = Path(folder) / "server.log"
-        command = [sys.executable, "-m", "service.cli", "demo", "--host", HOST,
-                   "--port", str(port), "--workers", str(workers)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "demo",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
         with open(log, "wb") as out:
             server = subprocess.Popen(
-                command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                command,
+                cwd=REPO,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         try:
             wait_ready(base, server, log)
             yield base

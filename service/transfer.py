@@ -78,8 +78,12 @@ class CategoryDoc(_Loose):
         values=fields.String(validate=validate.Length(1, 100)),
         required=True,
     )
-    url = _text(2048)
-    order = StrictInteger(load_default=None, allow_none=True)
+    url = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=[validate.Length(max=2048), FullMatch(LINK_URL_RE)],
+    )
+    order = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(0, 10_000))
     history = fields.List(fields.Nested(HistoryEntryDoc), load_default=list)
 
 

@@ -211,7 +211,9 @@ def test_another_sites_token_is_a_403_and_stores_nothing(client, site, make_site
 
 
 def test_unknown_site_is_a_json_404(client, site):
-    body = assert_error(client.post("/api/v1/sites/nosuch/comments", json={"article": "/a", "body": "x"}), 404)
+    body = assert_error(
+        client.post("/api/v1/sites/nosuch/comments", json={"article": "/a", "body": "x"}), 404
+    )
     assert "nosuch" in body["message"]
     assert_error(client.get("/api/v1/sites/nosuch/comments?article=/a"), 404)
 
@@ -591,7 +593,9 @@ def test_counts_of_another_site_are_separate(client, site, make_site):
 
 def test_widget_has_site_rankings_and_the_first_page(client, make_site, app):
     site = make_site("blog", name="My Blog", lang="en", moderation="none")
-    record = client.post(f"{BASE}/rankings", json={"positions": {"consulting": 4}}, headers=site.auth)
+    record = client.post(
+        f"{BASE}/rankings", json={"positions": {"consulting": 4}}, headers=site.auth
+    )
     assert record.status_code == 200
     top = comment(client, "hello")["comment"]["id"]
     comment(client, "reply", parent_id=top)
@@ -623,7 +627,12 @@ def test_widget_has_site_rankings_and_the_first_page(client, make_site, app):
 
 def test_widget_of_an_empty_article(client, site):
     widget = client.get(f"{BASE}/widget?article=/new").get_json()
-    assert widget["comments"] == {"article": "/new", "total": 0, "comments": [], "next_cursor": None}
+    assert widget["comments"] == {
+        "article": "/new",
+        "total": 0,
+        "comments": [],
+        "next_cursor": None,
+    }
     assert widget["site"]["lang"] == "ja"
 
 
@@ -727,7 +736,11 @@ def test_patch_rejects_unknown_and_invalid_fields(client, site):
     ):
         assert_error(client.patch(url, json=body, headers=headers), 422, field)
     shown = page(client)["comments"][0]
-    assert (shown["body_html"], shown["likes"], shown["is_author"]) == ("<p>original</p>\n", 0, False)
+    assert (shown["body_html"], shown["likes"], shown["is_author"]) == (
+        "<p>original</p>\n",
+        0,
+        False,
+    )
 
 
 def test_an_edit_cannot_sneak_links_past_the_hold(client, site):
@@ -783,7 +796,9 @@ def test_delete_with_the_edit_token(client, site):
     assert page(client)["total"] == 0
     assert page(client)["comments"] == []
     # It cannot be edited back to life with the same token.
-    revived = client.patch(url, json={"body": "back"}, headers={"X-Edit-Token": answer["edit_token"]})
+    revived = client.patch(
+        url, json={"body": "back"}, headers={"X-Edit-Token": answer["edit_token"]}
+    )
     assert_error(revived, 403)
     assert page(client)["total"] == 0
 
@@ -988,7 +1003,9 @@ def test_moderate_approve_spam_delete_restore(client, make_site):
         answer = client.post(f"{BASE}/comments/{held}/moderate", json=bad, headers=site.auth)
         assert_error(answer, 422)
     assert_error(
-        client.post(f"{BASE}/comments/99999/moderate", json={"action": "approve"}, headers=site.auth),
+        client.post(
+            f"{BASE}/comments/99999/moderate", json={"action": "approve"}, headers=site.auth
+        ),
         404,
     )
 
@@ -1187,8 +1204,12 @@ def test_rate_limit_answers_429_with_retry_after(client, site, app):
 
 
 def test_a_browser_write_from_a_foreign_origin_is_a_403_and_stores_nothing(client, site, app):
-    for origin in ("https://evil.example", "null", "https://blog.example.com.evil.example",
-                   "http://blog.example.com"):
+    for origin in (
+        "https://evil.example",
+        "null",
+        "https://blog.example.com.evil.example",
+        "http://blog.example.com",
+    ):
         answer = post(client, VALID, {"Origin": origin})
         assert_error(answer, 403)
     assert stored_comments(app) == 0

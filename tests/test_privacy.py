@@ -156,9 +156,7 @@ def write_activity(client: Any, site: Any, app: Any) -> tuple[list[str], list[An
     )
     for comment_id in (first["comment"]["id"], author["comment"]["id"]):
         for _ in range(2):
-            keep(
-                client.post(f"{BASE}/comments/{comment_id}/like", environ_base=READER), 200
-            )
+            keep(client.post(f"{BASE}/comments/{comment_id}/like", environ_base=READER), 200)
     keep(
         client.post(
             f"{BASE}/comments/{first['comment']['id']}/like",
@@ -296,7 +294,9 @@ def _select_every_text_column(app: Any) -> str:
             for column in inspector.get_columns(table):
                 kind = column["type"]
                 if isinstance(kind, String | Text) or "JSON" in type(kind).__name__.upper():
-                    rows = db.session.execute(text(f'SELECT CAST("{column["name"]}" AS TEXT) FROM "{table}"'))
+                    rows = db.session.execute(
+                        text(f'SELECT CAST("{column["name"]}" AS TEXT) FROM "{table}"')
+                    )
                     chunks.extend(str(value) for (value,) in rows)
     return "\n".join(chunks)
 

@@ -842,6 +842,7 @@ JAPANESE = "/%E6%97%A5%E6%9C%AC%E8%AA%9E/"
 
 def test_disqus_import(ranklet, client, cli_app, tmp_path):
     site = make_site(ranklet, "blog", "--lang", "ja")
+    ok(ranklet("site", "update", "blog", "--webhook", "https://hooks.example/in"))
     export_file = write_disqus(tmp_path / "disqus.xml")
     result = ok(ranklet("import", "disqus", str(export_file), "--site", "blog"))
     out = result.stdout
@@ -891,6 +892,12 @@ def test_disqus_import(ranklet, client, cli_app, tmp_path):
     assert DISQUS_IP not in json.dumps(document)
     # No Markdown source for HTML bodies: a JSON re-import sanitizes body_html instead.
     assert all(c["body"] is None for t in document["threads"] for c in t["comments"])
+    # Years-old comments wake nobody: an import queues no webhook or e-mail.
+    from service.extensions import db
+    from service.models import Notification
+
+    with cli_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Notification)) == 0
 
 
 def test_disqus_import_twice_adds_nothing_and_round_trips(ranklet, client, cli_app, tmp_path):

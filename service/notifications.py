@@ -142,10 +142,11 @@ def _claim(notification_id: int, now: datetime) -> bool:
 
 
 def _record(notification_id: int, values: dict[str, Any]) -> None:
+    """The outcome of an attempt; a row another sender finished meanwhile stays as it is."""
     with _Writing():
         db.session.execute(
             update(Notification)
-            .where(Notification.id == notification_id)
+            .where(Notification.id == notification_id, Notification.status == "queued")
             .values(claimed_until=None, **values)
             .execution_options(synchronize_session=False)
         )
@@ -156,7 +157,8 @@ def deliver_due(limit: int = 20, now: datetime | None = None) -> int:
     """One pass over due rows: claim, deliver, record. Returns how many were delivered.
 
     ``now`` (default: the clock) decides what is due; tests pass a later one to reach a
-    retry without waiting for it.
+    retry without waiting for it. Each row gets its own short transactions, and none is
+    open during a network call; call it with no pending changes in the session.
     """
     return _pass(limit, now)[1]
 
@@ -170,16 +172,15 @@ def _pass(limit: int, now: datetime | None = None) -> tuple[int, int]:
             continue
         taken += 1
         delivered += _attempt(notification_id, now)
-
     return taken, delivered
 
 
 def _attempt(notification_id: int, now: datetime | None) -> int:
     """Deliver one claimed row and record the outcome; 1 when it was delivered."""
     try:
-        outgoing = _prepare(notification_id)
+        send = _prepare(notification_id)
         db.session.rollback()  # no transaction stays open during the network call
-        outgoing.send()
+        send()
     except Skip as skipped:
         db.session.rollback()
         _record(notification_id, {"status": "done", "done_at": utcnow(), "last_error": None})
@@ -235,14 +236,11 @@ def prune(now: datetime | None = None) -> int:
 # --- preparing a delivery -----------------------------------------------------------------
 
 
-@dataclass
-class Outgoing:
-    """Everything one delivery needs, gathered before the network call."""
-
-    send: Callable[[], None] = field(repr=False)
+# What one delivery does, with everything it needs gathered before the network call.
+Send = Callable[[], None]
 
 
-def _prepare(notification_id: int) -> Outgoing:
+def _prepare(notification_id: int) -> Send:
     notification = db.session.get(Notification, notification_id)
     if notification is None:
         raise Skip("the row is gone")
@@ -277,7 +275,7 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest.hexdigest()}"
 
 
-def _prepare_webhook(site: Site, payload: dict[str, Any]) -> Outgoing:
+def _prepare_webhook(site: Site, payload: dict[str, Any]) -> Send:
     if not site.webhook_url:
         raise Skip("the site has no webhook any more")
     secret = decrypt(site.webhook_secret_encrypted)
@@ -301,15 +299,15 @@ def _prepare_webhook(site: Site, payload: dict[str, Any]) -> Outgoing:
             },
         )
         try:
-            with _OPENER.open(request, timeout=WEBHOOK_TIMEOUT) as answer:
-                answer.read(65536)
+            with _OPENER.open(request, timeout=WEBHOOK_TIMEOUT):
+                pass  # a 2xx status is all we need; the answer's body is not read
         except urllib.error.HTTPError as error:
             with error:
                 raise DeliveryError(f"HTTP {error.code} from the webhook") from None
         except (OSError, ValueError) as error:  # refused, DNS, timeout, TLS, bad URL
             raise DeliveryError(f"webhook unreachable: {error}") from None
 
-    return Outgoing(send)
+    return send
 
 
 # --- e-mail -------------------------------------------------------------------------------
@@ -426,7 +424,7 @@ def _author_name(comment: Comment, lang: str) -> str:
     return _one_line(comment.author or "") or ANONYMOUS[lang]
 
 
-def _prepare_author_email(site: Site, payload: dict[str, Any]) -> Outgoing:
+def _prepare_author_email(site: Site, payload: dict[str, Any]) -> Send:
     comment, thread, lang, title = _comment_context(site, payload.get("comment_id"))
     if comment.status not in ("approved", "pending"):
         raise Skip(f"the comment is {comment.status} already")
@@ -467,7 +465,7 @@ def _prepare_author_email(site: Site, payload: dict[str, Any]) -> Outgoing:
     return _mail_outgoing(mail)
 
 
-def _prepare_reply_email(site: Site, payload: dict[str, Any]) -> Outgoing:
+def _prepare_reply_email(site: Site, payload: dict[str, Any]) -> Send:
     reply, thread, lang, title = _comment_context(site, payload.get("comment_id"))
     parent_id = payload.get("parent_id")
     parent = db.session.get(Comment, parent_id) if type(parent_id) is int else None
@@ -599,12 +597,12 @@ def send_mail(settings: SmtpSettings, message: EmailMessage) -> None:
         raise DeliveryError(f"SMTP: {error}") from None
 
 
-def _mail_outgoing(mail: Mail) -> Outgoing:
+def _mail_outgoing(mail: Mail) -> Send:
     if not current_app.config.get("SMTP_HOST"):
         raise DeliveryError("e-mail is off (RANKLET_SMTP_HOST is unset)")
     settings = SmtpSettings.from_config(current_app.config)
     message = build_message(mail)
-    return Outgoing(lambda: send_mail(settings, message))
+    return lambda: send_mail(settings, message)
 
 
 # --- the loop -----------------------------------------------------------------------------

@@ -495,7 +495,9 @@ def test_worker_killed_mid_burst_loses_no_acknowledged_post(start_server):
     for a in answers:
         key = str(a.status) if a.status else a.error.split(":")[0]
         codes[key] = codes.get(key, 0) + 1
-    assert all(a.status in (0, 201) for a in answers), codes  # cut connections, never a 500
+    # 201, a connection cut by the kill, or (an overloaded SQLite writer queue) a 503 with
+    # Retry-After; never a 500.
+    assert all(a.status in (0, 201) or is_unavailable(a) for a in answers), codes
     assert sum(a.status == 201 for a in answers[killed_at_count:]) >= 20, codes
 
     # gunicorn replaces the dead worker ...

@@ -16,6 +16,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import pytest
 
 
-def _load_root_conftest() -> Any:
+def _load_root_conftest() -> types.ModuleType:
     name = "ranklet_tests_root_conftest"
     if name in sys.modules:
         return sys.modules[name]
@@ -37,18 +38,23 @@ def _load_root_conftest() -> Any:
     return module
 
 
-_root = _load_root_conftest()
-CHROMIUM: str = _root.CHROMIUM
-IN_CI: bool = _root.IN_CI
-Server = _root.Server
-SiteInfo = _root.SiteInfo
-chromium_available = _root.chromium_available
-free_port = _root.free_port
-has_command = _root.has_command
-need = _root.need
-postgres_available = _root.postgres_available
-redis_available = _root.redis_available
-wait_http = _root.wait_http
+def _reexport(module: types.ModuleType) -> None:
+    """Every public helper of ``module`` (not its fixtures, which pytest already has)."""
+    for name, value in vars(module).items():
+        if name.startswith("_") or name in globals() or isinstance(value, types.ModuleType):
+            continue
+        if hasattr(value, "_fixture_function_marker"):
+            continue
+        globals()[name] = value
+
+
+_reexport(_load_root_conftest())
+CHROMIUM: str = globals()["CHROMIUM"]
+Server: Any = globals()["Server"]
+chromium_available: Callable[[], bool] = globals()["chromium_available"]
+free_port: Callable[[], int] = globals()["free_port"]
+need: Callable[[bool, str], None] = globals()["need"]
+wait_http: Callable[..., None] = globals()["wait_http"]
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -80,8 +86,10 @@ def module_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         env: dict[str, str] | None = None,
         command: str = "serve",
         instance: Path | str | None = None,
+        wait: bool = True,
     ) -> Any:
-        """A server on a free port; ``instance`` shares another one's folder (and database)."""
+        """A server on a free port; ``instance`` shares another one's folder (and database);
+        with ``wait=False`` the caller waits for ``/readyz`` when it needs the server."""
         port = free_port()
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("RANKLET_")}
         full_env.update(
@@ -107,6 +115,8 @@ def module_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
             process = subprocess.Popen(cli, env=full_env, stdout=out, stderr=subprocess.STDOUT)
         server = Server(f"http://127.0.0.1:{port}", process, full_env, log)
         servers.append(server)
+        if not wait:
+            return server
         try:
             wait_http(server.base + "/readyz", timeout=30)
         except AssertionError:

@@ -61,6 +61,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -228,10 +229,31 @@ def run(command: list[str], env: dict[str, str] | None = None, timeout: float = 
 @dataclass
 class Server:
     name: str
-    process: subprocess.Popen[bytes]
+    command: list[str]
+    env: dict[str, str]
+    cwd: Path
     port: int
-    log: Path
     probe: str  # its cheapest route: /healthz, /info
+    ready: str  # answers 200 once it can serve: /readyz, /info
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+
+    def start(self) -> None:
+        with self.log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=self.cwd,
+                env=self.env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its PID is its process group: see stop()
+            )
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     def url(self, path: str) -> str:
         return f"http://{HOST}:{self.port}{path}"
@@ -239,31 +261,16 @@ class Server:
     def workers(self) -> list[int]:
         """PIDs of the gunicorn workers: the children of the master (our child)."""
         found: set[int] = set()
-        for task in Path(f"/proc/{self.process.pid}/task").glob("*"):
+        for task in Path(f"/proc/{self.pid}/task").glob("*"):
             with contextlib.suppress(OSError, ValueError):
                 found.update(int(pid) for pid in (task / "children").read_text().split())
         return sorted(found)
 
 
-def start_server(
-    name: str, command: list[str], env: dict[str, str], cwd: Path, port: int, probe: str, log: Path
-) -> Server:
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its PID is its process group: see stop()
-        )
-    return Server(name, process, port, log, probe)
-
-
 def stop(server: Server) -> None:
     """SIGTERM the gunicorn master (our child, by PID); SIGKILL its group if it hangs."""
     process = server.process
-    if process.poll() is not None:
+    if process is None or process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)
     try:
@@ -307,11 +314,11 @@ def wait_idle(server: Server, limit: float) -> float | None:
     except (OSError, http.client.HTTPException):
         return None
     quiet = 0
-    pids = [server.process.pid, *server.workers()]
+    pids = [server.pid, *server.workers()]
     last = cpu_seconds(pids)
     while time.monotonic() - began < limit:
         time.sleep(0.5)
-        now_pids = [server.process.pid, *server.workers()]
+        now_pids = [server.pid, *server.workers()]
         now = cpu_seconds(now_pids)
         quiet = quiet + 1 if now_pids == pids and now - last < 0.1 else 0
         if quiet >= 2:
@@ -337,9 +344,11 @@ def request(
         conn.close()
 
 
-def wait_ready(server: Server, path: str, limit: float = 90) -> None:
+def wait_ready(server: Server, limit: float = 90) -> None:
     deadline = time.monotonic() + limit
+    path = server.ready
     while time.monotonic() < deadline:
+        assert server.process is not None
         if server.process.poll() is not None:
             raise RuntimeError(
                 f"{server.name} exited ({server.process.returncode}):\n{tail(server.log)}"
@@ -647,6 +656,8 @@ class Route:
     tool: str | None = None  # None: loadgen's choice (wrk for a plain GET when installed)
     expect: int = 200
     timeout: float = READ_TIMEOUT
+    # Checks the JSON answer of the one request sent before the load: a problem, or None.
+    verify: Callable[[Any], str | None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -700,7 +711,14 @@ def load(server: Server, route: Route, args: argparse.Namespace, measured: Measu
     drained = wait_idle(server, args.drain_limit)
     measured.runs.append(result)
     measured.drains.append(drained)
-    drain = "not idle!" if drained is None else f"idle after {drained:.1f} s"
+    drain = f"idle after {drained:.1f} s" if drained is not None else "not idle: restarted"
+    if drained is None:
+        # Requests the client gave up on are still queued: a fresh server, not a poisoned
+        # next row. The memory figures then say that its workers were replaced.
+        stop(server)
+        server.restarts += 1
+        server.start()
+        wait_ready(server)
     print(
         f"  {server.name:<7} {route.method} {route.path[:70]}: {result.rps:.1f} req/s, "
         f"p99 {result.p99_ms:.1f} ms, {result.requests} answers"
@@ -740,7 +758,7 @@ def memory(server: Server) -> dict[int, float]:
 # --- checks before the load ---------------------------------------------------------------
 
 
-def check(server: Server, route: Route, verify: Callable[[Any], str | None] | None = None) -> int:
+def check(server: Server, route: Route) -> int:
     """One request as the load will send it; its answer must be the expected one."""
     status, _, body = request(
         server.port, route.method, route.path, route.body, dict(route.headers), timeout=300
@@ -749,8 +767,8 @@ def check(server: Server, route: Route, verify: Callable[[Any], str | None] | No
         raise RuntimeError(
             f"{server.name} {route.method} {route.path} answered {status}: {body[:300]!r}"
         )
-    if verify is not None:
-        problem = verify(json.loads(body))
+    if route.verify is not None:
+        problem = route.verify(json.loads(body))
         if problem:
             raise RuntimeError(f"{server.name} {route.method} {route.path}: {problem}")
     return len(body)
@@ -853,7 +871,9 @@ def unexpected_note(rows: list[Row], results: dict[tuple[str, str], Measured]) -
                         errors[k] = errors.get(k, 0) + n
                 notes.append(f"! {row.label}, {name}: statuses {statuses}, errors {errors}")
             if any(d is None for d in measured.drains):
-                notes.append(f"! {row.label}, {name}: still busy after the drain limit")
+                notes.append(
+                    f"! {row.label}, {name}: still busy after the drain limit, so restarted"
+                )
     return notes
 
 
@@ -869,8 +889,8 @@ def main() -> int:
     parser.add_argument(
         "--drain-limit",
         type=float,
-        default=300.0,
-        help="longest wait (s) for a server to go idle after a run (300)",
+        default=600.0,
+        help="longest wait (s) for a server to go idle after a run, else it is restarted (600)",
     )
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium page views")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
@@ -903,98 +923,30 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def bench(args: argparse.Namespace, work: Path, servers: list[Server], pages: PageServer) -> int:
-    isso_version, venv_note = ensure_isso(args.venv)
-    isso_python = str(venv_python(args.venv))
-    plan = make_plan()
-    plan_path = work / "plan.json"
-    plan_path.write_text(json.dumps(plan), encoding="utf-8")
-    total = sum(len(t["comments"]) for t in plan["threads"])
-    print(f"Isso {isso_version} ({venv_note}); plan: {total} comments", flush=True)
+def make_rows(origin: str, plan: dict[str, Any]) -> list[Row]:
+    """The routes, as each embed sends them, with a check of each answer.
 
-    # Ranklet: schema, site, then the comments through service logic.
-    instance = work / "ranklet"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RANKLET_", "ISSO_"))}
-    env.update(
-        RANKLET_INSTANCE_PATH=str(instance), RANKLET_COMMENT_RATE_LIMIT="", PYTHONUNBUFFERED="1"
-    )
-    cli = [sys.executable, "-m", "service.cli"]
-    run([*cli, "db", "upgrade"], env)
-    run(
-        [*cli, "site", "create", SITE, "--origin", pages.origin, "--lang", "en", "--json"],
-        env,
-    )
-    began = time.perf_counter()
-    run([sys.executable, str(Path(__file__).resolve()), "--seed-ranklet", str(plan_path)], env)
-    print(f"seeded Ranklet in {time.perf_counter() - began:.1f} s", flush=True)
+    Both embeds send the page's Origin; Isso's XHRs always set Content-Type:
+    application/json, which also makes every one of them preflighted in a browser.
+    """
+    browser = (("Origin", origin),)
+    xhr = (("Origin", origin), ("Content-Type", "application/json"))
+    count_articles, expected = counted_articles(plan)
 
-    # Isso: its config from the template, its schema and comments through its db classes.
-    isso_dir = work / "isso"
-    isso_dir.mkdir()
-    isso_db = isso_dir / "comments.db"
-    isso_port, ranklet_port = free_port(), free_port()
-    template = string.Template((ISSO_FILES / "isso.cfg.in").read_text(encoding="utf-8"))
-    isso_cfg = isso_dir / "isso.cfg"
-    isso_cfg.write_text(
-        template.substitute(dbpath=isso_db, page_origin=pages.origin, port=isso_port),
-        encoding="utf-8",
-    )
-    began = time.perf_counter()
-    seeded = json.loads(
-        run([isso_python, str(ISSO_FILES / "seed_isso.py"), str(isso_cfg), str(plan_path)])
-    )
-    print(f"seeded Isso in {time.perf_counter() - began:.1f} s: {seeded}", flush=True)
-    if seeded["comments"] != total:
-        raise RuntimeError(f"Isso got {seeded['comments']} comments, not {total}")
+    def total_is(size: int, ranklet: bool) -> Callable[[Any], str | None]:
+        def verify(doc: Any) -> str | None:
+            found = doc["comments"]["total"] if ranklet else doc["total_replies"]
+            return None if found == size else f"total {found}, expected {size}"
 
-    servers.append(
-        start_server(
-            "ranklet",
-            [*cli, "serve", "--port", str(ranklet_port), "--workers", str(WORKERS)],
-            env,
-            REPO,
-            ranklet_port,
-            "/healthz",
-            work / "ranklet.log",
-        )
-    )
-    isso_env = {k: v for k, v in os.environ.items() if not k.startswith(("RANKLET_", "ISSO_"))}
-    isso_env["ISSO_SETTINGS"] = str(isso_cfg)
-    servers.append(
-        start_server(
-            "isso",
-            [
-                str(args.venv / "bin" / "gunicorn"),
-                *("-w", str(WORKERS), "-b", f"{HOST}:{isso_port}", "--no-control-socket"),
-                *("--timeout", "120", "--error-logfile", "-", "isso.run"),
-            ],
-            isso_env,
-            isso_dir,
-            isso_port,
-            "/info",
-            work / "isso.log",
-        )
-    )
-    ranklet, isso = servers
-    wait_ready(ranklet, "/readyz")
-    wait_ready(isso, "/info")
-    print(f"Ranklet pid {ranklet.process.pid} on :{ranklet.port}, workers {ranklet.workers()}")
-    print(f"Isso    pid {isso.process.pid} on :{isso.port}, workers {isso.workers()}", flush=True)
-    mem_start = {s.name: memory(s) for s in servers}
-    context = {
-        "ranklet": git_describe(),
-        "ranklet gunicorn": pip_version(sys.executable, "gunicorn"),
-        "isso": isso_version,
-        "isso install": venv_note,
-        "isso gunicorn": pip_version(isso_python, "gunicorn"),
-        "load average at the start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-    }
+        return verify
 
-    # The routes, as each embed sends them (Origin from the page; Isso's XHRs always set
-    # Content-Type: application/json, which also makes every one of them preflighted).
-    browser = (("Origin", pages.origin),)
-    xhr = (("Origin", pages.origin), ("Content-Type", "application/json"))
-    count_articles, expected_counts = counted_articles(plan)
+    def ranklet_counts(doc: Any) -> str | None:
+        wanted = dict(zip(count_articles, expected, strict=True))
+        return None if doc["counts"] == wanted else f"counts {doc['counts']} != {wanted}"
+
+    def isso_counts(doc: Any) -> str | None:
+        return None if doc == expected else f"counts {doc} != {expected}"
+
     rows = [
         Row(
             "baseline (/healthz, /info)",
@@ -1006,16 +958,18 @@ def bench(args: argparse.Namespace, work: Path, servers: list[Server], pages: Pa
     for size in THREAD_SIZES:
         article = f"/bench/thread-{size}"
         isso_query = {"uri": article, "sort": "oldest", "offset": 0, "nested_limit": 5}
+        widget = f"/api/v1/sites/{SITE}/widget?{urlencode({'article': article})}"
         rows.append(
             Row(
                 f"thread read, {size:,} comments",
                 "read",
+                Route("GET", widget, headers=browser, verify=total_is(size, ranklet=True)),
                 Route(
                     "GET",
-                    f"/api/v1/sites/{SITE}/widget?{urlencode({'article': article})}",
-                    headers=browser,
+                    f"/?{urlencode(isso_query)}",
+                    headers=xhr,
+                    verify=total_is(size, ranklet=False),
                 ),
-                Route("GET", f"/?{urlencode(isso_query)}", headers=xhr),
                 size,
             )
         )
@@ -1029,8 +983,16 @@ def bench(args: argparse.Namespace, work: Path, servers: list[Server], pages: Pa
                 f"/api/v1/sites/{SITE}/counts?{counts_query}",
                 headers=browser,
                 tool="python",
+                verify=ranklet_counts,
             ),
-            Route("POST", "/count", json.dumps(count_articles).encode(), xhr, tool="python"),
+            Route(
+                "POST",
+                "/count",
+                json.dumps(count_articles).encode(),
+                xhr,
+                tool="python",
+                verify=isso_counts,
+            ),
         )
     )
     ranklet_post = {"article": POSTS_ARTICLE, "author": "Bench", "body": POST_BODY}
@@ -1067,32 +1029,116 @@ def bench(args: argparse.Namespace, work: Path, servers: list[Server], pages: Pa
             ),
         )
     )
+    return rows
 
-    # Every route answers as expected once (this also warms both services up).
-    def thread_total(size: int, key: str) -> Callable[[Any], str | None]:
-        def verify(doc: Any) -> str | None:
-            found = doc["comments"]["total"] if key == "ranklet" else doc["total_replies"]
-            return None if found == size else f"total {found}, expected {size}"
 
-        return verify
+def prepare(
+    args: argparse.Namespace, work: Path, origin: str, plan_path: Path, total: int
+) -> tuple[Server, Server]:
+    """Seed both databases (at the same time) and describe both servers (not started yet).
 
-    def ranklet_counts(doc: Any) -> str | None:
-        wanted = dict(zip(count_articles, expected_counts, strict=True))
-        return None if doc["counts"] == wanted else f"counts {doc['counts']} != {wanted}"
+    Ranklet: schema and site through its CLI, comments through ``post_comment``. Isso: its
+    config from the template, its schema and comments through its own db classes.
+    """
+    instance = work / "ranklet"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RANKLET_", "ISSO_"))}
+    env.update(
+        RANKLET_INSTANCE_PATH=str(instance), RANKLET_COMMENT_RATE_LIMIT="", PYTHONUNBUFFERED="1"
+    )
+    cli = [sys.executable, "-m", "service.cli"]
+    run([*cli, "db", "upgrade"], env)
+    run([*cli, "site", "create", SITE, "--origin", origin, "--lang", "en", "--json"], env)
 
-    def isso_counts(doc: Any) -> str | None:
-        return None if doc == expected_counts else f"counts {doc} != {expected_counts}"
+    isso_dir = work / "isso"
+    isso_dir.mkdir()
+    isso_port, ranklet_port = free_port(), free_port()
+    template = string.Template((ISSO_FILES / "isso.cfg.in").read_text(encoding="utf-8"))
+    isso_cfg = isso_dir / "isso.cfg"
+    isso_cfg.write_text(
+        template.substitute(dbpath=isso_dir / "comments.db", page_origin=origin, port=isso_port),
+        encoding="utf-8",
+    )
+    seeders = {
+        "Ranklet": ([sys.executable, str(Path(__file__).resolve()), "--seed-ranklet"], env),
+        "Isso": (
+            [str(venv_python(args.venv)), str(ISSO_FILES / "seed_isso.py"), str(isso_cfg)],
+            None,
+        ),
+    }
+    began = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {
+            name: pool.submit(run, [*command, str(plan_path)], environment)
+            for name, (command, environment) in seeders.items()
+        }
+        for name, future in futures.items():
+            seeded = json.loads(future.result())
+            print(f"seeded {name}: {seeded} ({time.perf_counter() - began:.0f} s)", flush=True)
+            if seeded["comments"] != total:
+                raise RuntimeError(f"{name} got {seeded['comments']} comments, not {total}")
 
+    isso_env = {k: v for k, v in os.environ.items() if not k.startswith(("RANKLET_", "ISSO_"))}
+    isso_env["ISSO_SETTINGS"] = str(isso_cfg)
+    ranklet = Server(
+        "ranklet",
+        [*cli, "serve", "--port", str(ranklet_port), "--workers", str(WORKERS)],
+        env,
+        REPO,  # -m service.cli from the checkout, whatever is installed
+        ranklet_port,
+        probe="/healthz",
+        ready="/readyz",
+        log=work / "ranklet.log",
+    )
+    isso = Server(
+        "isso",
+        [
+            str(args.venv / "bin" / "gunicorn"),
+            *("-w", str(WORKERS), "-b", f"{HOST}:{isso_port}", "--no-control-socket"),
+            *("--timeout", "120", "--error-logfile", "-", "isso.run"),
+        ],
+        isso_env,
+        isso_dir,
+        isso_port,
+        probe="/info",
+        ready="/info",
+        log=work / "isso.log",
+    )
+    return ranklet, isso
+
+
+def bench(args: argparse.Namespace, work: Path, servers: list[Server], pages: PageServer) -> int:
+    isso_version, venv_note = ensure_isso(args.venv)
+    isso_python = str(venv_python(args.venv))
+    plan = make_plan()
+    plan_path = work / "plan.json"
+    plan_path.write_text(json.dumps(plan), encoding="utf-8")
+    total = sum(len(t["comments"]) for t in plan["threads"])
+    print(f"Isso {isso_version} ({venv_note}); plan: {total} comments", flush=True)
+
+    ranklet, isso = prepare(args, work, pages.origin, plan_path, total)
+    servers += [ranklet, isso]
+    for server in servers:
+        server.start()
+    for server in servers:
+        wait_ready(server)
+        print(f"{server.name}: pid {server.pid} on :{server.port}, workers {server.workers()}")
+    instance, isso_db = work / "ranklet", isso.cwd / "comments.db"
+    mem_start = {s.name: memory(s) for s in servers}
+    context = {
+        "ranklet": git_describe(),
+        "ranklet gunicorn": pip_version(sys.executable, "gunicorn"),
+        "isso": isso_version,
+        "isso install": venv_note,
+        "isso gunicorn": pip_version(isso_python, "gunicorn"),
+        "load average at the start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+    rows = make_rows(pages.origin, plan)
     results: dict[tuple[str, str], Measured] = {}
     print("checking every route once (Isso's 2,000-comment thread takes a while)", flush=True)
     for row in rows:
         for server, route in ((ranklet, row.ranklet), (isso, row.isso)):
-            verify: Callable[[Any], str | None] | None = None
-            if row.kind == "read":
-                verify = thread_total(row.size, server.name)
-            elif row.kind == "counts":
-                verify = ranklet_counts if server.name == "ranklet" else isso_counts
-            results[(row.label, server.name)] = Measured(answer_bytes=check(server, route, verify))
+            results[(row.label, server.name)] = Measured(answer_bytes=check(server, route))
     for server in servers:
         wait_idle(server, args.drain_limit)
 
@@ -1129,7 +1175,8 @@ def bench(args: argparse.Namespace, work: Path, servers: list[Server], pages: Pa
     else:
         proxies = {"ranklet": CountingProxy(ranklet.port), "isso": CountingProxy(isso.port)}
         with serving(proxies["ranklet"]), serving(proxies["isso"]):
-            out.views = browse(pages, proxies, "/bench/thread-20", count_articles[:10])
+            count_articles = counted_articles(plan)[0][:10]
+            out.views = browse(pages, proxies, "/bench/thread-20", count_articles)
     out.context["load average at the end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     report(args, out)
     return 0

@@ -1038,6 +1038,8 @@ VALID = {"article": "/post/1", "body": "Hello"}
         ({"website": "https://example.com/" + "a" * 237}, "website"),
         ({"website": "data:text/html,hi"}, "website"),
         ({"website": "//example.com"}, "website"),
+        ({"website": 'https://example.com/"><script>alert(1)</script>'}, "website"),
+        ({"website": "https://exa mple.com/"}, "website"),
         ({"email": "not-an-email"}, "email"),
         ({"email": "a@"}, "email"),
         ({"email": "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 58 + ".org"}, "email"),

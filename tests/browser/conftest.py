@@ -38,23 +38,17 @@ def _load_root_conftest() -> types.ModuleType:
     return module
 
 
-def _reexport(module: types.ModuleType) -> None:
-    """Every public helper of ``module`` (not its fixtures, which pytest already has)."""
-    for name, value in vars(module).items():
-        if name.startswith("_") or name in globals() or isinstance(value, types.ModuleType):
-            continue
-        if hasattr(value, "_fixture_function_marker"):
-            continue
-        globals()[name] = value
+def _is_helper(name: str, value: object) -> bool:
+    """Public names other than modules and fixtures (pytest has those already)."""
+    return not (
+        name.startswith("_")
+        or isinstance(value, types.ModuleType)
+        or hasattr(value, "_fixture_function_marker")
+    )
 
 
-_reexport(_load_root_conftest())
-CHROMIUM: str = globals()["CHROMIUM"]
-Server: Any = globals()["Server"]
-chromium_available: Callable[[], bool] = globals()["chromium_available"]
-free_port: Callable[[], int] = globals()["free_port"]
-need: Callable[[bool, str], None] = globals()["need"]
-wait_http: Callable[..., None] = globals()["wait_http"]
+_root = _load_root_conftest()
+globals().update({k: v for k, v in vars(_root).items() if _is_helper(k, v) and k not in globals()})
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -70,8 +64,8 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     """pytest-playwright's launch options, pointed at Debian's Chromium."""
-    need(chromium_available(), f"Chromium at {CHROMIUM}")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+    _root.need(_root.chromium_available(), f"Chromium at {_root.CHROMIUM}")
+    return {**browser_type_launch_args, "executable_path": _root.CHROMIUM, "args": CHROMIUM_ARGS}
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +84,7 @@ def module_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
     ) -> Any:
         """A server on a free port; ``instance`` shares another one's folder (and database);
         with ``wait=False`` the caller waits for ``/readyz`` when it needs the server."""
-        port = free_port()
+        port = _root.free_port()
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("RANKLET_")}
         full_env.update(
             {
@@ -113,12 +107,12 @@ def module_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         ]
         with open(log, "wb") as out:
             process = subprocess.Popen(cli, env=full_env, stdout=out, stderr=subprocess.STDOUT)
-        server = Server(f"http://127.0.0.1:{port}", process, full_env, log)
+        server = _root.Server(f"http://127.0.0.1:{port}", process, full_env, log)
         servers.append(server)
         if not wait:
             return server
         try:
-            wait_http(server.base + "/readyz", timeout=30)
+            _root.wait_http(server.base + "/readyz", timeout=30)
         except AssertionError:
             server.stop()
             raise AssertionError(log.read_text(errors="replace")[-3000:]) from None

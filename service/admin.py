@@ -336,8 +336,11 @@ def moderate() -> Response:
     comments = db.session.scalars(
         select(Comment).where(Comment.site_id == g.site.id, Comment.id.in_(ids))
     ).all()
-    for comment in comments:
-        commenting.moderate(comment, action)
+    try:
+        commenting.moderate_many(comments, action)
+    except commenting.ErasedComment:
+        flash(g.t["erased_cannot_restore"], "error")
+        return redirect(back)
     words = g.t
     flash(words["moderated"].format(n=len(comments), action=words[f"done_{action}"]), "success")
     return redirect(back)

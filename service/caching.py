@@ -20,6 +20,7 @@ from sqlalchemy import and_, bindparam, select, update
 
 from service.extensions import db
 from service.models import Site, Thread
+from service.sites import SLUG_RE
 
 # Short browser/CDN lifetimes: a new comment or position shows within seconds, and the
 # revalidation that follows is a cheap 304.
@@ -47,6 +48,8 @@ _VERSIONS = (
 
 def versions(slug: str, article: str = "") -> Versions | None:
     """Site and thread versions in one indexed Core query: all a cache hit needs."""
+    if not SLUG_RE.fullmatch(slug):
+        return None  # impossible names never reach the database (NUL is a 500 on PG)
     row = db.session.connection().execute(_VERSIONS, {"slug": slug, "article": article}).first()
     if row is None:
         return None

@@ -305,8 +305,10 @@ class Posted:
     editable_until: datetime
 
 
-def _held_reason(site: Site, body: str, author: str | None, website: str | None) -> str | None:
-    if markup.count_links(body) > MAX_LINKS:
+def _held_reason(
+    site: Site, body: str, body_html: str, author: str | None, website: str | None
+) -> str | None:
+    if markup.count_html_links(body_html) > MAX_LINKS:
         return "links"
     text = " ".join(x for x in (body, author or "", website or "") if x).lower()
     if any(word in text for word in site.banned_words or []):
@@ -314,7 +316,9 @@ def _held_reason(site: Site, body: str, author: str | None, website: str | None)
     return None
 
 
-def post_comment(site: Site, data: dict[str, Any], *, as_author: bool) -> tuple[Posted, str]:
+def post_comment(
+    site: Site, data: dict[str, Any], *, as_author: bool, body_html: str | None = None
+) -> tuple[Posted, str]:
     """Store a comment; returns it with the status the client is told.
 
     A filled honeypot is stored as spam but answered like a normal comment, so bots learn
@@ -339,6 +343,8 @@ def post_comment(site: Site, data: dict[str, Any], *, as_author: bool) -> tuple[
             parent = db.session.get(Comment, parent.parent_id) or parent
         depth, root_id = parent.depth + 1, parent.root_id
     body = data["body"].strip()
+    if body_html is None:
+        body_html = markup.render_comment(body)
     author = (data.get("author") or "").strip() or None
     email = (data.get("email") or "").strip() or None
     website = data.get("website") or None
@@ -347,7 +353,7 @@ def post_comment(site: Site, data: dict[str, Any], *, as_author: bool) -> tuple[
         status = "approved"
     elif honeypot:
         status = "spam"
-    elif site.moderation == "all" or _held_reason(site, body, author, website):
+    elif site.moderation == "all" or _held_reason(site, body, body_html, author, website):
         status = "pending"
     else:
         status = "approved"
@@ -369,7 +375,7 @@ def post_comment(site: Site, data: dict[str, Any], *, as_author: bool) -> tuple[
         email_lookup=email_lookup(email),
         avatar=avatar_seed(site.id, author, email),
         body_text=body,
-        body_html=markup.render_comment(body),
+        body_html=body_html,
         status=status,
         is_author=as_author,
         notify=bool(data.get("notify")) and email is not None,
@@ -424,7 +430,9 @@ def edit_comment(site: Site, comment: Comment, changes: dict[str, Any]) -> Comme
     if (
         not comment.is_author
         and comment.status == "approved"
-        and _held_reason(site, comment.body_text, comment.author, comment.website)
+        and _held_reason(
+            site, comment.body_text, comment.body_html, comment.author, comment.website
+        )
     ):
         _set_status(comment, "pending")  # an edit may not sneak spam past the checks
     else:
@@ -470,10 +478,24 @@ MODERATION_STATUS = {
 }
 
 
+class ErasedComment(ValueError):
+    """An erased comment has nothing left to publish."""
+
+
 def moderate(comment: Comment, action: str) -> Comment:
-    _set_status(comment, MODERATION_STATUS[action])
+    return moderate_many([comment], action)[0]
+
+
+def moderate_many(comments: Sequence[Comment], action: str) -> Sequence[Comment]:
+    """Apply one action to several comments in one transaction: all or none."""
+    status = MODERATION_STATUS[action]
+    if status == "approved" and any(not c.body_text for c in comments):
+        db.session.rollback()
+        raise ErasedComment("An erased comment cannot be approved or restored.")
+    for comment in comments:
+        _set_status(comment, status)
     db.session.commit()
-    return comment
+    return comments
 
 
 def moderation_page(

@@ -8,7 +8,7 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from service import commenting, ranking
+from service import commenting, markup, ranking
 from service.auth import require_admin, require_origin
 from service.caching import (
     THREAD_CACHE,
@@ -85,11 +85,16 @@ class CommentsView(MethodView):
     @blp.alt_response(429, description="Rate limited; see Retry-After")
     def post(self, body: dict[str, Any], site: str) -> tuple[dict[str, Any], int]:
         """Post a comment or a reply; the site token posts as the blog's author."""
+        # Rendered before the first query: on SQLite a write request holds the write lock
+        # from its first statement, and Markdown rendering need not happen under it.
+        body_html = markup.render_comment(body["body"].strip())
         target = get_site_or_404(site)
         as_author = _admin_or_origin(target)
         if not as_author:
             check_comment_rate(target)
-        posted, status = commenting.post_comment(target, body, as_author=as_author)
+        posted, status = commenting.post_comment(
+            target, body, as_author=as_author, body_html=body_html
+        )
         answer = {
             "comment": commenting.public(posted.comment, target.lang),
             "status": status,
@@ -99,7 +104,7 @@ class CommentsView(MethodView):
         return answer, 201 if status == "approved" else 202
 
 
-@blp.route("/<site>/comments/<int:comment_id>")
+@blp.route("/<site>/comments/<int(max=2147483647):comment_id>")
 class CommentView(MethodView):
     @blp.arguments(CommentPatch)
     @blp.response(200, CommentResult)
@@ -128,7 +133,7 @@ class CommentView(MethodView):
         commenting.delete_comment(comment)
 
 
-@blp.route("/<site>/comments/<int:comment_id>/like")
+@blp.route("/<site>/comments/<int(max=2147483647):comment_id>/like")
 class LikeView(MethodView):
     @blp.response(200, LikeResult)
     def post(self, site: str, comment_id: int) -> dict[str, Any]:
@@ -139,7 +144,7 @@ class LikeView(MethodView):
         return {"likes": commenting.like_comment(comment, client_address())}
 
 
-@blp.route("/<site>/comments/<int:comment_id>/moderate")
+@blp.route("/<site>/comments/<int(max=2147483647):comment_id>/moderate")
 class ModerateView(MethodView):
     @blp.arguments(ModerateAction)
     @blp.response(200, CommentResult)
@@ -148,7 +153,10 @@ class ModerateView(MethodView):
         target = get_site_or_404(site)
         require_admin(target)
         comment = commenting.get_comment_or_404(target, comment_id)
-        commenting.moderate(comment, body["action"])
+        try:
+            commenting.moderate(comment, body["action"])
+        except commenting.ErasedComment as error:
+            abort(422, message=str(error), errors={"action": [str(error)]})
         return {"comment": commenting.public(comment, target.lang)}
 
 

@@ -357,8 +357,13 @@ def count_links(body: str) -> int:
     Counted on the rendered, sanitized HTML, so only links a reader could click count:
     explicit, reference-style, autolinks, bare URLs and images shown as links alike.
     """
+    return count_html_links(render_comment(body))
+
+
+def count_html_links(html: str) -> int:
+    """Links in already rendered comment HTML (saves rendering a body twice)."""
     counter = _LinkCounter()
-    counter.feed(render_comment(body))
+    counter.feed(html)
     counter.close()
     return counter.links
 

@@ -162,6 +162,16 @@ BIDI_RE = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 SORTS = ("oldest", "newest", "top")
 
 
+# The same rules as OpenAPI patterns (ECMA regex), so generated clients and schema-driven
+# tests know what the validators below accept.
+LINE_PATTERN = (
+    "^[^\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]*$"
+)
+ARTICLE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+_BODY_CHAR = "[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]"
+BODY_PATTERN = f"^{_BODY_CHAR}*[^\\s\\u0000-\\u001f\\u007f-\\u009f]{_BODY_CHAR}*$"
+
+
 def plain_line(value: str) -> None:
     """One line of plain text: no control characters, no bidi overrides."""
     if LINE_CONTROL_RE.search(value):
@@ -195,18 +205,35 @@ def http_url(max_length: int) -> fields.Url:
 
 class ArticleField(fields.String):
     def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {"pattern": ARTICLE_PATTERN})
         super().__init__(validate=[validate.Length(1, 512), article_key], **kwargs)
 
 
 class CommentInput(StrictSchema):
     article = ArticleField(required=True)
-    article_title = fields.String(validate=[validate.Length(max=512), plain_line], allow_none=True)
+    article_title = fields.String(
+        validate=[validate.Length(max=512), plain_line],
+        allow_none=True,
+        metadata={"pattern": LINE_PATTERN},
+    )
     article_url = http_url(2048)
     parent_id = StrictInteger(allow_none=True, validate=validate.Range(1))
-    author = fields.String(validate=[validate.Length(max=64), plain_line], allow_none=True)
-    email = fields.Email(validate=[validate.Length(max=254), plain_line], allow_none=True)
+    author = fields.String(
+        validate=[validate.Length(max=64), plain_line],
+        allow_none=True,
+        metadata={"pattern": LINE_PATTERN},
+    )
+    email = fields.Email(
+        validate=[validate.Length(max=254), plain_line],
+        allow_none=True,
+        metadata={"pattern": LINE_PATTERN},
+    )
     website = http_url(256)
-    body = fields.String(required=True, validate=body_text)
+    body = fields.String(
+        required=True,
+        validate=body_text,
+        metadata={"minLength": 1, "maxLength": 5000, "pattern": BODY_PATTERN},
+    )
     notify = fields.Boolean(load_default=False)
     homepage = fields.String(
         load_default="",
@@ -216,8 +243,14 @@ class CommentInput(StrictSchema):
 
 
 class CommentPatch(StrictSchema):
-    body = fields.String(validate=body_text)
-    author = fields.String(validate=[validate.Length(max=64), plain_line], allow_none=True)
+    body = fields.String(
+        validate=body_text, metadata={"minLength": 1, "maxLength": 5000, "pattern": BODY_PATTERN}
+    )
+    author = fields.String(
+        validate=[validate.Length(max=64), plain_line],
+        allow_none=True,
+        metadata={"pattern": LINE_PATTERN},
+    )
     website = http_url(256)
 
 

@@ -1,0 +1,55 @@
+"""Moderation rules that span erasure and bulk actions."""
+
+from __future__ import annotations
+
+from service.erasure import erase_email
+from service.extensions import db
+from service.models import Comment
+from service.sites import get_site
+
+ORIGIN = {"Origin": "https://blog.example.com"}
+
+
+def _post(client, site, body, email=None):
+    data = {"article": "/a", "body": body}
+    if email:
+        data["email"] = email
+    answer = client.post(f"/api/v1/sites/{site.slug}/comments", json=data, headers=ORIGIN)
+    assert answer.status_code == 201, answer.json
+    return answer.json["comment"]["id"]
+
+
+def test_an_erased_comment_cannot_be_restored(app, client, site):
+    erased = _post(client, site, "mine", "reader@example.org")
+    with app.app_context():
+        assert erase_email(get_site(site.slug), "reader@example.org") == 1
+    for action in ("restore", "approve"):
+        answer = client.post(
+            f"/api/v1/sites/{site.slug}/comments/{erased}/moderate",
+            json={"action": action},
+            headers=site.auth,
+        )
+        assert answer.status_code == 422
+        assert "erased" in answer.json["message"]
+    page = client.get(f"/api/v1/sites/{site.slug}/comments?article=/a").json
+    assert page["total"] == 0 and page["comments"] == []
+
+
+def test_bulk_moderation_is_all_or_nothing(app, client, site):
+    from service import commenting
+
+    kept = _post(client, site, "kept")
+    erased = _post(client, site, "gone", "reader@example.org")
+    with app.app_context():
+        owner = get_site(site.slug)
+        erase_email(owner, "reader@example.org")
+        commenting.moderate(db.session.get(Comment, kept), "spam")
+        both = [db.session.get(Comment, kept), db.session.get(Comment, erased)]
+        try:
+            commenting.moderate_many(both, "restore")
+        except commenting.ErasedComment:
+            pass
+        else:
+            raise AssertionError("restoring an erased comment must fail")
+        assert db.session.get(Comment, kept).status == "spam"
+        assert db.session.get(Comment, erased).status == "deleted"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -90,8 +91,36 @@ def _retry_after(error: HTTPException) -> int:
     return int(getattr(error, "retry_after", None) or 60)
 
 
+def _rollback_quietly() -> None:
+    """Roll the request's session back; if the connection died, drop it instead of raising
+    (a rollback on a connection the database closed fails too)."""
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone either way
+        with contextlib.suppress(Exception):
+            db.session.invalidate()
+
+
+def end_session(_error: BaseException | None = None) -> None:
+    """End the request's session before Flask-SQLAlchemy's own teardown does.
+
+    A connection the database dropped after the answer was made (a read's open transaction,
+    or attributes reloaded after a commit) makes the closing ROLLBACK fail; raised from a
+    teardown, that would turn a finished 200 or 201 into gunicorn's HTML 500.
+    """
+    try:
+        db.session.remove()
+    except Exception as error:  # see the docstring
+        log.warning(
+            "database connection lost after a request: %s", str(error).splitlines()[0][:200]
+        )
+        with contextlib.suppress(Exception):
+            db.session.invalidate()
+        db.session.registry.clear()
+
+
 def database_unavailable(error: Exception) -> Response:
-    db.session.rollback()
+    _rollback_quietly()
     log.warning("database unavailable: %s", str(error).splitlines()[0][:200])
     return error_response(
         503, "The database is unavailable; try again shortly.", headers={"Retry-After": "5"}
@@ -110,7 +139,7 @@ def handle_operational_error(error: DBAPIError) -> Response:
 
 
 def handle_unexpected(error: Exception) -> Response:
-    db.session.rollback()
+    _rollback_quietly()
     if isinstance(error, HTTPException):
         return handle_http_exception(error)
     log.exception("unhandled error on %s %s", request.method, request.path, exc_info=error)
@@ -124,3 +153,5 @@ def register(app: Flask) -> None:
     # a DBAPIError, and not a bug either.
     app.register_error_handler(PoolTimeout, database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)
+    # Registered after db.init_app, so it runs before Flask-SQLAlchemy's teardown.
+    app.teardown_appcontext(end_session)

@@ -1,100 +1,30 @@
 """Fixtures: a fresh app and database per test, on SQLite and on PostgreSQL.
 
+Only fixtures live here; plain helpers are in ``support.py`` (``from support import ...``).
 Under ``CI=true`` a missing PostgreSQL, Redis or Chromium is a failure, never a skip.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-PG_URL = os.environ.get("RANKLET_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("RANKLET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-CHROMIUM = os.environ.get("RANKLET_TEST_CHROMIUM", "/usr/bin/chromium")
-
-
-def need(available: bool, what: str) -> None:
-    """Skip on a developer machine without ``what``; fail in CI, where it must be there."""
-    if available:
-        return
-    if IN_CI:
-        pytest.fail(f"{what} is required under CI=true but is not available")
-    pytest.skip(f"{what} is not available")
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def postgres_available() -> bool:
-    return _port_open("127.0.0.1", 5432)
-
-
-def redis_available() -> bool:
-    return _port_open("127.0.0.1", 6379)
-
-
-def chromium_available() -> bool:
-    return Path(CHROMIUM).exists()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class PgSchema:
-    """A fresh schema in the test database, so runs and tests never see each other."""
-
-    name: str = field(default_factory=lambda: "t_" + uuid.uuid4().hex[:12])
-
-    @property
-    def url(self) -> str:
-        return PG_URL
-
-    @property
-    def options(self) -> str:
-        return f"-csearch_path={self.name}"
-
-    def create(self) -> None:
-        import psycopg
-
-        with psycopg.connect(_plain_pg(PG_URL), autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{self.name}"')
-
-    def drop(self) -> None:
-        import psycopg
-
-        with psycopg.connect(_plain_pg(PG_URL), autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE')
-
-
-def _plain_pg(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
-
-
-def pg_database_url(schema: PgSchema) -> str:
-    """A URL that puts every connection in the schema (for subprocess servers too)."""
-    return f"{schema.url}?options=-csearch_path%3D{schema.name}"
+from support import (
+    PgSchema,
+    Server,
+    SiteInfo,
+    free_port,
+    need,
+    pg_database_url,
+    postgres_available,
+    wait_http,
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -112,10 +42,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         from service.extensions import db
 
         # Close pooled connections before dropping, or DROP SCHEMA waits on their locks.
-        try:
+        with contextlib.suppress(Exception):
             db.session.remove()
-        except Exception:  # noqa: BLE001, S110
-            pass
         schema.drop()
 
 
@@ -133,7 +61,9 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(app_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def app(
+    app_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
     monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
     from service import create_app
     from service.extensions import db
@@ -150,16 +80,6 @@ def app(app_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.fixture
 def client(app: Any) -> Any:
     return app.test_client()
-
-
-@dataclass
-class SiteInfo:
-    slug: str
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
 
 @pytest.fixture
@@ -183,77 +103,40 @@ def site(make_site: Callable[..., SiteInfo]) -> SiteInfo:
 # --- real servers ---------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    """A ``ranklet serve`` subprocess on a free 127.0.0.1 port."""
-
-    base: str
-    process: subprocess.Popen[bytes]
-    env: dict[str, str]
-    log: Path
-
-    def cli(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "service.cli", *args],
-            env=self.env, capture_output=True, text=True, timeout=60, check=False,
-        )
-        if done.returncode != 0:
-            raise AssertionError(f"ranklet {' '.join(args)} failed: {done.stderr}")
-        return done.stdout
-
-    def create_site(self, slug: str, *origins: str) -> SiteInfo:
-        out = self.cli("site", "create", slug, "--json",
-                       *[a for o in (origins or ("https://blog.example.com",)) for a in ("--origin", o)])
-        data = json.loads(out)
-        return SiteInfo(data["site"], data["token"])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-
-def wait_http(url: str, timeout: float = 20.0) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - loopback only
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not come up within {timeout}s")
-
-
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start ``ranklet serve`` subprocesses; each is stopped after the test."""
     servers: list[Server] = []
 
     def start(
-        workers: int = 2, env: dict[str, str] | None = None, command: str = "serve",
-        instance: Path | None = None, port: int | None = None,
+        workers: int = 2,
+        env: dict[str, str] | None = None,
+        command: str = "serve",
+        instance: Path | None = None,
+        port: int | None = None,
     ) -> Server:
         port = port or free_port()
         folder = instance or tmp_path / f"instance-{len(servers)}"
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("RANKLET_")}
-        full_env.update({
-            "RANKLET_INSTANCE_PATH": str(folder),
-            "RANKLET_SECRET_KEY": "test-secret-key",
-            "PYTHONUNBUFFERED": "1",
-        })
+        full_env.update(
+            {
+                "RANKLET_INSTANCE_PATH": str(folder),
+                "RANKLET_SECRET_KEY": "test-secret-key",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         full_env.update(env or {})
         log = tmp_path / f"server-{port}.log"
-        cli = [sys.executable, "-m", "service.cli", command, "--port", str(port),
-               "--workers", str(workers)]
-        if command == "demo":
-            pass
+        cli = [
+            sys.executable,
+            "-m",
+            "service.cli",
+            command,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
         with open(log, "wb") as out:
             process = subprocess.Popen(cli, env=full_env, stdout=out, stderr=subprocess.STDOUT)
         server = Server(f"http://127.0.0.1:{port}", process, full_env, log)
@@ -283,7 +166,3 @@ def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         yield {"RANKLET_DATABASE_URL": pg_database_url(schema)}
     finally:
         schema.drop()
-
-
-def has_command(name: str) -> bool:
-    return shutil.which(name) is not None

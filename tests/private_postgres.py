@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from conftest import free_port
+from support import free_port
 
 
 def server_bin_dir() -> Path | None:

@@ -18,11 +18,6 @@ from service.crypto import TOKEN_RE
 
 BASE = "/api/v1/sites/blog"
 
-pytestmark = pytest.mark.filterwarnings(
-    # service/migrations/env.py tries db.get_engine() (Flask-SQLAlchemy 2) before db.engine.
-    "ignore:'get_engine' is deprecated:DeprecationWarning"
-)
-
 
 @dataclass
 class Site:

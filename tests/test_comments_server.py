@@ -17,8 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-
-from tests.conftest import need, redis_available
+from support import need, redis_available
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,15 +11,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from support import free_port
 
 BASE = "/api/v1/sites/blog"
-
-
-def free_port() -> int:
-    """A loopback port with nothing listening (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def assert_error(answer: Any, status: int) -> dict[str, Any]:

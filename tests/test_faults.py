@@ -38,7 +38,8 @@ from urllib.parse import quote, urlsplit
 
 import private_postgres
 import pytest
-from conftest import (
+from private_postgres import PrivatePostgres
+from support import (
     PG_URL,
     PgSchema,
     free_port,
@@ -46,7 +47,6 @@ from conftest import (
     pg_database_url,
     postgres_available,
 )
-from private_postgres import PrivatePostgres
 
 pytestmark = pytest.mark.slow
 
@@ -297,6 +297,10 @@ def test_sqlite_locked_by_another_writer_gives_503_and_reads_go_on(start_server)
     assert all(is_unavailable(a) for a in during), [(a.status, a.body[:200]) for a in during]
     assert max(a.seconds for a in during) < 6.5, [round(a.seconds, 2) for a in during]
 
+    print(
+        f"\nsqlite locked: writes 503 after {[round(a.seconds, 2) for a in during]} s, "
+        f"reads 200 in at most {max(a.seconds for a in reads) * 1000:.0f} ms"
+    )
     after = post(base, "/locked/", "after the lock")
     assert after.status == 201, after.body
     integrity, ids, threads = sqlite_check(sqlite_file(server))
@@ -450,6 +454,40 @@ def test_no_pooled_connection_in_time_is_503_not_500(tmp_path, monkeypatch):
             db.engine.dispose()
     _assert_503(response)
     assert waited < 3.0
+
+
+def test_connection_lost_after_the_answer_keeps_the_answer(tmp_path, monkeypatch):
+    """The database drops the connection between the answer and the session's closing
+    ROLLBACK (seen with PostgreSQL stopped under load): the finished 200 or 201 stands."""
+    import sqlite3 as dbapi
+
+    from service.extensions import db
+    from service.sites import SiteSettings, create_site
+
+    app = _sqlite_app(tmp_path, monkeypatch, f"sqlite:///{tmp_path / 'ranklet.db'}")
+    with app.app_context():
+        db.create_all()
+        create_site("blog", SiteSettings(origins=[ORIGIN]))
+        dialect = db.engine.dialect
+    failures = []
+
+    def rollback_on_a_dead_connection(dbapi_connection: Any) -> None:
+        failures.append(1)
+        raise dbapi.OperationalError("disk I/O error")
+
+    client = app.test_client()
+    try:
+        monkeypatch.setattr(dialect, "do_rollback", rollback_on_a_dead_connection)
+        read = client.get("/api/v1/sites/blog/widget?article=/a/")
+        posted = _client_post(client, "kept")
+    finally:
+        monkeypatch.undo()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    assert failures, "no ROLLBACK was attempted: the test did not test anything"
+    assert read.status_code == 200, read.get_data(as_text=True)[:300]
+    assert posted.status_code == 201, posted.get_data(as_text=True)[:300]
 
 
 # --- a worker killed mid-burst ------------------------------------------------------------

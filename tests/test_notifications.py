@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import socket
 import threading
 import time
 import urllib.error
@@ -33,6 +32,7 @@ from urllib.parse import urlsplit
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
+from support import free_port
 
 from service.cli import main
 
@@ -45,19 +45,8 @@ PAGE_CSP = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 
-pytestmark = pytest.mark.filterwarnings(
-    # service/migrations/env.py tries db.get_engine() (Flask-SQLAlchemy 2) before db.engine.
-    "ignore:'get_engine' is deprecated:DeprecationWarning"
-)
-
 
 # --- real peers -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -18,8 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from sqlalchemy import String, Text, inspect, select, text
-
-from tests.conftest import PG_URL, has_command
+from support import PG_URL, has_command
 
 BASE = "/api/v1/sites/blog"
 EMAIL = "secret.person@example.org"

@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
-from conftest import (
+from support import (
     PgSchema,
     free_port,
     need,

@@ -25,11 +25,6 @@ from sqlalchemy import func, select
 from service import markup
 from service.cli import main
 
-pytestmark = pytest.mark.filterwarnings(
-    # service/migrations/env.py tries db.get_engine() (Flask-SQLAlchemy 2) before db.engine.
-    "ignore:'get_engine' is deprecated:DeprecationWarning"
-)
-
 API = "/api/v1/sites"
 md = markup.render_comment
 

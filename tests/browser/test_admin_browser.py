@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from conftest import chromium_available, need
 from playwright.sync_api import Page, expect
+from support import chromium_available, need
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

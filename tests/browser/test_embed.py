@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from conftest import free_port, wait_http
 from playwright.sync_api import Page, expect
+from support import free_port, wait_http
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

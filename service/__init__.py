@@ -81,6 +81,11 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
         from service.ratelimit_store import default_storage_uri
 
         app.config["RATELIMIT_STORAGE_URI"] = default_storage_uri(app.instance_path)
+    elif str(app.config["RATELIMIT_STORAGE_URI"]).startswith(("redis://", "rediss://")):
+        # A hung Redis must not hang posts: time out fast and fall back per process.
+        app.config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1}
+        )
     elif str(app.config["RATELIMIT_STORAGE_URI"]).startswith("ranklet-sqlite"):
         import service.ratelimit_store  # noqa: F401 - registers the scheme
     app.config["PUBLIC_URL"] = str(app.config.get("PUBLIC_URL") or "http://127.0.0.1:8000").rstrip(

@@ -188,6 +188,19 @@ def _request_hooks(app: Flask) -> None:
         return response
 
 
+def _hot_reads(app: Flask) -> None:
+    """Repeats of the embed's GETs answered before Flask, after one check query."""
+    from service.extensions import db
+    from service.hot_reads import HotReads
+
+    def engine() -> Any:
+        with app.app_context():
+            return db.engine
+
+    app.wsgi_app = HotReads(app.wsgi_app, engine)  # type: ignore[method-assign]
+    app.extensions["ranklet_hot_reads"] = app.wsgi_app
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=instance_path(), instance_relative_config=True)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
@@ -202,4 +215,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from service import notifications
 
     notifications.init_app(app)  # the outbox sender: lazily, in each serving process
+    _hot_reads(app)
     return app

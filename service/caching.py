@@ -1,7 +1,8 @@
 """Conditional GETs: ETags from version counters, so a 304 costs an indexed lookup at most.
 
 Sites and threads carry a ``version`` bumped in the same transaction as every change, in the
-database, so every worker and host agrees at once; nothing is cached in process memory.
+database, so every worker and host agrees at once. Bodies kept in process memory are keyed
+by those versions (here) or checked against them before use (``service.hot_reads``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Any
 from flask import Response, current_app, request
 from flask_smorest import abort
 from marshmallow import Schema
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import select, update
 
 from service.extensions import db
+from service.hot_reads import THREAD_VERSIONS, thread_token
 from service.models import Site, Thread
 from service.sites import SLUG_RE
 
@@ -39,21 +41,15 @@ class Versions:
     thread: int
 
 
-_VERSIONS = (
-    select(Site.id, Site.version, Thread.version)
-    .outerjoin(Thread, and_(Thread.site_id == Site.id, Thread.article == bindparam("article")))
-    .where(Site.slug == bindparam("slug"))
-)
-
-
 def versions(slug: str, article: str = "") -> Versions | None:
     """Site and thread versions in one indexed Core query: all a cache hit needs."""
     if not SLUG_RE.fullmatch(slug):
         return None  # impossible names never reach the database (NUL is a 500 on PG)
-    row = db.session.connection().execute(_VERSIONS, {"slug": slug, "article": article}).first()
-    if row is None:
+    row = db.session.connection().execute(THREAD_VERSIONS, {"slug": slug, "article": article})
+    token = thread_token(row.first())
+    if token is None:
         return None
-    return Versions(row[0], row[1], -1 if row[2] is None else row[2])
+    return Versions(*token)
 
 
 def versions_or_404(slug: str, article: str = "") -> Versions:

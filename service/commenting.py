@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import current_app
 from flask_smorest import abort
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -33,7 +33,7 @@ from service.crypto import (
     token_hash,
     token_matches,
 )
-from service.db_types import utcnow
+from service.db_types import transaction_intent, utcnow
 from service.extensions import db
 from service.models import Comment, Like, Site, Thread
 
@@ -52,10 +52,28 @@ def _insert(model: Any) -> Any:
 # --- threads ------------------------------------------------------------------------------
 
 
-def find_thread(site: Site, article: str) -> Thread | None:
-    return db.session.scalar(
-        select(Thread).where(Thread.site_id == site.id, Thread.article == article)
+# Statements on the posting path, built once: building one costs more than running it.
+_THREAD = select(Thread).where(
+    Thread.site_id == bindparam("site_id"), Thread.article == bindparam("article")
+)
+_COUNT_CHANGE = (
+    update(Thread.__table__)
+    .where(Thread.__table__.c.id == bindparam("thread_id"))
+    .values(
+        approved_count=Thread.__table__.c.approved_count + bindparam("delta"),
+        version=Thread.__table__.c.version + 1,
     )
+)
+_INSERT_COMMENT = insert(Comment.__table__)
+_SET_ROOT = (
+    update(Comment.__table__)
+    .where(Comment.__table__.c.id == bindparam("comment_id"))
+    .values(root_id=bindparam("root"))
+)
+
+
+def find_thread(site: Site, article: str) -> Thread | None:
+    return db.session.scalar(_THREAD, {"site_id": site.id, "article": article})
 
 
 def ensure_thread(site: Site, article: str, title: str | None, url: str | None) -> Thread:
@@ -84,12 +102,10 @@ def ensure_thread(site: Site, article: str, title: str | None, url: str | None) 
 
 
 def _count_change(thread_id: int, delta: int) -> None:
-    """Adjust the approved count and bump the version, in SQL so concurrent writers add up."""
-    db.session.execute(
-        update(Thread)
-        .where(Thread.id == thread_id)
-        .values(approved_count=Thread.approved_count + delta, version=Thread.version + 1)
-    )
+    """Adjust the approved count and bump the version, in SQL so concurrent writers add up.
+
+    A Core statement: no ORM object holds the count for longer than a request."""
+    db.session.connection().execute(_COUNT_CHANGE, {"thread_id": thread_id, "delta": delta})
 
 
 def _set_status(comment: Comment, status: str) -> None:
@@ -283,18 +299,6 @@ def _build_trees(
     return [node for top in tops if (node := build(top))]
 
 
-def counts(site: Site, articles: list[str]) -> dict[str, int]:
-    """Approved counts for many articles in one indexed query; 0 for unknown ones."""
-    found = dict(
-        db.session.execute(
-            select(Thread.article, Thread.approved_count).where(
-                Thread.site_id == site.id, Thread.article.in_(set(articles))
-            )
-        ).all()
-    )
-    return {article: int(found.get(article, 0)) for article in articles}
-
-
 # --- writing ------------------------------------------------------------------------------
 
 
@@ -323,25 +327,96 @@ def post_comment(
 
     A filled honeypot is stored as spam but answered like a normal comment, so bots learn
     nothing; the told status then follows the site's moderation mode.
+
+    Everything that only reads (the thread, the parent, the decision, the hashes) happens
+    before the writing transaction, which then holds SQLite's one write lock for the three
+    statements that store the comment and nothing else.
     """
-    thread = ensure_thread(
-        site, data["article"], data.get("article_title"), data.get("article_url")
-    )
-    parent: Comment | None = None
-    depth, root_id = 1, None
-    if data.get("parent_id") is not None:
-        parent = db.session.get(Comment, data["parent_id"])
-        if parent is None or parent.thread_id != thread.id or parent.status != "approved":
-            db.session.rollback()
-            abort(
-                422,
-                message="Invalid parent.",
-                errors={"parent_id": ["Not a visible comment of this article."]},
-            )
-        assert parent is not None
-        if parent.depth >= MAX_DEPTH:
-            parent = db.session.get(Comment, parent.parent_id) or parent
-        depth, root_id = parent.depth + 1, parent.root_id
+    with transaction_intent(False):
+        thread = find_thread(site, data["article"])
+        if thread is None:
+            thread = _create_thread(site, data)
+        parent = _reply_parent(thread, data.get("parent_id"))
+        values, edit_token, told = _new_comment(site, thread, parent, data, as_author, body_html)
+        _end_read(db.session())
+    with transaction_intent(True):
+        # Core statements: the ORM's unit of work would cost more than the SQL, under the lock.
+        connection = db.session.connection()
+        comment_id = int(connection.execute(_INSERT_COMMENT, values).inserted_primary_key[0])
+        if values["root_id"] is None:
+            values["root_id"] = comment_id
+            connection.execute(_SET_ROOT, {"comment_id": comment_id, "root": comment_id})
+        _count_change(thread.id, 1 if values["status"] == "approved" else 0)
+        _fill_thread(thread, data)
+        comment = Comment(id=comment_id, **values)
+        comment.thread = thread  # for the outbox; the comment itself is not in the session
+        _after_post_hooks(site, comment, parent)
+        _end_read(db.session())  # commits; the objects stay loaded for the answer
+    window = timedelta(seconds=current_app.config["EDIT_WINDOW"])
+    return Posted(comment, edit_token, comment.created_at + window), told
+
+
+def _fill_thread(thread: Thread, data: dict[str, Any]) -> None:
+    """A title or URL sent with a later comment fills one the thread still lacks."""
+    title, url = data.get("article_title"), data.get("article_url")
+    if title and not thread.title:
+        thread.title = title
+    if url and not thread.url:
+        thread.url = url
+
+
+def _end_read(session: Any) -> None:
+    """Commit without expiring the loaded objects (nothing else changed them meanwhile that
+    the caller reads: the answer is built from the comment it just wrote)."""
+    keep = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = keep
+
+
+def _create_thread(site: Site, data: dict[str, Any]) -> Thread:
+    """The article's first comment: create its thread in a short transaction of its own
+    (after ending the reading one: SQLite cannot turn a reader into a writer once another
+    writer has committed since it began)."""
+    _end_read(db.session())
+    with transaction_intent(True):
+        thread = ensure_thread(
+            site, data["article"], data.get("article_title"), data.get("article_url")
+        )
+        _end_read(db.session())
+    return thread
+
+
+def _reply_parent(thread: Thread, parent_id: int | None) -> Comment | None:
+    """The comment replied to (its parent when it is at the deepest level), or a 422."""
+    if parent_id is None:
+        return None
+    parent = db.session.get(Comment, parent_id)
+    if parent is None or parent.thread_id != thread.id or parent.status != "approved":
+        db.session.rollback()
+        abort(
+            422,
+            message="Invalid parent.",
+            errors={"parent_id": ["Not a visible comment of this article."]},
+        )
+    assert parent is not None
+    if parent.depth >= MAX_DEPTH:
+        parent = db.session.get(Comment, parent.parent_id) or parent
+    return parent
+
+
+def _new_comment(
+    site: Site,
+    thread: Thread,
+    parent: Comment | None,
+    data: dict[str, Any],
+    as_author: bool,
+    body_html: str | None,
+) -> tuple[dict[str, Any], str, str]:
+    """The new comment's column values, its edit token and the status the client is told."""
+    depth, root_id = (1, None) if parent is None else (parent.depth + 1, parent.root_id)
     body = data["body"].strip()
     if body_html is None:
         body_html = markup.render_comment(body)
@@ -357,13 +432,10 @@ def post_comment(
         status = "pending"
     else:
         status = "approved"
-    told = (
-        "pending"
-        if status == "pending" or (honeypot and site.moderation == "all")
-        else ("approved")
-    )
+    held = status == "pending" or (honeypot and site.moderation == "all")
+    told = "pending" if held else "approved"
     edit_token = new_token(EDIT_TOKEN_PREFIX)
-    comment = Comment(
+    values: dict[str, Any] = dict(
         site_id=site.id,
         thread_id=thread.id,
         parent_id=parent.id if parent else None,
@@ -383,15 +455,7 @@ def post_comment(
         edit_token_hash=token_hash(edit_token),
         created_at=utcnow(),
     )
-    db.session.add(comment)
-    db.session.flush()
-    if comment.root_id is None:
-        comment.root_id = comment.id
-    _count_change(thread.id, 1 if status == "approved" else 0)
-    _after_post_hooks(site, comment, parent)
-    db.session.commit()
-    window = timedelta(seconds=current_app.config["EDIT_WINDOW"])
-    return Posted(comment, edit_token, comment.created_at + window), told
+    return values, edit_token, told
 
 
 def _after_post_hooks(site: Site, comment: Comment, parent: Comment | None) -> None:

@@ -18,6 +18,9 @@ from service.caching import (
     versions_or_404,
 )
 from service.client import client_address
+from service.db_types import transaction_intent
+from service.extensions import db
+from service.hot_reads import ReadCheck, counts_parameters, counts_statement, counts_token, mark
 from service.rate_limits import check_comment_rate
 from service.schemas import (
     CommentInput,
@@ -35,7 +38,7 @@ from service.schemas import (
     Widget,
     WidgetQuery,
 )
-from service.sites import get_site_or_404
+from service.sites import SLUG_RE, get_site_or_404
 
 blp = Blueprint("comments", __name__, url_prefix="/api/v1/sites", description="Comments")
 
@@ -65,6 +68,8 @@ class CommentsView(MethodView):
         """A page of an article's approved comments, replies nested under their parents."""
         known = versions_or_404(site, query["article"])
         etag = etag_for("comments", known.site_id, known.site, known.thread, sorted(query.items()))
+        token = (known.site_id, known.site, known.thread)
+        mark(request.environ, ReadCheck("thread", site, (query["article"],), token))
 
         def render() -> bytes:
             page = commenting.thread_page(
@@ -88,8 +93,9 @@ class CommentsView(MethodView):
         # Rendered before the first query: on SQLite a write request holds the write lock
         # from its first statement, and Markdown rendering need not happen under it.
         body_html = markup.render_comment(body["body"].strip())
-        target = get_site_or_404(site)
-        as_author = _admin_or_origin(target)
+        with transaction_intent(False):  # reads: no write lock yet (post_comment takes it)
+            target = get_site_or_404(site)
+            as_author = _admin_or_origin(target)
         if not as_author:
             check_comment_rate(target)
         posted, status = commenting.post_comment(
@@ -180,8 +186,18 @@ class CountsView(MethodView):
     @blp.response(200, Counts)
     def get(self, query: dict[str, Any], site: str) -> Response:
         """Approved comment counts for up to 100 articles in one request."""
-        target = get_site_or_404(site)
-        counts = {"counts": commenting.counts(target, query["article"])}
+        articles = list(dict.fromkeys(query["article"]))
+        token = None
+        if SLUG_RE.fullmatch(site):
+            statement = counts_statement(len(articles))
+            rows = db.session.execute(statement, counts_parameters(site, articles)).all()
+            token = counts_token(rows)
+        if token is None:
+            abort(404, message=f"No site {site!r}.")
+        assert token is not None
+        mark(request.environ, ReadCheck("counts", site, tuple(articles), token))
+        found = dict(token[1])
+        counts = {"counts": {article: found.get(article, 0) for article in articles}}
         response = Response(render_json(Counts, counts), mimetype="application/json")
         response.add_etag()
         response.headers["Cache-Control"] = THREAD_CACHE
@@ -196,6 +212,8 @@ class WidgetView(MethodView):
         """Everything the embed needs in one round trip: site, rankings, first page."""
         known = versions_or_404(site, query["article"])
         etag = etag_for("widget", known.site_id, known.site, known.thread, sorted(query.items()))
+        token = (known.site_id, known.site, known.thread)
+        mark(request.environ, ReadCheck("thread", site, (query["article"],), token))
 
         def render() -> bytes:
             target = get_site_or_404(site)

@@ -51,7 +51,7 @@ from sqlalchemy import delete, exists, or_, select, update
 
 from service import email_links, markup
 from service.crypto import decrypt
-from service.db_types import utcnow, write_intent
+from service.db_types import transaction_intent, utcnow
 from service.extensions import db
 from service.models import Comment, Notification, Site, Thread, Unsubscribe
 
@@ -91,17 +91,6 @@ def retry_delay(attempts: int) -> timedelta:
 # --- one pass -----------------------------------------------------------------------------
 
 
-class _Writing:
-    """Begin the next transaction as a writer (BEGIN IMMEDIATE on SQLite), so the claim's
-    read and write cannot be split by another process's commit."""
-
-    def __enter__(self) -> None:
-        self._token = write_intent.set(True)
-
-    def __exit__(self, *exc: object) -> None:
-        write_intent.reset(self._token)
-
-
 def _due(now: datetime, limit: int) -> list[int]:
     query = (
         select(Notification.id)
@@ -122,7 +111,7 @@ def _due(now: datetime, limit: int) -> list[int]:
 
 def _claim(notification_id: int, now: datetime) -> bool:
     """Take one row for CLAIM_SECONDS; False when another sender was first."""
-    with _Writing():
+    with transaction_intent(True):
         claimed = db.session.execute(
             update(Notification)
             .where(
@@ -143,7 +132,7 @@ def _claim(notification_id: int, now: datetime) -> bool:
 
 def _record(notification_id: int, values: dict[str, Any]) -> None:
     """The outcome of an attempt; a row another sender finished meanwhile stays as it is."""
-    with _Writing():
+    with transaction_intent(True):
         db.session.execute(
             update(Notification)
             .where(Notification.id == notification_id, Notification.status == "queued")
@@ -219,7 +208,7 @@ def _failed(notification_id: int, error: Exception, now: datetime | None) -> Non
 def prune(now: datetime | None = None) -> int:
     """Forget delivered rows after KEEP_DONE and failed ones after KEEP_FAILED."""
     clock = now or utcnow()
-    with _Writing():
+    with transaction_intent(True):
         removed = db.session.execute(
             delete(Notification).where(
                 or_(

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from flask_smorest import abort
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from service.crypto import encrypt, new_token, token_hash
 from service.extensions import db
@@ -37,10 +37,13 @@ class SiteSettings:
     banned_words: list[str] | None = None
 
 
+_SITE_BY_SLUG = select(Site).where(Site.slug == bindparam("slug"))
+
+
 def get_site(slug: str) -> Site | None:
     if not SLUG_RE.fullmatch(slug):  # never a site; and PostgreSQL refuses NUL in text
         return None
-    return db.session.scalar(select(Site).where(Site.slug == slug))
+    return db.session.scalar(_SITE_BY_SLUG, {"slug": slug})
 
 
 def get_site_or_404(slug: str) -> Site:

@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import current_app
 from flask_smorest import abort
-from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -65,6 +65,18 @@ _COUNT_CHANGE = (
     )
 )
 _INSERT_COMMENT = insert(Comment.__table__)
+# SQLite gives a new row the largest rowid plus one, inside the INSERT that holds the write
+# lock, so a top-level comment can be its own root without a second statement.
+_INSERT_COMMENT_SQLITE = (
+    insert(Comment.__table__)
+    .values(
+        root_id=func.coalesce(
+            bindparam("given_root", type_=Integer),
+            select(func.coalesce(func.max(Comment.__table__.c.id), 0) + 1).scalar_subquery(),
+        )
+    )
+    .returning(Comment.__table__.c.id, Comment.__table__.c.root_id)
+)
 _SET_ROOT = (
     update(Comment.__table__)
     .where(Comment.__table__.c.id == bindparam("comment_id"))
@@ -341,11 +353,7 @@ def post_comment(
         _end_read(db.session())
     with transaction_intent(True):
         # Core statements: the ORM's unit of work would cost more than the SQL, under the lock.
-        connection = db.session.connection()
-        comment_id = int(connection.execute(_INSERT_COMMENT, values).inserted_primary_key[0])
-        if values["root_id"] is None:
-            values["root_id"] = comment_id
-            connection.execute(_SET_ROOT, {"comment_id": comment_id, "root": comment_id})
+        comment_id = _insert_comment(values)
         _count_change(thread.id, 1 if values["status"] == "approved" else 0)
         _fill_thread(thread, data)
         comment = Comment(id=comment_id, **values)
@@ -354,6 +362,23 @@ def post_comment(
         _end_read(db.session())  # commits; the objects stay loaded for the answer
     window = timedelta(seconds=current_app.config["EDIT_WINDOW"])
     return Posted(comment, edit_token, comment.created_at + window), told
+
+
+def _insert_comment(values: dict[str, Any]) -> int:
+    """Insert the comment; a top-level one becomes its own root. Returns its id."""
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite":
+        params = {k: v for k, v in values.items() if k != "root_id"}
+        params["given_root"] = values["root_id"]
+        comment_id, root_id = connection.execute(_INSERT_COMMENT_SQLITE, params).one()
+    else:
+        comment_id = connection.execute(_INSERT_COMMENT, values).inserted_primary_key[0]
+        root_id = values["root_id"]
+    if root_id is None or (values["root_id"] is None and root_id != comment_id):
+        root_id = comment_id  # not the rowid SQLite chose (the largest id was taken)
+        connection.execute(_SET_ROOT, {"comment_id": comment_id, "root": root_id})
+    values["root_id"] = root_id
+    return int(comment_id)
 
 
 def _fill_thread(thread: Thread, data: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -122,6 +123,10 @@ class WriteGate:
         self._lock.release()
 
 
+# Each SQLite engine's gate (for tests and diagnostics).
+GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
+
+
 def _locked() -> OperationalError:
     return OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
 
@@ -130,7 +135,7 @@ def configure_sqlite(engine: Engine) -> None:
     """WAL, a busy timeout and explicit BEGINs, so several gunicorn workers share one file;
     writing transactions queue on a :class:`WriteGate`, held from BEGIN to the connection's
     return to the pool (the session gives it back right after COMMIT or ROLLBACK)."""
-    gate = WriteGate(engine.url.database)
+    gate = GATES[engine] = WriteGate(engine.url.database)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -36,6 +36,7 @@ from service.crypto import (
 from service.db_types import transaction_intent, utcnow
 from service.extensions import db
 from service.models import Comment, Like, Site, Thread
+from service.sites import SLUG_RE
 
 MAX_DEPTH = 5
 MAX_LINKS = 3
@@ -82,6 +83,21 @@ _SET_ROOT = (
     .where(Comment.__table__.c.id == bindparam("comment_id"))
     .values(root_id=bindparam("root"))
 )
+
+
+_SITE_AND_THREAD = (
+    select(Site, Thread)
+    .outerjoin(Thread, and_(Thread.site_id == Site.id, Thread.article == bindparam("article")))
+    .where(Site.slug == bindparam("slug"))
+)
+
+
+def site_and_thread(slug: str, article: str) -> tuple[Site | None, Thread | None]:
+    """The site and its article's thread (None when it has no comment yet) in one query."""
+    if not SLUG_RE.fullmatch(slug):
+        return None, None
+    row = db.session.execute(_SITE_AND_THREAD, {"slug": slug, "article": article}).first()
+    return (None, None) if row is None else (row[0], row[1])
 
 
 def find_thread(site: Site, article: str) -> Thread | None:
@@ -333,7 +349,12 @@ def _held_reason(
 
 
 def post_comment(
-    site: Site, data: dict[str, Any], *, as_author: bool, body_html: str | None = None
+    site: Site,
+    data: dict[str, Any],
+    *,
+    as_author: bool,
+    body_html: str | None = None,
+    thread: Thread | None = None,
 ) -> tuple[Posted, str]:
     """Store a comment; returns it with the status the client is told.
 
@@ -341,11 +362,12 @@ def post_comment(
     nothing; the told status then follows the site's moderation mode.
 
     Everything that only reads (the thread, the parent, the decision, the hashes) happens
-    before the writing transaction, which then holds SQLite's one write lock for the three
-    statements that store the comment and nothing else.
+    before the writing transaction, which then holds SQLite's one write lock for the two
+    statements that store the comment and nothing else. ``thread``: the article's thread
+    when the caller already has it (:func:`site_and_thread`).
     """
     with transaction_intent(False):
-        thread = find_thread(site, data["article"])
+        thread = thread or find_thread(site, data["article"])
         if thread is None:
             thread = _create_thread(site, data)
         parent = _reply_parent(thread, data.get("parent_id"))

@@ -94,12 +94,15 @@ class CommentsView(MethodView):
         # from its first statement, and Markdown rendering need not happen under it.
         body_html = markup.render_comment(body["body"].strip())
         with transaction_intent(False):  # reads: no write lock yet (post_comment takes it)
-            target = get_site_or_404(site)
+            target, thread = commenting.site_and_thread(site, body["article"])
+            if target is None:
+                abort(404, message=f"No site {site!r}.")
+            assert target is not None
             as_author = _admin_or_origin(target)
         if not as_author:
             check_comment_rate(target)
         posted, status = commenting.post_comment(
-            target, body, as_author=as_author, body_html=body_html
+            target, body, as_author=as_author, body_html=body_html, thread=thread
         )
         answer = {
             "comment": commenting.public(posted.comment, target.lang),

@@ -163,5 +163,13 @@ def cached_response(
     return decorate(Response(body, mimetype=mimetype), etag, cache_control)
 
 
+_SCHEMAS: dict[type[Schema], Schema] = {}
+
+
 def render_json(schema: type[Schema], data: Any) -> bytes:
-    return current_app.json.dumps(schema().dump(data)).encode()  # type: ignore[no-any-return]
+    """``data`` dumped by ``schema`` (one shared instance per class: dumping keeps no state,
+    and building a schema costs more than dumping a small document)."""
+    instance = _SCHEMAS.get(schema)
+    if instance is None:
+        instance = _SCHEMAS[schema] = schema()
+    return current_app.json.dumps(instance.dump(data)).encode()  # type: ignore[no-any-return]

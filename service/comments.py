@@ -62,7 +62,7 @@ def _admin_or_origin(site: Any) -> bool:
 
 @blp.route("/<site>/comments")
 class CommentsView(MethodView):
-    @blp.arguments(CommentsQuery, location="query")
+    @blp.arguments(CommentsQuery(), location="query")
     @blp.response(200, CommentsPage)
     def get(self, query: dict[str, Any], site: str) -> Response:
         """A page of an article's approved comments, replies nested under their parents."""
@@ -84,7 +84,7 @@ class CommentsView(MethodView):
 
         return cached_response(etag, THREAD_CACHE, render, "application/json")
 
-    @blp.arguments(CommentInput)
+    @blp.arguments(CommentInput())
     @blp.response(201, PostResult)
     @blp.alt_response(202, schema=PostResult, description="Held for moderation")
     @blp.alt_response(429, description="Rate limited; see Retry-After")
@@ -115,7 +115,7 @@ class CommentsView(MethodView):
 
 @blp.route("/<site>/comments/<int(max=2147483647):comment_id>")
 class CommentView(MethodView):
-    @blp.arguments(CommentPatch)
+    @blp.arguments(CommentPatch())
     @blp.response(200, CommentResult)
     @blp.alt_response(403, description="Wrong edit token or the edit window is closed")
     def patch(self, body: dict[str, Any], site: str, comment_id: int) -> dict[str, Any]:
@@ -155,7 +155,7 @@ class LikeView(MethodView):
 
 @blp.route("/<site>/comments/<int(max=2147483647):comment_id>/moderate")
 class ModerateView(MethodView):
-    @blp.arguments(ModerateAction)
+    @blp.arguments(ModerateAction())
     @blp.response(200, CommentResult)
     def post(self, body: dict[str, Any], site: str, comment_id: int) -> dict[str, Any]:
         """Approve, mark as spam, delete or restore a comment."""
@@ -171,7 +171,7 @@ class ModerateView(MethodView):
 
 @blp.route("/<site>/moderation")
 class ModerationView(MethodView):
-    @blp.arguments(ModerationQuery, location="query")
+    @blp.arguments(ModerationQuery(), location="query")
     @blp.response(200, ModerationPage)
     def get(self, query: dict[str, Any], site: str) -> dict[str, Any]:
         """Comments by status, newest first, with private fields (e-mail, status, article)."""
@@ -185,7 +185,7 @@ class ModerationView(MethodView):
 
 @blp.route("/<site>/counts")
 class CountsView(MethodView):
-    @blp.arguments(CountsQuery, location="query")
+    @blp.arguments(CountsQuery(), location="query")
     @blp.response(200, Counts)
     def get(self, query: dict[str, Any], site: str) -> Response:
         """Approved comment counts for up to 100 articles in one request."""
@@ -209,7 +209,7 @@ class CountsView(MethodView):
 
 @blp.route("/<site>/widget")
 class WidgetView(MethodView):
-    @blp.arguments(WidgetQuery, location="query")
+    @blp.arguments(WidgetQuery(), location="query")
     @blp.response(200, Widget)
     def get(self, query: dict[str, Any], site: str) -> Response:
         """Everything the embed needs in one round trip: site, rankings, first page."""

@@ -34,7 +34,7 @@ blp = Blueprint("rankings", __name__, url_prefix="/api/v1/sites", description="R
 
 @blp.route("/<site>/rankings")
 class RankingsView(MethodView):
-    @blp.arguments(LangQuery, location="query")
+    @blp.arguments(LangQuery(), location="query")
     @blp.response(200, Rankings)
     def get(self, query: dict[str, Any], site: str) -> Response:
         """Current and best rank of every category, in the site's order."""
@@ -47,7 +47,7 @@ class RankingsView(MethodView):
 
         return cached_response(etag, RANKINGS_CACHE, render, "application/json")
 
-    @blp.arguments(RecordPositions)
+    @blp.arguments(RecordPositions())
     @blp.response(200, Rankings)
     @blp.alt_response(401, description="No or bad token")
     @blp.alt_response(403, description="Another site's token")
@@ -68,7 +68,7 @@ class RankingsView(MethodView):
 
 @blp.route("/<site>/rankings/<category>/history")
 class HistoryView(MethodView):
-    @blp.arguments(HistoryQuery, location="query")
+    @blp.arguments(HistoryQuery(), location="query")
     @blp.response(200, History)
     def get(self, query: dict[str, Any], site: str, category: str) -> Response:
         """The latest entries of one category in a time range, oldest first."""
@@ -103,7 +103,7 @@ class HistoryEntryView(MethodView):
     ],
 )
 class CategoryView(MethodView):
-    @blp.arguments(CategoryInput)
+    @blp.arguments(CategoryInput())
     @blp.response(200, CategoryOutput)
     @blp.alt_response(201, schema=CategoryOutput, description="Created")
     def put(self, body: dict[str, Any], site: str, key: str) -> tuple[Any, int]:

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 ENVIRON_KEY = "ranklet.read_check"
 BYPASS_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_X_EDIT_TOKEN")
 NOT_MODIFIED_DROPS = frozenset({"content-type", "content-length", "content-encoding"})
+# Never replayed: the server dates each answer itself (werkzeug's make_conditional adds one,
+# and an old Date would make every cache think the answer is as old as the entry).
+NOT_KEPT = frozenset({"date"})
 MAX_COUNTS_ARTICLES = 100
 
 Row = tuple[Any, ...]
@@ -250,7 +253,8 @@ class HotReads:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-        status, headers = seen
+        status = seen[0]
+        headers = [(name, value) for name, value in seen[1] if name.lower() not in NOT_KEPT]
         etag = next((value for name, value in headers if name.lower() == "etag"), None)
         self._store(
             key,

@@ -18,7 +18,7 @@ first page in this process: that is what pagination keeps flat as a thread grows
 
     python bench/bench_comments.py                 # 10 s per route
     python bench/bench_comments.py --duration 5
-    python bench/bench_comments.py --tool wrk      # GETs with wrk (no request cap)
+    python bench/bench_comments.py --tool wrk      # with wrk (no request cap)
 """
 
 from __future__ import annotations
@@ -291,7 +291,7 @@ def main() -> int:
         "--max-requests", type=int, default=200_000, help="request cap per route (python tool)"
     )
     parser.add_argument(
-        "--tool", choices=TOOLS, default="python", help="wrk: GETs only, bounded by time"
+        "--tool", choices=TOOLS, default="python", help="wrk: bounded by time, no request cap"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp instance folder")
     args = parser.parse_args()
@@ -346,7 +346,7 @@ def main() -> int:
 
         rows: list[tuple[str, int, LoadResult]] = []
         for label, method, path, body, expected in plan:
-            tool = "python" if method != "GET" else args.tool
+            tool = args.tool
             result = run_load(
                 f"http://{HOST}:{port}{path}",
                 method=method,
@@ -361,7 +361,7 @@ def main() -> int:
 
         print(
             f"\n{args.connections} connections, {args.duration:g} s per route (cap "
-            f"{args.max_requests:,} requests), tool {args.tool} (POST: python), "
+            f"{args.max_requests:,} requests), tool {args.tool}, "
             f"{args.workers} gunicorn workers, SQLite, rate limit off, "
             f"{os.cpu_count()} CPUs shared by client and server\n"
         )

@@ -23,9 +23,10 @@ What it does (issue 6, item 3), all on 127.0.0.1 and bounded in time:
    Isso ``GET /?uri=...&sort=oldest&offset=0&nested_limit=5``) for each thread size,
    counts for 50 articles (``GET .../counts?article=`` x50 vs ``POST /count``), and comment
    posts (``POST .../comments`` vs ``POST /new?uri=``), then checks every 2xx post is in the
-   database. GETs go through wrk (2 threads) when it is installed; the counts and posts rows
-   use loadgen's python client for both services, because wrk without Lua cannot POST and
-   Isso's counts and posts are POSTs. Between runs it waits until the servers' processes are
+   database. Every row goes through wrk (2 threads, a Lua script for the method, body and
+   headers) when it is installed, else loadgen's python client, for both services alike.
+   The embeds' requests carry the page's Origin and a browser's Accept-Encoding.
+   Between runs it waits until the servers' processes are
    idle again (Isso keeps working through the requests wrk left queued; ``--drain-limit``).
 5. Records the gunicorn workers' RSS (from /proc) at start, before the read+count load and
    after each of its runs (and its peak; "flat" is judged after the first run), the embed's
@@ -78,6 +79,7 @@ ISSO_FILES = BENCH / "isso"
 DEFAULT_VENV = BENCH / ".venv-isso"
 ISSO_SPEC = "isso==0.14.*"
 ISSO_SERIES = "0.14."
+BROWSER_ENCODINGS = "gzip, deflate, br, zstd"  # what Chromium sends with fetch()
 HOST = "127.0.0.1"
 SITE = "benchblog"
 THREAD_SIZES = (20, 200, 2000)
@@ -654,7 +656,7 @@ class Route:
     path: str
     body: bytes | None = None
     headers: tuple[tuple[str, str], ...] = ()
-    tool: str | None = None  # None: loadgen's choice (wrk for a plain GET when installed)
+    tool: str | None = None  # None: loadgen's choice (wrk when installed)
     expect: int = 200
     timeout: float = READ_TIMEOUT
     # Checks the JSON answer of the one request sent before the load: a problem, or None.
@@ -759,11 +761,23 @@ def memory(server: Server) -> dict[int, float]:
 # --- checks before the load ---------------------------------------------------------------
 
 
+def decoded(body: bytes, encoding: str) -> bytes:
+    """A body as sent with ``Content-Encoding: encoding`` (gzip, br or none), decoded."""
+    if encoding == "gzip":
+        return gzip.decompress(body)
+    if encoding == "br":
+        return bytes(brotli.decompress(body))
+    if encoding != "identity":
+        raise RuntimeError(f"unexpected Content-Encoding {encoding!r}")
+    return body
+
+
 def check(server: Server, route: Route) -> int:
     """One request as the load will send it; its answer must be the expected one."""
-    status, _, body = request(
+    status, headers, wire = request(
         server.port, route.method, route.path, route.body, dict(route.headers), timeout=300
     )
+    body = decoded(wire, headers.get("Content-Encoding", "identity"))
     if status != route.expect:
         raise RuntimeError(
             f"{server.name} {route.method} {route.path} answered {status}: {body[:300]!r}"
@@ -772,7 +786,7 @@ def check(server: Server, route: Route) -> int:
         problem = route.verify(json.loads(body))
         if problem:
             raise RuntimeError(f"{server.name} {route.method} {route.path}: {problem}")
-    return len(body)
+    return len(wire)  # bytes on the wire: compressed when the service compresses
 
 
 def stored_posts(kind: str, db_path: Path) -> int:
@@ -841,7 +855,7 @@ def table(rows: list[Row], results: dict[tuple[str, str], Measured]) -> str:
     head = (
         f"{'row':<30} {'tool':<6} | {'Ranklet req/s':>13} {'p50 ms':>8} {'p99 ms':>8} | "
         f"{'Isso req/s':>10} {'p50 ms':>8} {'p99 ms':>9} | {'R/I req/s':>9} | "
-        f"{'answer bytes R / I':>19}"
+        f"{'wire bytes R / I':>19}"
     )
     out = [head, "-" * len(head)]
     for row in rows:
@@ -930,8 +944,8 @@ def make_rows(origin: str, plan: dict[str, Any]) -> list[Row]:
     Both embeds send the page's Origin; Isso's XHRs always set Content-Type:
     application/json, which also makes every one of them preflighted in a browser.
     """
-    browser = (("Origin", origin),)
-    xhr = (("Origin", origin), ("Content-Type", "application/json"))
+    browser = (("Origin", origin), ("Accept-Encoding", BROWSER_ENCODINGS))
+    xhr = (*browser, ("Content-Type", "application/json"))
     count_articles, expected = counted_articles(plan)
 
     def total_is(size: int, ranklet: bool) -> Callable[[Any], str | None]:
@@ -983,7 +997,6 @@ def make_rows(origin: str, plan: dict[str, Any]) -> list[Row]:
                 "GET",
                 f"/api/v1/sites/{SITE}/counts?{counts_query}",
                 headers=browser,
-                tool="python",
                 verify=ranklet_counts,
             ),
             Route(
@@ -991,7 +1004,6 @@ def make_rows(origin: str, plan: dict[str, Any]) -> list[Row]:
                 "/count",
                 json.dumps(count_articles).encode(),
                 xhr,
-                tool="python",
                 verify=isso_counts,
             ),
         )
@@ -1015,7 +1027,6 @@ def make_rows(origin: str, plan: dict[str, Any]) -> list[Row]:
                 f"/api/v1/sites/{SITE}/comments",
                 json.dumps(ranklet_post).encode(),
                 (*browser, ("Content-Type", "application/json")),
-                tool="python",
                 expect=201,
                 timeout=10.0,
             ),
@@ -1024,7 +1035,6 @@ def make_rows(origin: str, plan: dict[str, Any]) -> list[Row]:
                 f"/new?{urlencode({'uri': POSTS_ARTICLE})}",
                 json.dumps(isso_post).encode(),
                 xhr,
-                tool="python",
                 expect=201,
                 timeout=10.0,
             ),

@@ -20,7 +20,14 @@ from service.caching import (
 from service.client import client_address
 from service.db_types import transaction_intent
 from service.extensions import db
-from service.hot_reads import ReadCheck, counts_parameters, counts_statement, counts_token, mark
+from service.hot_reads import (
+    ReadCheck,
+    counts_found,
+    counts_parameters,
+    counts_statement,
+    counts_token,
+    mark,
+)
 from service.rate_limits import check_comment_rate
 from service.schemas import (
     CommentInput,
@@ -199,7 +206,7 @@ class CountsView(MethodView):
             abort(404, message=f"No site {site!r}.")
         assert token is not None
         mark(request.environ, ReadCheck("counts", site, tuple(articles), token))
-        found = dict(token[1])
+        found = counts_found(token)
         counts = {"counts": {article: found.get(article, 0) for article in articles}}
         response = Response(render_json(Counts, counts), mimetype="application/json")
         response.add_etag()

@@ -54,7 +54,7 @@ class ReadCheck:
     """What a stored answer was built from, and the query that tells if it still holds.
 
     ``kind`` is ``"thread"`` (token: site id, site version, thread version of one article)
-    or ``"counts"`` (token: the site id and the approved counts of the articles asked).
+    or ``"counts"`` (token: the rows of site id, article and approved count).
     """
 
     kind: str
@@ -100,17 +100,16 @@ def thread_token(row: Row | None) -> tuple[Any, ...] | None:
     return (row[0], row[1], -1 if row[2] is None else row[2])
 
 
-def counts_token(rows: Iterable[Row]) -> tuple[Any, ...] | None:
-    """(site id, sorted (article, count) pairs), or None when the site does not exist."""
-    site_id = None
-    found: list[tuple[str, int]] = []
-    for row in rows:
-        site_id = row[0]
-        if row[1] is not None:
-            found.append((row[1], int(row[2])))
-    if site_id is None:
-        return None
-    return (site_id, tuple(sorted(found)))
+def counts_token(rows: Iterable[Row]) -> tuple[Row, ...] | None:
+    """The rows themselves (site id, article, count), in the order the query gave them, or
+    None when the site does not exist. Compared as they come: the same plan over the same
+    data gives the same order, and a different order only costs a render."""
+    found = tuple(tuple(row) for row in rows)
+    return found or None
+
+
+def counts_found(token: tuple[Row, ...]) -> dict[str, int]:
+    return {row[1]: int(row[2]) for row in token if row[1] is not None}
 
 
 def mark(environ: WSGIEnvironment, check: ReadCheck) -> None:
@@ -121,7 +120,7 @@ def mark(environ: WSGIEnvironment, check: ReadCheck) -> None:
 # --- the middleware -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class Entry:
     check: ReadCheck
     status: str
@@ -129,6 +128,7 @@ class Entry:
     not_modified_headers: list[tuple[str, str]]
     etag: str | None
     body: bytes
+    query: tuple[str, Any] | None = None  # the check's SQL and arguments, once prepared
 
 
 class _RawQueries:
@@ -139,33 +139,38 @@ class _RawQueries:
         self.engine = engine
         self._compiled: dict[Any, tuple[str, list[str] | None]] = {}
 
-    def rows(self, name: Any, statement: Select[Any], params: dict[str, Any]) -> list[Row]:
+    def prepare(self, check: ReadCheck) -> tuple[str, Any]:
+        """The check's SQL for this database and its arguments in the driver's style."""
+        if check.kind == "thread":
+            name: Any = "thread"
+            statement = THREAD_VERSIONS
+            params: dict[str, Any] = {"slug": check.slug, "article": check.articles[0]}
+        else:
+            name = ("counts", len(check.articles))
+            statement = counts_statement(len(check.articles))
+            params = counts_parameters(check.slug, check.articles)
         compiled = self._compiled.get(name)
         if compiled is None:
             done = statement.compile(dialect=self.engine.dialect)
             order = list(done.positiontup) if done.positiontup is not None else None
             compiled = self._compiled[name] = (str(done), order)
         sql, order = compiled
-        arguments: Any = [params[key] for key in order] if order is not None else params
+        return sql, ([params[key] for key in order] if order is not None else params)
+
+    def token(self, check: ReadCheck, query: tuple[str, Any]) -> tuple[Any, ...] | None:
         connection = self.engine.raw_connection()
         try:
             cursor = connection.cursor()
             try:
-                cursor.execute(sql, arguments)
-                return list(cursor.fetchall())
+                cursor.execute(*query)
+                rows = cursor.fetchall()
             finally:
                 cursor.close()
         finally:
             connection.close()
-
-    def token(self, check: ReadCheck) -> tuple[Any, ...] | None:
         if check.kind == "thread":
-            params = {"slug": check.slug, "article": check.articles[0]}
-            found = self.rows("thread", THREAD_VERSIONS, params)
-            return thread_token(found[0] if found else None)
-        size = len(check.articles)
-        params = counts_parameters(check.slug, check.articles)
-        return counts_token(self.rows(("counts", size), counts_statement(size), params))
+            return thread_token(rows[0] if rows else None)
+        return counts_token(rows)
 
 
 class HotReads:
@@ -217,7 +222,9 @@ class HotReads:
         try:
             if self._queries is None:
                 self._queries = _RawQueries(self._engine())
-            return self._queries.token(entry.check) == entry.check.token
+            if entry.query is None:
+                entry.query = self._queries.prepare(entry.check)
+            return self._queries.token(entry.check, entry.query) == entry.check.token
         except Exception:
             return False
 

@@ -571,11 +571,11 @@ def test_a_failing_check_query_falls_back_to_flask(app, client, thread, kind, mo
     post_comment(client, "Posted after the entry was stored")  # a stale answer would show
     failures: list[str] = []
 
-    def broken(self, name, statement, params):
-        failures.append(str(name))
-        raise OperationalError("SELECT ...", params, RuntimeError("the database went away"))
+    def broken(self, check, query):
+        failures.append(check.kind)
+        raise OperationalError(query[0], query[1], RuntimeError("the database went away"))
 
-    monkeypatch.setattr(hot_reads._RawQueries, "rows", broken)
+    monkeypatch.setattr(hot_reads._RawQueries, "token", broken)
     hits = hot(app).hits
     answer = raw_get(app, read_url(kind))
     assert failures, "the check query was not run"

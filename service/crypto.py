@@ -7,6 +7,7 @@ derived from the secret key, so a copy of the database alone reveals no address.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -40,7 +41,12 @@ def token_matches(token: str, expected_hash: str | None) -> bool:
 
 def _derive(purpose: bytes, length: int = 32) -> bytes:
     configured = current_app.config.get("DATA_KEY")
-    material = str(configured or current_app.config["SECRET_KEY"]).encode()
+    return _hkdf(str(configured or current_app.config["SECRET_KEY"]).encode(), purpose, length)
+
+
+@functools.lru_cache(maxsize=64)
+def _hkdf(material: bytes, purpose: bytes, length: int) -> bytes:
+    """Derived once per secret and purpose (every post needs two or three keys)."""
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=purpose).derive(material)
 
 

@@ -319,8 +319,11 @@ def _lua_string(value: bytes | str) -> str:
 def wrk_script(method: str, body: bytes | None, headers: dict[str, str]) -> str:
     """The Lua script that makes every wrk request this method, body and headers."""
     lines = [f"wrk.method = {_lua_string(method)}"]
+    headers = dict(headers)
     if body:
         lines.append(f"wrk.body = {_lua_string(body)}")
+        if not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = "application/json"  # as the python client does
     for name, value in headers.items():
         lines.append(f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}")
     return "\n".join(lines) + "\n"

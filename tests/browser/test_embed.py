@@ -317,15 +317,15 @@ def test_badges_in_english_and_chosen_categories(page: Page, rankings: Blog) -> 
 
 
 def test_badges_fit_a_narrow_sidebar(page: Page, rankings: Blog) -> None:
-    """In a blog's 260 px sidebar no label or rank is broken over two lines: a badge too
+    """In a blog's 200 px sidebar no label or rank is broken over two lines: a badge too
     wide for one line puts its rank under its label."""
-    body = '<aside style="width:260px"><div data-ranklet-badges></div></aside>'
+    body = '<aside style="width:200px"><div data-ranklet-badges></div></aside>'
     url, _ = rankings.page("badges-sidebar", body, html_lang="ja")
     page.goto(url)
     expect(page.locator(".ranklet-badge")).to_have_count(3)
     for badge in page.locator(".ranklet-badge").all():
         box = badge.bounding_box()
-        assert box and box["width"] <= 260
+        assert box and box["width"] <= 200
         for span in badge.locator("span").all():
             part = span.bounding_box()
             assert part and part["height"] < 30, (span.inner_text(), part)  # one line

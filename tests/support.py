@@ -21,6 +21,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,3 +173,12 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+
+
+def walk(tree: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every node of a comment tree, depth first."""
+    found = []
+    for node in tree:
+        found.append(node)
+        found.extend(walk(node["replies"]))
+    return found

@@ -33,6 +33,7 @@ import brotli
 import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
+from support import walk
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from service import hot_reads
@@ -143,14 +144,6 @@ def record_rank(client: Any, site: Any, position: int) -> None:
         f"{BASE}/rankings", json={"positions": {"consulting": position}}, headers=site.auth
     )
     assert answer.status_code == 200, answer.get_data(as_text=True)
-
-
-def walk(tree: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found = []
-    for node in tree:
-        found.append(node)
-        found.extend(walk(node["replies"]))
-    return found
 
 
 def text(html: str) -> str:

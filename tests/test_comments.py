@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from support import walk
 
 BASE = "/api/v1/sites/blog"
 ORIGIN = "https://blog.example.com"
@@ -58,15 +59,6 @@ def page(client: Any, article: str = "/post/1", **query: Any) -> dict[str, Any]:
 
 def ids(items: list[dict[str, Any]]) -> list[int]:
     return [item["id"] for item in items]
-
-
-def walk(tree: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every node of a comment tree, depth first."""
-    found = []
-    for node in tree:
-        found.append(node)
-        found.extend(walk(node["replies"]))
-    return found
 
 
 def counts(client: Any, *articles: str) -> dict[str, int]:

@@ -196,11 +196,12 @@ PG_PING = ";"
 def driver_statements(app: Any) -> Iterator[list[tuple[str, Any]]]:
     """(statement, parameters) of everything the DBAPI driver executes.
 
-    HotReads runs its check on ``engine.raw_connection()`` with a plain DBAPI cursor, which
-    SQLAlchemy's cursor events never see, so this looks one level lower. SQLite: the
-    library's own trace callback, set on each connection as the pool hands it out (it
-    reports every statement SQLite runs, BEGIN/COMMIT included, with the values filled in,
-    so parameters are None). PostgreSQL: psycopg's ``Cursor.execute``/``executemany``, the
+    HotReads runs its check with a plain DBAPI cursor (on SQLite on the thread's own
+    connection, outside the pool; else on ``engine.raw_connection()``), which SQLAlchemy's
+    cursor events never see, so this looks one level lower. SQLite: the library's own trace
+    callback, set on each connection as the pool hands it out and on this thread's HotReads
+    connection (it reports every statement SQLite runs, BEGIN/COMMIT included, with the
+    values filled in, so parameters are None). PostgreSQL: psycopg's ``Cursor.execute``/``executemany``, the
     calls through which every statement, raw or not, reaches the server; psycopg's own
     implicit BEGIN and the pool's ROLLBACK on return are not statements of the app and do
     not go through them. The pool's pre-ping is recorded; ``app_statements`` drops it.
@@ -215,6 +216,12 @@ def driver_statements(app: Any) -> Iterator[list[tuple[str, Any]]]:
             traced.append(dbapi_connection)
 
         event.listen(engine, "checkout", trace)
+        middleware = hot(app)
+        if middleware._queries is None:
+            middleware._queries = hot_reads._RawQueries(engine)
+        own = middleware._queries._sqlite()
+        if own is not None:
+            trace(own, None, None)
         try:
             yield seen
         finally:

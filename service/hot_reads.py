@@ -190,17 +190,34 @@ class _RawQueries:
         else:
             connection = self.engine.raw_connection()
             try:
-                cursor = connection.cursor()
-                try:
-                    cursor.execute(*query)
-                    rows = cursor.fetchall()
-                finally:
-                    cursor.close()
+                rows = _autocommit_rows(connection.driver_connection, query)
             finally:
                 connection.close()
         if check.kind == "thread":
             return thread_token(rows[0] if rows else None)
         return counts_token(rows)
+
+
+def _autocommit_rows(driver: Any, query: tuple[str, Any]) -> list[Row]:
+    """Run one SELECT outside a transaction where the driver allows it (psycopg): no BEGIN
+    before it and no ROLLBACK when the connection goes back to the pool."""
+    switched = False
+    if getattr(driver, "autocommit", True) is False:
+        try:
+            driver.autocommit = True
+            switched = True
+        except Exception:  # in a transaction (not expected after a checkout): run inside it
+            switched = False
+    try:
+        cursor = driver.cursor()
+        try:
+            cursor.execute(*query)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+    finally:
+        if switched:
+            driver.autocommit = False
 
 
 class HotReads:

@@ -201,10 +201,11 @@ def driver_statements(app: Any) -> Iterator[list[tuple[str, Any]]]:
     cursor events never see, so this looks one level lower. SQLite: the library's own trace
     callback, set on each connection as the pool hands it out and on this thread's HotReads
     connection (it reports every statement SQLite runs, BEGIN/COMMIT included, with the
-    values filled in, so parameters are None). PostgreSQL: psycopg's ``Cursor.execute``/``executemany``, the
-    calls through which every statement, raw or not, reaches the server; psycopg's own
-    implicit BEGIN and the pool's ROLLBACK on return are not statements of the app and do
-    not go through them. The pool's pre-ping is recorded; ``app_statements`` drops it.
+    values filled in, so parameters are None). PostgreSQL: psycopg's ``Cursor.execute`` and
+    ``executemany``, the calls through which every statement, raw or not, reaches the
+    server; psycopg's own implicit BEGIN and the pool's ROLLBACK on return are not
+    statements of the app and do not go through them (the check runs in autocommit and
+    has neither). The pool's pre-ping is recorded; ``app_statements`` drops it.
     """
     engine = engine_of(app)
     seen: list[tuple[str, Any]] = []

@@ -97,6 +97,15 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
     app.config["COMMENT_RATE_LIMIT"] = "" if rate in (None, False) else str(rate)
 
 
+def _one_vary_header(response: Response) -> Response:
+    """One ``Vary`` header listing each name once."""
+    varies = response.headers.getlist("Vary")
+    if len(varies) > 1:
+        names = [n.strip() for line in varies for n in line.split(",") if n.strip()]
+        response.headers["Vary"] = ", ".join(dict.fromkeys(names))
+    return response
+
+
 def _bind_extensions(app: Flask) -> None:
     import service.models  # noqa: F401 - registers the tables for Alembic
     from service.caching import ResponseCache
@@ -109,6 +118,9 @@ def _bind_extensions(app: Flask) -> None:
             configure_sqlite(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     api.init_app(app)
+    # Registered before the extensions' hooks, so it runs after them (Flask runs them in
+    # reverse): flask-cors adds a Vary line of its own beside the one Flask-Compress extends.
+    app.after_request(_one_vary_header)
     cors.init_app(
         app,
         resources={r"/api/v1/*": {}, r"/embed.js": {}},

@@ -61,20 +61,53 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(
-    app_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Any]:
+def new_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
+    """Builds apps from a config (another worker process or host on the same database);
+    each is closed and its pool disposed after the test."""
     monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
     from service import create_app
     from service.extensions import db
 
-    application = create_app(app_config)
+    made: list[Any] = []
+
+    def build(config: dict[str, Any]) -> Any:
+        made.append(create_app(config))
+        return made[-1]
+
+    yield build
+    for application in made:
+        with application.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any], new_app: Callable[..., Any]) -> Any:
+    from service.extensions import db
+
+    application = new_app(app_config)
     with application.app_context():
         db.create_all()
-    yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return application
+
+
+@pytest.fixture
+def cli_app(app_config: dict[str, Any], new_app: Callable[..., Any]) -> Any:
+    """An empty database: the data commands apply the migrations themselves."""
+    return new_app(app_config)
+
+
+@pytest.fixture
+def ranklet(cli_app: Any) -> Callable[..., Any]:
+    """Run a ``ranklet`` command in-process against the test app."""
+    from service.cli import main
+
+    runner = cli_app.test_cli_runner()
+
+    def run(*args: str) -> Any:
+        return runner.invoke(main, list(args))
+
+    return run
 
 
 @pytest.fixture

@@ -258,15 +258,9 @@ def app_statements(seen: list[tuple[str, Any]]) -> list[str]:
 
 
 @pytest.fixture
-def other_app(app: Any, app_config: dict[str, Any]) -> Iterator[Any]:
+def other_app(app: Any, app_config: dict[str, Any], new_app: Any) -> Any:
     """A second app on the same database: another worker process, or another host."""
-    from service import create_app
-
-    second = create_app(app_config)
-    yield second
-    with second.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return new_app(app_config)
 
 
 @pytest.fixture

@@ -30,33 +30,9 @@ class Site:
 
 
 @pytest.fixture
-def cli_app(app_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """An empty database: the data commands apply the migrations themselves."""
-    monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
-    from service import create_app
-    from service.extensions import db
-
-    application = create_app(app_config)
-    yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-@pytest.fixture
 def client(cli_app: Any) -> Any:
+    """The test client of the migrated-by-commands app (conftest's ``cli_app``)."""
     return cli_app.test_client()
-
-
-@pytest.fixture
-def ranklet(cli_app: Any) -> Any:
-    """Run a ``ranklet`` command in-process against the test app."""
-    runner = cli_app.test_cli_runner()
-
-    def run(*args: str) -> Any:
-        return runner.invoke(main, list(args))
-
-    return run
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ import pytest
 from sqlalchemy import func, select
 
 from service import markup
-from service.cli import main
 
 API = "/api/v1/sites"
 md = markup.render_comment
@@ -40,32 +39,9 @@ class Site:
 
 
 @pytest.fixture
-def cli_app(app_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """An empty database: the data commands apply the migrations themselves."""
-    monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
-    from service import create_app
-    from service.extensions import db
-
-    application = create_app(app_config)
-    yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-@pytest.fixture
 def client(cli_app: Any) -> Any:
+    """The test client of the migrated-by-commands app (conftest's ``cli_app``)."""
     return cli_app.test_client()
-
-
-@pytest.fixture
-def ranklet(cli_app: Any) -> Any:
-    runner = cli_app.test_cli_runner()
-
-    def run(*args: str) -> Any:
-        return runner.invoke(main, list(args))
-
-    return run
 
 
 def ok(result: Any) -> Any:

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, current_app, request
-from flask_smorest import abort
 from marshmallow import Schema
 from sqlalchemy import select, update
 
 from service.extensions import db
-from service.hot_reads import THREAD_VERSIONS, thread_token
+from service.hot_reads import THREAD_VERSIONS, ReadCheck, mark, thread_token
 from service.models import Site, Thread
-from service.sites import SLUG_RE
+from service.sites import SLUG_RE, no_site
 
 # Short browser/CDN lifetimes: a new comment or position shows within seconds, and the
 # revalidation that follows is a cheap 304.
@@ -55,9 +54,16 @@ def versions(slug: str, article: str = "") -> Versions | None:
 def versions_or_404(slug: str, article: str = "") -> Versions:
     found = versions(slug, article)
     if found is None:
-        abort(404, message=f"No site {slug!r}.")
-    assert found is not None
+        no_site(slug)
     return found
+
+
+def thread_read(slug: str, article: str) -> Versions:
+    """The versions a thread read is built from; the answer may be kept by ``hot_reads``."""
+    known = versions_or_404(slug, article)
+    token = (known.site_id, known.site, known.thread)
+    mark(request.environ, ReadCheck("thread", slug, (article,), token))
+    return known
 
 
 def thread_version(site: Site, article: str) -> int:

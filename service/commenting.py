@@ -372,7 +372,7 @@ def post_comment(
             thread = _create_thread(site, data)
         parent = _reply_parent(thread, data.get("parent_id"))
         values, edit_token, told = _new_comment(site, thread, parent, data, as_author, body_html)
-        _end_read(db.session())
+        _commit_keeping_objects(db.session())
     with transaction_intent(True):
         # Core statements: the ORM's unit of work would cost more than the SQL, under the lock.
         comment_id = _insert_comment(values)
@@ -381,7 +381,7 @@ def post_comment(
         comment = Comment(id=comment_id, **values)
         comment.thread = thread  # for the outbox; the comment itself is not in the session
         _after_post_hooks(site, comment, parent)
-        _end_read(db.session())  # commits; the objects stay loaded for the answer
+        _commit_keeping_objects(db.session())  # the objects stay loaded for the answer
     window = timedelta(seconds=current_app.config["EDIT_WINDOW"])
     return Posted(comment, edit_token, comment.created_at + window), told
 
@@ -412,9 +412,9 @@ def _fill_thread(thread: Thread, data: dict[str, Any]) -> None:
         thread.url = url
 
 
-def _end_read(session: Any) -> None:
-    """Commit without expiring the loaded objects (nothing else changed them meanwhile that
-    the caller reads: the answer is built from the comment it just wrote)."""
+def _commit_keeping_objects(session: Any) -> None:
+    """Commit (a reading or a writing transaction) without expiring the loaded objects: what
+    the caller reads afterwards is what it read or wrote itself."""
     keep = session.expire_on_commit
     session.expire_on_commit = False
     try:
@@ -427,12 +427,12 @@ def _create_thread(site: Site, data: dict[str, Any]) -> Thread:
     """The article's first comment: create its thread in a short transaction of its own
     (after ending the reading one: SQLite cannot turn a reader into a writer once another
     writer has committed since it began)."""
-    _end_read(db.session())
+    _commit_keeping_objects(db.session())
     with transaction_intent(True):
         thread = ensure_thread(
             site, data["article"], data.get("article_title"), data.get("article_url")
         )
-        _end_read(db.session())
+        _commit_keeping_objects(db.session())
     return thread
 
 

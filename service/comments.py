@@ -15,7 +15,7 @@ from service.caching import (
     cached_response,
     etag_for,
     render_json,
-    versions_or_404,
+    thread_read,
 )
 from service.client import client_address
 from service.db_types import transaction_intent
@@ -45,7 +45,7 @@ from service.schemas import (
     Widget,
     WidgetQuery,
 )
-from service.sites import SLUG_RE, get_site_or_404
+from service.sites import SLUG_RE, get_site_or_404, no_site
 
 blp = Blueprint("comments", __name__, url_prefix="/api/v1/sites", description="Comments")
 
@@ -73,10 +73,8 @@ class CommentsView(MethodView):
     @blp.response(200, CommentsPage)
     def get(self, query: dict[str, Any], site: str) -> Response:
         """A page of an article's approved comments, replies nested under their parents."""
-        known = versions_or_404(site, query["article"])
+        known = thread_read(site, query["article"])
         etag = etag_for("comments", known.site_id, known.site, known.thread, sorted(query.items()))
-        token = (known.site_id, known.site, known.thread)
-        mark(request.environ, ReadCheck("thread", site, (query["article"],), token))
 
         def render() -> bytes:
             page = commenting.thread_page(
@@ -103,8 +101,7 @@ class CommentsView(MethodView):
         with transaction_intent(False):  # reads: no write lock yet (post_comment takes it)
             target, thread = commenting.site_and_thread(site, body["article"])
             if target is None:
-                abort(404, message=f"No site {site!r}.")
-            assert target is not None
+                no_site(site)
             as_author = _admin_or_origin(target)
         if not as_author:
             check_comment_rate(target)
@@ -203,8 +200,7 @@ class CountsView(MethodView):
             rows = db.session.execute(statement, counts_parameters(site, articles)).all()
             token = counts_token(rows)
         if token is None:
-            abort(404, message=f"No site {site!r}.")
-        assert token is not None
+            no_site(site)
         mark(request.environ, ReadCheck("counts", site, tuple(articles), token))
         found = counts_found(token)
         counts = {"counts": {article: found.get(article, 0) for article in articles}}
@@ -220,10 +216,8 @@ class WidgetView(MethodView):
     @blp.response(200, Widget)
     def get(self, query: dict[str, Any], site: str) -> Response:
         """Everything the embed needs in one round trip: site, rankings, first page."""
-        known = versions_or_404(site, query["article"])
+        known = thread_read(site, query["article"])
         etag = etag_for("widget", known.site_id, known.site, known.thread, sorted(query.items()))
-        token = (known.site_id, known.site, known.thread)
-        mark(request.environ, ReadCheck("thread", site, (query["article"],), token))
 
         def render() -> bytes:
             target = get_site_or_404(site)

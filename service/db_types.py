@@ -77,8 +77,9 @@ class WriteGate:
     """
 
     def __init__(self, database: str | None, timeout: float = BUSY_TIMEOUT_MS / 1000) -> None:
-        in_memory = not database or database == ":memory:" or database.startswith("file:")
-        self.path = None if in_memory else f"{database}-writer.lock"
+        # No lock file beside an in-memory database or a ``file:`` URI (not a plain path).
+        plain_file = bool(database) and database != ":memory:" and not database.startswith("file:")
+        self.path = f"{database}-writer.lock" if plain_file else None
         self.timeout = timeout
         self._lock = threading.Lock()
         self._fd: int | None = None

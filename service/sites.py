@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NoReturn
 
 from flask_smorest import abort
 from sqlalchemy import bindparam, select
@@ -46,10 +47,16 @@ def get_site(slug: str) -> Site | None:
     return db.session.scalar(_SITE_BY_SLUG, {"slug": slug})
 
 
+def no_site(slug: str) -> NoReturn:
+    """The 404 of every route under a site that does not exist."""
+    abort(404, message=f"No site {slug!r}.")
+    raise AssertionError("abort returned")  # abort always raises
+
+
 def get_site_or_404(slug: str) -> Site:
     site = get_site(slug)
     if site is None:
-        abort(404, message=f"No site {slug!r}.")
+        no_site(slug)
     return site
 
 

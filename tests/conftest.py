@@ -7,9 +7,6 @@ Under ``CI=true`` a missing PostgreSQL, Redis or Chromium is a failure, never a 
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +16,11 @@ from support import (
     PgSchema,
     Server,
     SiteInfo,
-    free_port,
+    launch_server,
     need,
     pg_database_url,
     postgres_available,
-    wait_http,
+    wait_ready,
 )
 
 
@@ -148,38 +145,10 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         instance: Path | None = None,
         port: int | None = None,
     ) -> Server:
-        port = port or free_port()
         folder = instance or tmp_path / f"instance-{len(servers)}"
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("RANKLET_")}
-        full_env.update(
-            {
-                "RANKLET_INSTANCE_PATH": str(folder),
-                "RANKLET_SECRET_KEY": "test-secret-key",
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        full_env.update(env or {})
-        log = tmp_path / f"server-{port}.log"
-        cli = [
-            sys.executable,
-            "-m",
-            "service.cli",
-            command,
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ]
-        with open(log, "wb") as out:
-            process = subprocess.Popen(cli, env=full_env, stdout=out, stderr=subprocess.STDOUT)
-        server = Server(f"http://127.0.0.1:{port}", process, full_env, log)
+        server = launch_server(tmp_path, folder, command, workers, env, port)
         servers.append(server)
-        try:
-            wait_http(server.base + "/readyz", timeout=30)
-        except AssertionError:
-            server.stop()
-            raise AssertionError(log.read_text(errors="replace")[-3000:]) from None
-        return server
+        return wait_ready(server)
 
     yield start
     for server in servers:

@@ -182,3 +182,42 @@ def walk(tree: list[dict[str, Any]]) -> list[dict[str, Any]]:
         found.append(node)
         found.extend(walk(node["replies"]))
     return found
+
+
+def launch_server(
+    logs: Path,
+    instance: Path | str,
+    command: str = "serve",
+    workers: int = 2,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> Server:
+    """Start ``ranklet <command>`` on 127.0.0.1 (a free port unless given), its output in
+    ``logs``; the caller waits for it with :func:`wait_ready` and stops it."""
+    port = port or free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RANKLET_")}
+    full_env.update(
+        {
+            "RANKLET_INSTANCE_PATH": str(instance),
+            "RANKLET_SECRET_KEY": "test-secret-key",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    full_env.update(env or {})
+    log = logs / f"server-{port}.log"
+    cli = [sys.executable, "-m", "service.cli", command, "--port", str(port)]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [*cli, "--workers", str(workers)], env=full_env, stdout=out, stderr=subprocess.STDOUT
+        )
+    return Server(f"http://127.0.0.1:{port}", process, full_env, log)
+
+
+def wait_ready(server: Server) -> Server:
+    """Wait for ``/readyz``; a server that never gets there is stopped, its log shown."""
+    try:
+        wait_http(server.base + "/readyz", timeout=30)
+    except AssertionError:
+        server.stop()
+        raise AssertionError(server.log.read_text(errors="replace")[-3000:]) from None
+    return server

@@ -6,27 +6,17 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
+from support import SiteInfo
 
 from service.cli import main
 from service.crypto import TOKEN_RE
 
 BASE = "/api/v1/sites/blog"
-
-
-@dataclass
-class Site:
-    slug: str
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
 
 @pytest.fixture
@@ -37,17 +27,17 @@ def client(cli_app: Any) -> Any:
 
 @pytest.fixture
 def make_site(ranklet: Any) -> Any:
-    def make(slug: str, *options: str) -> Site:
+    def make(slug: str, *options: str) -> SiteInfo:
         if "--origin" not in options:
             options = (*options, "--origin", "https://blog.example.com")
         data = json.loads(ok(ranklet("site", "create", slug, *options, "--json")).stdout)
-        return Site(data["site"], data["token"])
+        return SiteInfo(data["site"], data["token"])
 
     return make
 
 
 @pytest.fixture
-def site(make_site: Any) -> Site:
+def site(make_site: Any) -> SiteInfo:
     return make_site("blog")
 
 

@@ -13,7 +13,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,21 +20,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from support import SiteInfo
 
 from service import markup
 
 API = "/api/v1/sites"
 md = markup.render_comment
-
-
-@dataclass
-class Site:
-    slug: str
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
 
 @pytest.fixture
@@ -60,12 +50,12 @@ def refused(result: Any, *words: str) -> str:
     return message
 
 
-def make_site(ranklet: Any, slug: str, *options: str) -> Site:
+def make_site(ranklet: Any, slug: str, *options: str) -> SiteInfo:
     result = ok(
         ranklet("site", "create", slug, "--origin", "https://blog.example.com", *options, "--json")
     )
     data = json.loads(result.stdout)
-    return Site(data["site"], data["token"])
+    return SiteInfo(data["site"], data["token"])
 
 
 def rows(cli_app: Any) -> dict[str, int]:
@@ -82,7 +72,7 @@ def rows(cli_app: Any) -> dict[str, int]:
         return counts
 
 
-def post(client: Any, site: Site, article: str, body: str, **fields: Any) -> dict[str, Any]:
+def post(client: Any, site: SiteInfo, article: str, body: str, **fields: Any) -> dict[str, Any]:
     headers = fields.pop("headers", {})
     environ = fields.pop("environ_base", {"REMOTE_ADDR": "192.0.2.10"})
     answer = client.post(
@@ -123,7 +113,7 @@ HELLO = "/posts/hello/"
 OTHER = "/posts/other/"
 
 
-def populate(client: Any, ranklet: Any, site: Site) -> dict[str, Any]:
+def populate(client: Any, ranklet: Any, site: SiteInfo) -> dict[str, Any]:
     """Rankings, a custom category, threads with replies, likes, an edit, a placeholder,
     a pending and a spam comment, and an author's comment."""
     ok(
@@ -237,7 +227,7 @@ def export(ranklet: Any, slug: str, *options: str) -> dict[str, Any]:
     return json.loads(ok(ranklet("export", slug, *options)).stdout)
 
 
-def secrets_of(cli_app: Any, site: Site) -> list[str]:
+def secrets_of(cli_app: Any, site: SiteInfo) -> list[str]:
     """Every secret or keyed hash the database holds for the site."""
     from service.extensions import db
     from service.models import Comment, Like
@@ -385,7 +375,7 @@ def stable(value: Any) -> Any:
     return value
 
 
-def public_answers(client: Any, site: Site) -> dict[str, Any]:
+def public_answers(client: Any, site: SiteInfo) -> dict[str, Any]:
     base = f"{API}/{site.slug}"
     seen: dict[str, Any] = {}
     for lang in ("ja", "en"):
@@ -456,7 +446,7 @@ def test_json_import_twice_adds_nothing(ranklet, client, cli_app, tmp_path):
     make_site(ranklet, "copy", "--lang", "en")
     ok(ranklet("import", "json", str(dump), "--site", "copy"))
     before = rows(cli_app)
-    answers = public_answers(client, Site("copy", ""))
+    answers = public_answers(client, SiteInfo("copy", ""))
 
     again = ok(ranklet("import", "json", str(dump), "--site", "copy")).stdout
     assert "Comments: 0 imported" in again
@@ -466,7 +456,7 @@ def test_json_import_twice_adds_nothing(ranklet, client, cli_app, tmp_path):
     assert {k: v for k, v in after.items() if k != "site_versions"} == {
         k: v for k, v in before.items() if k != "site_versions"
     }
-    assert stable(public_answers(client, Site("copy", ""))) == stable(answers)
+    assert stable(public_answers(client, SiteInfo("copy", ""))) == stable(answers)
 
     # Restoring into the site it came from finds every comment still there.
     home = ok(ranklet("import", "json", str(dump), "--site", "blog")).stdout

@@ -11,15 +11,12 @@ file as the module ``conftest`` too.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import CHROMIUM, Server, chromium_available, free_port, need, wait_http
+from support import CHROMIUM, Server, chromium_available, launch_server, need, wait_ready
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -55,39 +52,10 @@ def module_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
     ) -> Server:
         """A server on a free port; ``instance`` shares another one's folder (and database);
         with ``wait=False`` the caller waits for ``/readyz`` when it needs the server."""
-        port = free_port()
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("RANKLET_")}
-        full_env.update(
-            {
-                "RANKLET_INSTANCE_PATH": str(instance or folder / f"instance-{len(servers)}"),
-                "RANKLET_SECRET_KEY": "test-secret-key",
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        full_env.update(env or {})
-        log = folder / f"server-{port}.log"
-        cli = [
-            sys.executable,
-            "-m",
-            "service.cli",
-            command,
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ]
-        with open(log, "wb") as out:
-            process = subprocess.Popen(cli, env=full_env, stdout=out, stderr=subprocess.STDOUT)
-        server = Server(f"http://127.0.0.1:{port}", process, full_env, log)
+        instance = instance or folder / f"instance-{len(servers)}"
+        server = launch_server(folder, instance, command, workers, env)
         servers.append(server)
-        if not wait:
-            return server
-        try:
-            wait_http(server.base + "/readyz", timeout=30)
-        except AssertionError:
-            server.stop()
-            raise AssertionError(log.read_text(errors="replace")[-3000:]) from None
-        return server
+        return wait_ready(server) if wait else server
 
     yield start
     for server in servers:  # all at once: each takes seconds to shut down gracefully

@@ -9,7 +9,6 @@ per-session CSRF token, and every change is POST, then a redirect with a flash m
 from __future__ import annotations
 
 import hmac
-import re
 import secrets
 import time
 import unicodedata
@@ -50,6 +49,7 @@ from service.sites import (
     rotate_token,
     update_site,
 )
+from service.text_rules import MAX_ID, MAX_POSITION, ascii_int, email_problem
 
 blp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -76,7 +76,6 @@ MENU = (
     ("token", "admin.token"),
 )
 OPEN_ENDPOINTS = frozenset({"admin.index", "admin.sign_in", "admin.sign_out"})
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class AdminSessionInterface(SecureCookieSessionInterface):
@@ -300,10 +299,8 @@ def moderation() -> Response:
     status = request.args.get("status", "pending")
     if status not in STATUSES:
         status = "pending"
-    cursor = request.args.get("cursor", "")
-    items, next_cursor = commenting.moderation_page(
-        g.site, status, PAGE_SIZE, cursor if cursor.isdigit() and cursor.isascii() else None
-    )
+    before = ascii_int(request.args.get("cursor", ""), 1, MAX_ID)  # else the first page
+    items, next_cursor = commenting.moderation_page(g.site, status, PAGE_SIZE, before)
     return _page(
         "admin/moderation.html",
         status=status,
@@ -328,7 +325,7 @@ def moderate() -> Response:
         raw_ids = request.form.getlist("ids")
     if action not in commenting.MODERATION_STATUS:
         return _page("admin/error.html", 400, message=g.t["bad_request"])
-    ids = {int(raw) for raw in raw_ids if raw.isascii() and raw.isdigit() and len(raw) < 10}
+    ids = {number for raw in raw_ids if (number := ascii_int(raw, 1, MAX_ID)) is not None}
     back = _moderation_return()
     if not ids:
         flash(g.t["nothing_selected"], "error")
@@ -348,9 +345,9 @@ def moderate() -> Response:
 
 def _moderation_return() -> str:
     """Back to the tab or the article page the form was on; never anywhere else."""
-    thread = request.form.get("thread", "")
-    if thread.isascii() and thread.isdigit() and len(thread) < 10:
-        return url_for("admin.article", thread_id=int(thread))
+    thread = ascii_int(request.form.get("thread", ""), 1, MAX_ID)
+    if thread is not None:
+        return url_for("admin.article", thread_id=thread)
     status = request.form.get("status", "pending")
     return url_for("admin.moderation", status=status if status in STATUSES else "pending")
 
@@ -361,9 +358,7 @@ def _moderation_return() -> str:
 @blp.get("/articles")
 def articles() -> Response:
     """Every thread with its approved and pending counts, newest first."""
-    page = request.args.get("page", "1")
-    number = int(page) if page.isascii() and page.isdigit() and 0 < len(page) < 6 else 1
-    number = max(number, 1)
+    number = ascii_int(request.args.get("page", "1"), 1, 99_999) or 1
     threads = db.session.scalars(
         select(Thread)
         .where(Thread.site_id == g.site.id)
@@ -452,8 +447,9 @@ def record() -> Response:
     observed_at = request.form.get("observed_at", "").strip()
     positions: dict[str, Any] = {}
     for key, value in values.items():
-        if value:  # a non-number stays a string, which the schema refuses for this field
-            positions[key] = int(value) if value.isascii() and value.isdigit() else value
+        if value:  # anything but a position stays a string, which the schema refuses
+            number = ascii_int(value, 1, MAX_POSITION)
+            positions[key] = value if number is None else number
     body: dict[str, Any] = {"positions": positions}
     if observed_at:
         body["observed_at"] = observed_at
@@ -573,7 +569,7 @@ def erase() -> Response:
 def erase_confirm() -> Response:
     """First show what would be erased; erase only when the author confirms."""
     address = request.form.get("email", "").strip()
-    if not EMAIL_RE.fullmatch(address) or len(address) > 254:
+    if email_problem(address):
         return _page("admin/erase.html", 422, step="ask", email=address, error="invalid_email")
     if request.form.get("step") != "confirm" or request.form.get("confirm") != "yes":
         error = "must_confirm" if request.form.get("step") == "confirm" else None

@@ -49,7 +49,7 @@ from service.sites import (
     rotate_token,
     update_site,
 )
-from service.text_rules import MAX_ID, MAX_POSITION, ascii_int, email_problem
+from service.text_rules import CONTROL_RE, MAX_ID, MAX_POSITION, ascii_int, email_problem
 
 blp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -528,6 +528,11 @@ def _settings_page(code: int = 200, **context: Any) -> Response:
     )
 
 
+def _echoed_form() -> dict[str, str]:
+    """The refused form, to fill in again: control characters shown as U+FFFD, never raw."""
+    return {key: CONTROL_RE.sub("\ufffd", value) for key, value in request.form.items()}
+
+
 @blp.get("/settings")
 def settings() -> Response:
     """The site's settings; a new webhook's secret is shown here once."""
@@ -542,7 +547,7 @@ def save_settings() -> Response:
     changes = _settings_from_form()
     invalid = _invalid_fields(changes)
     if invalid:
-        values = dict(request.form)
+        values = _echoed_form()
         values["notify_pending"] = changes.notify_pending
         return _settings_page(422, values=values, errors=invalid, webhook_secret=None)
     previous_webhook = g.site.webhook_url
@@ -550,7 +555,7 @@ def save_settings() -> Response:
         update_site(g.site, changes)
     except SiteError:
         db.session.rollback()
-        return _settings_page(422, values=dict(request.form), errors=["_form"], webhook_secret=None)
+        return _settings_page(422, values=_echoed_form(), errors=["_form"], webhook_secret=None)
     if g.site.webhook_url and g.site.webhook_url != previous_webhook:
         _reveal("webhook", new_webhook_secret(g.site))
     return _done(g.t["saved"], "admin.settings")

@@ -37,6 +37,7 @@ MESSAGES: dict[str, str] = {
     "email_length": "Must be at most 254 characters.",
     "email_invalid": "Not a valid e-mail address.",
     "url_length": "Must be at most {max_length} characters.",
+    "too_long": "Must be at most {max_length} characters.",
     "url_invalid": "Must be an http(s) URL without spaces, quotes or control characters.",
     "origin_invalid": "{value!r} is not an origin like https://blog.example.com.",
     "not_integer": "Must be an integer.",

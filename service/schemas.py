@@ -188,10 +188,18 @@ def name_field(max_length: int, **kwargs: Any) -> fields.String:
 
 class CollapsedLine(fields.String):
     """Metadata about a page (its title): white space and control characters collapse to
-    one space rather than refusing the comment; an empty result is no title at all."""
+    one space rather than refusing the comment; an empty result is no title at all. Only a
+    raw value over ``max_length`` is refused, as the document's ``maxLength`` says."""
+
+    def __init__(self, max_length: int, **kwargs: Any) -> None:
+        self.max_length = max_length
+        metadata = {"maxLength": max_length, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > self.max_length:
+            raise ValidationError(describe("too_long", max_length=self.max_length))
         return collapse_line(text) or None
 
 
@@ -302,12 +310,9 @@ class ArticleField(fields.String):
 class CommentInput(StrictSchema):
     article = ArticleField(required=True)
     article_title = CollapsedLine(
-        validate=validate.Length(max=TITLE_MAX),
+        TITLE_MAX,
         allow_none=True,
-        metadata={
-            "maxLength": TITLE_MAX,
-            "description": "White space and control characters collapse to one space.",
-        },
+        metadata={"description": "White space and control characters collapse to one space."},
     )
     article_url = http_url(URL_MAX)
     parent_id = StrictInteger(allow_none=True, validate=validate.Range(1, MAX_ID))

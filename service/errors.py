@@ -258,7 +258,12 @@ class ErrorResponsesPlugin(BasePlugin):
                     errors.pop(429)
             elif (path or "").endswith(_ADMIN_READS):
                 errors |= {401: _WRITE_ERRORS[401], 403: "Another site's token"}
+            if method.lower() == "post" and (path or "").endswith("/comments"):
+                _link_new_comment(responses)
+            documented = {str(status) for status in responses}
             for status, description in errors.items():
+                if str(status) in documented:
+                    continue
                 responses.setdefault(
                     str(status),
                     {
@@ -268,6 +273,24 @@ class ErrorResponsesPlugin(BasePlugin):
                         },
                     },
                 )
+
+
+def _link_new_comment(responses: dict[str, Any]) -> None:
+    """OpenAPI links from a posted comment to what can be done with it, so stateful
+    clients (and schemathesis' stateful phase) can follow them."""
+    comment = "/api/v1/sites/{site}/comments/{comment_id}"
+    target = comment.replace("/", "~1")
+    parameters = {"site": "$request.path.site", "comment_id": "$response.body#/comment/id"}
+    links = {
+        "LikeComment": {"operationRef": f"#/paths/{target}~1like/post", "parameters": parameters},
+        "ModerateComment": {
+            "operationRef": f"#/paths/{target}~1moderate/post",
+            "parameters": parameters,
+        },
+    }
+    for status, response in responses.items():
+        if str(status) in ("201", "202") and isinstance(response, dict):
+            response.setdefault("links", links)
 
 
 def register(app: Flask) -> None:

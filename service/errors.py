@@ -260,19 +260,14 @@ class ErrorResponsesPlugin(BasePlugin):
                 errors |= {401: _WRITE_ERRORS[401], 403: "Another site's token"}
             if method.lower() == "post" and (path or "").endswith("/comments"):
                 _link_new_comment(responses)
+            error_content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+            for status, response in responses.items():  # declared by a view without a schema
+                if str(status)[:1] in "45" and isinstance(response, dict):
+                    response.setdefault("content", error_content)
             documented = {str(status) for status in responses}
             for status, description in errors.items():
-                if str(status) in documented:
-                    continue
-                responses.setdefault(
-                    str(status),
-                    {
-                        "description": description,
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
-                )
+                if str(status) not in documented:
+                    responses[str(status)] = {"description": description, "content": error_content}
 
 
 def _link_new_comment(responses: dict[str, Any]) -> None:

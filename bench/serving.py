@@ -182,8 +182,13 @@ def ranklet_server(
     """``ranklet <command>`` (serve or demo) on 127.0.0.1, a free port unless given; not
     started yet."""
     port = port or free_port()
-    cli_args = [sys.executable, "-m", "service.cli", command, "--host", HOST, "--port", str(port)]
-    return Server("ranklet", [*cli_args, "--workers", str(workers)], port, env, log)
+    return Server("ranklet", ranklet_command(command, port, workers), port, env, log)
+
+
+def ranklet_command(command: str, port: int, workers: int) -> list[str]:
+    """``python -m service.cli <command>`` on 127.0.0.1:port: this checkout's code."""
+    where = ["--host", HOST, "--port", str(port), "--workers", str(workers)]
+    return [sys.executable, "-m", "service.cli", command, *where]
 
 
 @contextlib.contextmanager

@@ -69,6 +69,23 @@ class LoadResult:
     statuses: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
 
+    @classmethod
+    def measured(
+        cls,
+        tool: str,
+        url: str,
+        method: str,
+        connections: int,
+        elapsed: float,
+        requests: int,
+        latency: tuple[float, float],
+        counts: tuple[dict[str, int], dict[str, int]],
+    ) -> LoadResult:
+        """``requests`` answered in ``elapsed`` s, ``latency`` (p50, p99) and ``counts``
+        (statuses, errors): the rate follows from them."""
+        rps = requests / elapsed if elapsed > 0 else 0.0
+        return cls(tool, url, method, connections, elapsed, requests, rps, *latency, *counts)
+
     @property
     def error_count(self) -> int:
         return sum(self.errors.values())
@@ -291,19 +308,10 @@ def _run_python(
     error_total: Counter[str] = sum(errors, Counter())
     if stuck:
         error_total["StuckThread"] += stuck
-    done = len(merged)
-    return LoadResult(
-        tool="python",
-        url=url,
-        method=method,
-        connections=connections,
-        duration_s=elapsed,
-        requests=done,
-        rps=done / elapsed if elapsed > 0 else 0.0,
-        p50_ms=percentile(merged, 0.50),
-        p99_ms=percentile(merged, 0.99),
-        statuses=dict(status_total),
-        errors=dict(error_total),
+    latency = (percentile(merged, 0.50), percentile(merged, 0.99))
+    counts = (dict(status_total), dict(error_total))
+    return LoadResult.measured(
+        "python", url, method, connections, elapsed, len(merged), latency, counts
     )
 
 
@@ -411,19 +419,9 @@ def _run_wrk(
     statuses = {"2xx/3xx": requests - non_ok}
     if non_ok:
         statuses["other"] = non_ok
-    return LoadResult(
-        tool="wrk",
-        url=url,
-        method=method,
-        connections=connections,
-        duration_s=elapsed,
-        requests=requests,
-        rps=requests / elapsed if elapsed > 0 else 0.0,
-        p50_ms=float(parsed["p50_ms"]),  # type: ignore[arg-type]
-        p99_ms=float(parsed["p99_ms"]),  # type: ignore[arg-type]
-        statuses=statuses,
-        errors=dict(parsed["errors"]),  # type: ignore[call-overload]
-    )
+    latency = (float(parsed["p50_ms"]), float(parsed["p99_ms"]))  # type: ignore[arg-type]
+    counts = (statuses, dict(parsed["errors"]))  # type: ignore[call-overload]
+    return LoadResult.measured("wrk", url, method, connections, elapsed, requests, latency, counts)
 
 
 # --- command line ---------------------------------------------------------------------------
@@ -488,16 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     try:
-        result = run_load(
-            args.url,
-            method=args.method,
-            body=args.body,
-            headers=dict(args.header),
-            connections=args.connections,
-            duration=args.duration,
-            max_requests=args.max_requests,
-            tool=args.tool,
-        )
+        load = (args.method, args.body, dict(args.header), args.connections, args.duration)
+        result = run_load(args.url, *load, args.max_requests, args.tool)
     except (ValueError, RuntimeError) as error:
         print(f"loadgen: {error}", file=sys.stderr)
         return 2

@@ -36,6 +36,9 @@ What it does (issue 6, item 3), all on 127.0.0.1 and bounded in time:
 6. Prints the table, the memory, the embed figures and which of the issue's targets are met.
 
 Every process it starts is stopped by its PID at the end, also on errors, Ctrl-C and SIGTERM.
+This file is the entry point; ``workload.py`` holds the plan and the paired requests,
+``load_client.py`` the runs, drains, memory readings and checks, ``isso_side.py`` Isso's venv,
+config, seeder and server, ``page_views.py`` the Chromium page views, ``report.py`` the output.
 
     python bench/bench_vs_isso.py                         # 15 s x 3, about 20-30 minutes
     python bench/bench_vs_isso.py --duration 5 --repeat 1 # a quick look

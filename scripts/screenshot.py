@@ -10,7 +10,8 @@ full-page PNG and stops the server (also on errors and Ctrl-C).
     python scripts/screenshot.py                          # writes docs/screenshot.png
     python scripts/screenshot.py --out /tmp/dark.png --theme dark
 
-``bench/bench_embed_size.py`` reuses ``demo_server`` and ``launch_chromium``.
+``bench/bench_embed_size.py`` reuses ``demo_server`` and ``launch_chromium``; the server
+is started, awaited and stopped by ``bench/serving.py``, as in every bench.
 """
 
 from __future__ import annotations
@@ -19,18 +20,17 @@ import argparse
 import contextlib
 import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
+sys.path.insert(0, str(REPO / "bench"))
+
+from serving import clean_env, ranklet_server, running  # noqa: E402
+
 CHROMIUM = os.environ.get("RANKLET_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -45,81 +45,13 @@ COUNTS_FILLED = """() => [...document.querySelectorAll('[data-ranklet-count]')]
   .every((el) => /^\\d+$/.test(el.textContent.trim()))"""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(base: str, server: subprocess.Popen[bytes], log: Path, limit: float = 60) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"ranklet demo exited ({server.returncode}):\n{tail(log)}")
-        # base is our own http://127.0.0.1 server
-        with contextlib.suppress(OSError), urllib.request.urlopen(base + "/readyz", timeout=2):  # noqa: S310
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{base}/readyz did not answer within {limit:.0f} s:\n{tail(log)}")
-
-
-def stop(server: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the gunicorn master (our child, by PID), then SIGKILL its group if it hangs."""
-    if server.poll() is not None:
-        return
-    server.send_signal(signal.SIGTERM)
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        # start_new_session made the server's PID its process group: this reaches the
-        # workers it forked too, and nothing else.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=10)
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 @contextlib.contextmanager
 def demo_server(workers: int = 1) -> Iterator[str]:
     """``ranklet demo`` in a throw-away instance folder; yields its base URL."""
     with tempfile.TemporaryDirectory(prefix="ranklet-demo-") as folder:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RANKLET_")}
-        env.update({"RANKLET_INSTANCE_PATH": folder, "PYTHONUNBUFFERED": "1"})
-        port = free_port()
-        base = f"http://{HOST}:{port}"
-        log = Path(folder) / "server.log"
-        command = [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "demo",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ]
-        with open(log, "wb") as out:
-            server = subprocess.Popen(
-                command,
-                cwd=REPO,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            wait_ready(base, server, log)
-            yield base
-        finally:
-            stop(server)
+        demo = ranklet_server(clean_env(folder), Path(folder) / "server.log", "demo", workers)
+        with running(demo) as server:
+            yield server.base
 
 
 @contextlib.contextmanager

@@ -231,6 +231,17 @@ def site_list(as_json: bool) -> None:
     multiple=True,
     help="Hold comments containing this word (repeatable; replaces the list).",
 )
+@click.option(
+    "--rank-events",
+    type=click.Choice(["best", "all", "none"]),
+    help="Rank events for the webhook and e-mail: ranking.best only (the default), "
+    "also ranking.recorded for every batch, or none.",
+)
+@click.option(
+    "--best-flag-days",
+    type=click.IntRange(0, 365),
+    help='Days the badge says "New best!" after a new best (0: never; default 7).',
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @with_appcontext
 def site_update(
@@ -243,6 +254,8 @@ def site_update(
     notify_email: str | None,
     notify_pending: bool | None,
     banned_words: tuple[str, ...],
+    rank_events: str | None,
+    best_flag_days: int | None,
     as_json: bool,
 ) -> None:
     """Change a site's settings; a new webhook prints its signing secret once."""
@@ -258,6 +271,8 @@ def site_update(
         notify_email=notify_email,
         notify_pending=notify_pending,
         banned_words=list(banned_words) or None,
+        rank_events=rank_events,
+        best_flag_days=best_flag_days,
     )
     try:
         update_site(target, settings)

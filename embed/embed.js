@@ -5,7 +5,7 @@
   const STRINGS = {
     ja: {
       ranking: 'ランキング',
-      rank: (pos, best) => pos + '位' + (best ? `（最高順位 ${best}位）` : ''), nb: ' 最高順位更新!',
+      rank: (pos, best) => pos + '位' + (best ? `（最高順位 ${best}位）` : ''), nb: '最高順位更新!',
       unranked: '未登録',
       count: (n) => `コメント ${n}件`,
       sort: '並び順', oldest: '古い順', newest: '新しい順', top: '人気順',
@@ -21,7 +21,7 @@
     },
     en: {
       ranking: ' ranking',
-      rank: (pos, best) => '#' + pos + (best ? ` (best #${best})` : ''), nb: ' New best!',
+      rank: (pos, best) => '#' + pos + (best ? ` (best #${best})` : ''), nb: 'New best!',
       unranked: 'not ranked yet',
       count: (n) => n + (n === 1 ? ' comment' : ' comments'),
       sort: 'Sort', oldest: 'Oldest', newest: 'Newest', top: 'Top',
@@ -118,7 +118,8 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       const url = httpUrl(c.url);
       return h(url ? 'a' : 'span', { class: 'ranklet-badge', href: url, rel: url && 'noopener' },
         h('span', {}, c.label + S.ranking), ' ',
-        h('span', {}, c.current ? S.rank(c.current.position, c.best?.position) : S.unranked, Date.parse(c.new_best_until) > Date.now() && S.nb));
+        h('span', {}, c.current ? S.rank(c.current.position, c.best?.position) : S.unranked),
+        Date.parse(c.new_best_until) > Date.now() && h('span', {}, S.nb));
     }));
   }
 

@@ -388,3 +388,47 @@ def test_a_new_best_survives_a_killed_server(start_server, server_database, rece
     ]
     time.sleep(3)  # two workers, two sender threads: still one of each
     assert len(receiver.deliveries) == 1 and len(smtp.messages) == 1
+
+
+# --- the admin pages ------------------------------------------------------------------------
+
+
+def test_admin_settings_and_the_new_best_flag_on_the_rankings_page(app, site, receiver):
+    from test_admin import post_form, sign_in
+
+    info, secret = site
+    client = app.test_client()
+    assert sign_in(client, info).status_code == 302
+    page = client.get("/admin/settings").get_data(as_text=True)
+    assert 'id="rank_events-best" name="rank_events" value="best" checked' in page
+    assert 'id="best_flag_days" name="best_flag_days"' in page and 'value="7"' in page
+    settings = {
+        "name": "blog",
+        "origins": "https://blog.example.com",
+        "lang": "ja",
+        "moderation": "none",
+        "webhook_url": receiver.url,
+        "notify_email": "author@example.com",
+        "banned_words": "",
+    }
+    refused = post_form(client, "/admin/settings", {**settings, "best_flag_days": "9" * 400})
+    assert refused.status_code == 422
+    assert "0 から 365 までの整数を入れてください。" in refused.get_data(as_text=True)
+    saved = post_form(
+        client, "/admin/settings", {**settings, "rank_events": "all", "best_flag_days": "3"}
+    )
+    assert saved.status_code == 302
+    page = client.get("/admin/settings").get_data(as_text=True)
+    assert 'value="all" checked' in page and 'value="3"' in page
+
+    answer = post_form(client, "/admin/rankings", {"position-consulting": "５"})
+    assert answer.status_code == 302
+    page = client.get("/admin/rankings").get_data(as_text=True)
+    assert page.count('<strong class="new-best">最高順位更新!</strong>') == 1
+    assert deliver(app) == 3  # best webhook + mail, recorded webhook: one admin form batch
+    assert sorted(e["event"] for e in events(receiver.deliveries, secret)) == [
+        "ranking.best",
+        "ranking.recorded",
+    ]
+    ranklet(app, "site", "update", "blog", "--best-flag-days", "0")
+    assert "new-best" not in client.get("/admin/rankings").get_data(as_text=True)

@@ -170,14 +170,13 @@ def store_entries(rows: list[dict[str, Any]]) -> None:
     """Insert rank entries in bulk; an existing (category, observed_at) takes the new position."""
     dialect = db.session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    # Bound parameters per statement stay under SQLite's and psycopg's limits.
-    for start in range(0, len(rows), 5000):
-        statement = insert(RankEntry).values(rows[start : start + 5000])
-        statement = statement.on_conflict_do_update(
-            index_elements=["category_id", "observed_at"],
-            set_={"position": statement.excluded.position},
-        )
-        db.session.execute(statement)
+    statement = insert(RankEntry)
+    statement = statement.on_conflict_do_update(
+        index_elements=["category_id", "observed_at"],
+        set_={"position": statement.excluded.position},
+    )
+    # A list of parameter sets: SQLAlchemy batches it into multi-row statements itself.
+    db.session.execute(statement, rows)
 
 
 def announce_batch(

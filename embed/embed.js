@@ -5,7 +5,7 @@
   const STRINGS = {
     ja: {
       ranking: 'ランキング',
-      rank: (pos, best) => pos + '位' + (best ? `（最高順位 ${best}位）` : ''),
+      rank: (pos, best) => pos + '位' + (best ? `（最高順位 ${best}位）` : ''), nb: '最高順位更新!',
       unranked: '未登録',
       count: (n) => `コメント ${n}件`,
       sort: '並び順', oldest: '古い順', newest: '新しい順', top: '人気順',
@@ -21,7 +21,7 @@
     },
     en: {
       ranking: ' ranking',
-      rank: (pos, best) => '#' + pos + (best ? ` (best #${best})` : ''),
+      rank: (pos, best) => '#' + pos + (best ? ` (best #${best})` : ''), nb: 'New best!',
       unranked: 'not ranked yet',
       count: (n) => n + (n === 1 ? ' comment' : ' comments'),
       sort: 'Sort', oldest: 'Oldest', newest: 'Newest', top: 'Top',
@@ -113,13 +113,13 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
   }
 
   function badges(categories, S) {
-    const keys = cfg.categories?.split(',').map((key) => key.trim());
-    const picked = keys ? keys.map((key) => categories.find((c) => c.key === key)).filter(Boolean) : categories;
+    const picked = cfg.categories?.split(',').map((key) => categories.find((c) => c.key === key.trim())).filter(Boolean) || categories;
     return h('div', { class: 'ranklet-badges' }, ...picked.map((c) => {
       const url = httpUrl(c.url);
       return h(url ? 'a' : 'span', { class: 'ranklet-badge', href: url, rel: url && 'noopener' },
         h('span', {}, c.label + S.ranking), ' ',
-        h('span', {}, c.current ? S.rank(c.current.position, c.best?.position) : S.unranked));
+        h('span', {}, c.current ? S.rank(c.current.position, c.best?.position) : S.unranked),
+        Date.parse(c.new_best_until) > Date.now() && h('span', {}, S.nb));
     }));
   }
 
@@ -373,7 +373,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     site = cfg.site;
     if (!site) return void log('data-site is missing');
     base = `${new URL(script.src).origin}/api/v1/sites/${encodeURIComponent(site)}`;
-    tokens = recall('tokens', {}); // "site/id": {t: token, u: until, b: body}
+    tokens = recall('tokens', {});
     liked = recall('liked', {});
     for (const key in tokens) if (!(Date.parse(tokens[key]?.u) > Date.now())) delete tokens[key];
     remember('tokens', tokens);

@@ -39,8 +39,9 @@ from werkzeug.exceptions import HTTPException
 from service import commenting, ranking
 from service.admin_text import WORDS
 from service.crypto import TOKEN_RE, decrypt, email_lookup, encrypt, keyed_hash, token_matches
+from service.db_types import utcnow
 from service.extensions import db
-from service.models import LANGS, MODERATION_MODES, Comment, Site, Thread
+from service.models import LANGS, MODERATION_MODES, RANK_EVENTS, Comment, Site, Thread
 from service.schemas import RecordPositions
 from service.sites import (
     SiteError,
@@ -420,9 +421,14 @@ def _standing_rows(site: Site, lang: str) -> list[dict[str, Any]]:
             "label": s.category.label(lang),
             "current": s.current,
             "best": s.best,
+            "new_best": _flagged(ranking.new_best_until(site, s.best)),
         }
         for s in ranking.standings(site)
     ]
+
+
+def _flagged(until: datetime | None) -> bool:
+    return until is not None and utcnow() < until
 
 
 def _rankings_page(code: int = 200, **context: Any) -> Response:
@@ -492,6 +498,8 @@ def _settings_from_form() -> SiteSettings:
         notify_email=request.form.get("notify_email", ""),
         notify_pending=request.form.get("notify_pending") == "on",
         banned_words=_lines("banned_words"),
+        rank_events=request.form.get("rank_events") or None,
+        best_flag_days=request.form.get("best_flag_days") or None,
     )
 
 
@@ -519,6 +527,8 @@ def _settings_values(site: Site) -> dict[str, Any]:
         "notify_email": decrypt(site.notify_email_encrypted) or "",
         "notify_pending": site.notify_pending,
         "banned_words": "\n".join(site.banned_words or []),
+        "rank_events": site.rank_events,
+        "best_flag_days": site.best_flag_days,
     }
 
 
@@ -528,6 +538,7 @@ def _settings_page(code: int = 200, **context: Any) -> Response:
         code,
         langs=LANGS,
         modes=MODERATION_MODES,
+        rank_event_modes=RANK_EVENTS,
         **context,
     )
 

@@ -231,6 +231,17 @@ def site_list(as_json: bool) -> None:
     multiple=True,
     help="Hold comments containing this word (repeatable; replaces the list).",
 )
+@click.option(
+    "--rank-events",
+    type=click.Choice(["best", "all", "none"]),
+    help="Rank events for the webhook and e-mail: ranking.best only (the default), "
+    "also ranking.recorded for every batch, or none.",
+)
+@click.option(
+    "--best-flag-days",
+    type=click.IntRange(0, 365),
+    help='Days the badge says "New best!" after a new best (0: never; default 7).',
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @with_appcontext
 def site_update(
@@ -243,6 +254,8 @@ def site_update(
     notify_email: str | None,
     notify_pending: bool | None,
     banned_words: tuple[str, ...],
+    rank_events: str | None,
+    best_flag_days: int | None,
     as_json: bool,
 ) -> None:
     """Change a site's settings; a new webhook prints its signing secret once."""
@@ -258,6 +271,8 @@ def site_update(
         notify_email=notify_email,
         notify_pending=notify_pending,
         banned_words=list(banned_words) or None,
+        rank_events=rank_events,
+        best_flag_days=best_flag_days,
     )
     try:
         update_site(target, settings)
@@ -346,7 +361,7 @@ def erase(slug: str, email: str, yes: bool) -> None:
 
 @main.group()
 def rank() -> None:
-    """Record ranking-portal positions."""
+    """Record ranking-portal positions; import and export their history."""
 
 
 @rank.command("set")
@@ -379,6 +394,39 @@ def rank_set(slug: str, category: str, position: str, at: str | None) -> None:
         f"{category}: {body['positions'][category]} recorded; best {standing.best.position} "
         f"(first {standing.best.observed_at:%Y-%m-%d %H:%M} UTC)"
     )
+
+
+@rank.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--site", "slug", required=True, help="The site whose history this is.")
+@click.option("--dry-run", is_flag=True, help="Check the file and say what it would do.")
+@with_appcontext
+def rank_import(file: str, slug: str, dry_run: bool) -> None:
+    """Import rank history: CSV `category,position,observed_at` or a `rank export` JSON.
+
+    All or nothing; rows already there are skipped, so it may be run again.
+    """
+    from service.rank_transfer import RankImportRefused, import_rank_history, read_rank_file
+
+    target = _site_or_fail(slug)
+    try:
+        summary = import_rank_history(target, read_rank_file(file), dry_run=dry_run)
+    except RankImportRefused as error:
+        _fail(f"{error}\nNothing was imported.")
+    for line in summary.lines():
+        click.echo(line)
+
+
+@rank.command("export")
+@click.argument("slug")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV `category,position,observed_at`.")
+@with_appcontext
+def rank_export(slug: str, as_csv: bool) -> None:
+    """Write a site's whole rank history to stdout (JSON by default), for `rank import`."""
+    from service.rank_transfer import export_rank_csv, export_rank_json
+
+    target = _site_or_fail(slug)
+    click.echo(export_rank_csv(target) if as_csv else export_rank_json(target), nl=False)
 
 
 # --- export and import --------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """Delivering the notification outbox: signed webhooks and e-mails, with retries.
 
-Rows are written by ``outbox`` in the comment's own transaction; this module sends them.
+Rows are written by ``outbox`` in the comment's (or rank entries') own transaction; this
+module sends them. Rank events (``ranking.best``, ``ranking.recorded``) are webhook rows
+whose payload is the whole body, and ``email_rank`` rows for the notify address.
 
 Who sends:
 
@@ -67,7 +69,7 @@ POLL_SECONDS = 2.0
 ERROR_PAUSE_SECONDS = 15.0
 KEEP_DONE = timedelta(days=7)  # delivered payloads hold comment text: keep them briefly
 KEEP_FAILED = timedelta(days=30)
-EMAIL_KINDS = ("email_author", "email_reply")
+EMAIL_KINDS = ("email_author", "email_reply", "email_rank")
 
 
 class DeliveryError(Exception):
@@ -242,6 +244,8 @@ def _prepare(notification_id: int) -> Send:
         return _prepare_author_email(site, notification.payload)
     if notification.kind == "email_reply":
         return _prepare_reply_email(site, notification.payload)
+    if notification.kind == "email_rank":
+        return _prepare_rank_email(site, notification.payload)
     raise DeliveryError(f"unknown kind {notification.kind!r}", permanent=True)
 
 
@@ -510,6 +514,49 @@ def _prepare_reply_email(site: Site, payload: dict[str, Any]) -> Send:
     }
     mail = Mail(to, subject, "\n".join(text) + "\n", _html_document(lang, parts), headers)
     return _mail_outgoing(mail)
+
+
+RANK_WORDS = {
+    "ja": {
+        "best": "{label}ランキングで最高順位を更新しました: {position}位",
+        "previous": "（前回の最高 {position}位）",
+        "first": "（初めての記録）",
+        "at": "記録日時: {at}",
+    },
+    "en": {
+        "best": "New best rank in {label}: #{position}",
+        "previous": " (previous best #{position})",
+        "first": " (the first entry)",
+        "at": "Observed: {at}",
+    },
+}
+
+
+def rank_best_line(lang: str, event: dict[str, Any]) -> str:
+    """「コンサルタントランキングで最高順位を更新しました: 3位（前回の最高 4位）」"""
+    words = RANK_WORDS[lang if lang in RANK_WORDS else "en"]
+    category = event.get("category") or {}
+    line = words["best"].format(
+        label=_one_line(str(category.get("label") or category.get("key") or "")),
+        position=event.get("position"),
+    )
+    previous = event.get("previous_best")
+    if isinstance(previous, dict):
+        return line + words["previous"].format(position=previous.get("position"))
+    return line + words["first"]
+
+
+def _prepare_rank_email(site: Site, event: dict[str, Any]) -> Send:
+    to = decrypt(site.notify_email_encrypted)
+    if not to:
+        raise Skip("the site has no notification address any more")
+    lang = site.lang if site.lang in RANK_WORDS else "en"
+    line = rank_best_line(lang, event)
+    subject = f"[{_one_line(site.name)}] {line}"
+    at = RANK_WORDS[lang]["at"].format(at=event.get("observed_at"))
+    text = f"{line}\n{at}\n"
+    parts = [f"<p>{html.escape(line)}</p>", f"<p>{html.escape(at)}</p>"]
+    return _mail_outgoing(Mail(to, subject, text, _html_document(lang, parts)))
 
 
 def _sender_address() -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select
 
 from service.crypto import encrypt, new_token, token_hash
 from service.extensions import db
-from service.models import LANGS, MODERATION_MODES, Category, Site
+from service.models import LANGS, MODERATION_MODES, RANK_EVENTS, Category, Site
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -36,7 +36,11 @@ class SiteSettings:
     notify_email: str | None = None
     notify_pending: bool | None = None
     banned_words: list[str] | None = None
+    rank_events: str | None = None
+    best_flag_days: int | str | None = None  # a form's text is checked here too
 
+
+BEST_FLAG_DAYS_MAX = 365
 
 _SITE_BY_SLUG = select(Site).where(Site.slug == bindparam("slug"))
 
@@ -96,6 +100,18 @@ def _apply(site: Site, settings: SiteSettings) -> None:
         site.notify_pending = settings.notify_pending
     if settings.banned_words is not None:
         site.banned_words = sorted({w.strip().lower() for w in settings.banned_words if w.strip()})
+    if settings.rank_events is not None:
+        if settings.rank_events not in RANK_EVENTS:
+            raise SiteError(f"rank events must be one of {', '.join(RANK_EVENTS)}")
+        site.rank_events = settings.rank_events
+    if settings.best_flag_days is not None:
+        days = settings.best_flag_days
+        if isinstance(days, str):
+            text = days.strip()
+            days = int(text) if text.isascii() and text.isdigit() and len(text) <= 3 else -1
+        if not 0 <= days <= BEST_FLAG_DAYS_MAX:
+            raise SiteError(f"best flag days must be a whole number from 0 to {BEST_FLAG_DAYS_MAX}")
+        site.best_flag_days = days
 
 
 def create_site(slug: str, settings: SiteSettings) -> tuple[Site, str]:

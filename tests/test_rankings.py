@@ -92,6 +92,7 @@ def test_new_site_has_the_three_default_categories_in_order(client, site):
             "current": None,
             "best": None,
             "entries": 0,
+            "new_best_until": None,
         }
 
 
@@ -145,6 +146,7 @@ def test_recording_a_batch_answers_the_same_document_as_get(client, site):
         "current": None,
         "best": None,
         "entries": 0,
+        "new_best_until": None,
     }
 
 

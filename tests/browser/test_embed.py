@@ -260,7 +260,8 @@ CATEGORIES = {
 @pytest.fixture(scope="module")
 def rankings(blog: Blog) -> Blog:
     """Consulting was 2nd two days ago and is 4th now; management is 12th; marketing has
-    no position yet. Each category links to its portal page (the click is the vote)."""
+    no position yet. Each category links to its portal page (the click is the vote). Both
+    bests are 2 days old, within the default 7 days of "New best!"."""
     earlier = (datetime.now(UTC) - timedelta(days=2)).isoformat()
     positions = {"consulting": 2, "management": 12}
     blog.api("POST", "/rankings", {"positions": positions, "observed_at": earlier}, admin=True)
@@ -286,8 +287,8 @@ def test_badges_in_japanese(page: Page, rankings: Blog) -> None:
     url, _ = rankings.page("badges-ja", html_lang="ja")
     page.goto(url)
     assert badge_texts(page) == [
-        ("コンサルタントランキング 4位（最高順位 2位）", f"{PORTAL}/consulting/"),
-        ("経営ランキング 12位（最高順位 12位）", f"{PORTAL}/management/"),
+        ("コンサルタントランキング 4位（最高順位 2位） 最高順位更新!", f"{PORTAL}/consulting/"),
+        ("経営ランキング 12位（最高順位 12位） 最高順位更新!", f"{PORTAL}/management/"),
         ("マーケティングランキング 未登録", f"{PORTAL}/marketing/"),
     ]
     assert page.locator(".ranklet-badge").first.get_attribute("rel") == "noopener"
@@ -298,8 +299,8 @@ def test_badges_in_english_and_chosen_categories(page: Page, rankings: Blog) -> 
     url, _ = rankings.page("badges-en", html_lang="ja", lang="en")
     page.goto(url)
     assert badge_texts(page) == [
-        ("Consulting ranking #4 (best #2)", f"{PORTAL}/consulting/"),
-        ("Management ranking #12 (best #12)", f"{PORTAL}/management/"),
+        ("Consulting ranking #4 (best #2) New best!", f"{PORTAL}/consulting/"),
+        ("Management ranking #12 (best #12) New best!", f"{PORTAL}/management/"),
         ("Marketing ranking not ranked yet", f"{PORTAL}/marketing/"),
     ]
     # <html lang="en-US"> picks English; data-categories picks and orders, unknown keys drop
@@ -309,16 +310,18 @@ def test_badges_in_english_and_chosen_categories(page: Page, rankings: Blog) -> 
     page.goto(url)
     assert badge_texts(page) == [
         ("Marketing ranking not ranked yet", f"{PORTAL}/marketing/"),
-        ("Consulting ranking #4 (best #2)", f"{PORTAL}/consulting/"),
+        ("Consulting ranking #4 (best #2) New best!", f"{PORTAL}/consulting/"),
     ]
     url, _ = rankings.page("badges-one-ja", html_lang="en", lang="ja", categories="management")
     page.goto(url)
-    assert badge_texts(page) == [("経営ランキング 12位（最高順位 12位）", f"{PORTAL}/management/")]
+    assert badge_texts(page) == [
+        ("経営ランキング 12位（最高順位 12位） 最高順位更新!", f"{PORTAL}/management/")
+    ]
 
 
 def test_badges_fit_a_narrow_sidebar(page: Page, rankings: Blog) -> None:
     """In a blog's 200 px sidebar no label or rank is broken over two lines: a badge too
-    wide for one line puts its rank under its label."""
+    wide for one line puts its rank under its label, and "New best!" under that."""
     body = '<aside style="width:200px"><div data-ranklet-badges></div></aside>'
     url, _ = rankings.page("badges-sidebar", body, html_lang="ja")
     page.goto(url)
@@ -329,10 +332,11 @@ def test_badges_fit_a_narrow_sidebar(page: Page, rankings: Blog) -> None:
         for span in badge.locator("span").all():
             part = span.bounding_box()
             assert part and part["height"] < 30, (span.inner_text(), part)  # one line
-    label, rank = (
+    label, rank, flag = (
         s.bounding_box() for s in page.locator(".ranklet-badge").first.locator("span").all()
     )
     assert label and rank and rank["y"] >= label["y"] + label["height"] - 1
+    assert flag and flag["y"] >= rank["y"] + rank["height"] - 1
 
 
 # --- the thread ----------------------------------------------------------------------------

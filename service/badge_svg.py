@@ -20,6 +20,8 @@ from typing import Final
 FONT_FAMILY: Final = (
     "Verdana,Geneva,DejaVu Sans,'Hiragino Sans','Noto Sans CJK JP','Yu Gothic',Meiryo,sans-serif"
 )
+# The Latin faces only, first the one the PNG renderer ships (service/badge_png.py).
+LATIN_FONT_FAMILY: Final = "'Ranklet Sans',Verdana,Geneva,DejaVu Sans,sans-serif"
 FONT_SIZE: Final = 11.0
 PADDING: Final = 6.0
 BADGE_HEIGHT: Final = 20
@@ -70,8 +72,13 @@ _ZERO_WIDTH_CATEGORIES: Final = frozenset({"Mn", "Me", "Cf", "Cc"})
 _SPACE_CONTROLS: Final = frozenset("\t\n\v\f\r\x85")
 
 
+# Beyond Latin-1: the ellipsis banners cut long labels with is 1em in DejaVu Sans and in
+# IPAGothic alike (read from both fonts' hmtx tables).
+OTHER_ADVANCE_WIDTHS: Final[dict[str, float]] = {"…": 11.0}
+
+
 def _char_advance(ch: str) -> float:
-    width = LATIN_ADVANCE_WIDTHS.get(ch)
+    width = LATIN_ADVANCE_WIDTHS.get(ch) or OTHER_ADVANCE_WIDTHS.get(ch)
     if width is not None:
         return width
     east_asian = unicodedata.east_asian_width(ch)
@@ -234,13 +241,25 @@ def fit_text(text: str, width: float, max_font: float) -> tuple[str, float]:
 
 def _banner_line(text: str, top: float, band: float, width: int, max_font: float) -> str:
     fitted, font = fit_text(text, width - 2 * BANNER_PADDING, max_font)
-    escaped = _escape(fitted)
-    measured = text_width(fitted, font)
     # Centre the em box: the baseline sits about 0.35em below the band's middle.
-    y = top + band / 2 + 0.35 * font
-    fit = f' textLength="{_num(measured)}"' if measured > 0 else ""
+    y = _num(top + band / 2 + 0.35 * font)
+    size = _num(font)
+    if fitted == text:
+        measured = text_width(fitted, font)
+        fit = f' textLength="{_num(measured)}"' if measured > 0 else ""
+        return f'<text x="{_num(width / 2)}" y="{y}" font-size="{size}"{fit}>{_escape(text)}</text>'
+    # A cut text and its ellipsis are two texts: the ellipsis in the Latin faces, or a
+    # renderer may take it from the Japanese font before it (a mid-height one), and a
+    # <tspan> inside a textLength run is spaced differently by resvg and by browsers.
+    kept = fitted[: -len(_ELLIPSIS)]
+    kept_width = text_width(kept, font)
+    start = width / 2 - (kept_width + text_width(_ELLIPSIS, font)) / 2
+    fit = f' textLength="{_num(kept_width)}"' if kept_width > 0 else ""
     return (
-        f'<text x="{_num(width / 2)}" y="{_num(y)}" font-size="{_num(font)}"{fit}>{escaped}</text>'
+        f'<text x="{_num(start)}" y="{y}" font-size="{size}" text-anchor="start"{fit}>'
+        f"{_escape(kept)}</text>"
+        f'<text x="{_num(start + kept_width)}" y="{y}" font-size="{size}" text-anchor="start" '
+        f'font-family="{LATIN_FONT_FAMILY}" aria-hidden="true">{_ELLIPSIS}</text>'
     )
 
 

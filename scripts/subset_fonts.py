@@ -5,7 +5,7 @@ the package ships its own: a Latin subset of DejaVu Sans (whose advances are the
 `service.badge_svg.LATIN_ADVANCE_WIDTHS`) and a Japanese subset of IPAGothic (every kana,
 ideograph and full-width form 1em, half-width katakana 0.5em: the table's CJK advances).
 
-Coverage of the Japanese font is JIS X 0208 rows 1-8 (punctuation, kana, full-width Latin,
+Coverage of the Japanese font is all kana, JIS X 0208 rows 1-8 (punctuation, kana, full-width Latin,
 Greek, Cyrillic, box drawing) and level 1 kanji (rows 16-47, the 2,965 common ones), plus
 half-width katakana. Labels are user-defined, so this is a trade-off: level 2 kanji too
 would roughly double the file; a rarer kanji renders as the font's missing-glyph box in the
@@ -38,8 +38,21 @@ OUT = pathlib.Path(__file__).resolve().parent.parent / "service" / "static" / "f
 
 
 def latin_codepoints() -> set[int]:
-    """ASCII, Latin-1 and Latin Extended-A, plus the typographic punctuation."""
-    return set(range(0x20, 0x7F)) | set(range(0xA0, 0x180)) | set(range(0x2010, 0x2027))
+    """ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic, punctuation and symbols.
+
+    Whatever DejaVu Sans has of these, a browser draws with it (it comes before any
+    Japanese font in the badge's font stack), so the PNG must take them from it too.
+    """
+    return (
+        set(range(0x20, 0x7F))
+        | set(range(0xA0, 0x180))
+        | set(range(0x370, 0x500))
+        | set(range(0x2000, 0x2070))  # general punctuation
+        | set(range(0x2100, 0x2150))  # letterlike: ℃ Å №
+        | set(range(0x2190, 0x2300))  # arrows, mathematical operators
+        | set(range(0x25A0, 0x2600))  # geometric shapes
+        | {0x2605, 0x2606, 0x2640, 0x2642, 0x266A, 0x266D, 0x266F}
+    )
 
 
 def jis_codepoints(level2: bool) -> set[int]:
@@ -55,7 +68,8 @@ def jis_codepoints(level2: bool) -> set[int]:
             found.add(ord(ch))
     half_width_katakana = set(range(0xFF61, 0xFFA0))
     full_width_forms = set(range(0xFF01, 0xFF5F))
-    return found | half_width_katakana | full_width_forms | {0x3000, 0x301C, 0x30FC}
+    kana = set(range(0x3040, 0x3100)) | set(range(0x31F0, 0x3200))
+    return found | kana | half_width_katakana | full_width_forms | {0x3000, 0x301C}
 
 
 def rename(font: TTFont, family: str) -> None:

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import base64
 import io
-import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from defusedxml import ElementTree
+from fontTools.ttLib import TTFont
 from PIL import Image, ImageChops, ImageStat
 from support import CHROMIUM, chromium_available, need
 
-from service.badge_png import render_png
+from service.badge_png import FONT_FILES, render_png
 from service.badge_svg import (
     BANNER_PADDING,
     BANNER_SIZES,
+    FONT_SIZE,
+    FULL_WIDTH_ADVANCE,
+    HALF_WIDTH_ADVANCE,
+    LATIN_ADVANCE_WIDTHS,
     render_not_found,
     text_width,
 )
@@ -311,13 +316,36 @@ def test_png_matches_chromium_rendering_of_the_svg(client, ranked, chromium, lan
 
 
 def test_fonts_are_packaged_and_small():
-    from service.badge_png import FONT_FILES
-
-    names = [re.sub(r".*/", "", path) for path in FONT_FILES]
+    names = [Path(path).name for path in FONT_FILES]
     assert names == ["RankletSans.ttf", "RankletGothic.ttf"]
-    from pathlib import Path
-
-    total = sum(Path(path).stat().st_size for path in FONT_FILES)
-    assert total < 1_200_000
+    assert sum(Path(path).stat().st_size for path in FONT_FILES) < 1_200_000
     for licence in ("LICENSE-DejaVu.txt", "LICENSE-IPA.txt"):
-        assert (Path(FONT_FILES[0]).parent / licence).read_text().strip()
+        assert (Path(FONT_FILES[0]).parent / licence).stat().st_size > 1000
+
+
+def advances(path: str) -> dict[str, float]:
+    font = TTFont(path)
+    scale = FONT_SIZE / font["head"].unitsPerEm
+    return {chr(c): font["hmtx"][g][0] * scale for c, g in font.getBestCmap().items()}
+
+
+def test_the_width_table_is_the_packaged_fonts_advances():
+    """What the SVG is laid out with is what the PNG draws: the crispness and fit of both."""
+    latin, gothic = (advances(path) for path in FONT_FILES)
+    for ch, width in LATIN_ADVANCE_WIDTHS.items():
+        if ch != "\xad":  # invisible inside a word; the font's advance is the visible one
+            assert latin[ch] == pytest.approx(width, abs=0.01), ch
+    for ch in "位最高順コンサルタントランキング経営（）＃１、。ー日本語漢字":
+        assert ch not in latin
+        assert gothic[ch] == pytest.approx(FULL_WIDTH_ADVANCE) == text_width(ch)
+    assert gothic["ｱ"] == pytest.approx(HALF_WIDTH_ADVANCE) == text_width("ｱ")
+    assert latin["…"] == pytest.approx(text_width("…"))
+    # Coverage: every kana and the JIS level 1 kanji.
+    kana = [chr(c) for c in range(0x3041, 0x3097)] + [chr(c) for c in range(0x30A1, 0x30FB)]
+    assert all(ch in gothic for ch in kana)
+    level1 = [
+        bytes([0xA0 + row, 0xA0 + cell]).decode("euc_jp", "replace")
+        for row in range(16, 48)
+        for cell in range(1, 95)
+    ]
+    assert sum(ch in gothic for ch in level1) >= 2965

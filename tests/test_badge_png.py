@@ -349,3 +349,24 @@ def test_the_width_table_is_the_packaged_fonts_advances():
         for cell in range(1, 95)
     ]
     assert sum(ch in gothic for ch in level1) >= 2965
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_history_best_label_is_clear_of_the_right_edge_in_pixels(client, site, lang):
+    """The best at the latest point puts 「最高順位 1位」 at the right: drawn, not clipped."""
+    for minute, position in enumerate([1234, 40, 7, 1]):
+        record(client, site, {"consulting": position}, minute)
+    svg = client.get(f"/badge/blog/consulting/history.svg?lang={lang}").get_data(as_text=True)
+    label = "最高順位 1位" if lang == "ja" else "best #1"
+    assert label in svg
+    for scale in (1, 3):
+        image = on_white(Image.open(io.BytesIO(render_png(svg, scale))).convert("RGBA"))
+        width, height = image.size
+        orange = [
+            x
+            for x in range(width)
+            for y in range(height // 3)
+            if (lambda r, g, b, a: r > 180 and 100 < g < 170 and b < 80)(*image.getpixel((x, y)))
+        ]
+        assert orange, "the best label is drawn"
+        assert max(orange) < width - 3 * scale

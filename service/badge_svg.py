@@ -32,6 +32,8 @@ NOT_FOUND_COLOR: Final = "#9f9f9f"
 # Chromium 156, canvas measureText with "11px 'DejaVu Sans'" (DejaVu Sans 2.37, which the
 # font stack resolves to on Linux and which is metrically close to Verdana). The <text>
 # elements also carry textLength, so a viewer whose font differs slightly still fits the box.
+# The PNG badges are drawn with a subset of that very font (service/badge_png.py), and
+# `bench/measure_glyphs.py --fonts` checks the table against it.
 # fmt: off
 LATIN_ADVANCE_WIDTHS: Final[dict[str, float]] = {
     " ": 3.5, "!": 4.41, "\"": 5.06, "#": 9.22, "$": 7.0, "%": 10.45, "&": 8.58, "'": 3.02,
@@ -62,7 +64,8 @@ LATIN_ADVANCE_WIDTHS: Final[dict[str, float]] = {
 # fmt: on
 
 # Noto Sans CJK JP, same measurement: every kana, ideograph and full-width form sampled
-# advances exactly 1em, half-width katakana exactly 0.5em.
+# advances exactly 1em, half-width katakana exactly 0.5em; so do all of them in the
+# IPAGothic subset the PNG badges are drawn with.
 FULL_WIDTH_ADVANCE: Final = 11.0
 HALF_WIDTH_ADVANCE: Final = 5.5
 # The mean DejaVu Sans advance over A-Z and a-z: for scripts the table does not cover.

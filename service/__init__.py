@@ -6,9 +6,7 @@ errors -> cli. Nothing is built at import time; gunicorn runs ``service:create_a
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,6 @@ from service.config import DEFAULTS
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def instance_path() -> str:
@@ -117,7 +114,9 @@ def _bind_extensions(app: Flask) -> None:
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
-    api.init_app(app)
+    from service.errors import ErrorResponsesPlugin
+
+    api.init_app(app, spec_kwargs={"extra_plugins": [ErrorResponsesPlugin()]})
     # Registered before the extensions' hooks, so it runs after them (Flask runs them in
     # reverse): flask-cors adds a Vary line of its own beside the one Flask-Compress extends.
     app.after_request(_one_vary_header)
@@ -158,24 +157,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(email_links.blp)
 
 
-def _lone_surrogate(req: Any) -> bool:
-    """JSON may escape half a surrogate pair; Python decodes it into a string that neither
-    the database nor the UTF-8 answer can carry, so such a body is refused up front."""
-    raw = req.get_data(cache=True)
-    if not SURROGATE_ESCAPE.search(raw):
-        return False
-    try:
-        json.dumps(json.loads(raw), ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        return True
-    except ValueError:  # not JSON at all: the view's parser answers 400 for that
-        return False
-    return False
-
-
 def _request_hooks(app: Flask) -> None:
     from service.db_types import write_intent
-    from service.errors import error_response
+    from service.errors import describe, error_response
+    from service.request_input import json_refusal
 
     @app.before_request
     def _before() -> Response | None:
@@ -186,9 +171,11 @@ def _request_hooks(app: Flask) -> None:
             and (request.content_length or request.headers.get("Transfer-Encoding"))
             and not request.is_json
         ):
-            return error_response(415, "Send the body as JSON (Content-Type: application/json).")
-        if request.method in WRITE_METHODS and request.is_json and _lone_surrogate(request):
-            return error_response(400, "The body is not valid JSON (an unpaired surrogate).")
+            return error_response(415, describe("not_json"))
+        if request.method in WRITE_METHODS and request.is_json:
+            refusal = json_refusal(request)  # depth, huge numbers, surrogates: one loader
+            if refusal is not None:
+                return error_response(400, refusal)
         return None
 
     @app.after_request
@@ -215,6 +202,9 @@ def _hot_reads(app: Flask) -> None:
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=instance_path(), instance_relative_config=True)
+    from service.request_input import AsciiIntegerConverter
+
+    app.url_map.converters["int"] = AsciiIntegerConverter  # before any rule is added
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     _configure(app, test_config)

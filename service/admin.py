@@ -9,7 +9,6 @@ per-session CSRF token, and every change is POST, then a redirect with a flash m
 from __future__ import annotations
 
 import hmac
-import re
 import secrets
 import time
 import unicodedata
@@ -51,6 +50,7 @@ from service.sites import (
     rotate_token,
     update_site,
 )
+from service.text_rules import CONTROL_RE, MAX_ID, MAX_POSITION, ascii_int, email_problem
 
 blp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -77,7 +77,6 @@ MENU = (
     ("token", "admin.token"),
 )
 OPEN_ENDPOINTS = frozenset({"admin.index", "admin.sign_in", "admin.sign_out"})
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class AdminSessionInterface(SecureCookieSessionInterface):
@@ -301,10 +300,8 @@ def moderation() -> Response:
     status = request.args.get("status", "pending")
     if status not in STATUSES:
         status = "pending"
-    cursor = request.args.get("cursor", "")
-    items, next_cursor = commenting.moderation_page(
-        g.site, status, PAGE_SIZE, cursor if cursor.isdigit() and cursor.isascii() else None
-    )
+    before = ascii_int(request.args.get("cursor", ""), 1, MAX_ID)  # else the first page
+    items, next_cursor = commenting.moderation_page(g.site, status, PAGE_SIZE, before)
     return _page(
         "admin/moderation.html",
         status=status,
@@ -329,7 +326,7 @@ def moderate() -> Response:
         raw_ids = request.form.getlist("ids")
     if action not in commenting.MODERATION_STATUS:
         return _page("admin/error.html", 400, message=g.t["bad_request"])
-    ids = {int(raw) for raw in raw_ids if raw.isascii() and raw.isdigit() and len(raw) < 10}
+    ids = {number for raw in raw_ids if (number := ascii_int(raw, 1, MAX_ID)) is not None}
     back = _moderation_return()
     if not ids:
         flash(g.t["nothing_selected"], "error")
@@ -349,9 +346,9 @@ def moderate() -> Response:
 
 def _moderation_return() -> str:
     """Back to the tab or the article page the form was on; never anywhere else."""
-    thread = request.form.get("thread", "")
-    if thread.isascii() and thread.isdigit() and len(thread) < 10:
-        return url_for("admin.article", thread_id=int(thread))
+    thread = ascii_int(request.form.get("thread", ""), 1, MAX_ID)
+    if thread is not None:
+        return url_for("admin.article", thread_id=thread)
     status = request.form.get("status", "pending")
     return url_for("admin.moderation", status=status if status in STATUSES else "pending")
 
@@ -362,9 +359,7 @@ def _moderation_return() -> str:
 @blp.get("/articles")
 def articles() -> Response:
     """Every thread with its approved and pending counts, newest first."""
-    page = request.args.get("page", "1")
-    number = int(page) if page.isascii() and page.isdigit() and 0 < len(page) < 6 else 1
-    number = max(number, 1)
+    number = ascii_int(request.args.get("page", "1"), 1, 99_999) or 1
     threads = db.session.scalars(
         select(Thread)
         .where(Thread.site_id == g.site.id)
@@ -458,8 +453,9 @@ def record() -> Response:
     observed_at = request.form.get("observed_at", "").strip()
     positions: dict[str, Any] = {}
     for key, value in values.items():
-        if value:  # a non-number stays a string, which the schema refuses for this field
-            positions[key] = int(value) if value.isascii() and value.isdigit() else value
+        if value:  # anything but a position stays a string, which the schema refuses
+            number = ascii_int(value, 1, MAX_POSITION)
+            positions[key] = value if number is None else number
     body: dict[str, Any] = {"positions": positions}
     if observed_at:
         body["observed_at"] = observed_at
@@ -543,6 +539,11 @@ def _settings_page(code: int = 200, **context: Any) -> Response:
     )
 
 
+def _echoed_form() -> dict[str, str]:
+    """The refused form, to fill in again: control characters shown as U+FFFD, never raw."""
+    return {key: CONTROL_RE.sub("\ufffd", value) for key, value in request.form.items()}
+
+
 @blp.get("/settings")
 def settings() -> Response:
     """The site's settings; a new webhook's secret is shown here once."""
@@ -557,7 +558,7 @@ def save_settings() -> Response:
     changes = _settings_from_form()
     invalid = _invalid_fields(changes)
     if invalid:
-        values = dict(request.form)
+        values = _echoed_form()
         values["notify_pending"] = changes.notify_pending
         return _settings_page(422, values=values, errors=invalid, webhook_secret=None)
     previous_webhook = g.site.webhook_url
@@ -565,7 +566,7 @@ def save_settings() -> Response:
         update_site(g.site, changes)
     except SiteError:
         db.session.rollback()
-        return _settings_page(422, values=dict(request.form), errors=["_form"], webhook_secret=None)
+        return _settings_page(422, values=_echoed_form(), errors=["_form"], webhook_secret=None)
     if g.site.webhook_url and g.site.webhook_url != previous_webhook:
         _reveal("webhook", new_webhook_secret(g.site))
     return _done(g.t["saved"], "admin.settings")
@@ -584,7 +585,7 @@ def erase() -> Response:
 def erase_confirm() -> Response:
     """First show what would be erased; erase only when the author confirms."""
     address = request.form.get("email", "").strip()
-    if not EMAIL_RE.fullmatch(address) or len(address) > 254:
+    if email_problem(address):
         return _page("admin/erase.html", 422, step="ask", email=address, error="invalid_email")
     if request.form.get("step") != "confirm" or request.form.get("confirm") != "yes":
         error = "must_confirm" if request.form.get("step") == "confirm" else None

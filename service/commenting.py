@@ -6,9 +6,6 @@ Approved counts live on the thread row and change in the same transaction as the
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +13,7 @@ from typing import Any
 
 from flask import current_app
 from flask_smorest import abort
+from marshmallow import ValidationError
 from sqlalchemy import Integer, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -34,8 +32,10 @@ from service.crypto import (
     token_matches,
 )
 from service.db_types import transaction_intent, utcnow
+from service.errors import describe
 from service.extensions import db
 from service.models import Comment, Like, Site, Thread
+from service.schemas import decode_comments_cursor, encode_comments_cursor
 from service.sites import SLUG_RE
 
 MAX_DEPTH = 5
@@ -206,27 +206,18 @@ class Page:
 
 
 def _encode_cursor(sort: str, comment: Comment) -> str:
-    key: list[Any] = [comment.created_at.isoformat(), comment.id]
+    key: list[Any] = [comment.created_at, comment.id]
     if sort == "top":
         key.insert(0, comment.likes)
-    raw = json.dumps({"s": sort, "k": key}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_comments_cursor(sort, key)
 
 
 def _decode_cursor(cursor: str, sort: str) -> list[Any]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-        key = data["k"]
-        if data["s"] != sort or not isinstance(key, list):
-            raise ValueError
-        if sort == "top":
-            likes, at, ident = key
-            return [int(likes), datetime.fromisoformat(at), int(ident)]
-        at, ident = key
-        return [datetime.fromisoformat(at), int(ident)]
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
-        abort(422, message="Invalid cursor.", errors={"cursor": ["Invalid cursor."]})
+        return decode_comments_cursor(cursor, sort)
+    except ValidationError:
+        message = describe("cursor_invalid")
+        abort(422, message=message, errors={"cursor": [message]})
         raise  # unreachable: abort raises
 
 
@@ -610,7 +601,7 @@ def moderate_many(comments: Sequence[Comment], action: str) -> Sequence[Comment]
 
 
 def moderation_page(
-    site: Site, status: str, limit: int, cursor: str | None
+    site: Site, status: str, limit: int, before: int | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first, flat, with private fields."""
     query = (
@@ -620,11 +611,7 @@ def moderation_page(
         .order_by(Comment.id.desc())
         .limit(limit + 1)
     )
-    if cursor:
-        try:
-            before = int(cursor)
-        except ValueError:
-            abort(422, message="Invalid cursor.", errors={"cursor": ["Invalid cursor."]})
+    if before is not None:  # an id in range: ModerationQuery and the admin page check it
         query = query.where(Comment.id < before)
     rows = db.session.execute(query).all()
     more = len(rows) > limit

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from service import commenting, markup, ranking
 from service.auth import require_admin, require_origin
@@ -29,6 +29,7 @@ from service.hot_reads import (
     mark,
 )
 from service.rate_limits import check_comment_rate
+from service.request_input import ApiBlueprint
 from service.schemas import (
     CommentInput,
     CommentPatch,
@@ -47,7 +48,7 @@ from service.schemas import (
 )
 from service.sites import SLUG_RE, get_site_or_404, no_site
 
-blp = Blueprint("comments", __name__, url_prefix="/api/v1/sites", description="Comments")
+blp = ApiBlueprint("comments", __name__, url_prefix="/api/v1/sites", description="Comments")
 
 
 @blp.after_request
@@ -117,7 +118,7 @@ class CommentsView(MethodView):
         return answer, 201 if status == "approved" else 202
 
 
-@blp.route("/<site>/comments/<int(max=2147483647):comment_id>")
+@blp.route("/<site>/comments/<int:comment_id>")
 class CommentView(MethodView):
     @blp.arguments(CommentPatch())
     @blp.response(200, CommentResult)
@@ -146,7 +147,7 @@ class CommentView(MethodView):
         commenting.delete_comment(comment)
 
 
-@blp.route("/<site>/comments/<int(max=2147483647):comment_id>/like")
+@blp.route("/<site>/comments/<int:comment_id>/like")
 class LikeView(MethodView):
     @blp.response(200, LikeResult)
     def post(self, site: str, comment_id: int) -> dict[str, Any]:
@@ -157,7 +158,7 @@ class LikeView(MethodView):
         return {"likes": commenting.like_comment(comment, client_address())}
 
 
-@blp.route("/<site>/comments/<int(max=2147483647):comment_id>/moderate")
+@blp.route("/<site>/comments/<int:comment_id>/moderate")
 class ModerateView(MethodView):
     @blp.arguments(ModerateAction())
     @blp.response(200, CommentResult)

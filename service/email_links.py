@@ -27,6 +27,7 @@ from service import commenting, markup
 from service.db_types import utcnow
 from service.extensions import db
 from service.models import Comment, Site, Unsubscribe, UsedLink
+from service.text_rules import MAX_ID
 
 blp = Blueprint("email_links", __name__)
 
@@ -160,6 +161,7 @@ def _valid_payload(data: Any, action: str) -> bool:
     return (
         isinstance(data, dict)
         and type(data.get("c")) is int
+        and 1 <= data["c"] <= MAX_ID
         and data.get("a") == action
         and isinstance(data.get("n"), str)
         and 0 < len(data["n"]) <= 64
@@ -268,7 +270,7 @@ def _lang_of(comment_id: Any) -> str:
 
     Only a page's language depends on it, so an expired or forged token's id is good enough.
     """
-    if type(comment_id) is not int:
+    if type(comment_id) is not int or not 1 <= comment_id <= MAX_ID:  # unsigned: anything
         return "en"
     site = db.session.scalar(
         select(Site).join(Comment, Comment.site_id == Site.id).where(Comment.id == comment_id)

@@ -3,17 +3,78 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import re
+import secrets
+import traceback
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from apispec import BasePlugin
+from flask import Flask, Response, g, has_request_context, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
 from service.extensions import db
 
 log = logging.getLogger("ranklet")
+
+REQUEST_ID_HEADER = "X-Request-Id"
+# A client's or proxy's id is echoed only if it is a short plain token: it goes into a
+# header and a log line, where anything else could forge or split them.
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+# Every message of a refused input, built here and only here (so they can be translated in
+# one place). The text rules (service.text_rules) return these keys.
+MESSAGES: dict[str, str] = {
+    "control_chars": "Control characters are not allowed.",
+    "bidi_chars": "Bidirectional control characters are not allowed.",
+    "control_chars_body": "Control characters are not allowed (except newlines and tabs).",
+    "body_length": "Must be 1 to 5000 characters.",
+    "article_length": "Must be 1 to 512 characters.",
+    "name_length": "Must be 1 to {max_length} characters, not only spaces.",
+    "email_length": "Must be at most 254 characters.",
+    "email_invalid": "Not a valid e-mail address.",
+    "url_length": "Must be at most {max_length} characters.",
+    "too_long": "Must be at most {max_length} characters.",
+    "url_invalid": "Must be an http(s) URL without spaces, quotes or control characters.",
+    "origin_invalid": "{value!r} is not an origin like https://blog.example.com.",
+    "not_integer": "Must be an integer.",
+    "not_boolean": "Must be true or false.",
+    "out_of_range": "Must be from {low} to {high}.",
+    "cursor_invalid": "Invalid cursor.",
+    "json_invalid": "The body is not valid JSON.",
+    "json_too_deep": "The body is not valid JSON here: it nests deeper than {depth} levels.",
+    "json_long_number": "The body is not valid JSON here: a number has more than {digits} digits.",
+    "json_constant": "The body is not valid JSON: NaN and Infinity are not JSON numbers.",
+    "json_surrogate": "The body is not valid JSON (an unpaired surrogate).",
+    "not_json": "Send the body as JSON (Content-Type: application/json).",
+    "internal": "The server failed to answer this request; it has been logged.",
+}
+
+
+def describe(key: str, **params: Any) -> str:
+    """The message for ``key``, with its parameters filled in."""
+    return MESSAGES[key].format(**params)
+
+
+def request_id() -> str:
+    """This request's id: the client's ``X-Request-Id`` if it is a sane token, else a new one."""
+    if not has_request_context():
+        return secrets.token_hex(16)
+    known = g.get("request_id")
+    if known is None:
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        known = given if REQUEST_ID_RE.fullmatch(given) else secrets.token_hex(16)
+        g.request_id = known
+    return str(known)
+
+
+def _tag_request_id(response: Response) -> Response:
+    response.headers[REQUEST_ID_HEADER] = request_id()
+    return response
+
 
 # Messages of database failures that are about the database being unavailable, not a bug.
 UNAVAILABLE_HINTS = (
@@ -56,6 +117,8 @@ def error_response(
     response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value
+    if has_request_context():  # every error carries the id, even one made outside a view
+        response.headers[REQUEST_ID_HEADER] = request_id()
     return response
 
 
@@ -142,8 +205,87 @@ def handle_unexpected(error: Exception) -> Response:
     _rollback_quietly()
     if isinstance(error, HTTPException):
         return handle_http_exception(error)
-    log.exception("unhandled error on %s %s", request.method, request.path, exc_info=error)
-    return error_response(500, InternalServerError.description or "Internal Server Error")
+    log_unexpected(error)
+    return error_response(500, describe("internal"))
+
+
+def log_unexpected(error: BaseException) -> None:
+    """One structured line (JSON) with the request id and the traceback, for the server's
+    log only: the answer carries the id, never the traceback."""
+    line = {
+        "event": "unhandled_error",
+        "request_id": request_id(),
+        "method": request.method if has_request_context() else None,
+        "path": request.path if has_request_context() else None,
+        "error": type(error).__name__,
+        "traceback": "".join(traceback.format_exception(error)),
+    }
+    log.error("%s", json.dumps(line, ensure_ascii=True))
+
+
+# The errors any operation can answer, and those only writes or admin calls can.
+_ANY_ERRORS = {
+    400: "Malformed request: the body is not valid JSON, or nests too deep",
+    404: "Unknown site, category, comment or entry",
+    405: "Method not allowed (with Allow)",
+    422: "Invalid fields; `errors` maps each field to its messages",
+    500: "Unexpected failure; the answer carries X-Request-Id, the log has the details",
+    503: "Database unavailable (with Retry-After)",
+}
+_WRITE_ERRORS = {
+    401: "No or bad site token",
+    403: "Forbidden: origin not allowed, another site's token, or the edit window closed",
+    413: "Body over 64 KiB",
+    415: "The body is not JSON",
+    429: "Rate limited (with Retry-After)",
+}
+_ADMIN_READS = ("/moderation",)
+
+
+class ErrorResponsesPlugin(BasePlugin):
+    """Lists every error status an operation can answer in the OpenAPI document, each with
+    the one error schema, so clients and schema-driven tests know them all."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **_: Any
+    ) -> None:
+        for method, operation in (operations or {}).items():
+            responses = operation.setdefault("responses", {})
+            errors = dict(_ANY_ERRORS)
+            if method.lower() != "get":
+                errors |= _WRITE_ERRORS
+                if not (path or "").endswith("/comments"):
+                    errors.pop(429)
+            elif (path or "").endswith(_ADMIN_READS):
+                errors |= {401: _WRITE_ERRORS[401], 403: "Another site's token"}
+            if method.lower() == "post" and (path or "").endswith("/comments"):
+                _link_new_comment(responses)
+            error_content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+            for status, response in responses.items():  # declared by a view without a schema
+                if str(status)[:1] in "45" and isinstance(response, dict):
+                    response.setdefault("content", error_content)
+            documented = {str(status) for status in responses}
+            for status, description in errors.items():
+                if str(status) not in documented:
+                    responses[str(status)] = {"description": description, "content": error_content}
+
+
+def _link_new_comment(responses: dict[str, Any]) -> None:
+    """OpenAPI links from a posted comment to what can be done with it, so stateful
+    clients (and schemathesis' stateful phase) can follow them."""
+    comment = "/api/v1/sites/{site}/comments/{comment_id}"
+    target = comment.replace("/", "~1")
+    parameters = {"site": "$request.path.site", "comment_id": "$response.body#/comment/id"}
+    links = {
+        "LikeComment": {"operationRef": f"#/paths/{target}~1like/post", "parameters": parameters},
+        "ModerateComment": {
+            "operationRef": f"#/paths/{target}~1moderate/post",
+            "parameters": parameters,
+        },
+    }
+    for status, response in responses.items():
+        if str(status) in ("201", "202") and isinstance(response, dict):
+            response.setdefault("links", links)
 
 
 def register(app: Flask) -> None:
@@ -153,5 +295,6 @@ def register(app: Flask) -> None:
     # a DBAPIError, and not a bug either.
     app.register_error_handler(PoolTimeout, database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)
+    app.after_request(_tag_request_id)
     # Registered after db.init_app, so it runs before Flask-SQLAlchemy's teardown.
     app.teardown_appcontext(end_session)

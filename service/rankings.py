@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from service import ranking
 from service.auth import require_admin
@@ -17,6 +17,7 @@ from service.caching import (
     render_json,
     versions_or_404,
 )
+from service.request_input import ApiBlueprint
 from service.schemas import (
     CATEGORY_KEY_RE,
     CategoryInput,
@@ -29,7 +30,7 @@ from service.schemas import (
 )
 from service.sites import get_site_or_404
 
-blp = Blueprint("rankings", __name__, url_prefix="/api/v1/sites", description="Rank badges")
+blp = ApiBlueprint("rankings", __name__, url_prefix="/api/v1/sites", description="Rank badges")
 
 
 @blp.route("/<site>/rankings")
@@ -84,8 +85,8 @@ class HistoryView(MethodView):
         return cached_response(etag, RANKINGS_CACHE, render, "application/json")
 
 
-# Ids beyond a 32-bit integer cannot exist; the bound keeps them from reaching the database.
-@blp.route("/<site>/rankings/<category>/history/<int(max=2147483647):entry_id>")
+# The app's int converter takes ASCII digits up to the largest id a column holds (404 past it).
+@blp.route("/<site>/rankings/<category>/history/<int:entry_id>")
 class HistoryEntryView(MethodView):
     @blp.response(204)
     @blp.alt_response(404, description="No such entry")

@@ -1,25 +1,72 @@
 """marshmallow schemas: one for what comes in, one for what goes out, per resource.
 
 Input schemas whitelist their fields (unknown fields are a 422), so a reader can never set
-``status``, ``likes`` or ``is_author``.
+``status``, ``likes`` or ``is_author``. Every text and number rule comes from
+``service.text_rules``, so the admin forms, the e-mail link pages and the importers apply the
+same ones; the names below that other modules import from here stay importable.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
+from service.errors import describe
 from service.models import LANGS
+from service.text_rules import (
+    ARTICLE_MAX,
+    ARTICLE_PATTERN,
+    AUTHOR_MAX,
+    BIDI_RE,
+    BODY_MAX,
+    BODY_PATTERN,
+    CONTROL_RE,
+    EMAIL_MAX,
+    EMAIL_PATTERN,
+    LABEL_MAX,
+    LINE_CONTROL_RE,
+    LINE_PATTERN,
+    LINK_URL_RE,
+    MAX_ID,
+    MAX_INT_DIGITS,
+    MAX_ORDER,
+    MAX_POSITION,
+    NAME_PATTERN,
+    TITLE_MAX,
+    URL_MAX,
+    WEBSITE_MAX,
+    article_problem,
+    body_problem,
+    collapse_line,
+    email_problem,
+    line_problem,
+    name_problem,
+)
 
-MAX_POSITION = 1_000_000
+__all__ = [  # re-exported for the importers and feeds, which check text the same way
+    "BIDI_RE",
+    "CONTROL_RE",
+    "LINE_CONTROL_RE",
+    "LINK_URL_RE",
+    "MAX_POSITION",
+    "FullMatch",
+    "StrictInteger",
+    "UtcDateTime",
+]
+
 CATEGORY_KEY_RE = r"^[a-z0-9][a-z0-9-]{0,31}$"
-# An http(s) link with a host and no spaces, control or unsafe characters.
-_UNSAFE_URL_CHARS = r"\x00-\x20\x7f-\x9f\"<>\\^`{|}"
-LINK_URL_RE = rf"^https?://[^{_UNSAFE_URL_CHARS}/?#]+([/?#][^{_UNSAFE_URL_CHARS}]*)?$"
 FUTURE_TOLERANCE = timedelta(minutes=5)
+# Times we store and page by; a cursor's time outside them was not made by us.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+# What ``next_cursor`` looks like: URL-safe base64 without padding, and at most this long.
+COMMENTS_CURSOR_PATTERN = "^[A-Za-z0-9_-]{1,512}$"
 
 
 class StrictInteger(fields.Integer):
@@ -30,7 +77,30 @@ class StrictInteger(fields.Integer):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError("Must be an integer.")
+            raise ValidationError(describe("not_integer"))
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """``true`` or ``false`` and nothing else: ``"yes"``, ``1`` or ``"on"`` are a 422."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError(describe("not_boolean"))
+        return value
+
+
+class QueryInteger(fields.Integer):
+    """An integer in a query string: ASCII digits only (``int`` takes ``"٣"``, ``"+5"``,
+    ``" 5"`` and ``"5_0"``), and never more digits than ``int`` will parse."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if (
+            not isinstance(value, str)
+            or len(value) > MAX_INT_DIGITS
+            or not re.fullmatch(r"[0-9]+", value)
+        ):
+            raise ValidationError(describe("not_integer"))
         return super()._deserialize(value, attr, data, **kwargs)
 
 
@@ -73,6 +143,66 @@ def not_in_future(value: datetime) -> None:
         raise ValidationError("May not lie more than 5 minutes in the future.")
 
 
+# --- text rules as validators -------------------------------------------------------------
+
+SORTS = ("oldest", "newest", "top")
+
+
+def _check(problem: str | None, **params: Any) -> None:
+    if problem is not None:
+        raise ValidationError(describe(problem, **params))
+
+
+def plain_line(value: str) -> None:
+    """One line of plain text: no control characters, no bidi overrides."""
+    _check(line_problem(value))
+
+
+def body_text(value: str) -> None:
+    _check(body_problem(value))
+
+
+def article_key(value: str) -> None:
+    _check(article_problem(value))
+
+
+def email_address(value: str) -> None:
+    _check(email_problem(value))
+
+
+def display_name(max_length: int) -> Any:
+    def check(value: str) -> None:
+        _check(name_problem(value, max_length), max_length=max_length)
+
+    return check
+
+
+def name_field(max_length: int, **kwargs: Any) -> fields.String:
+    """A label or display name: a plain line, not blank, up to ``max_length`` characters."""
+    return fields.String(
+        validate=display_name(max_length),
+        metadata={"minLength": 1, "maxLength": max_length, "pattern": NAME_PATTERN},
+        **kwargs,
+    )
+
+
+class CollapsedLine(fields.String):
+    """Metadata about a page (its title): white space and control characters collapse to
+    one space rather than refusing the comment; an empty result is no title at all. Only a
+    raw value over ``max_length`` is refused, as the document's ``maxLength`` says."""
+
+    def __init__(self, max_length: int, **kwargs: Any) -> None:
+        self.max_length = max_length
+        metadata = {"maxLength": max_length, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > self.max_length:
+            raise ValidationError(describe("too_long", max_length=self.max_length))
+        return collapse_line(text) or None
+
+
 # --- rankings -----------------------------------------------------------------------------
 
 
@@ -85,7 +215,7 @@ class RecordPositions(StrictSchema):
         keys=fields.String(validate=FullMatch(CATEGORY_KEY_RE)),
         values=StrictInteger(validate=validate.Range(1, MAX_POSITION)),
         required=True,
-        metadata={"example": {"consulting": 4, "marketing": 12}},
+        metadata={"example": {"consulting": 4, "marketing": 12}, "minProperties": 1},
     )
     observed_at = UtcDateTime(validate=not_in_future)
 
@@ -125,7 +255,7 @@ class Rankings(Schema):
 class HistoryQuery(StrictSchema):
     since = UtcDateTime()
     until = UtcDateTime()
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    limit = QueryInteger(load_default=100, validate=validate.Range(1, 1000))
 
 
 class HistoryEntry(Schema):
@@ -140,17 +270,19 @@ class History(Schema):
 
 
 class Labels(StrictSchema):
-    ja = fields.String(required=True, validate=validate.Length(1, 100))
-    en = fields.String(required=True, validate=validate.Length(1, 100))
+    ja = name_field(LABEL_MAX, required=True)
+    en = name_field(LABEL_MAX, required=True)
 
 
 class CategoryInput(StrictSchema):
     labels = fields.Nested(Labels, required=True)
     # A pattern rather than fields.Url, so the OpenAPI document states exactly what is accepted.
     url = fields.String(
-        allow_none=True, validate=[validate.Length(max=2048), FullMatch(LINK_URL_RE)]
+        allow_none=True,
+        validate=[validate.Length(max=URL_MAX), FullMatch(LINK_URL_RE)],
+        metadata={"maxLength": URL_MAX},
     )
-    order = StrictInteger(validate=validate.Range(0, 10_000))
+    order = StrictInteger(validate=validate.Range(0, MAX_ORDER))
 
 
 class CategoryOutput(Schema):
@@ -162,43 +294,6 @@ class CategoryOutput(Schema):
 
 # --- comments -----------------------------------------------------------------------------
 
-# Control characters other than tab and newlines, and the bidi overrides/isolates that can
-# make a name display as something else.
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-LINE_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-BIDI_RE = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
-SORTS = ("oldest", "newest", "top")
-
-
-# The same rules as OpenAPI patterns (ECMA regex), so generated clients and schema-driven
-# tests know what the validators below accept.
-LINE_PATTERN = (
-    "^[^\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]*$"
-)
-ARTICLE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
-_BODY_CHAR = "[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]"
-BODY_PATTERN = f"^{_BODY_CHAR}*[^\\s\\u0000-\\u001f\\u007f-\\u009f]{_BODY_CHAR}*$"
-
-
-def plain_line(value: str) -> None:
-    """One line of plain text: no control characters, no bidi overrides."""
-    if LINE_CONTROL_RE.search(value):
-        raise ValidationError("Control characters are not allowed.")
-    if BIDI_RE.search(value):
-        raise ValidationError("Bidirectional control characters are not allowed.")
-
-
-def body_text(value: str) -> None:
-    if CONTROL_RE.search(value):
-        raise ValidationError("Control characters are not allowed (except newlines and tabs).")
-    if not 1 <= len(value.strip()) <= 5000:
-        raise ValidationError("Must be 1 to 5000 characters.")
-
-
-def article_key(value: str) -> None:
-    if LINE_CONTROL_RE.search(value):
-        raise ValidationError("Control characters are not allowed.")
-
 
 def http_url(max_length: int) -> fields.String:
     """An http(s) link checked by one published pattern, so the schema says what we accept.
@@ -209,42 +304,43 @@ def http_url(max_length: int) -> fields.String:
     return fields.String(
         allow_none=True,
         validate=[validate.Length(max=max_length), plain_line, FullMatch(LINK_URL_RE)],
-        metadata={"pattern": LINK_URL_RE},
+        metadata={"pattern": LINK_URL_RE, "maxLength": max_length},
     )
 
 
 class ArticleField(fields.String):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("metadata", {"pattern": ARTICLE_PATTERN})
-        super().__init__(validate=[validate.Length(1, 512), article_key], **kwargs)
+        kwargs["metadata"] = {"minLength": 1, "maxLength": ARTICLE_MAX, **kwargs["metadata"]}
+        super().__init__(validate=article_key, **kwargs)
 
 
 class CommentInput(StrictSchema):
     article = ArticleField(required=True)
-    article_title = fields.String(
-        validate=[validate.Length(max=512), plain_line],
+    article_title = CollapsedLine(
+        TITLE_MAX,
         allow_none=True,
-        metadata={"pattern": LINE_PATTERN},
+        metadata={"description": "White space and control characters collapse to one space."},
     )
-    article_url = http_url(2048)
-    parent_id = StrictInteger(allow_none=True, validate=validate.Range(1))
+    article_url = http_url(URL_MAX)
+    parent_id = StrictInteger(allow_none=True, validate=validate.Range(1, MAX_ID))
     author = fields.String(
-        validate=[validate.Length(max=64), plain_line],
+        validate=[validate.Length(max=AUTHOR_MAX), plain_line],
         allow_none=True,
         metadata={"pattern": LINE_PATTERN},
     )
-    email = fields.Email(
-        validate=[validate.Length(max=254), plain_line],
+    email = fields.String(
+        validate=email_address,
         allow_none=True,
-        metadata={"pattern": LINE_PATTERN},
+        metadata={"format": "email", "maxLength": EMAIL_MAX, "pattern": EMAIL_PATTERN},
     )
-    website = http_url(256)
+    website = http_url(WEBSITE_MAX)
     body = fields.String(
         required=True,
         validate=body_text,
-        metadata={"minLength": 1, "maxLength": 5000, "pattern": BODY_PATTERN},
+        metadata={"minLength": 1, "maxLength": BODY_MAX, "pattern": BODY_PATTERN},
     )
-    notify = fields.Boolean(load_default=False)
+    notify = StrictBoolean(load_default=False)
     homepage = fields.String(
         load_default="",
         validate=validate.Length(max=2048),
@@ -254,14 +350,15 @@ class CommentInput(StrictSchema):
 
 class CommentPatch(StrictSchema):
     body = fields.String(
-        validate=body_text, metadata={"minLength": 1, "maxLength": 5000, "pattern": BODY_PATTERN}
+        validate=body_text,
+        metadata={"minLength": 1, "maxLength": BODY_MAX, "pattern": BODY_PATTERN},
     )
     author = fields.String(
-        validate=[validate.Length(max=64), plain_line],
+        validate=[validate.Length(max=AUTHOR_MAX), plain_line],
         allow_none=True,
         metadata={"pattern": LINE_PATTERN},
     )
-    website = http_url(256)
+    website = http_url(WEBSITE_MAX)
 
 
 class PublicComment(Schema):
@@ -279,12 +376,78 @@ class PublicComment(Schema):
     replies = fields.List(fields.Nested(lambda: PublicComment()), required=True)
 
 
+def comments_cursor_field() -> fields.String:
+    return fields.String(
+        validate=FullMatch(COMMENTS_CURSOR_PATTERN),
+        metadata={
+            "pattern": COMMENTS_CURSOR_PATTERN,
+            "maxLength": 512,
+            "description": "Opaque: the `next_cursor` of the previous page, with the same sort.",
+        },
+    )
+
+
 class CommentsQuery(StrictSchema):
     article = ArticleField(required=True)
     lang = fields.String(validate=validate.OneOf(LANGS))
     sort = fields.String(load_default="oldest", validate=validate.OneOf(SORTS))
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
-    cursor = fields.String(validate=validate.Length(max=512))
+    limit = QueryInteger(load_default=50, validate=validate.Range(1, 200))
+    cursor = comments_cursor_field()
+
+
+class _TimeCursor(StrictSchema):
+    """The keyset of the ``oldest`` and ``newest`` orders: (created_at, id)."""
+
+    s = fields.String(required=True, validate=validate.OneOf(("oldest", "newest")))
+    k = fields.Tuple(
+        (
+            UtcDateTime(validate=validate.Range(EARLIEST_TIME, LATEST_TIME)),
+            StrictInteger(validate=validate.Range(1, MAX_ID)),
+        ),
+        required=True,
+    )
+
+
+class _TopCursor(StrictSchema):
+    """The keyset of the ``top`` order: (likes, created_at, id)."""
+
+    s = fields.String(required=True, validate=validate.Equal("top"))
+    k = fields.Tuple(
+        (
+            StrictInteger(validate=validate.Range(0, MAX_ID)),
+            UtcDateTime(validate=validate.Range(EARLIEST_TIME, LATEST_TIME)),
+            StrictInteger(validate=validate.Range(1, MAX_ID)),
+        ),
+        required=True,
+    )
+
+
+def encode_comments_cursor(sort: str, key: list[Any]) -> str:
+    """``next_cursor``: the page order's keyset of the last comment, as URL-safe base64."""
+    schema = _TopCursor() if sort == "top" else _TimeCursor()
+    raw = json.dumps(schema.dump({"s": sort, "k": tuple(key)}), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_comments_cursor(cursor: str, sort: str) -> list[Any]:
+    """A cursor back into its keyset, every type and range checked: a forged one is a
+    ValidationError (a 422), never a value the database cannot compare."""
+    from service.request_input import MalformedJson, load_json
+
+    invalid = ValidationError(describe("cursor_invalid"), field_name="cursor")
+    if len(cursor) > 512 or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
+        raise invalid
+    try:
+        data = load_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (MalformedJson, binascii.Error, ValueError):
+        raise invalid from None
+    if not isinstance(data, dict) or data.get("s") != sort:
+        raise invalid
+    try:
+        loaded = (_TopCursor() if sort == "top" else _TimeCursor()).load(data)
+    except ValidationError:
+        raise invalid from None
+    return list(loaded["k"])
 
 
 class CommentsPage(Schema):
@@ -321,7 +484,7 @@ class WidgetQuery(StrictSchema):
     article = ArticleField(required=True)
     lang = fields.String(validate=validate.OneOf(LANGS))
     sort = fields.String(load_default="oldest", validate=validate.OneOf(SORTS))
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    limit = QueryInteger(load_default=50, validate=validate.Range(1, 200))
 
 
 class WidgetSite(Schema):
@@ -346,8 +509,13 @@ class ModerationQuery(StrictSchema):
     status = fields.String(
         load_default="pending", validate=validate.OneOf(("pending", "spam", "approved", "deleted"))
     )
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
-    cursor = fields.String(validate=validate.Length(max=512))
+    limit = QueryInteger(load_default=50, validate=validate.Range(1, 200))
+    cursor = QueryInteger(
+        validate=validate.Range(1, MAX_ID),
+        metadata={
+            "description": "The `next_cursor` of the previous page: list comments older than it.",
+        },
+    )
 
 
 class PrivateComment(PublicComment):

@@ -10,10 +10,22 @@ from flask_smorest import abort
 from sqlalchemy import bindparam, select
 
 from service.crypto import encrypt, new_token, token_hash
+from service.errors import describe
 from service.extensions import db
 from service.models import LANGS, MODERATION_MODES, RANK_EVENTS, Category, Site
+from service.text_rules import (
+    BANNED_WORD_MAX,
+    SITE_NAME_MAX,
+    URL_MAX,
+    email_problem,
+    line_problem,
+    link_problem,
+    name_problem,
+)
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+MAX_ORIGINS = 100
+MAX_BANNED_WORDS = 1000
 
 DEFAULT_CATEGORIES: tuple[tuple[str, dict[str, str]], ...] = (
     ("consulting", {"ja": "コンサルタント", "en": "Consulting"}),
@@ -66,17 +78,26 @@ def get_site_or_404(slug: str) -> Site:
 
 def normalize_origin(origin: str) -> str:
     origin = origin.strip().rstrip("/")
-    if not re.match(r"^https?://[^/\s?#]+$", origin):
-        raise SiteError(f"{origin!r} is not an origin like https://blog.example.com")
+    if link_problem(origin, URL_MAX) or not re.fullmatch(r"https?://[^/\s?#]+", origin):
+        raise SiteError(describe("origin_invalid", value=origin[:200]))
     return origin
+
+
+def _field_error(field: str, problem: str | None, **params: object) -> None:
+    """The same text rules as the API's schemas (service.text_rules), for the CLI and the
+    admin form: a SiteError that names the field."""
+    if problem is not None:
+        raise SiteError(f"{field}: {describe(problem, **params)}")
 
 
 def _apply(site: Site, settings: SiteSettings) -> None:
     if settings.name is not None:
-        if not settings.name.strip() or len(settings.name) > 200:
-            raise SiteError("the name must be 1 to 200 characters")
-        site.name = settings.name.strip()
+        name = settings.name.strip()
+        _field_error("name", name_problem(name, SITE_NAME_MAX), max_length=SITE_NAME_MAX)
+        site.name = name
     if settings.origins is not None:
+        if len(settings.origins) > MAX_ORIGINS:
+            raise SiteError(f"at most {MAX_ORIGINS} origins")
         site.origins = [normalize_origin(o) for o in settings.origins]
     if settings.lang is not None:
         if settings.lang not in LANGS:
@@ -88,18 +109,27 @@ def _apply(site: Site, settings: SiteSettings) -> None:
         site.moderation = settings.moderation
     if settings.webhook_url is not None:
         url = settings.webhook_url.strip()
-        if url and not re.match(r"^https?://\S+$", url):
-            raise SiteError("the webhook must be an http(s) URL")
+        if url:
+            _field_error("webhook", link_problem(url, URL_MAX), max_length=URL_MAX)
         site.webhook_url = url or None
     if settings.notify_email is not None:
         address = settings.notify_email.strip()
-        if address and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", address):
-            raise SiteError("the notification address is not an e-mail address")
+        if address:
+            _field_error("notify_email", email_problem(address))
         site.notify_email_encrypted = encrypt(address) if address else None
     if settings.notify_pending is not None:
         site.notify_pending = settings.notify_pending
     if settings.banned_words is not None:
-        site.banned_words = sorted({w.strip().lower() for w in settings.banned_words if w.strip()})
+        words = {w.strip().lower() for w in settings.banned_words if w.strip()}
+        if len(words) > MAX_BANNED_WORDS:
+            raise SiteError(f"at most {MAX_BANNED_WORDS} banned words")
+        for word in words:
+            _field_error(
+                "banned_words",
+                name_problem(word, BANNED_WORD_MAX) or line_problem(word),
+                max_length=BANNED_WORD_MAX,
+            )
+        site.banned_words = sorted(words)
     if settings.rank_events is not None:
         if settings.rank_events not in RANK_EVENTS:
             raise SiteError(f"rank events must be one of {', '.join(RANK_EVENTS)}")

@@ -394,3 +394,65 @@ def test_openapi_describes_the_rankings_schemas(client):
     schemas = document["components"]["schemas"]
     position = schemas["RecordPositions"]["properties"]["positions"]["additionalProperties"]
     assert (position["type"], position["minimum"], position["maximum"]) == ("integer", 1, 1_000_000)
+
+
+# --- what the document promises (issue 10) -------------------------------------------------
+
+
+def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if method in {"get", "post", "put", "patch", "delete"}:
+                yield method, path, operation
+
+
+def test_openapi_lists_every_error_status_with_the_error_schema(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    error = {"$ref": "#/components/schemas/Error"}
+    for method, path, operation in _operations(document):
+        responses = operation["responses"]
+        needed = {"400", "404", "405", "422", "500", "503"}
+        if method != "get" or path.endswith("/moderation"):
+            needed |= {"401", "403"}
+        if method != "get":
+            needed |= {"413", "415"}
+        assert needed <= set(responses), f"{method.upper()} {path}: {sorted(responses)}"
+        for status in needed:
+            response = responses[status]
+            if "$ref" in response:  # a shared response of components/responses
+                response = document["components"]["responses"][response["$ref"].split("/")[-1]]
+            content = response["content"]["application/json"]["schema"]
+            assert content == error, (method, path, status)
+    post = document["paths"]["/api/v1/sites/{site}/comments"]["post"]["responses"]
+    assert "429" in post
+    assert set(post["201"]["links"]) == {"LikeComment", "ModerateComment"}
+
+
+def test_openapi_promises_no_more_than_is_accepted(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    schemas = document["components"]["schemas"]
+    assert schemas["RecordPositions"]["properties"]["positions"]["minProperties"] == 1
+    comment = schemas["CommentInput"]["properties"]
+    assert comment["parent_id"]["maximum"] == 2**31 - 1
+    assert comment["notify"]["type"] == "boolean"
+    assert comment["email"]["maxLength"] == 254
+    labels = schemas["Labels"]["properties"]
+    assert labels["ja"]["maxLength"] == 100 and "pattern" in labels["ja"]
+    query = document["paths"]["/api/v1/sites/{site}/comments"]["get"]["parameters"]
+    cursor = next(p for p in query if p["name"] == "cursor")["schema"]
+    assert cursor["pattern"] == "^[A-Za-z0-9_-]{1,512}$"
+    moderation = document["paths"]["/api/v1/sites/{site}/moderation"]["get"]["parameters"]
+    cursor = next(p for p in moderation if p["name"] == "cursor")["schema"]
+    assert (cursor["type"], cursor["minimum"], cursor["maximum"]) == ("integer", 1, 2**31 - 1)
+    ids = document["paths"]["/api/v1/sites/{site}/comments/{comment_id}"]["parameters"]
+    assert next(p for p in ids if p["name"] == "comment_id")["schema"]["maximum"] == 2**31 - 1
+
+
+def test_positions_may_not_be_empty(client, site):
+    answer = client.post(
+        f"{BASE}/rankings",
+        json={"positions": {}},
+        headers={"Authorization": f"Bearer {site.token}"},
+    )
+    body = assert_error(answer, 422)
+    assert body["errors"] == {"positions": ["Give at least one category's position."]}

@@ -1,4 +1,8 @@
-"""schemathesis against a real ``ranklet serve``: every check, on SQLite and PostgreSQL."""
+"""schemathesis against a real ``ranklet serve``: every operation of the OpenAPI document,
+every check (``--checks all``: response schemas, documented status codes, no 5xx), the
+stateful phase following the document's links, with the admin token, on SQLite and
+PostgreSQL. Bounded in CI; ``RANKLET_FUZZ_LONG=1`` (or ``RANKLET_SCHEMATHESIS_EXAMPLES=N``)
+runs many more examples locally."""
 
 from __future__ import annotations
 
@@ -35,9 +39,9 @@ include-path-regex = "/history"
 parameters = { "path.category" = "consulting" }
 
 [[operations]]
-include-name = ["GET /api/v1/sites/{site}/comments", "GET /api/v1/sites/{site}/moderation"]
+include-name = "GET /api/v1/sites/{site}/comments"
 # `cursor` is opaque: only a `next_cursor` from an earlier answer decodes, and any other
-# string is a 422 by design. The schema can only say "a string up to 512 characters".
+# string of its pattern is a 422 by design. (The moderation cursor is an id: no exception.)
 checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 403, 404, 422]
 
 [[operations]]
@@ -70,6 +74,8 @@ def filter_case(context, case):
 """
 
 RANKINGS = r"^/api/v1/sites/\{site\}/(rankings|categories)"
+LONG_RUN = os.environ.get("RANKLET_FUZZ_LONG") == "1"
+EXAMPLES = os.environ.get("RANKLET_SCHEMATHESIS_EXAMPLES", "400" if LONG_RUN else "30")
 
 
 def run_schemathesis(
@@ -80,7 +86,7 @@ def run_schemathesis(
         "--config-file", str(config),
         "run", f"{server.base}/api/v1/openapi.json",  # type: ignore[attr-defined]
         "--checks", "all",
-        "--max-examples", "30",
+        "--max-examples", EXAMPLES,
         "--seed", "1",
         "--workers", "1",
         "--request-timeout", "20",
@@ -92,7 +98,7 @@ def run_schemathesis(
         command,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=3600 if LONG_RUN else 900,
         check=False,
         cwd=config.parent,
         env=env,

@@ -1,0 +1,141 @@
+"""The text and number rules of every door: API schemas, admin forms, e-mail link pages, CLI
+and importers all check a name, a label, an address or an id with the functions here.
+
+Each rule exists twice on purpose: as a Python check (``line_problem``, ``email_problem``...)
+and, for the schemas, as an ECMA pattern for the OpenAPI document, so generated clients and
+schema-driven tests know exactly what is accepted. The checks return a message key of
+``service.errors.MESSAGES`` (translated in one place) instead of raising, so plain code such
+as ``sites.py`` and the importers can use them without marshmallow.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+# Integer columns are 32-bit on PostgreSQL (and SQLite refuses anything past 64 bits): an id,
+# a like count or a cursor beyond this names nothing that can exist.
+MAX_ID: Final = 2**31 - 1
+MAX_POSITION: Final = 1_000_000
+MAX_ORDER: Final = 10_000
+# More digits than any value we take; a longer literal is refused before int() sees it
+# (int() of a 5,000-digit string raises past Python's 4,300-digit limit).
+MAX_INT_DIGITS: Final = 40
+
+AUTHOR_MAX: Final = 64
+WEBSITE_MAX: Final = 256
+EMAIL_MAX: Final = 254
+BODY_MAX: Final = 5000
+ARTICLE_MAX: Final = 512
+TITLE_MAX: Final = 512
+URL_MAX: Final = 2048
+LABEL_MAX: Final = 100
+SITE_NAME_MAX: Final = 200
+BANNED_WORD_MAX: Final = 100
+
+# Control characters other than tab and newlines; every control character; and the bidi
+# overrides/isolates that can make a name display as something else.
+CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+LINE_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+BIDI_RE: Final = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+# Runs of white space and control characters, which metadata collapses to one space.
+_COLLAPSIBLE_RE: Final = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
+
+# An http(s) link with a host and no spaces, control or unsafe characters.
+_UNSAFE_URL_CHARS = r"\x00-\x20\x7f-\x9f\"<>\\^`{|}"
+LINK_URL_RE: Final = rf"^https?://[^{_UNSAFE_URL_CHARS}/?#]+([/?#][^{_UNSAFE_URL_CHARS}]*)?$"
+_LINK_URL: Final = re.compile(LINK_URL_RE)
+# Deliberately simple (RFC 5322 in full accepts far more than any mail server delivers):
+# one @, a dot in the domain, no white space, control or bidi characters.
+_EMAIL_PART = r"[^@\s\x00-\x1f\x7f-\x9f]+"
+EMAIL_RE: Final = re.compile(rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$")
+ASCII_DIGITS_RE: Final = re.compile(r"[0-9]+")
+
+# The same rules as OpenAPI patterns (ECMA regex).
+LINE_PATTERN: Final = (
+    "^[^\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]*$"
+)
+ARTICLE_PATTERN: Final = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+_BODY_CHAR = "[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]"
+BODY_PATTERN: Final = f"^{_BODY_CHAR}*[^\\s\\u0000-\\u001f\\u007f-\\u009f]{_BODY_CHAR}*$"
+# A label or name: plain line with at least one character that is not white space.
+NAME_PATTERN: Final = (
+    "^[^\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]*"
+    "[^\\s\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]"
+    "[^\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]*$"
+)
+EMAIL_PATTERN: Final = (
+    "^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+@[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+"
+    "\\.[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+$"
+)
+
+
+def line_problem(value: str) -> str | None:
+    """One line of plain text: no control characters, no bidi overrides."""
+    if LINE_CONTROL_RE.search(value):
+        return "control_chars"
+    if BIDI_RE.search(value):
+        return "bidi_chars"
+    return None
+
+
+def body_problem(value: str) -> str | None:
+    """A comment body: newlines and tabs allowed, 1 to BODY_MAX characters after trimming."""
+    if CONTROL_RE.search(value):
+        return "control_chars_body"
+    if not 1 <= len(value.strip()) <= BODY_MAX:
+        return "body_length"
+    return None
+
+
+def article_problem(value: str) -> str | None:
+    """An article key: 1 to ARTICLE_MAX characters, no control characters."""
+    if not 1 <= len(value) <= ARTICLE_MAX:
+        return "article_length"
+    if LINE_CONTROL_RE.search(value):
+        return "control_chars"
+    return None
+
+
+def name_problem(value: str, max_length: int) -> str | None:
+    """A display name or label: a plain line, not blank, at most ``max_length`` characters."""
+    if not value.strip() or len(value) > max_length:
+        return "name_length"
+    return line_problem(value)
+
+
+def email_problem(value: str) -> str | None:
+    """An e-mail address up to EMAIL_MAX characters (RFC 5321's limit on a path)."""
+    if len(value) > EMAIL_MAX:
+        return "email_length"
+    if BIDI_RE.search(value) or not EMAIL_RE.fullmatch(value):
+        return "email_invalid"
+    return None
+
+
+def link_problem(value: str, max_length: int = URL_MAX) -> str | None:
+    """An http(s) URL with a host, no spaces, quotes, angle brackets or control characters."""
+    if len(value) > max_length:
+        return "url_length"
+    if line_problem(value) or not _LINK_URL.fullmatch(value):
+        return "url_invalid"
+    return None
+
+
+def collapse_line(value: str) -> str:
+    """Metadata a page sends about itself (a title): every run of white space or control
+    characters becomes one space and bidi controls go, since a page title with a tab or a
+    newline is not the reader's fault and should not refuse their comment."""
+    return _COLLAPSIBLE_RE.sub(" ", BIDI_RE.sub("", value)).strip()
+
+
+def ascii_int(value: str, low: int, high: int) -> int | None:
+    """``value`` as an integer in ``[low, high]`` if it is ASCII digits only, else None.
+
+    ``str.isdigit`` and ``int`` accept Arabic-Indic or fullwidth digits (``"٣"`` is 3) and
+    ``int`` raises on thousands of digits; neither may name an id or a position here.
+    """
+    if len(value) > MAX_INT_DIGITS or not ASCII_DIGITS_RE.fullmatch(value):
+        return None
+    number = int(value)
+    return number if low <= number <= high else None

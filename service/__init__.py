@@ -12,6 +12,7 @@ import re
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, request
 
@@ -190,6 +191,19 @@ def _request_hooks(app: Flask) -> None:
         if request.method in WRITE_METHODS and request.is_json and _lone_surrogate(request):
             return error_response(400, "The body is not valid JSON (an unpaired surrogate).")
         return None
+
+    @app.after_request
+    def _relative_location(response: Response) -> Response:
+        """werkzeug's slash redirects (``/admin`` -> ``/admin/``) are absolute URLs built
+        from the request's ``Host``; no URL is ever built from it, so ours are relative."""
+        location = response.headers.get("Location")
+        if location:
+            parts = urlsplit(location)
+            if parts.netloc and parts.netloc == request.host:
+                relative = urlunsplit(("", "", *parts[2:]))
+                # "//host/..." would be another host's address: one leading slash only.
+                response.headers["Location"] = "/" + relative.lstrip("/")
+        return response
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

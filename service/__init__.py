@@ -10,6 +10,7 @@ import json
 import os
 import re
 import secrets
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -200,9 +201,14 @@ def _request_hooks(app: Flask) -> None:
         if location:
             parts = urlsplit(location)
             if parts.netloc and parts.netloc == request.host:
-                relative = urlunsplit(("", "", *parts[2:]))
                 # "//host/..." would be another host's address: one leading slash only.
-                response.headers["Location"] = "/" + relative.lstrip("/")
+                relative = "/" + urlunsplit(("", "", *parts[2:])).lstrip("/")
+                response.headers["Location"] = relative
+                # werkzeug's little page links to the same URL (a redirect's body is small).
+                page = response.get_data().replace(
+                    escape(location).encode(), escape(relative).encode()
+                )
+                response.set_data(page)
         return response
 
     @app.after_request

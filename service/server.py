@@ -35,9 +35,9 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import ThreadWorker
-from werkzeug.exceptions import RequestTimeout
+from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestTimeout
 
-READ_DEADLINE = 10.0  # seconds from a request's first byte to its last (head and body)
+READ_DEADLINE = 5.0  # seconds from a request's first byte to its last (head and body)
 SEND_TIMEOUT = 15.0  # seconds one write of the answer may block on a client not reading
 HEAD_LIMIT = 640 * 1024  # bytes of request line and headers together
 FIELD_LIMIT = 8190  # bytes of one header field (gunicorn's own limit, kept)
@@ -213,7 +213,8 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
 
 
 class _DeadlineInput:
-    """``wsgi.input`` whose late body is a 408 (``werkzeug.exceptions.RequestTimeout``)."""
+    """``wsgi.input`` whose failures are HTTP errors the app answers in its JSON shape: a
+    late body is a 408, a malformed chunked body a 400, a client gone mid-body a 400."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
@@ -225,6 +226,10 @@ class _DeadlineInput:
             raise RequestTimeout(
                 f"The request body did not arrive within {READ_DEADLINE:g} seconds."
             ) from None
+        except http_errors.NoMoreData:
+            raise ClientDisconnected("The request body ended before it was complete.") from None
+        except http_errors.ParseException:
+            raise BadRequest("The request body is malformed (chunked encoding).") from None
 
     def read(self, *args: Any) -> bytes:
         return bytes(self._guarded(self._stream.read, *args))

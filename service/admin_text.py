@@ -124,7 +124,10 @@ WORDS: dict[str, dict[str, str]] = {
         "invalid_origins": "オリジンは https://blog.example.com の形式で入力してください。",
         "invalid_lang": "言語を選んでください。",
         "invalid_moderation": "承認方法を選んでください。",
-        "invalid_webhook_url": "http(s) のURLを入力してください。",
+        "invalid_webhook_url": (
+            "公開されたアドレスの http(s) のURLを入力してください"
+            "（localhost や社内ネットワークのアドレスは使えません）。"
+        ),
         "invalid_notify_email": "メールアドレスの形式が正しくありません。",
         "invalid_banned_words": "禁止語を確認してください。",
         "webhook_secret": "Webhook の署名用シークレット",
@@ -268,7 +271,9 @@ WORDS: dict[str, dict[str, str]] = {
         "invalid_origins": "Enter origins like https://blog.example.com.",
         "invalid_lang": "Choose a language.",
         "invalid_moderation": "Choose a moderation mode.",
-        "invalid_webhook_url": "Enter an http(s) URL.",
+        "invalid_webhook_url": (
+            "Enter an http(s) URL on a public address (not localhost or a private network)."
+        ),
         "invalid_notify_email": "This is not an e-mail address.",
         "invalid_banned_words": "Check the banned words.",
         "webhook_secret": "Webhook signing secret",

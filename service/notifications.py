@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import http.client
 import json
 import logging
 import os
@@ -37,9 +38,7 @@ import smtplib
 import ssl
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -51,7 +50,7 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import delete, exists, or_, select, update
 
-from service import email_links, markup
+from service import email_links, markup, webhook_target
 from service.crypto import decrypt
 from service.db_types import transaction_intent, utcnow
 from service.extensions import db
@@ -252,16 +251,6 @@ def _prepare(notification_id: int) -> Send:
 # --- webhooks -----------------------------------------------------------------------------
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is a failure: following it would turn the POST into a bodiless GET."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     """``X-Ranklet-Signature``: HMAC-SHA256 keyed with the secret over ``"{t}.{raw body}"``."""
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
@@ -279,26 +268,34 @@ def _prepare_webhook(site: Site, payload: dict[str, Any]) -> Send:
         )
     url = site.webhook_url
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    allow_private = webhook_target.allow_private(current_app.config)
 
     def send() -> None:
-        request = urllib.request.Request(  # noqa: S310 - the site's own http(s) URL
-            url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "Ranklet",
-                "X-Ranklet-Signature": signature(secret, int(time.time()), body),
-            },
-        )
         try:
-            with _OPENER.open(request, timeout=WEBHOOK_TIMEOUT):
-                pass  # a 2xx status is all we need; the answer's body is not read
-        except urllib.error.HTTPError as error:
-            with error:
-                raise DeliveryError(f"HTTP {error.code} from the webhook") from None
-        except (OSError, ValueError) as error:  # refused, DNS, timeout, TLS, bad URL
+            # Resolved and checked once; the connection goes to exactly that address.
+            target = webhook_target.resolve(url, allow_private)
+        except webhook_target.TargetRefused as refused:
+            raise DeliveryError(f"webhook refused: {refused}", permanent=True) from None
+        except (OSError, UnicodeError) as error:  # DNS: may well work next time
             raise DeliveryError(f"webhook unreachable: {error}") from None
+        connection = webhook_target.connection(target, WEBHOOK_TIMEOUT)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Ranklet",
+            "X-Ranklet-Signature": signature(secret, int(time.time()), body),
+        }
+        try:
+            connection.request("POST", target.path, body=body, headers=headers)
+            status = connection.getresponse().status  # the answer's body is not read
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            # refused, timeout, TLS, a broken answer
+            raise DeliveryError(f"webhook unreachable: {error}") from None
+        finally:
+            connection.close()
+        if not 200 <= status < 300:
+            # A redirect is a failure too: following it would turn the POST into a GET
+            # (and could lead anywhere, past the address check).
+            raise DeliveryError(f"HTTP {status} from the webhook")
 
     return send
 

@@ -6,9 +6,11 @@ import re
 from dataclasses import dataclass
 from typing import NoReturn
 
+from flask import current_app
 from flask_smorest import abort
 from sqlalchemy import bindparam, select
 
+from service import webhook_target
 from service.crypto import encrypt, new_token, token_hash
 from service.errors import describe
 from service.extensions import db
@@ -111,6 +113,10 @@ def _apply(site: Site, settings: SiteSettings) -> None:
         url = settings.webhook_url.strip()
         if url:
             _field_error("webhook", link_problem(url, URL_MAX), max_length=URL_MAX)
+        allow_private = webhook_target.allow_private(current_app.config)
+        refusal = url and webhook_target.url_refusal(url, allow_private)
+        if refusal:
+            raise SiteError(f"the webhook is refused: {refusal}")
         site.webhook_url = url or None
     if settings.notify_email is not None:
         address = settings.notify_email.strip()

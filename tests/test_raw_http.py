@@ -162,6 +162,27 @@ def test_trickled_headers_are_cut_off_at_the_deadline(server):
     assert closed_after < READ_DEADLINE + 2
 
 
+def test_a_slow_but_timely_body_and_keep_alive_requests_are_served(server):
+    """The deadline is per request: a body in two parts a second apart is read, and each
+    request on a kept-alive connection gets its own deadline."""
+    body = json.dumps({"article": "/slow", "body": "Arrived in two parts"}).encode()
+    head = (
+        f"POST /api/v1/sites/{SLUG}/comments HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with connect(server.base) as sock:
+        sock.sendall(head + body[:10])
+        time.sleep(1)
+        sock.sendall(body[10:])
+        answer = read_answer(sock)
+        assert answer.status == 201, answer.body[:300]
+        assert answer.json()["comment"]["body_html"].strip() == "<p>Arrived in two parts</p>"
+        for _ in range(3):  # together longer than one deadline
+            time.sleep(READ_DEADLINE / 2)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_answer(sock).json() == {"status": "ok"}
+
+
 def test_healthz_answers_while_140_short_bodies_hold_connections(server):
     """2 workers x 64 threads, and more short bodies than threads: /healthz still answers,
     at worst after one read deadline, and every short body gets its 408."""

@@ -44,14 +44,15 @@
 a{color:var(--a)}:focus-visible{outline:2px solid var(--a)}
 section{background:var(--bg);padding:12px}h2{font-size:1.2em;margin:0}
 section,.ranklet-badge,input,select,textarea,button,svg{border-radius:var(--ranklet-radius,6px)}
-.ranklet-badges,.ranklet-head,.ranklet-fields,.ranklet-meta{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 10px}
-.ranklet-badge{display:flex;flex-wrap:wrap;font-size:13px;border:1px solid var(--a);overflow:hidden;text-decoration:none}
-.ranklet-badge span{flex:auto;padding:1px 8px;background:var(--soft);color:var(--fg)}
-.ranklet-badge span+span,.ranklet-submit,.ranklet-author-badge{background:var(--a);color:var(--bg);font-weight:600}
+.ranklet-head,.ranklet-fields,.ranklet-meta{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 10px}
+.ranklet-badges{display:grid;grid-template-columns:repeat(auto-fill,minmax(12em,1fr));gap:6px}
+.ranklet-badge{display:grid;font-size:13px;border:1px solid var(--a);overflow:hidden;text-decoration:none}
+.ranklet-badge span{padding:1px 8px;background:var(--soft);color:var(--fg)}
+.ranklet-badge span+span,.ranklet-submit,.ranklet-author-badge{background:var(--a);color:var(--bg);font-weight:600}.ranklet-author-badge{padding:0 6px;border-radius:4px;font-size:.8em}
 form{display:grid;gap:6px;margin:10px 0}form p{margin:0}.ranklet-field{display:grid;flex:1 1 12em}
 label,small,time,.ranklet-deleted>div p{color:var(--mute);font-size:.85em}
 input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);border:1px solid var(--mute);padding:4px 8px}
-.ranklet-hp{position:absolute;clip-path:inset(50%)}.ranklet-error{color:var(--err)}
+.ranklet-hp{position:absolute;clip-path:inset(50%)}.ranklet-error{color:var(--err);font-weight:600}.ranklet-note{flex:1;text-align:end;color:var(--mute)}
 .ranklet-list,.ranklet-replies{list-style:none;margin:0;padding:0}.ranklet-replies{margin-left:8px;padding-left:10px;border-left:2px solid var(--soft)}
 .ranklet-c{display:flex;gap:10px;padding:8px 0}.ranklet-main{flex:1;min-width:0}svg{flex:none;background:var(--soft)}
 .ranklet-author{font-weight:600}pre{overflow:auto}
@@ -131,10 +132,20 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     const list = h('ol', { class: 'ranklet-list' });
     const more = button('more', S.more, () => load(cursor));
     const top = form();
-    const status = top.lastChild;
+    // One polite, transient line beside the count for what happened (posted, deleted,
+    // pending); a form's own errors go to its role=alert line instead.
+    const note = h('p', { class: 'ranklet-note', role: 'status' });
+    let quiet;
+    const say = (text, error) => {
+      note.textContent = text;
+      note.classList.toggle('ranklet-error', !!error);
+      clearTimeout(quiet);
+      quiet = setTimeout(() => (note.textContent = ''), 8e3);
+    };
     const sync = () => {
       title.textContent = S.count(total);
       more.hidden = !cursor;
+      paint({ [article]: total }, S);
     };
     const focus = (el) => {
       el.tabIndex = -1;
@@ -164,7 +175,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     async function load(from) {
       const r = await api('/comments?' + query({ article, lang, sort, cursor: from }));
       if (r.ok) page(r.data, from);
-      else status.textContent = S.loadError;
+      else say(S.loadError, 1);
     }
 
     function comment(c) {
@@ -177,6 +188,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       const gone = () => {
         li.classList.add('ranklet-deleted');
         main.replaceChildren(h('p', {}, S.deleted));
+        main.previousSibling.replaceWith(avatar());
         return li;
       };
       if (c.deleted) return gone();
@@ -227,7 +239,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
           else li.remove();
           focus(li.isConnected ? li : title);
           sync();
-          status.textContent = S.deleted;
+          say(S.deleted);
         });
         actions.append(edit, del);
         setTimeout(() => actions.replaceChildren(like, reply), left);
@@ -264,7 +276,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       h('p', {},
         h('button', { class: 'ranklet-submit' }, edit ? S.save : S.submit), ' ',
         close && button('cancel', S.cancel, close)),
-      h('p', { class: 'ranklet-status', role: 'status' }));
+      h('p', { class: 'ranklet-error', role: 'alert' }));
       f.close = close;
       return f;
     }
@@ -275,6 +287,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       const text = fields.body.value;
       if (f.busy) return;
       f.busy = true;
+      f.lastChild.textContent = '';
       const r = await (edit
         ? send(f, '/comments/' + edit.id, 'PATCH', { body: text }, edit.own.t)
         : send(f, '/comments', 'POST', {
@@ -294,10 +307,8 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       }
       remember('author', fields.author.value.trim());
       fields.body.value = '';
-      if (r.status === 202) {
-        f.lastChild.textContent = S.pending;
-        return;
-      }
+      f.close?.();
+      if (r.status === 202) return say(S.pending);
       const c = r.data.comment;
       tokens[site + '/' + c.id] = { t: r.data.edit_token, u: r.data.editable_until, b: text };
       remember('tokens', tokens);
@@ -306,8 +317,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       const host = [...list.querySelectorAll('.ranklet-comment')].find((el) => el.dataset.id == c.parent_id);
       (host ? host.lastChild : list).append(comment(c));
       sync();
-      f.close?.();
-      status.textContent = S.posted;
+      say(S.posted);
     }
 
     async function send(f, path, method, body, token) {
@@ -317,13 +327,15 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       if (r.ok) return r;
       const errors = Object.entries((r.status === 422 && r.data.errors) || {});
       const s = Number(r.retry) || 60;
-      (f ? f.lastChild : status).textContent = r.status === 429 ? S.wait(s < 60 ? s : Math.ceil(s / 60), s >= 60)
+      const text = r.status === 429 ? S.wait(s < 60 ? s : Math.ceil(s / 60), s >= 60)
         : errors.map(([name, messages]) => `${S[name] || name}: ${messages}`).join(' ') || S.failed;
+      if (f) f.lastChild.textContent = text;
+      else say(text, 1);
     }
 
     page(widget.comments);
     return h('section', { class: 'ranklet-thread' },
-      h('div', { class: 'ranklet-head' }, title, h('label', {}, S.sort, ' ', h('select', {
+      h('div', { class: 'ranklet-head' }, title, note, h('label', {}, S.sort, ' ', h('select', {
         class: 'ranklet-sort',
         onchange: (e) => {
           sort = e.target.value;
@@ -331,6 +343,23 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
         },
       }, ...['oldest', 'newest', 'top'].map((k) => h('option', { value: k }, S[k]))))),
       top, list, more);
+  }
+
+  // data-theme=auto: the host page's own background decides; transparent all the way up,
+  // the reader's prefers-color-scheme does (the .auto rule).
+  function shade(el) {
+    for (; el; el = el.parentElement) {
+      const [r, g, b, a = 1] = getComputedStyle(el).backgroundColor.match(/[\d.]+/g) || [];
+      if (a > 0) return r * 0.2126 + g * 0.7152 + b * 0.0722 < 128 ? 'dark' : 'light';
+    }
+    return 'auto';
+  }
+
+  function paint(counts, S) {
+    for (const el of document.querySelectorAll('[data-ranklet-count]')) {
+      const n = counts[el.dataset.rankletCount];
+      if (n != null) el.textContent = el.dataset.rankletCountFormat === 'long' ? S.count(n) : n;
+    }
   }
 
   async function mount(all) {
@@ -356,14 +385,10 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       }
       el.setAttribute('data-ranklet-mounted', '');
       (el.shadowRoot || el.attachShadow({ mode: 'open' })).replaceChildren(h('style', {}, CSS),
-        h('div', { class: 'r ' + (cfg.theme || 'auto'), lang }, content || h('p', { class: 'ranklet-error' }, isThread ? S.loadError : S.failed)));
+        h('div', { class: 'r ' + (/^(light|dark)$/.test(cfg.theme) ? cfg.theme : shade(el)), lang }, content || h('p', { class: 'ranklet-error' }, isThread ? S.loadError : S.failed)));
     }
     const found = await counts;
-    if (!found?.ok || run !== generation) return;
-    for (const el of countEls) {
-      const n = found.data.counts[el.dataset.rankletCount];
-      if (n != null) el.textContent = el.dataset.rankletCountFormat === 'long' ? S.count(n) : n;
-    }
+    if (found?.ok && run === generation) paint(found.data.counts, S);
   }
 
   try {

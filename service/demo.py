@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, make_response, render_template
+from typing import Any
 
+from flask import Blueprint, Response, make_response, render_template
+from sqlalchemy import select
+
+from service import ranking
 from service.demo_data import ARTICLES, DEMO_SLUG
+from service.extensions import db
+from service.models import Thread
+from service.sites import get_site
 
 blp = Blueprint("demo", __name__, url_prefix="/demo")
 
@@ -14,6 +21,17 @@ DEMO_CSP = (
 )
 
 
+def _noscript_badges(standings: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The badges a reader without JavaScript sees, with the position in the alt text."""
+    badges = []
+    for category in standings:
+        label = f"{category['label']}ランキング"
+        best = category["best"]
+        alt = f"{label} {best['position']}位（最高順位）" if best else f"{label} 未登録"
+        badges.append({"key": category["key"], "url": category["url"] or "", "alt": alt})
+    return badges
+
+
 @blp.get("/", defaults={"slug": ""})
 @blp.get("/<slug>/")
 def article(slug: str) -> Response:
@@ -21,9 +39,29 @@ def article(slug: str) -> Response:
     path = f"/demo/{slug}/" if slug else "/demo/"
     if path not in ARTICLES:
         return make_response(render_template("demo/missing.html"), 404)
+    # Counts and badges rendered here too, so the page reads right with JavaScript off;
+    # the embed then keeps them current.
+    site = get_site(DEMO_SLUG)
+    counts: dict[str, int] = {}
+    standings: list[dict[str, Any]] = []
+    if site is not None:
+        counts = dict(
+            db.session.execute(
+                select(Thread.article, Thread.approved_count).where(
+                    Thread.site_id == site.id, Thread.article.in_(list(ARTICLES))
+                )
+            ).all()
+        )
+        standings = ranking.rankings_document(site, "ja")["categories"]
     response = make_response(
         render_template(
-            "demo/article.html", site=DEMO_SLUG, path=path, title=ARTICLES[path], articles=ARTICLES
+            "demo/article.html",
+            site=DEMO_SLUG,
+            path=path,
+            title=ARTICLES[path],
+            articles=ARTICLES,
+            counts=counts,
+            badges=_noscript_badges(standings),
         )
     )
     response.headers["Content-Security-Policy"] = DEMO_CSP

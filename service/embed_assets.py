@@ -1,4 +1,5 @@
-"""Serving ``/embed.js``: read once, compressed once, answered with an ETag and a 304.
+"""Serving ``/embed.js`` (read once, compressed once, answered with an ETag and a 304) and
+``/favicon.ico``, which every browser asks for on every page of the service.
 
 The readable ``embed/embed.js`` is the source of truth and is served as is (no build step).
 It is found beside the package in a checkout or editable install, and inside the package
@@ -14,7 +15,7 @@ from functools import cache
 from pathlib import Path
 
 import brotli
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 
 blp = Blueprint("embed", __name__)
 
@@ -80,4 +81,15 @@ def embed_js() -> Response:
     response.headers["Vary"] = "Accept-Encoding"
     response.headers["Cache-Control"] = CACHE_CONTROL
     response.set_etag(etag)
+    return response.make_conditional(request)
+
+
+FAVICON_CACHE_CONTROL = "public, max-age=604800"
+
+
+@blp.get("/favicon.ico")
+def favicon() -> Response:
+    """The service's icon (demo, admin and e-mail link pages), so no page logs a 404."""
+    response = current_app.send_static_file("favicon.ico")
+    response.headers["Cache-Control"] = FAVICON_CACHE_CONTROL
     return response.make_conditional(request)

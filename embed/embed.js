@@ -1,6 +1,5 @@
 'use strict';
-// Ranklet embed (API.md §5). CSS custom properties that reach into its shadow roots:
-// --ranklet-accent (links, buttons, ranks), --ranklet-font, --ranklet-radius.
+// Ranklet embed (API.md §5); its CSS custom properties are in the README.
 (() => {
   const STRINGS = {
     ja: {
@@ -37,22 +36,21 @@
     },
   };
 
-  const DARK = '--bg:#16181d;--fg:#e6e8eb;--mute:#a4adb8;--soft:#262a31;--a:var(--ranklet-accent,#7cb4ff);--err:#ff9b93;color-scheme:dark';
   const CSS = `:host{all:initial;display:block}:host([hidden]){display:none}
 .r{all:initial;display:block;font:15px/1.6 var(--ranklet-font,system-ui,sans-serif);color:var(--fg);overflow-wrap:anywhere;--bg:#fff;--fg:#1f2328;--mute:#57606a;--soft:#eef1f4;--a:var(--ranklet-accent,#0a58ca);--err:#b42318}
-.dark{${DARK}}@media(prefers-color-scheme:dark){.auto{${DARK}}}
+.dark{--bg:#16181d;--fg:#e6e8eb;--mute:#a4adb8;--soft:#262a31;--a:var(--ranklet-accent,#7cb4ff);--err:#ff9b93;color-scheme:dark}
 a{color:var(--a)}:focus-visible{outline:2px solid var(--a)}
 section{background:var(--bg);padding:12px}h2{font-size:1.2em;margin:0}
-section,.ranklet-badge,input,select,textarea,button,svg{border-radius:var(--ranklet-radius,6px)}
+section,.ranklet-badge,.ranklet-author-badge,input,select,textarea,button,svg{border-radius:var(--ranklet-radius,6px)}
 .ranklet-head,.ranklet-fields,.ranklet-meta{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 10px}
-.ranklet-badges{display:grid;grid-template-columns:repeat(auto-fill,minmax(12em,1fr));gap:6px}
+.ranklet-badges{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(12em,100%),1fr));gap:6px}
 .ranklet-badge{display:grid;font-size:13px;border:1px solid var(--a);overflow:hidden;text-decoration:none}
 .ranklet-badge span{padding:1px 8px;background:var(--soft);color:var(--fg)}
-.ranklet-badge span+span,.ranklet-submit,.ranklet-author-badge{background:var(--a);color:var(--bg);font-weight:600}.ranklet-author-badge{padding:0 6px;border-radius:4px;font-size:.8em}
+.ranklet-badge span+span,.ranklet-submit,.ranklet-author-badge{background:var(--a);color:var(--bg);font-weight:600}.ranklet-author-badge{padding:0 6px}
 form{display:grid;gap:6px;margin:10px 0}form p{margin:0}.ranklet-field{display:grid;flex:1 1 12em}
 label,small,time,.ranklet-deleted>div p{color:var(--mute);font-size:.85em}
 input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);border:1px solid var(--mute);padding:4px 8px}
-.ranklet-hp{position:absolute;clip-path:inset(50%)}.ranklet-error{color:var(--err);font-weight:600}.ranklet-note{flex:1;text-align:end;color:var(--mute)}
+.ranklet-hp{position:absolute;clip-path:inset(50%)}.ranklet-error{color:var(--err)}.ranklet-note{flex:1;text-align:end;color:var(--mute)}
 .ranklet-list,.ranklet-replies{list-style:none;margin:0;padding:0}.ranklet-replies{margin-left:8px;padding-left:10px;border-left:2px solid var(--soft)}
 .ranklet-c{display:flex;gap:10px;padding:8px 0}.ranklet-main{flex:1;min-width:0}svg{flex:none;background:var(--soft)}
 .ranklet-author{font-weight:600}pre{overflow:auto}
@@ -61,6 +59,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
 
   const log = (...args) => console.warn('[ranklet]', ...args);
   let cfg, site, base, tokens, liked;
+  const dark = matchMedia('(prefers-color-scheme:dark)');
   let uid = 0;
   let generation = 0;
 
@@ -132,8 +131,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     const list = h('ol', { class: 'ranklet-list' });
     const more = button('more', S.more, () => load(cursor));
     const top = form();
-    // One polite, transient line beside the count for what happened (posted, deleted,
-    // pending); a form's own errors go to its role=alert line instead.
+    // What just happened, for a while; a form's errors go to its alert line
     const note = h('p', { class: 'ranklet-note', role: 'status' });
     let quiet;
     const say = (text, error) => {
@@ -345,14 +343,14 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       top, list, more);
   }
 
-  // data-theme=auto: the host page's own background decides; transparent all the way up,
-  // the reader's prefers-color-scheme does (the .auto rule).
+  // auto: the first opaque background up from the mount decides, else the system
   function shade(el) {
+    if (/^(light|dark)$/.test(cfg.theme)) return cfg.theme;
     for (; el; el = el.parentElement) {
       const [r, g, b, a = 1] = getComputedStyle(el).backgroundColor.match(/[\d.]+/g) || [];
-      if (a > 0) return r * 0.2126 + g * 0.7152 + b * 0.0722 < 128 ? 'dark' : 'light';
+      if (a > 0) return r * 0.2126 + g * 0.7152 + b * 0.0722 < 128 ? 'dark' : '';
     }
-    return 'auto';
+    return dark.matches ? 'dark' : '';
   }
 
   function paint(counts, S) {
@@ -385,7 +383,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       }
       el.setAttribute('data-ranklet-mounted', '');
       (el.shadowRoot || el.attachShadow({ mode: 'open' })).replaceChildren(h('style', {}, CSS),
-        h('div', { class: 'r ' + (/^(light|dark)$/.test(cfg.theme) ? cfg.theme : shade(el)), lang }, content || h('p', { class: 'ranklet-error' }, isThread ? S.loadError : S.failed)));
+        h('div', { class: 'r ' + shade(el), lang }, content || h('p', { class: 'ranklet-error' }, isThread ? S.loadError : S.failed)));
     }
     const found = await counts;
     if (found?.ok && run === generation) paint(found.data.counts, S);
@@ -404,6 +402,9 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     remember('tokens', tokens);
     const refresh = (all = true) => mount(all).catch(log);
     window.Ranklet = { refresh };
+    dark.onchange = () => {
+      for (const el of document.querySelectorAll('[data-ranklet-mounted]')) el.shadowRoot.lastChild.className = 'r ' + shade(el);
+    };
     if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => refresh(false));
     else refresh(false);
   } catch (e) {

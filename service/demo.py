@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, make_response, render_template
 from sqlalchemy import select
 
 from service import ranking
 from service.demo_data import ARTICLES, DEMO_SLUG
 from service.extensions import db
-from service.models import Thread
+from service.models import Site, Thread
 from service.sites import get_site
 
 blp = Blueprint("demo", __name__, url_prefix="/demo")
@@ -21,14 +19,15 @@ DEMO_CSP = (
 )
 
 
-def _noscript_badges(standings: list[dict[str, Any]]) -> list[dict[str, str]]:
+def _noscript_badges(site: Site) -> list[dict[str, str]]:
     """The badges a reader without JavaScript sees, with the position in the alt text."""
     badges = []
-    for category in standings:
-        label = f"{category['label']}ランキング"
-        best = category["best"]
-        alt = f"{label} {best['position']}位（最高順位）" if best else f"{label} 未登録"
-        badges.append({"key": category["key"], "url": category["url"] or "", "alt": alt})
+    for standing in ranking.standings(site):
+        category = standing.category
+        label = f"{category.label('ja')}ランキング"
+        best = standing.best
+        alt = f"{label} {best.position}位（最高順位）" if best else f"{label} 未登録"
+        badges.append({"key": category.key, "url": category.url or "", "alt": alt})
     return badges
 
 
@@ -43,7 +42,7 @@ def article(slug: str) -> Response:
     # the embed then keeps them current.
     site = get_site(DEMO_SLUG)
     counts: dict[str, int] = {}
-    standings: list[dict[str, Any]] = []
+    badges: list[dict[str, str]] = []
     if site is not None:
         counts = dict(
             db.session.execute(
@@ -52,7 +51,7 @@ def article(slug: str) -> Response:
                 )
             ).all()
         )
-        standings = ranking.rankings_document(site, "ja")["categories"]
+        badges = _noscript_badges(site)
     response = make_response(
         render_template(
             "demo/article.html",
@@ -61,7 +60,7 @@ def article(slug: str) -> Response:
             title=ARTICLES[path],
             articles=ARTICLES,
             counts=counts,
-            badges=_noscript_badges(standings),
+            badges=badges,
         )
     )
     response.headers["Content-Security-Policy"] = DEMO_CSP

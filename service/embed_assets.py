@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 
 import brotli
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 blp = Blueprint("embed", __name__)
 
@@ -85,11 +85,20 @@ def embed_js() -> Response:
 
 
 FAVICON_CACHE_CONTROL = "public, max-age=604800"
+FAVICON = PACKAGE / "static" / "favicon.ico"
+
+
+@cache
+def favicon_bytes() -> tuple[bytes, str]:
+    raw = FAVICON.read_bytes()
+    return raw, hashlib.sha256(raw).hexdigest()[:32]
 
 
 @blp.get("/favicon.ico")
 def favicon() -> Response:
     """The service's icon (demo, admin and e-mail link pages), so no page logs a 404."""
-    response = current_app.send_static_file("favicon.ico")
+    raw, etag = favicon_bytes()
+    response = Response(raw, mimetype="image/vnd.microsoft.icon")
     response.headers["Cache-Control"] = FAVICON_CACHE_CONTROL
+    response.set_etag(etag)
     return response.make_conditional(request)

@@ -361,7 +361,7 @@ def test_comment_posted_through_the_form_survives_a_reload(page: Page, blog: Blo
     form = top_form(page)
     form.locator("input[name=email]").fill("suzuki@example.jp")
     post_through(form, "とても参考になりました。**感謝**です。", author="鈴木")
-    expect(form.locator(".ranklet-status")).to_have_text("投稿しました")
+    expect(page.locator(".ranklet-thread .ranklet-note")).to_have_text("投稿しました")
     expect(form.locator("textarea[name=body]")).to_have_value("")
     item = thread_items(page).first
     expect(item.locator(".ranklet-body")).to_have_text("とても参考になりました。感謝です。")
@@ -387,7 +387,7 @@ def test_comment_posted_through_the_form_survives_a_reload(page: Page, blog: Blo
     # More than three links: held for moderation, and the reader is told so.
     links = " ".join(f"https://example.com/{n}" for n in range(4))
     post_through(top_form(page), f"参考リンク {links}")
-    expect(top_form(page).locator(".ranklet-status")).to_have_text("承認待ちです")
+    expect(page.locator(".ranklet-note[role=status]")).to_have_text("承認待ちです")
     expect(thread_items(page)).to_have_count(1)
 
 
@@ -820,7 +820,7 @@ def test_keyboard_only_posting_and_replying(page: Page, blog: Blog) -> None:
     assert "ranklet-submit" in submit["cls"]
     assert submit["outline"] != "none"  # focus is visible
     page.keyboard.press("Enter")
-    expect(top_form(page).locator(".ranklet-status")).to_have_text("Posted")
+    expect(page.locator(".ranklet-note")).to_have_text("Posted")
     expect(thread_items(page)).to_have_count(2)
     posted = thread_items(page).nth(1).locator(".ranklet-body")
     expect(posted).to_have_text(re.compile(r"Typed without a mouse\.\s*Second line\."))
@@ -903,9 +903,9 @@ def test_rate_limit_message_with_the_wait_time(page: Page, blog: Blog) -> None:
     page.goto(url)
     form = top_form(page)
     post_through(form, "First", author="Ann")
-    expect(form.locator(".ranklet-status")).to_have_text("Posted")
+    expect(page.locator(".ranklet-note")).to_have_text("Posted")
     post_through(form, "Second")
-    expect(form.locator(".ranklet-status")).to_have_text(
+    expect(form.locator(".ranklet-error[role=alert]")).to_have_text(
         re.compile(r"^Too many comments, try again in (1 min|[1-5]?\d s)$")
     )
     expect(form.locator("textarea[name=body]")).to_have_value("Second")  # nothing is lost
@@ -914,6 +914,6 @@ def test_rate_limit_message_with_the_wait_time(page: Page, blog: Blog) -> None:
     url, _ = blog.page("rate-limited-ja", html_lang="ja", src=limited.base)
     page.goto(url)
     post_through(top_form(page), "三回目")
-    expect(top_form(page).locator(".ranklet-status")).to_have_text(
+    expect(top_form(page).locator("[role=alert]")).to_have_text(
         re.compile(r"^投稿が多すぎます。(1分|[1-5]?\d秒)後にどうぞ$")
     )

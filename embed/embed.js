@@ -133,12 +133,11 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     const top = form();
     // What just happened, for a while; a form's errors go to its alert line
     const note = h('p', { class: 'ranklet-note', role: 'status' });
-    let quiet;
     const say = (text, error) => {
+      clearTimeout(note.t);
       note.textContent = text;
-      note.classList.toggle('ranklet-error', !!error);
-      clearTimeout(quiet);
-      quiet = setTimeout(() => (note.textContent = ''), 8e3);
+      note.className = 'ranklet-note' + (error ? ' ranklet-error' : '');
+      note.t = setTimeout(() => (note.textContent = ''), 8e3);
     };
     const sync = () => {
       title.textContent = S.count(total);
@@ -348,7 +347,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     if (/^(light|dark)$/.test(cfg.theme)) return cfg.theme;
     for (; el; el = el.parentElement) {
       const [r, g, b, a = 1] = getComputedStyle(el).backgroundColor.match(/[\d.]+/g) || [];
-      if (a > 0) return r * 0.2126 + g * 0.7152 + b * 0.0722 < 128 ? 'dark' : '';
+      if (a > 0) return r * 0.2 + g * 0.7 + b * 0.1 < 128 ? 'dark' : ''; // luminance
     }
     return dark.matches ? 'dark' : '';
   }

@@ -159,6 +159,12 @@ def test_admin_at_375_px_and_the_demo_without_404s(
 
     page.goto(server.base + "/demo/")
     expect(page.locator(".ranklet-badge")).to_have_count(3)
+    expect(page.locator(".ranklet-comment").first).to_be_visible()
+    assert_accessible(page)  # the demo at 375 px
+    page.emulate_media(color_scheme="dark")
+    expect(page.locator("[data-ranklet-comments] .r")).to_have_class(re.compile(r"\bdark\b"))
+    assert_accessible(page)  # and in dark mode, the widget dark with it
+    page.emulate_media(color_scheme="light")
     page.goto(server.base + "/admin/")
     hint = page.locator("#token-hint")
     expect(hint.locator("code")).to_have_text(["ranklet site create", "ranklet token rotate"])

@@ -32,7 +32,7 @@ from flask import (
 from flask.blueprints import BlueprintSetupState
 from flask.sessions import SecureCookieSessionInterface
 from marshmallow import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, or_, select
 from werkzeug.exceptions import HTTPException
 
 from service import commenting, ranking
@@ -356,13 +356,26 @@ def _moderation_return() -> str:
 # --- comments per article -------------------------------------------------------------------
 
 
+def article_url(site: Site, thread: Thread) -> str | None:
+    """Where the article is read: the URL its first commenter's page sent, else (a thread
+    made by an import, the demo seed or an API client that sent no URL) the site's first
+    origin joined with the article key, when that key is a path as the embed makes it."""
+    if thread.url:
+        return thread.url
+    if site.origins and thread.article.startswith("/") and not thread.article.startswith("//"):
+        return site.origins[0].rstrip("/") + thread.article
+    return None
+
+
 @blp.get("/articles")
 def articles() -> Response:
-    """Every thread with its approved and pending counts, newest first."""
+    """Every thread that has a comment to show or to moderate, with its approved and
+    pending counts, newest first."""
     number = ascii_int(request.args.get("page", "1"), 1, 99_999) or 1
+    has_pending = exists().where(Comment.thread_id == Thread.id, Comment.status == "pending")
     threads = db.session.scalars(
         select(Thread)
-        .where(Thread.site_id == g.site.id)
+        .where(Thread.site_id == g.site.id, or_(Thread.approved_count > 0, has_pending))
         .order_by(Thread.created_at.desc(), Thread.id.desc())
         .offset((number - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE + 1)
@@ -379,6 +392,7 @@ def articles() -> Response:
     return _page(
         "admin/articles.html",
         threads=threads,
+        urls={thread.id: article_url(g.site, thread) for thread in threads},
         pending=pending,
         page=number,
         more=more,
@@ -401,6 +415,7 @@ def article(thread_id: int) -> Response:
     return _page(
         "admin/article.html",
         thread=thread,
+        url=article_url(g.site, thread),
         comments=items,
         actions_for=ACTIONS_FOR,
     )

@@ -23,6 +23,8 @@ deduplicate by the comment id and event. Rows stay ``queued`` until delivered, s
 loses nothing. Failures are retried with exponential backoff (10 s, 20 s, 40 s ... capped at
 15 minutes; 12 attempts over about 80 minutes), then the row is ``failed`` with its last
 error. E-mail rows wait while this process has no ``RANKLET_SMTP_HOST``: another sender may.
+A webhook aimed at a non-public address (``service.webhook_target``) fails at once, with the
+reason, and is not retried: only a new URL or ``RANKLET_WEBHOOK_ALLOW_PRIVATE`` changes that.
 """
 
 from __future__ import annotations

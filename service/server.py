@@ -203,7 +203,7 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
                 break
         else:
             request_id = secrets.token_hex(8)
-            log.exception("error handling a request (request id %s)", request_id)
+            log.error("error handling a request (request id %s)", request_id, exc_info=exc)
             answer = _json_error(500, "An unexpected error occurred.", request_id)
         try:
             client.setblocking(False)

@@ -339,3 +339,17 @@ def test_behind_nginx_redirects_are_relative_and_short_bodies_time_out(proxy):
 def test_log_shows_no_tracebacks(server):
     text = Path(server.log).read_text(errors="replace")
     assert "Traceback" not in text, text[-3000:]
+
+
+def test_an_unexpected_worker_error_is_a_json_500_with_a_request_id():
+    """What gunicorn would answer with its HTML page when something outside Flask fails."""
+    from service.server import RankletWorker
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        RankletWorker.handle_error(None, None, ours, ("127.0.0.1", 1), RuntimeError("boom"))
+        answer = read_answer(theirs, timeout=5)
+    document = assert_error(answer, 500)
+    assert "boom" not in answer.body.decode()
+    assert document["message"] == "An unexpected error occurred."
+    assert len(answer.headers["x-request-id"]) == 16

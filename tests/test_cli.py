@@ -274,14 +274,57 @@ def test_rank_set_with_an_unknown_category(ranklet, client, site):
 @pytest.mark.parametrize("position", ["0", "1000001", "4.5", "four", "-3", "", "true"])
 def test_rank_set_with_a_bad_position(ranklet, client, site, position):
     # "--" so that "-3" is an argument, not an option.
-    failed(ranklet("rank", "set", "blog", "consulting", "--", position), "positions")
+    message = failed(ranklet("rank", "set", "blog", "consulting", "--", position))
+    shown = position or "nothing"
+    assert message.startswith(
+        f"Error: Position must be a whole number from 1 to 1,000,000 (got {shown})."
+    )
     assert client.get(f"{BASE}/rankings").get_json()["categories"][0]["entries"] == 0
 
 
-@pytest.mark.parametrize("when", ["2024-01-01T09:00:00", "tomorrow", "2999-01-01T00:00:00Z"])
-def test_rank_set_with_a_bad_time(ranklet, client, site, when):
-    failed(ranklet("rank", "set", "blog", "consulting", "4", "--at", when), "observed_at")
+@pytest.mark.parametrize("position", ["-3", "0"])
+def test_rank_set_below_one_without_dashes_says_positions_start_at_1(ranklet, site, position):
+    message = failed(ranklet("rank", "set", "blog", "consulting", position))
+    assert "No such option" not in message
+    assert message == (
+        f"Error: Position must be a whole number from 1 to 1,000,000 (got {position})."
+        " Positions start at 1 (the top).\n"
+    )
+
+
+def test_rank_set_accepts_a_comma_grouped_position(ranklet, client, site):
+    assert (
+        "consulting: 1200 recorded"
+        in ok(ranklet("rank", "set", "blog", "consulting", "1,200")).stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("when", "said"),
+    [
+        ("2024-01-01T09:00:00", "Error: --at needs a time zone, e.g. 2026-12-03T09:00:00+09:00\n"),
+        (
+            "tomorrow",
+            "Error: --at must be a date and time like 2026-12-03T09:00:00+09:00 "
+            "(got 'tomorrow').\n",
+        ),
+        (
+            "2999-01-01T00:00:00Z",
+            "Error: --at 2999-01-01T00:00:00Z is in the future; "
+            "give the time the position was seen.\n",
+        ),
+    ],
+)
+def test_rank_set_with_a_bad_time(ranklet, client, site, when, said):
+    assert failed(ranklet("rank", "set", "blog", "consulting", "4", "--at", when)) == said
     assert client.get(f"{BASE}/rankings").get_json()["categories"][0]["entries"] == 0
+
+
+def test_rank_set_with_a_malformed_category_key(ranklet, site):
+    message = failed(ranklet("rank", "set", "blog", "Con sulting", "4"))
+    assert message == (
+        "Error: unknown category 'Con sulting'; this site has: consulting, management, marketing\n"
+    )
 
 
 def test_rank_set_for_an_unknown_site(ranklet, site):
@@ -322,6 +365,106 @@ def test_help_of_every_command(ranklet, path):
     result = ok(ranklet(*path, "--help"))
     assert "Usage:" in result.stdout
     assert "Traceback" not in result.output
+
+
+def test_help_shows_ranklet_only(ranklet):
+    shown = ok(ranklet("--help")).stdout
+    for internal in ("--app", "--env-file", "--debug", "dotenv", "limiter", "openapi", "routes"):
+        assert internal not in shown
+    for command in ("serve", "demo", "site", "token", "rank", "erase", "export", "import", "db"):
+        assert f"  {command} " in shown
+    for flask_command in ("run", "shell", "routes", "limiter", "openapi"):
+        assert flask_command not in main.list_commands(click.Context(main))
+
+
+def test_db_upgrade_has_no_alembic_options(ranklet):
+    shown = ok(ranklet("db", "upgrade", "--help")).stdout
+    assert "--directory" not in shown and "-d," not in shown and "--sql" not in shown
+    assert sorted(main.commands["db"].commands) == ["upgrade"]  # type: ignore[attr-defined]
+
+
+def test_db_upgrade_creates_the_schema(ranklet):
+    ok(ranklet("db", "upgrade"))
+    assert listed(ranklet) == {}
+
+
+# --- erase --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["not-an-email", "", "a@", "@example.com", "two words@x.jp"])
+def test_erase_refuses_what_is_not_an_address(ranklet, site, value):
+    message = failed(ranklet("erase", "blog", value, "--yes"))
+    assert message == (
+        f"Error: {value!r} is not an e-mail address; give the address the comments were "
+        "posted with, e.g. reader@example.com\n"
+    )
+
+
+def test_erase_of_an_address_without_comments(ranklet, site):
+    assert ok(ranklet("erase", "blog", "reader@example.com", "--yes")).stdout == (
+        "Erased 0 comments of that address.\n"
+    )
+
+
+# --- serve and demo: a busy port changes nothing ------------------------------------------------
+
+
+@pytest.fixture
+def busy_port() -> Any:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+@pytest.fixture
+def no_server(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """Run ``demo``/``serve`` in-process up to the point where gunicorn would start."""
+    import service.cli
+
+    started: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(service.cli, "_run_server", lambda *args: started.append(args))
+    return started
+
+
+def _demo_token(output: str) -> str:
+    line = next(line for line in output.splitlines() if line.strip().startswith("token:"))
+    return line.split("token:")[1].strip()
+
+
+@pytest.mark.parametrize("command", ["demo", "serve"])
+def test_a_busy_port_is_named_and_nothing_starts(ranklet, busy_port, no_server, command):
+    result = ranklet(command, "--port", str(busy_port))
+    assert failed(result) == (
+        f"Error: Port {busy_port} on 127.0.0.1 is already in use (is another `ranklet demo` "
+        f"or `ranklet serve` running?). Stop it or pass --port {busy_port + 1}.\n"
+    )
+    assert result.stdout == ""
+    assert no_server == []
+
+
+def test_demo_names_the_slug_and_a_second_start_on_a_busy_port_keeps_the_token(
+    ranklet, cli_app, busy_port, no_server
+):
+    from service.crypto import token_matches
+    from service.sites import get_site
+
+    first = ok(ranklet("demo", "--port", "8000"))
+    assert "Sign in there with site: demo\n" in first.stdout
+    assert "Admin page: http://127.0.0.1:8000/admin/" in first.stdout
+    token = _demo_token(first.stdout)
+    assert TOKEN_RE.match(token)
+    assert len(no_server) == 1
+
+    again = ranklet("demo", "--port", str(busy_port))
+    assert "already in use" in failed(again)
+    assert "token" not in again.stdout
+    with cli_app.app_context():
+        demo = get_site("demo")
+        assert demo is not None and token_matches(token, demo.token_hash)
+    assert len(no_server) == 1
 
 
 # --- a real process: stdout carries only the JSON -----------------------------------------------

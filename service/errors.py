@@ -6,11 +6,12 @@ import contextlib
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, has_request_context, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from service import messages
 from service.extensions import db
 
 log = logging.getLogger("ranklet")
@@ -49,9 +50,15 @@ def _flatten(messages: Any) -> dict[str, Any]:
 def error_response(
     status: int, message: str, errors: Any = None, headers: dict[str, str] | None = None
 ) -> Response:
-    body: dict[str, Any] = {"code": status, "status": _status_name(status), "message": message}
+    # The site is looked up for its language unless the database is what failed.
+    lang = messages.request_language(status < 500) if has_request_context() else "en"
+    body: dict[str, Any] = {
+        "code": status,
+        "status": _status_name(status),
+        "message": messages.translate(message, lang),
+    }
     if errors:
-        body["errors"] = _flatten(errors)
+        body["errors"] = messages.translate_errors(_flatten(errors), lang)
     response = jsonify(body)
     response.status_code = status
     for key, value in (headers or {}).items():

@@ -43,6 +43,7 @@ from service.extensions import db
 from service.models import LANGS, MODERATION_MODES, Comment, Site, Thread
 from service.schemas import RecordPositions
 from service.sites import (
+    DEFAULT_TIMEZONES,
     SiteError,
     SiteSettings,
     get_site,
@@ -159,7 +160,18 @@ def _lang_url(lang: str) -> str:
 
 
 def _time_text(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+    """A stored (UTC) time as the blogger reads it: in the site's time zone, zone named."""
+    if moment is None:
+        return ""
+    site = g.get("site")
+    if site is None:
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    from zoneinfo import ZoneInfo
+
+    from service.sites import site_timezone
+
+    local = moment.astimezone(ZoneInfo(site_timezone(site)))
+    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or site_timezone(site))
 
 
 @blp.context_processor
@@ -492,6 +504,7 @@ def _settings_from_form() -> SiteSettings:
         notify_email=request.form.get("notify_email", ""),
         notify_pending=request.form.get("notify_pending") == "on",
         banned_words=_lines("banned_words"),
+        timezone=request.form.get("timezone", ""),
     )
 
 
@@ -519,6 +532,7 @@ def _settings_values(site: Site) -> dict[str, Any]:
         "notify_email": decrypt(site.notify_email_encrypted) or "",
         "notify_pending": site.notify_pending,
         "banned_words": "\n".join(site.banned_words or []),
+        "timezone": site.timezone or "",
     }
 
 
@@ -528,6 +542,7 @@ def _settings_page(code: int = 200, **context: Any) -> Response:
         code,
         langs=LANGS,
         modes=MODERATION_MODES,
+        default_timezone=DEFAULT_TIMEZONES.get(g.site.lang, "UTC"),
         **context,
     )
 

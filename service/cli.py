@@ -198,6 +198,11 @@ def site() -> None:
 @click.option("--name", help="Display name (default: the slug).")
 @click.option("--lang", type=click.Choice(["ja", "en"]), default="ja", show_default=True)
 @click.option(
+    "--timezone",
+    help="IANA time zone the admin shows times in, e.g. Asia/Tokyo "
+    "(default: Asia/Tokyo for ja, UTC for en).",
+)
+@click.option(
     "--moderation",
     type=click.Choice(["none", "all"]),
     default="none",
@@ -211,6 +216,7 @@ def site_create(
     origins: tuple[str, ...],
     name: str | None,
     lang: str,
+    timezone: str | None,
     moderation: str,
     as_json: bool,
 ) -> None:
@@ -220,7 +226,14 @@ def site_create(
     try:
         _ensure_schema()
         created, token = create_site(
-            slug, SiteSettings(name=name, origins=list(origins), lang=lang, moderation=moderation)
+            slug,
+            SiteSettings(
+                name=name,
+                origins=list(origins),
+                lang=lang,
+                moderation=moderation,
+                timezone=timezone,
+            ),
         )
     except SiteError as error:
         _fail(str(error))
@@ -241,6 +254,7 @@ def site_list(as_json: bool) -> None:
 
     from service.extensions import db
     from service.models import Site
+    from service.sites import site_timezone
 
     sites = db.session.scalars(select(Site).order_by(Site.slug)).all()
     rows = [
@@ -250,6 +264,7 @@ def site_list(as_json: bool) -> None:
             "origins": s.origins,
             "lang": s.lang,
             "moderation": s.moderation,
+            "timezone": site_timezone(s),
         }
         for s in sites
     ]
@@ -270,6 +285,9 @@ def site_list(as_json: bool) -> None:
 @click.option("--name")
 @click.option("--origin", "origins", multiple=True, help="Replaces the origins (repeatable).")
 @click.option("--lang", type=click.Choice(["ja", "en"]))
+@click.option(
+    "--timezone", help="IANA time zone for the admin, e.g. Asia/Tokyo ('' follows --lang)."
+)
 @click.option("--moderation", type=click.Choice(["none", "all"]))
 @click.option("--webhook", help="URL that receives a signed POST per new comment ('' removes it).")
 @click.option("--notify-email", help="Address that gets new comments by e-mail ('' removes it).")
@@ -291,6 +309,7 @@ def site_update(
     name: str | None,
     origins: tuple[str, ...],
     lang: str | None,
+    timezone: str | None,
     moderation: str | None,
     webhook: str | None,
     notify_email: str | None,
@@ -311,6 +330,7 @@ def site_update(
         notify_email=notify_email,
         notify_pending=notify_pending,
         banned_words=list(banned_words) or None,
+        timezone=timezone,
     )
     try:
         update_site(target, settings)

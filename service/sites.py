@@ -36,6 +36,7 @@ class SiteSettings:
     notify_email: str | None = None
     notify_pending: bool | None = None
     banned_words: list[str] | None = None
+    timezone: str | None = None
 
 
 _SITE_BY_SLUG = select(Site).where(Site.slug == bindparam("slug"))
@@ -96,6 +97,32 @@ def _apply(site: Site, settings: SiteSettings) -> None:
         site.notify_pending = settings.notify_pending
     if settings.banned_words is not None:
         site.banned_words = sorted({w.strip().lower() for w in settings.banned_words if w.strip()})
+    if settings.timezone is not None:
+        zone = settings.timezone.strip()
+        if zone and not is_timezone(zone):
+            raise SiteError(f"{zone!r} is not an IANA time zone like Asia/Tokyo or UTC")
+        site.timezone = zone or None
+
+
+# The admin's times when a site has no time zone of its own: where its language is read.
+DEFAULT_TIMEZONES = {"ja": "Asia/Tokyo", "en": "UTC"}
+
+
+def is_timezone(name: str) -> bool:
+    from zoneinfo import ZoneInfo
+
+    if len(name) > 64 or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*", name):
+        return False  # also keeps ZoneInfo from reading paths such as ../../etc/passwd
+    try:
+        ZoneInfo(name)
+    except (ValueError, OSError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        return False
+    return True
+
+
+def site_timezone(site: Site) -> str:
+    """The site's own time zone, or the default of its language."""
+    return site.timezone or DEFAULT_TIMEZONES.get(site.lang, "UTC")
 
 
 def create_site(slug: str, settings: SiteSettings) -> tuple[Site, str]:

@@ -88,6 +88,7 @@ def test_site_create_json_prints_one_json_object(ranklet, client):
         "origins": ["https://blog.example.com"],
         "lang": "ja",
         "moderation": "none",
+        "timezone": "Asia/Tokyo",
     }
 
 
@@ -107,6 +108,8 @@ def test_site_create_with_every_option(ranklet):
             "en",
             "--moderation",
             "all",
+            "--timezone",
+            "Europe/London",
         )
     )
     assert "shop" in result.stdout
@@ -118,6 +121,7 @@ def test_site_create_with_every_option(ranklet):
         "origins": ["https://a.example", "http://localhost:8080"],
         "lang": "en",
         "moderation": "all",
+        "timezone": "Europe/London",
     }
 
 
@@ -184,6 +188,7 @@ def test_site_update_changes_each_setting(ranklet, site):
         "origins": ["https://new.example", "https://www.new.example"],
         "lang": "en",
         "moderation": "all",
+        "timezone": "UTC",
     }
     # Options not given are left alone.
     ok(ranklet("site", "update", "blog", "--moderation", "none"))
@@ -386,6 +391,25 @@ def test_db_upgrade_has_no_alembic_options(ranklet):
 def test_db_upgrade_creates_the_schema(ranklet):
     ok(ranklet("db", "upgrade"))
     assert listed(ranklet) == {}
+
+
+# --- time zones ---------------------------------------------------------------------------------
+
+
+def test_the_time_zone_follows_the_language_until_set(ranklet):
+    ok(ranklet("site", "create", "en-blog", "--origin", "https://e.example", "--lang", "en"))
+    assert listed(ranklet)["en-blog"]["timezone"] == "UTC"
+    ok(ranklet("site", "update", "en-blog", "--timezone", "America/New_York"))
+    assert listed(ranklet)["en-blog"]["timezone"] == "America/New_York"
+    ok(ranklet("site", "update", "en-blog", "--lang", "ja", "--timezone", ""))
+    assert listed(ranklet)["en-blog"]["timezone"] == "Asia/Tokyo"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "JST+9", "../../etc/passwd", "asia/tokyo"])
+def test_a_time_zone_that_is_not_one_is_refused(ranklet, site, zone):
+    message = failed(ranklet("site", "update", "blog", "--timezone", zone))
+    assert message == f"Error: {zone!r} is not an IANA time zone like Asia/Tokyo or UTC\n"
+    assert listed(ranklet)["blog"]["timezone"] == "Asia/Tokyo"
 
 
 # --- erase --------------------------------------------------------------------------------------

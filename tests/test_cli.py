@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
-from support import SiteInfo
+from support import SiteInfo, free_port
 
 from service.cli import main
 from service.crypto import TOKEN_RE
@@ -475,9 +476,10 @@ def test_demo_names_the_slug_and_a_second_start_on_a_busy_port_keeps_the_token(
     from service.crypto import token_matches
     from service.sites import get_site
 
-    first = ok(ranklet("demo", "--port", "8000"))
+    port = free_port()
+    first = ok(ranklet("demo", "--port", str(port)))
     assert "Sign in there with site: demo\n" in first.stdout
-    assert "Admin page: http://127.0.0.1:8000/admin/" in first.stdout
+    assert f"Admin page: http://127.0.0.1:{port}/admin/" in first.stdout
     token = _demo_token(first.stdout)
     assert TOKEN_RE.match(token)
     assert len(no_server) == 1
@@ -489,6 +491,28 @@ def test_demo_names_the_slug_and_a_second_start_on_a_busy_port_keeps_the_token(
         demo = get_site("demo")
         assert demo is not None and token_matches(token, demo.token_hash)
     assert len(no_server) == 1
+
+
+def test_demo_comments_are_spread_over_the_days_after_the_article(ranklet, client, no_server):
+    from datetime import UTC, datetime
+
+    ok(ranklet("demo", "--port", str(free_port())))
+    page = client.get("/api/v1/sites/demo/comments?article=/demo/").get_json()
+    times = sorted(
+        datetime.fromisoformat(c["created_at"]) for c in _walk_comments(page["comments"])
+    )
+    published = datetime(2026, 11, 20, tzinfo=UTC)
+    assert len(times) == 7 and all(t > published for t in times)
+    assert len({t.date() for t in times}) >= 5  # not all 「57 秒前」
+    assert times[-1] - times[0] > timedelta(days=7)
+
+
+def _walk_comments(comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for comment in comments:
+        found.append(comment)
+        found.extend(_walk_comments(comment["replies"]))
+    return found
 
 
 # --- a real process: stdout carries only the JSON -----------------------------------------------

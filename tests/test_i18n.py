@@ -138,3 +138,29 @@ def test_japanese_texts_use_full_width_punctuation(pattern, texts):
 def test_a_text_not_in_the_table_is_shown_as_raised():
     assert translate("Something new.", "ja") == "Something new."
     assert translate("Unknown field.", "en") == "Unknown field."
+
+
+# --- e-mail link pages ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "query", "title"),
+    [
+        ({"Accept-Language": "ja"}, "", "無効なリンクです"),
+        ({"Accept-Language": "en-GB,en;q=0.8"}, "", "This link is not valid"),
+        ({}, "?lang=ja", "無効なリンクです"),
+    ],
+)
+def test_a_forged_link_page_without_a_site_follows_the_browser(client, headers, query, title):
+    for path in ("/links/forged", "/unsubscribe/forged"):
+        page = client.get(path + query, headers=headers)
+        assert page.status_code in (400, 403, 404), page.status_code
+        assert f"<h1>{title}</h1>" in page.get_data(as_text=True)
+
+
+def test_email_link_texts_use_full_width_punctuation():
+    from service.email_links import TEXTS
+
+    for key, value in TEXTS["ja"].items():
+        assert not any(mark in value for mark in "?!()"), (key, value)
+        assert ": " not in value, (key, value)

@@ -128,7 +128,10 @@ def site_timezone(site: Site) -> str:
 def create_site(slug: str, settings: SiteSettings) -> tuple[Site, str]:
     """Create a site with the default categories; returns it with its token (shown once)."""
     if not SLUG_RE.fullmatch(slug):
-        raise SiteError("the slug must match ^[a-z0-9][a-z0-9-]{0,62}$")
+        raise SiteError(
+            f"{slug!r} cannot be a slug: use up to 63 lower-case letters, digits and "
+            "hyphens, starting with a letter or digit (e.g. myblog)"
+        )
     if get_site(slug) is not None:
         raise SiteError(f"a site {slug!r} exists already")
     token = new_token()

@@ -394,6 +394,15 @@ def test_db_upgrade_creates_the_schema(ranklet):
     assert listed(ranklet) == {}
 
 
+@pytest.mark.parametrize("slug", ["Bad Slug", "blog_1", "ブログ"])
+def test_a_bad_slug_is_explained(ranklet, slug):
+    message = failed(ranklet("site", "create", slug, "--origin", "https://blog.example.com"))
+    assert message == (
+        f"Error: {slug!r} cannot be a slug: use up to 63 lower-case letters, digits and "
+        "hyphens, starting with a letter or digit (e.g. myblog)\n"
+    )
+
+
 # --- time zones ---------------------------------------------------------------------------------
 
 

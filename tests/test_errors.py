@@ -91,7 +91,8 @@ def test_body_just_under_the_limit_is_read(client, site):
         f"{BASE}/rankings", data=body, content_type="application/json", headers=site.auth
     )
     # Read and validated (the unknown field is the complaint), not refused for its size.
-    assert assert_error(answer, 422)["errors"] == {"note": ["この項目は受け付けていません。"]}  # the ja site's language
+    # (in the language of the test site, ja)
+    assert assert_error(answer, 422)["errors"] == {"note": ["この項目は受け付けていません。"]}
 
 
 @pytest.mark.parametrize(

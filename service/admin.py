@@ -43,6 +43,7 @@ from service.extensions import db
 from service.models import LANGS, MODERATION_MODES, RANK_EVENTS, Comment, Site, Thread
 from service.schemas import RecordPositions
 from service.sites import (
+    DEFAULT_TIMEZONES,
     SiteError,
     SiteSettings,
     get_site,
@@ -159,7 +160,18 @@ def _lang_url(lang: str) -> str:
 
 
 def _time_text(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+    """A stored (UTC) time as the blogger reads it: in the site's time zone, zone named."""
+    if moment is None:
+        return ""
+    site = g.get("site")
+    if site is None:
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    from zoneinfo import ZoneInfo
+
+    from service.sites import site_timezone
+
+    local = moment.astimezone(ZoneInfo(site_timezone(site)))
+    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or site_timezone(site))
 
 
 @blp.context_processor
@@ -511,6 +523,7 @@ def _settings_from_form() -> SiteSettings:
         banned_words=_lines("banned_words"),
         rank_events=request.form.get("rank_events") or None,
         best_flag_days=request.form.get("best_flag_days") or None,
+        timezone=request.form.get("timezone", ""),
     )
 
 
@@ -540,6 +553,7 @@ def _settings_values(site: Site) -> dict[str, Any]:
         "banned_words": "\n".join(site.banned_words or []),
         "rank_events": site.rank_events,
         "best_flag_days": site.best_flag_days,
+        "timezone": site.timezone or "",
     }
 
 
@@ -550,6 +564,7 @@ def _settings_page(code: int = 200, **context: Any) -> Response:
         langs=LANGS,
         modes=MODERATION_MODES,
         rank_event_modes=RANK_EVENTS,
+        default_timezone=DEFAULT_TIMEZONES.get(g.site.lang, "UTC"),
         **context,
     )
 

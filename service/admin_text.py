@@ -123,6 +123,10 @@ WORDS: dict[str, dict[str, str]] = {
         "invalid_name": "サイト名は1〜200文字で入力してください。",
         "invalid_origins": "オリジンは https://blog.example.com の形式で入力してください。",
         "invalid_lang": "言語を選んでください。",
+        "timezone": "タイムゾーン",
+        "timezone_hint": "管理画面の日時の表示に使います（例：Asia/Tokyo）。"
+        "空欄なら言語に合わせます（日本語は Asia/Tokyo、英語は UTC）。",
+        "invalid_timezone": "Asia/Tokyo や UTC のような IANA のタイムゾーン名を入力してください。",
         "invalid_moderation": "承認方法を選んでください。",
         "invalid_webhook_url": (
             "公開されたアドレスの http(s) のURLを入力してください"
@@ -270,6 +274,10 @@ WORDS: dict[str, dict[str, str]] = {
         "invalid_name": "The name must be 1 to 200 characters.",
         "invalid_origins": "Enter origins like https://blog.example.com.",
         "invalid_lang": "Choose a language.",
+        "timezone": "Time zone",
+        "timezone_hint": "Times in this admin are shown in it (e.g. Europe/London). "
+        "Empty follows the language (Japanese: Asia/Tokyo, English: UTC).",
+        "invalid_timezone": "Enter an IANA time zone name such as Asia/Tokyo or UTC.",
         "invalid_moderation": "Choose a moderation mode.",
         "invalid_webhook_url": (
             "Enter an http(s) URL on a public address (not localhost or a private network)."

@@ -35,6 +35,8 @@ class Site(db.Model):  # type: ignore[name-defined,misc]
     name: Mapped[str] = mapped_column(String(200))
     origins: Mapped[list[str]] = mapped_column(JSON, default=list)
     lang: Mapped[str] = mapped_column(String(2), default="ja")
+    # An IANA name for the times the admin shows; None follows the language (sites.py).
+    timezone: Mapped[str | None] = mapped_column(String(64))
     moderation: Mapped[str] = mapped_column(String(8), default="none")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     webhook_url: Mapped[str | None] = mapped_column(String(2048))

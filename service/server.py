@@ -312,3 +312,25 @@ def serve(host: str, port: int, workers: int, threads: int = 64) -> None:
         "secure_scheme_headers": {},
     }
     GunicornServer(options).run()
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether another process listens on ``host:port`` (gunicorn would retry, then fail).
+
+    Bound with SO_REUSEADDR as gunicorn binds, so a port left in TIME_WAIT by a server that
+    just stopped counts as free, while a live listener does not.
+    """
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return False  # gunicorn says what is wrong with the address
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return True
+    return False

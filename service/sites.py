@@ -52,6 +52,7 @@ class SiteSettings:
     banned_words: list[str] | None = None
     rank_events: str | None = None
     best_flag_days: int | str | None = None  # a form's text is checked here too
+    timezone: str | None = None
 
 
 BEST_FLAG_DAYS_MAX = 365
@@ -148,12 +149,41 @@ def _apply(site: Site, settings: SiteSettings) -> None:
         if not 0 <= days <= BEST_FLAG_DAYS_MAX:
             raise SiteError(f"best flag days must be a whole number from 0 to {BEST_FLAG_DAYS_MAX}")
         site.best_flag_days = days
+    if settings.timezone is not None:
+        zone = settings.timezone.strip()
+        if zone and not is_timezone(zone):
+            raise SiteError(f"{zone!r} is not an IANA time zone like Asia/Tokyo or UTC")
+        site.timezone = zone or None
+
+
+# The admin's times when a site has no time zone of its own: where its language is read.
+DEFAULT_TIMEZONES = {"ja": "Asia/Tokyo", "en": "UTC"}
+
+
+def is_timezone(name: str) -> bool:
+    from zoneinfo import ZoneInfo
+
+    if len(name) > 64 or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*", name):
+        return False  # also keeps ZoneInfo from reading paths such as ../../etc/passwd
+    try:
+        ZoneInfo(name)
+    except (ValueError, OSError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        return False
+    return True
+
+
+def site_timezone(site: Site) -> str:
+    """The site's own time zone, or the default of its language."""
+    return site.timezone or DEFAULT_TIMEZONES.get(site.lang, "UTC")
 
 
 def create_site(slug: str, settings: SiteSettings) -> tuple[Site, str]:
     """Create a site with the default categories; returns it with its token (shown once)."""
     if not SLUG_RE.fullmatch(slug):
-        raise SiteError("the slug must match ^[a-z0-9][a-z0-9-]{0,62}$")
+        raise SiteError(
+            f"{slug!r} cannot be a slug: use up to 63 lower-case letters, digits and "
+            "hyphens, starting with a letter or digit (e.g. myblog)"
+        )
     if get_site(slug) is not None:
         raise SiteError(f"a site {slug!r} exists already")
     token = new_token()

@@ -24,27 +24,19 @@ first page in this process: that is what pagination keeps flat as a thread grows
 from __future__ import annotations
 
 import argparse
-import contextlib
-import http.client
 import json
 import os
 import random
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from loadgen import DEFAULT_CONNECTIONS, MAX_DURATION, TOOLS, LoadResult, run_load
+from loadgen import TOOLS, LoadResult, add_load_arguments, rate_columns, results_table, run_load
+from serving import HOST, clean_env, cli, ranklet_server, request, run_in_scratch, running
 
-REPO = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
 SITE = "benchblog"
 THREAD_SIZES = (20, 200, 2000)
 REPLY_SHARE = 0.25
@@ -149,85 +141,6 @@ def render_times(repeats: int) -> dict[int, tuple[float, float, int]]:
     return found
 
 
-# --- the server -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_env(instance: Path) -> dict[str, str]:
-    """This environment without RANKLET_* settings, pointed at the temp instance."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RANKLET_")}
-    env["RANKLET_INSTANCE_PATH"] = str(instance)
-    env["RANKLET_COMMENT_RATE_LIMIT"] = ""
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"ranklet {' '.join(args)} failed:\n{done.stderr[-2000:]}")
-    return done.stdout
-
-
-def request(
-    port: int, method: str, path: str, body: Any = None
-) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=10)
-    try:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        data = None if body is None else json.dumps(body).encode()
-        conn.request(method, path, body=data, headers=headers)
-        answer = conn.getresponse()
-        return answer.status, dict(answer.getheaders()), answer.read()
-    finally:
-        conn.close()
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def wait_ready(port: int, server: subprocess.Popen[bytes], log: Path, limit: float = 60) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"server exited ({server.returncode}):\n{tail(log)}")
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            if request(port, "GET", "/readyz")[0] == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"/readyz not 200 within {limit:.0f} s:\n{tail(log)}")
-
-
-def stop(server: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the gunicorn master (our child), then SIGKILL its own process group."""
-    if server.poll() is not None:
-        return
-    server.send_signal(signal.SIGTERM)
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=10)
-
-
 # --- measuring --------------------------------------------------------------------------------
 
 
@@ -256,36 +169,19 @@ def routes() -> list[tuple[str, str, str, Any, int]]:
     return found
 
 
-def check_once(port: int, method: str, path: str, body: Any, expected: int) -> None:
-    status, _, content = request(port, method, path, body)
+def check_once(port: int, method: str, path: str, expected: int) -> None:
+    status, _, content = request(port, method, path)
     if status != expected:
         raise RuntimeError(f"{method} {path} answered {status}: {content[:300]!r}")
 
 
-def unexpected(expected: int, result: LoadResult) -> bool:
-    ok = result.statuses.get(str(expected), result.statuses.get("2xx/3xx", 0))
-    return bool(result.errors) or result.requests == 0 or ok != result.requests
-
-
 def table(rows: list[tuple[str, int, LoadResult]]) -> str:
-    head = f"{'route':<34} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  statuses"
-    out = [head, "-" * len(head)]
-    for label, expected, result in rows:
-        statuses = " ".join(f"{k}:{v}" for k, v in sorted(result.statuses.items()))
-        if result.errors:
-            statuses += " errors:" + ",".join(f"{k}={v}" for k, v in result.errors.items())
-        flag = "  <- unexpected answers" if unexpected(expected, result) else ""
-        out.append(
-            f"{label:<34} {result.requests:>9} {result.rps:>8.1f} {result.p50_ms:>8.2f} "
-            f"{result.p99_ms:>8.2f}  {statuses}{flag}"
-        )
-    return "\n".join(out)
+    return results_table(rows, 34, [("requests", 9, lambda r: str(r.requests)), *rate_columns(8)])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per route")
-    parser.add_argument("--connections", type=int, default=DEFAULT_CONNECTIONS)
+    add_load_arguments(parser, duration=10.0, each="route")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
         "--max-requests", type=int, default=200_000, help="request cap per route (python tool)"
@@ -295,92 +191,64 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp instance folder")
     args = parser.parse_args()
-    if not 0 < args.duration <= MAX_DURATION:
-        parser.error(f"--duration must be in (0, {MAX_DURATION:g}]")
     if args.max_requests < 1:
         parser.error("--max-requests must be at least 1")
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    instance = Path(tempfile.mkdtemp(prefix="ranklet-bench-comments-"))
-    log = instance / "server.log"
-    env = clean_env(instance)
+    return run_in_scratch(
+        "ranklet-bench-comments-", args.keep, lambda instance: measure(args, instance)
+    )
+
+
+def measure(args: argparse.Namespace, instance: Path) -> int:
+    env = clean_env(instance, RANKLET_COMMENT_RATE_LIMIT="")
     # The in-process seeding must see the same settings as the server.
     for key in [k for k in os.environ if k.startswith("RANKLET_")]:
         del os.environ[key]
     os.environ.update({k: v for k, v in env.items() if k.startswith("RANKLET_")})
-    server: subprocess.Popen[bytes] | None = None
-    try:
-        cli(env, "db", "upgrade")
-        _, seconds = seed(instance)
-        total = sum(THREAD_SIZES)
-        print(
-            f"seeded {total:,} comments in 3 threads + {SMALL_ARTICLES} articles in {seconds:.1f} s"
-        )
-        renders = render_times(repeats=15)
-        port = free_port()
-        with log.open("wb") as sink:
-            server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "service.cli",
-                    "serve",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(args.workers),
-                ],
-                cwd=REPO,
-                env=env,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        print(f"server pid {server.pid} on http://{HOST}:{port}, instance {instance}")
-        wait_ready(port, server, log)
-        plan = routes()
-        for _, method, path, body, expected in plan:
-            if method == "GET":
-                check_once(port, method, path, body, expected)
-        run_load(f"http://{HOST}:{port}/healthz", duration=1, tool="python", max_requests=2000)
+    cli(env, "db", "upgrade")
+    _, seconds = seed(instance)
+    total = sum(THREAD_SIZES)
+    print(f"seeded {total:,} comments in 3 threads + {SMALL_ARTICLES} articles in {seconds:.1f} s")
+    renders = render_times(repeats=15)
+    with running(ranklet_server(env, instance / "server.log", workers=args.workers)) as server:
+        print(f"server pid {server.pid} on {server.base}, instance {instance}")
+        rows = load_routes(args, server.port)
 
-        rows: list[tuple[str, int, LoadResult]] = []
-        for label, method, path, body, expected in plan:
-            tool = args.tool
-            result = run_load(
-                f"http://{HOST}:{port}{path}",
-                method=method,
-                body=None if body is None else json.dumps(body),
-                connections=args.connections,
-                duration=args.duration,
-                max_requests=args.max_requests if tool == "python" else None,
-                tool=tool,
-            )
-            print(f"  {label}: {result.rps:.1f} req/s", flush=True)
-            rows.append((label, expected, result))
+    print(
+        f"\n{args.connections} connections, {args.duration:g} s per route (cap "
+        f"{args.max_requests:,} requests), tool {args.tool}, "
+        f"{args.workers} gunicorn workers, SQLite, rate limit off, "
+        f"{os.cpu_count()} CPUs shared by client and server\n"
+    )
+    print(table(rows))
+    print("\nuncached first page (thread_page + JSON, in-process, 15 runs):")
+    print(f"{'thread':>8} {'top-level shown':>16} {'median ms':>10} {'max ms':>8}")
+    for size, (median, worst, shown) in renders.items():
+        print(f"{size:>8,} {shown:>16} {median:>10.2f} {worst:>8.2f}")
+    return 1 if any(r.unexpected(expected) for _, expected, r in rows) else 0
 
-        print(
-            f"\n{args.connections} connections, {args.duration:g} s per route (cap "
-            f"{args.max_requests:,} requests), tool {args.tool}, "
-            f"{args.workers} gunicorn workers, SQLite, rate limit off, "
-            f"{os.cpu_count()} CPUs shared by client and server\n"
+
+def load_routes(args: argparse.Namespace, port: int) -> list[tuple[str, int, LoadResult]]:
+    plan = routes()
+    for _, method, path, _, expected in plan:
+        if method == "GET":
+            check_once(port, method, path, expected)
+    run_load(f"http://{HOST}:{port}/healthz", duration=1, tool="python", max_requests=2000)
+
+    rows: list[tuple[str, int, LoadResult]] = []
+    for label, method, path, body, expected in plan:
+        result = run_load(
+            f"http://{HOST}:{port}{path}",
+            method=method,
+            body=None if body is None else json.dumps(body),
+            connections=args.connections,
+            duration=args.duration,
+            max_requests=args.max_requests if args.tool == "python" else None,
+            tool=args.tool,
         )
-        print(table(rows))
-        print("\nuncached first page (thread_page + JSON, in-process, 15 runs):")
-        print(f"{'thread':>8} {'top-level shown':>16} {'median ms':>10} {'max ms':>8}")
-        for size, (median, worst, shown) in renders.items():
-            print(f"{size:>8,} {shown:>16} {median:>10.2f} {worst:>8.2f}")
-        return 1 if any(unexpected(expected, r) for _, expected, r in rows) else 0
-    except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as error:
-        print(f"bench failed: {error}", file=sys.stderr)
-        return 1
-    finally:
-        if server is not None:
-            stop(server)
-        if args.keep:
-            print(f"kept {instance}")
-        else:
-            shutil.rmtree(instance, ignore_errors=True)
+        print(f"  {label}: {result.rps:.1f} req/s", flush=True)
+        rows.append((label, expected, result))
+    return rows
 
 
 if __name__ == "__main__":

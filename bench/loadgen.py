@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
@@ -68,9 +69,38 @@ class LoadResult:
     statuses: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
 
+    @classmethod
+    def measured(
+        cls,
+        tool: str,
+        url: str,
+        method: str,
+        connections: int,
+        elapsed: float,
+        requests: int,
+        latency: tuple[float, float],
+        counts: tuple[dict[str, int], dict[str, int]],
+    ) -> LoadResult:
+        """``requests`` answered in ``elapsed`` s, ``latency`` (p50, p99) and ``counts``
+        (statuses, errors): the rate follows from them."""
+        rps = requests / elapsed if elapsed > 0 else 0.0
+        return cls(tool, url, method, connections, elapsed, requests, rps, *latency, *counts)
+
     @property
     def error_count(self) -> int:
         return sum(self.errors.values())
+
+    def unexpected(self, expected: int) -> bool:
+        """Any error, no answer, or an answer other than ``expected`` (wrk: not 2xx/3xx)."""
+        ok = self.statuses.get(str(expected), self.statuses.get("2xx/3xx", 0))
+        return bool(self.errors) or self.requests == 0 or ok != self.requests
+
+    def answers(self, expected: int) -> str:
+        """The status counts and errors for a table cell, flagged when unexpected."""
+        text = " ".join(f"{k}:{v}" for k, v in sorted(self.statuses.items()))
+        if self.errors:
+            text += " errors:" + ",".join(f"{k}={v}" for k, v in self.errors.items())
+        return text + ("  <- unexpected answers" if self.unexpected(expected) else "")
 
     def summary(self) -> str:
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(self.statuses.items())) or "none"
@@ -85,6 +115,31 @@ class LoadResult:
             f"  statuses  {statuses}\n"
             f"  errors    {errors}"
         )
+
+
+Column = tuple[str, int, Callable[[LoadResult], str]]
+"""A table column: its title, its width, and its text for one result."""
+
+
+def rate_columns(rps_width: int) -> list[Column]:
+    """req/s, p50 and p99: the columns every bench's table has."""
+    return [
+        ("req/s", rps_width, lambda r: f"{r.rps:.1f}"),
+        ("p50 ms", 8, lambda r: f"{r.p50_ms:.2f}"),
+        ("p99 ms", 8, lambda r: f"{r.p99_ms:.2f}"),
+    ]
+
+
+def results_table(
+    rows: list[tuple[str, int, LoadResult]], width: int, columns: list[Column]
+) -> str:
+    """One line a route, ``(label, expected status, result)``, and its answers at the end."""
+    head = f"{'route':<{width}} " + " ".join(f"{t:>{w}}" for t, w, _ in columns) + "  statuses"
+    out = [head, "-" * len(head)]
+    for label, expected, result in rows:
+        cells = " ".join(f"{text(result):>{w}}" for _, w, text in columns)
+        out.append(f"{label:<{width}} {cells}  {result.answers(expected)}")
+    return "\n".join(out)
 
 
 def check_url(url: str) -> tuple[str, int, str]:
@@ -253,19 +308,10 @@ def _run_python(
     error_total: Counter[str] = sum(errors, Counter())
     if stuck:
         error_total["StuckThread"] += stuck
-    done = len(merged)
-    return LoadResult(
-        tool="python",
-        url=url,
-        method=method,
-        connections=connections,
-        duration_s=elapsed,
-        requests=done,
-        rps=done / elapsed if elapsed > 0 else 0.0,
-        p50_ms=percentile(merged, 0.50),
-        p99_ms=percentile(merged, 0.99),
-        statuses=dict(status_total),
-        errors=dict(error_total),
+    latency = (percentile(merged, 0.50), percentile(merged, 0.99))
+    counts = (dict(status_total), dict(error_total))
+    return LoadResult.measured(
+        "python", url, method, connections, elapsed, len(merged), latency, counts
     )
 
 
@@ -373,19 +419,9 @@ def _run_wrk(
     statuses = {"2xx/3xx": requests - non_ok}
     if non_ok:
         statuses["other"] = non_ok
-    return LoadResult(
-        tool="wrk",
-        url=url,
-        method=method,
-        connections=connections,
-        duration_s=elapsed,
-        requests=requests,
-        rps=requests / elapsed if elapsed > 0 else 0.0,
-        p50_ms=float(parsed["p50_ms"]),  # type: ignore[arg-type]
-        p99_ms=float(parsed["p99_ms"]),  # type: ignore[arg-type]
-        statuses=statuses,
-        errors=dict(parsed["errors"]),  # type: ignore[call-overload]
-    )
+    latency = (float(parsed["p50_ms"]), float(parsed["p99_ms"]))  # type: ignore[arg-type]
+    counts = (statuses, dict(parsed["errors"]))  # type: ignore[call-overload]
+    return LoadResult.measured("wrk", url, method, connections, elapsed, requests, latency, counts)
 
 
 # --- command line ---------------------------------------------------------------------------
@@ -398,11 +434,19 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def _duration(text: str) -> float:
+def duration_arg(text: str) -> float:
     value = float(text)
     if not 0 < value <= MAX_DURATION:
         raise argparse.ArgumentTypeError(f"must be in (0, {MAX_DURATION:g}] seconds")
     return value
+
+
+def add_load_arguments(parser: argparse.ArgumentParser, duration: float, each: str) -> None:
+    """The benches' ``--duration`` (seconds per ``each``, bounded) and ``--connections``."""
+    parser.add_argument(
+        "--duration", type=duration_arg, default=duration, help=f"seconds per {each} ({duration:g})"
+    )
+    parser.add_argument("--connections", type=int, default=DEFAULT_CONNECTIONS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -423,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-c", "--connections", type=int, default=DEFAULT_CONNECTIONS)
     parser.add_argument(
         "--duration",
-        type=_duration,
+        type=duration_arg,
         default=DEFAULT_DURATION,
         help=f"seconds (default {DEFAULT_DURATION:g}, at most {MAX_DURATION:g})",
     )
@@ -442,16 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     try:
-        result = run_load(
-            args.url,
-            method=args.method,
-            body=args.body,
-            headers=dict(args.header),
-            connections=args.connections,
-            duration=args.duration,
-            max_requests=args.max_requests,
-            tool=args.tool,
-        )
+        load = (args.method, args.body, dict(args.header), args.connections, args.duration)
+        result = run_load(args.url, *load, args.max_requests, args.tool)
     except (ValueError, RuntimeError) as error:
         print(f"loadgen: {error}", file=sys.stderr)
         return 2

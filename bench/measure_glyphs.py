@@ -12,6 +12,11 @@ Needs `chromium` and the Debian packages fonts-dejavu-core and fonts-noto-cjk:
     apt-get install -y chromium fonts-dejavu-core fonts-noto-cjk
     python bench/measure_glyphs.py            # prints the table to paste into the module
     python bench/measure_glyphs.py --check    # compares with the committed table
+    python bench/measure_glyphs.py --fonts    # compares with the fonts the PNG is drawn with
+
+`--fonts` needs no browser: it reads the advances of the packaged fonts
+(service/static/fonts, built by scripts/subset_fonts.py) with fontTools, so the widths the
+SVG is laid out with are checked against the glyphs the PNG badge draws.
 """
 
 from __future__ import annotations
@@ -118,10 +123,64 @@ def format_table(latin: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def font_advances() -> dict[str, dict[str, float]]:
+    """{"latin"|"cjk": {char: advance at FONT_SIZE}} of the packaged PNG fonts."""
+    from fontTools.ttLib import TTFont
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+    from service.badge_png import FONT_FILES
+
+    found = {}
+    for name, path in zip(("latin", "cjk"), FONT_FILES, strict=True):
+        font = TTFont(path)
+        scale = FONT_SIZE / font["head"].unitsPerEm
+        metrics = font["hmtx"]
+        found[name] = {
+            chr(code): metrics[glyph][0] * scale for code, glyph in font.getBestCmap().items()
+        }
+    return found
+
+
+def check_fonts() -> int:
+    """Print where the committed table and the packaged fonts disagree; 1 if they do."""
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+    import unicodedata
+
+    from service import badge_svg
+
+    fonts = font_advances()
+    latin, cjk = fonts["latin"], fonts["cjk"]
+    # The soft hyphen is invisible inside a word: the table's 0 is right, the font's
+    # advance is that of the hyphen it shows at a line break (badges have none).
+    off = {
+        ch: (width, latin[ch])
+        for ch, width in badge_svg.LATIN_ADVANCE_WIDTHS.items()
+        if ch != "\xad" and abs(latin[ch] - width) > 0.01
+    }
+    expected = {"W": badge_svg.FULL_WIDTH_ADVANCE, "F": badge_svg.FULL_WIDTH_ADVANCE}
+    expected["H"] = badge_svg.HALF_WIDTH_ADVANCE
+    wide = {
+        ch: (expected[unicodedata.east_asian_width(ch)], width)
+        for ch, width in cjk.items()
+        if ch not in latin
+        and unicodedata.east_asian_width(ch) in expected
+        and abs(width - expected[unicodedata.east_asian_width(ch)]) > 0.01
+    }
+    print(f"Latin table vs {pathlib.Path(FONT_FILE_NAMES[0]).name}: {len(off)} differ {off}")
+    print(f"full/half-width vs {pathlib.Path(FONT_FILE_NAMES[1]).name}: {len(wide)} differ {wide}")
+    return 1 if off or wide else 0
+
+
+FONT_FILE_NAMES = ("RankletSans.ttf", "RankletGothic.ttf")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="diff against the committed table")
+    parser.add_argument("--fonts", action="store_true", help="diff against the packaged fonts")
     args = parser.parse_args()
+    if args.fonts:
+        sys.exit(check_fonts())
 
     widths = measure()
     latin, cjk, half = widths["latin"], widths["cjk"], widths["half"]

@@ -1,11 +1,10 @@
 'use strict';
-// Ranklet embed (API.md §5). CSS custom properties that reach into its shadow roots:
-// --ranklet-accent (links, buttons, ranks), --ranklet-font, --ranklet-radius.
+// Ranklet embed (API.md §5); its CSS custom properties are in the README.
 (() => {
   const STRINGS = {
     ja: {
       ranking: 'ランキング',
-      rank: (pos, best) => pos + '位' + (best ? `（最高順位 ${best}位）` : ''),
+      rank: (pos, best) => pos + '位' + (best ? `（最高順位 ${best}位）` : ''), nb: '最高順位更新!',
       unranked: '未登録',
       count: (n) => `コメント ${n}件`,
       sort: '並び順', oldest: '古い順', newest: '新しい順', top: '人気順',
@@ -21,7 +20,7 @@
     },
     en: {
       ranking: ' ranking',
-      rank: (pos, best) => '#' + pos + (best ? ` (best #${best})` : ''),
+      rank: (pos, best) => '#' + pos + (best ? ` (best #${best})` : ''), nb: 'New best!',
       unranked: 'not ranked yet',
       count: (n) => n + (n === 1 ? ' comment' : ' comments'),
       sort: 'Sort', oldest: 'Oldest', newest: 'Newest', top: 'Top',
@@ -37,21 +36,21 @@
     },
   };
 
-  const DARK = '--bg:#16181d;--fg:#e6e8eb;--mute:#a4adb8;--soft:#262a31;--a:var(--ranklet-accent,#7cb4ff);--err:#ff9b93;color-scheme:dark';
   const CSS = `:host{all:initial;display:block}:host([hidden]){display:none}
 .r{all:initial;display:block;font:15px/1.6 var(--ranklet-font,system-ui,sans-serif);color:var(--fg);overflow-wrap:anywhere;--bg:#fff;--fg:#1f2328;--mute:#57606a;--soft:#eef1f4;--a:var(--ranklet-accent,#0a58ca);--err:#b42318}
-.dark{${DARK}}@media(prefers-color-scheme:dark){.auto{${DARK}}}
+.dark{--bg:#16181d;--fg:#e6e8eb;--mute:#a4adb8;--soft:#262a31;--a:var(--ranklet-accent,#7cb4ff);--err:#ff9b93;color-scheme:dark}
 a{color:var(--a)}:focus-visible{outline:2px solid var(--a)}
 section{background:var(--bg);padding:12px}h2{font-size:1.2em;margin:0}
-section,.ranklet-badge,input,select,textarea,button,svg{border-radius:var(--ranklet-radius,6px)}
-.ranklet-badges,.ranklet-head,.ranklet-fields,.ranklet-meta{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 10px}
-.ranklet-badge{display:flex;flex-wrap:wrap;font-size:13px;border:1px solid var(--a);overflow:hidden;text-decoration:none}
-.ranklet-badge span{flex:auto;padding:1px 8px;background:var(--soft);color:var(--fg)}
-.ranklet-badge span+span,.ranklet-submit,.ranklet-author-badge{background:var(--a);color:var(--bg);font-weight:600}
+section,.ranklet-badge,.ranklet-author-badge,input,select,textarea,button,svg{border-radius:var(--ranklet-radius,6px)}
+.ranklet-head,.ranklet-fields,.ranklet-meta{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 10px}
+.ranklet-badges{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(12em,100%),1fr));gap:6px}
+.ranklet-badge{display:grid;font-size:13px;border:1px solid var(--a);overflow:hidden;text-decoration:none}
+.ranklet-badge span{padding:1px 8px;background:var(--soft);color:var(--fg)}
+.ranklet-badge span+span,.ranklet-submit,.ranklet-author-badge{background:var(--a);color:var(--bg);font-weight:600}.ranklet-author-badge{padding:0 6px}
 form{display:grid;gap:6px;margin:10px 0}form p{margin:0}.ranklet-field{display:grid;flex:1 1 12em}
 label,small,time,.ranklet-deleted>div p{color:var(--mute);font-size:.85em}
 input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);border:1px solid var(--mute);padding:4px 8px}
-.ranklet-hp{position:absolute;clip-path:inset(50%)}.ranklet-error{color:var(--err)}
+.ranklet-hp{position:absolute;clip-path:inset(50%)}.ranklet-error{color:var(--err)}.ranklet-note{order:1;flex-basis:100%;margin:0;color:var(--mute)}
 .ranklet-list,.ranklet-replies{list-style:none;margin:0;padding:0}.ranklet-replies{margin-left:8px;padding-left:10px;border-left:2px solid var(--soft)}
 .ranklet-c{display:flex;gap:10px;padding:8px 0}.ranklet-main{flex:1;min-width:0}svg{flex:none;background:var(--soft)}
 .ranklet-author{font-weight:600}pre{overflow:auto}
@@ -60,6 +59,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
 
   const log = (...args) => console.warn('[ranklet]', ...args);
   let cfg, site, base, tokens, liked;
+  const dark = matchMedia('(prefers-color-scheme:dark)');
   let uid = 0;
   let generation = 0;
 
@@ -113,13 +113,13 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
   }
 
   function badges(categories, S) {
-    const keys = cfg.categories?.split(',').map((key) => key.trim());
-    const picked = keys ? keys.map((key) => categories.find((c) => c.key === key)).filter(Boolean) : categories;
+    const picked = cfg.categories?.split(',').map((key) => categories.find((c) => c.key === key.trim())).filter(Boolean) || categories;
     return h('div', { class: 'ranklet-badges' }, ...picked.map((c) => {
       const url = httpUrl(c.url);
       return h(url ? 'a' : 'span', { class: 'ranklet-badge', href: url, rel: url && 'noopener' },
         h('span', {}, c.label + S.ranking), ' ',
-        h('span', {}, c.current ? S.rank(c.current.position, c.best?.position) : S.unranked));
+        h('span', {}, c.current ? S.rank(c.current.position, c.best?.position) : S.unranked),
+        Date.parse(c.new_best_until) > Date.now() && h('span', {}, S.nb));
     }));
   }
 
@@ -131,10 +131,18 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     const list = h('ol', { class: 'ranklet-list' });
     const more = button('more', S.more, () => load(cursor));
     const top = form();
-    const status = top.lastChild;
+    // What just happened, for a while; a form's errors go to its alert line
+    const note = h('p', { class: 'ranklet-note', role: 'status' });
+    const say = (text, error) => {
+      clearTimeout(note.t);
+      note.textContent = text;
+      note.className = 'ranklet-note' + (error ? ' ranklet-error' : '');
+      note.t = setTimeout(() => (note.textContent = ''), 8e3);
+    };
     const sync = () => {
       title.textContent = S.count(total);
       more.hidden = !cursor;
+      paint({ [article]: total }, S);
     };
     const focus = (el) => {
       el.tabIndex = -1;
@@ -164,7 +172,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     async function load(from) {
       const r = await api('/comments?' + query({ article, lang, sort, cursor: from }));
       if (r.ok) page(r.data, from);
-      else status.textContent = S.loadError;
+      else say(S.loadError, 1);
     }
 
     function comment(c) {
@@ -177,6 +185,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       const gone = () => {
         li.classList.add('ranklet-deleted');
         main.replaceChildren(h('p', {}, S.deleted));
+        main.previousSibling.replaceWith(avatar());
         return li;
       };
       if (c.deleted) return gone();
@@ -227,7 +236,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
           else li.remove();
           focus(li.isConnected ? li : title);
           sync();
-          status.textContent = S.deleted;
+          say(S.deleted);
         });
         actions.append(edit, del);
         setTimeout(() => actions.replaceChildren(like, reply), left);
@@ -264,7 +273,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       h('p', {},
         h('button', { class: 'ranklet-submit' }, edit ? S.save : S.submit), ' ',
         close && button('cancel', S.cancel, close)),
-      h('p', { class: 'ranklet-status', role: 'status' }));
+      h('p', { class: 'ranklet-error', role: 'alert' }));
       f.close = close;
       return f;
     }
@@ -275,6 +284,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       const text = fields.body.value;
       if (f.busy) return;
       f.busy = true;
+      f.lastChild.textContent = '';
       const r = await (edit
         ? send(f, '/comments/' + edit.id, 'PATCH', { body: text }, edit.own.t)
         : send(f, '/comments', 'POST', {
@@ -294,10 +304,8 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       }
       remember('author', fields.author.value.trim());
       fields.body.value = '';
-      if (r.status === 202) {
-        f.lastChild.textContent = S.pending;
-        return;
-      }
+      f.close?.();
+      if (r.status === 202) return say(S.pending);
       const c = r.data.comment;
       tokens[site + '/' + c.id] = { t: r.data.edit_token, u: r.data.editable_until, b: text };
       remember('tokens', tokens);
@@ -306,8 +314,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       const host = [...list.querySelectorAll('.ranklet-comment')].find((el) => el.dataset.id == c.parent_id);
       (host ? host.lastChild : list).append(comment(c));
       sync();
-      f.close?.();
-      status.textContent = S.posted;
+      say(S.posted);
     }
 
     async function send(f, path, method, body, token) {
@@ -317,13 +324,15 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       if (r.ok) return r;
       const errors = Object.entries((r.status === 422 && r.data.errors) || {});
       const s = Number(r.retry) || 60;
-      (f ? f.lastChild : status).textContent = r.status === 429 ? S.wait(s < 60 ? s : Math.ceil(s / 60), s >= 60)
+      const text = r.status === 429 ? S.wait(s < 60 ? s : Math.ceil(s / 60), s >= 60)
         : errors.map(([name, messages]) => `${S[name] || name}: ${messages}`).join(' ') || S.failed;
+      if (f) f.lastChild.textContent = text;
+      else say(text, 1);
     }
 
     page(widget.comments);
     return h('section', { class: 'ranklet-thread' },
-      h('div', { class: 'ranklet-head' }, title, h('label', {}, S.sort, ' ', h('select', {
+      h('div', { class: 'ranklet-head' }, title, note, h('label', {}, S.sort, ' ', h('select', {
         class: 'ranklet-sort',
         onchange: (e) => {
           sort = e.target.value;
@@ -331,6 +340,23 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
         },
       }, ...['oldest', 'newest', 'top'].map((k) => h('option', { value: k }, S[k]))))),
       top, list, more);
+  }
+
+  // auto: the first opaque background up from the mount decides, else the system
+  function shade(el) {
+    if (/^(light|dark)$/.test(cfg.theme)) return cfg.theme;
+    for (; el; el = el.parentElement) {
+      const [r, g, b, a = 1] = getComputedStyle(el).backgroundColor.match(/[\d.]+/g) || [];
+      if (a > 0) return r * 0.2 + g * 0.7 + b * 0.1 < 128 ? 'dark' : ''; // luminance
+    }
+    return dark.matches ? 'dark' : '';
+  }
+
+  function paint(counts, S) {
+    for (const el of document.querySelectorAll('[data-ranklet-count]')) {
+      const n = counts[el.dataset.rankletCount];
+      if (n != null) el.textContent = el.dataset.rankletCountFormat === 'long' ? S.count(n) : n;
+    }
   }
 
   async function mount(all) {
@@ -356,14 +382,10 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       }
       el.setAttribute('data-ranklet-mounted', '');
       (el.shadowRoot || el.attachShadow({ mode: 'open' })).replaceChildren(h('style', {}, CSS),
-        h('div', { class: 'r ' + (cfg.theme || 'auto'), lang }, content || h('p', { class: 'ranklet-error' }, isThread ? S.loadError : S.failed)));
+        h('div', { class: 'r ' + shade(el), lang }, content || h('p', { class: 'ranklet-error' }, isThread ? S.loadError : S.failed)));
     }
     const found = await counts;
-    if (!found?.ok || run !== generation) return;
-    for (const el of countEls) {
-      const n = found.data.counts[el.dataset.rankletCount];
-      if (n != null) el.textContent = el.dataset.rankletCountFormat === 'long' ? S.count(n) : n;
-    }
+    if (found?.ok && run === generation) paint(found.data.counts, S);
   }
 
   try {
@@ -373,12 +395,15 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     site = cfg.site;
     if (!site) return void log('data-site is missing');
     base = `${new URL(script.src).origin}/api/v1/sites/${encodeURIComponent(site)}`;
-    tokens = recall('tokens', {}); // "site/id": {t: token, u: until, b: body}
+    tokens = recall('tokens', {});
     liked = recall('liked', {});
     for (const key in tokens) if (!(Date.parse(tokens[key]?.u) > Date.now())) delete tokens[key];
     remember('tokens', tokens);
     const refresh = (all = true) => mount(all).catch(log);
     window.Ranklet = { refresh };
+    dark.onchange = () => {
+      for (const el of document.querySelectorAll('[data-ranklet-mounted]')) el.shadowRoot.lastChild.className = 'r ' + shade(el);
+    };
     if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => refresh(false));
     else refresh(false);
   } catch (e) {

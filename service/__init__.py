@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, request
 
@@ -177,6 +179,24 @@ def _request_hooks(app: Flask) -> None:
             if refusal is not None:
                 return error_response(400, refusal)
         return None
+
+    @app.after_request
+    def _relative_location(response: Response) -> Response:
+        """werkzeug's slash redirects (``/admin`` -> ``/admin/``) are absolute URLs built
+        from the request's ``Host``; no URL is ever built from it, so ours are relative."""
+        location = response.headers.get("Location")
+        if location:
+            parts = urlsplit(location)
+            if parts.netloc and parts.netloc == request.host:
+                # "//host/..." would be another host's address: one leading slash only.
+                relative = "/" + urlunsplit(("", "", *parts[2:])).lstrip("/")
+                response.headers["Location"] = relative
+                # werkzeug's little page links to the same URL (a redirect's body is small).
+                page = response.get_data().replace(
+                    escape(location).encode(), escape(relative).encode()
+                )
+                response.set_data(page)
+        return response
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

@@ -32,16 +32,18 @@ from flask import (
 from flask.blueprints import BlueprintSetupState
 from flask.sessions import SecureCookieSessionInterface
 from marshmallow import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, or_, select
 from werkzeug.exceptions import HTTPException
 
 from service import commenting, ranking
 from service.admin_text import WORDS
 from service.crypto import TOKEN_RE, decrypt, email_lookup, encrypt, keyed_hash, token_matches
+from service.db_types import utcnow
 from service.extensions import db
-from service.models import LANGS, MODERATION_MODES, Comment, Site, Thread
+from service.models import LANGS, MODERATION_MODES, RANK_EVENTS, Comment, Site, Thread
 from service.schemas import RecordPositions
 from service.sites import (
+    DEFAULT_TIMEZONES,
     SiteError,
     SiteSettings,
     get_site,
@@ -158,7 +160,18 @@ def _lang_url(lang: str) -> str:
 
 
 def _time_text(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+    """A stored (UTC) time as the blogger reads it: in the site's time zone, zone named."""
+    if moment is None:
+        return ""
+    site = g.get("site")
+    if site is None:
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    from zoneinfo import ZoneInfo
+
+    from service.sites import site_timezone
+
+    local = moment.astimezone(ZoneInfo(site_timezone(site)))
+    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or site_timezone(site))
 
 
 @blp.context_processor
@@ -355,13 +368,26 @@ def _moderation_return() -> str:
 # --- comments per article -------------------------------------------------------------------
 
 
+def article_url(site: Site, thread: Thread) -> str | None:
+    """Where the article is read: the URL its first commenter's page sent, else (a thread
+    made by an import, the demo seed or an API client that sent no URL) the site's first
+    origin joined with the article key, when that key is a path as the embed makes it."""
+    if thread.url:
+        return thread.url
+    if site.origins and thread.article.startswith("/") and not thread.article.startswith("//"):
+        return site.origins[0].rstrip("/") + thread.article
+    return None
+
+
 @blp.get("/articles")
 def articles() -> Response:
-    """Every thread with its approved and pending counts, newest first."""
+    """Every thread that has a comment to show or to moderate, with its approved and
+    pending counts, newest first."""
     number = ascii_int(request.args.get("page", "1"), 1, 99_999) or 1
+    has_pending = exists().where(Comment.thread_id == Thread.id, Comment.status == "pending")
     threads = db.session.scalars(
         select(Thread)
-        .where(Thread.site_id == g.site.id)
+        .where(Thread.site_id == g.site.id, or_(Thread.approved_count > 0, has_pending))
         .order_by(Thread.created_at.desc(), Thread.id.desc())
         .offset((number - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE + 1)
@@ -378,6 +404,7 @@ def articles() -> Response:
     return _page(
         "admin/articles.html",
         threads=threads,
+        urls={thread.id: article_url(g.site, thread) for thread in threads},
         pending=pending,
         page=number,
         more=more,
@@ -400,6 +427,7 @@ def article(thread_id: int) -> Response:
     return _page(
         "admin/article.html",
         thread=thread,
+        url=article_url(g.site, thread),
         comments=items,
         actions_for=ACTIONS_FOR,
     )
@@ -415,9 +443,14 @@ def _standing_rows(site: Site, lang: str) -> list[dict[str, Any]]:
             "label": s.category.label(lang),
             "current": s.current,
             "best": s.best,
+            "new_best": _flagged(ranking.new_best_until(site, s.best)),
         }
         for s in ranking.standings(site)
     ]
+
+
+def _flagged(until: datetime | None) -> bool:
+    return until is not None and utcnow() < until
 
 
 def _rankings_page(code: int = 200, **context: Any) -> Response:
@@ -488,6 +521,9 @@ def _settings_from_form() -> SiteSettings:
         notify_email=request.form.get("notify_email", ""),
         notify_pending=request.form.get("notify_pending") == "on",
         banned_words=_lines("banned_words"),
+        rank_events=request.form.get("rank_events") or None,
+        best_flag_days=request.form.get("best_flag_days") or None,
+        timezone=request.form.get("timezone", ""),
     )
 
 
@@ -515,6 +551,9 @@ def _settings_values(site: Site) -> dict[str, Any]:
         "notify_email": decrypt(site.notify_email_encrypted) or "",
         "notify_pending": site.notify_pending,
         "banned_words": "\n".join(site.banned_words or []),
+        "rank_events": site.rank_events,
+        "best_flag_days": site.best_flag_days,
+        "timezone": site.timezone or "",
     }
 
 
@@ -524,6 +563,8 @@ def _settings_page(code: int = 200, **context: Any) -> Response:
         code,
         langs=LANGS,
         modes=MODERATION_MODES,
+        rank_event_modes=RANK_EVENTS,
+        default_timezone=DEFAULT_TIMEZONES.get(g.site.lang, "UTC"),
         **context,
     )
 

@@ -20,6 +20,8 @@ from typing import Final
 FONT_FAMILY: Final = (
     "Verdana,Geneva,DejaVu Sans,'Hiragino Sans','Noto Sans CJK JP','Yu Gothic',Meiryo,sans-serif"
 )
+# The Latin faces only, first the one the PNG renderer ships (service/badge_png.py).
+LATIN_FONT_FAMILY: Final = "'Ranklet Sans',Verdana,Geneva,DejaVu Sans,sans-serif"
 FONT_SIZE: Final = 11.0
 PADDING: Final = 6.0
 BADGE_HEIGHT: Final = 20
@@ -30,6 +32,8 @@ NOT_FOUND_COLOR: Final = "#9f9f9f"
 # Chromium 156, canvas measureText with "11px 'DejaVu Sans'" (DejaVu Sans 2.37, which the
 # font stack resolves to on Linux and which is metrically close to Verdana). The <text>
 # elements also carry textLength, so a viewer whose font differs slightly still fits the box.
+# The PNG badges are drawn with a subset of that very font (service/badge_png.py), and
+# `bench/measure_glyphs.py --fonts` checks the table against it.
 # fmt: off
 LATIN_ADVANCE_WIDTHS: Final[dict[str, float]] = {
     " ": 3.5, "!": 4.41, "\"": 5.06, "#": 9.22, "$": 7.0, "%": 10.45, "&": 8.58, "'": 3.02,
@@ -60,7 +64,8 @@ LATIN_ADVANCE_WIDTHS: Final[dict[str, float]] = {
 # fmt: on
 
 # Noto Sans CJK JP, same measurement: every kana, ideograph and full-width form sampled
-# advances exactly 1em, half-width katakana exactly 0.5em.
+# advances exactly 1em, half-width katakana exactly 0.5em; so do all of them in the
+# IPAGothic subset the PNG badges are drawn with.
 FULL_WIDTH_ADVANCE: Final = 11.0
 HALF_WIDTH_ADVANCE: Final = 5.5
 # The mean DejaVu Sans advance over A-Z and a-z: for scripts the table does not cover.
@@ -70,8 +75,13 @@ _ZERO_WIDTH_CATEGORIES: Final = frozenset({"Mn", "Me", "Cf", "Cc"})
 _SPACE_CONTROLS: Final = frozenset("\t\n\v\f\r\x85")
 
 
+# Beyond Latin-1: the ellipsis banners cut long labels with is 1em in DejaVu Sans and in
+# IPAGothic alike (read from both fonts' hmtx tables).
+OTHER_ADVANCE_WIDTHS: Final[dict[str, float]] = {"…": 11.0}
+
+
 def _char_advance(ch: str) -> float:
-    width = LATIN_ADVANCE_WIDTHS.get(ch)
+    width = LATIN_ADVANCE_WIDTHS.get(ch) or OTHER_ADVANCE_WIDTHS.get(ch)
     if width is not None:
         return width
     east_asian = unicodedata.east_asian_width(ch)
@@ -203,16 +213,106 @@ def render_badge(
     )
 
 
-def render_not_found(message: str) -> str:
+# Banner slots of the portals, (width, height) in CSS px: label over value, each on a band
+# of its own, the font shrunk to fit and, below the smallest readable size, the text cut
+# with an ellipsis (the full text stays in <title> and aria-label).
+BANNER_SIZES: Final[dict[str, tuple[int, int]]] = {
+    "88x31": (88, 31),
+    "110x31": (110, 31),
+    "200x40": (200, 40),
+}
+BANNER_PADDING: Final = 4.0
+BANNER_MIN_FONT: Final = 7.0
+_ELLIPSIS: Final = "…"
+
+
+def fit_text(text: str, width: float, max_font: float) -> tuple[str, float]:
+    """The text and font size (in 0.5px steps) that fit `width`: shrink, then cut.
+
+    Uses the same advance table as every other width here, which the PNG's fonts share.
+    """
+    natural = text_width(text)
+    font = max_font if natural <= 0 else min(max_font, width / natural * FONT_SIZE)
+    font = math.floor(font * 2) / 2
+    if font >= BANNER_MIN_FONT:
+        return text, font
+    cut = text
+    while cut and text_width(cut.rstrip() + _ELLIPSIS, BANNER_MIN_FONT) > width:
+        cut = cut[:-1]
+    return cut.rstrip() + _ELLIPSIS, BANNER_MIN_FONT
+
+
+def _banner_line(text: str, top: float, band: float, width: int, max_font: float) -> str:
+    fitted, font = fit_text(text, width - 2 * BANNER_PADDING, max_font)
+    # Centre the em box: the baseline sits about 0.35em below the band's middle.
+    y = _num(top + band / 2 + 0.35 * font)
+    size = _num(font)
+    if fitted == text:
+        measured = text_width(fitted, font)
+        fit = f' textLength="{_num(measured)}"' if measured > 0 else ""
+        return f'<text x="{_num(width / 2)}" y="{y}" font-size="{size}"{fit}>{_escape(text)}</text>'
+    # A cut text and its ellipsis are two texts: the ellipsis in the Latin faces, or a
+    # renderer may take it from the Japanese font before it (a mid-height one), and a
+    # <tspan> inside a textLength run is spaced differently by resvg and by browsers.
+    kept = fitted[: -len(_ELLIPSIS)]
+    kept_width = text_width(kept, font)
+    start = width / 2 - (kept_width + text_width(_ELLIPSIS, font)) / 2
+    fit = f' textLength="{_num(kept_width)}"' if kept_width > 0 else ""
+    return (
+        f'<text x="{_num(start)}" y="{y}" font-size="{size}" text-anchor="start"{fit}>'
+        f"{_escape(kept)}</text>"
+        f'<text x="{_num(start + kept_width)}" y="{y}" font-size="{size}" text-anchor="start" '
+        f'font-family="{LATIN_FONT_FAMILY}" aria-hidden="true">{_ELLIPSIS}</text>'
+    )
+
+
+def render_banner(
+    label: str,
+    value: str,
+    size: str,
+    *,
+    title: str | None = None,
+    color: str = "#2f6fbd",
+) -> str:
+    """Lay a badge out for a fixed banner slot (`BANNER_SIZES`): label over value."""
+    width, height = BANNER_SIZES[size]
+    label = _xml_safe(label)
+    value = _xml_safe(value)
+    title = _xml_safe(title) if title is not None else f"{label} | {value}"
+    color = _valid_color(color)
+    top_band = height // 2
+    bottom_band = height - top_band
+    max_font = 12.0 if height >= 40 else 10.0
+    clip_id = _element_id("b", size, label, value, color)
+    return (
+        _svg_open(width, height, title) + f'<clipPath id="{clip_id}">'
+        f'<rect width="{width}" height="{height}" rx="3" fill="#fff"/></clipPath>'
+        f'<g clip-path="url(#{clip_id})">'
+        f'<rect class="label" width="{width}" height="{top_band}" fill="{LABEL_COLOR}"/>'
+        f'<rect class="value" y="{top_band}" width="{width}" height="{bottom_band}" '
+        f'fill="{color}"/></g>'
+        f'<g fill="#fff" text-anchor="middle" font-family="{FONT_FAMILY}">'
+        + _banner_line(label, 0, top_band, width, max_font)
+        + _banner_line(value, top_band, bottom_band, width, max_font)
+        + "</g></svg>"
+    )
+
+
+def render_not_found(message: str, size: str | None = None) -> str:
     """Answer a 404 with an image too, so an embed shows why instead of a broken icon."""
+    if size is not None:
+        return render_banner("ranklet", message, size, color=NOT_FOUND_COLOR)
     return render_badge("ranklet", message, color=NOT_FOUND_COLOR)
 
 
 # History chart layout, in px. The left margin holds the best/worst position labels.
 _CHART_FONT_SIZE: Final = 10.0
 _CHART_TOP: Final = 16.0
-_CHART_BOTTOM: Final = 6.0
+_CHART_BOTTOM: Final = 18.0  # room for the time axis
 _CHART_RIGHT: Final = 8.0
+# Bold glyphs run up to ~15% wider than the regular advances the table measures.
+_BOLD_FACTOR: Final = 1.15
+_EDGE_GAP: Final = 4.0
 _CHART_MIN_LEFT: Final = 8.0
 _LINE_COLOR: Final = "#2f6fbd"
 _BEST_COLOR: Final = "#d48806"
@@ -285,6 +385,15 @@ def render_history(
             f'<text class="axis-worst" x="{_num(left - 4)}" '
             f'y="{_num(y_of(bottom_position) + 3.5)}">{bottom_position}</text>'
         )
+    parts.append(
+        f'<text class="axis-start" x="{_num(left)}" y="{_num(height - 5)}" '
+        f'text-anchor="start">{start:%Y-%m-%d}</text>'
+    )
+    if end.date() != start.date():
+        parts.append(
+            f'<text class="axis-end" x="{_num(left + plot_width)}" y="{_num(height - 5)}">'
+            f"{end:%Y-%m-%d}</text>"
+        )
     parts.append("</g>")
 
     coordinates = [(x_of(moment), y_of(position)) for moment, position in ordered]
@@ -319,8 +428,8 @@ def render_history(
         else:
             label_x = left + plot_width
         # Keep the label inside the frame: above the best level, or below it at the top.
-        half = text_width(_xml_safe(label), font) / 2
-        label_x = min(max(label_x, left + half), width - 2 - half)
+        half = text_width(_xml_safe(label), font) * _BOLD_FACTOR / 2
+        label_x = min(max(label_x, left + half), width - _EDGE_GAP - half)
         label_y = best_y - 6 if best_y - 6 - 0.75 * font >= 0 else best_y + font + 4
         parts.append(
             f'<text class="best-label" x="{_num(label_x)}" y="{_num(label_y)}" '

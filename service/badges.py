@@ -1,13 +1,21 @@
-"""SVG badges that work without JavaScript: in pages, feeds and e-mail (contract §3)."""
+"""Badges that work without JavaScript: SVG for pages and feeds, PNG for e-mail (contract §3)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import Blueprint, Response, request
 
 from service import ranking
-from service.badge_svg import render_badge, render_history, render_not_found
+from service.badge_png import render_png
+from service.badge_svg import (
+    BANNER_SIZES,
+    render_badge,
+    render_banner,
+    render_history,
+    render_not_found,
+)
 from service.caching import cached_response, etag_for, from_cache, versions
 from service.models import Category, Site
 from service.ranking import CategoryStanding
@@ -22,22 +30,36 @@ WORDS = {
     "ja": {
         "ranking": "{label}ランキング",
         "pos": "{n}位",
+        "best_only": "（最高順位）",
+        "both": "（最高順位 {top}）",
         "best": "最高順位",
         "none": "未登録",
         "empty": "まだ履歴がありません",
+        "unknown site": "サイトが見つかりません",
+        "unknown category": "ランキングが見つかりません",
+        "invalid": "{name}の値が不正です",
     },
     "en": {
         "ranking": "{label} ranking",
         "pos": "#{n}",
+        "best_only": " (best)",
+        "both": " (best {top})",
         "best": "best",
         "none": "not ranked",
         "empty": "No ranking history yet",
+        "unknown site": "unknown site",
+        "unknown category": "unknown category",
+        "invalid": "invalid {name}",
     },
 }
+LANGS = ("ja", "en")
+SHOWS = ("best", "current", "both")
+SVG_TYPE = "image/svg+xml"
+PNG_TYPE = "image/png"
 
 
 def badge_text(standing: CategoryStanding, lang: str, show: str) -> tuple[str, str]:
-    """Label and value, e.g. (コンサルタントランキング, 4位 (最高順位))."""
+    """Label and value, e.g. (コンサルタントランキング, 4位（最高順位）), as the embed words it."""
     words = WORDS[lang]
     label = words["ranking"].format(label=standing.category.label(lang))
     current, best = standing.current, standing.best
@@ -48,84 +70,168 @@ def badge_text(standing: CategoryStanding, lang: str, show: str) -> tuple[str, s
     if show == "current":
         return label, cur
     if show == "both":
-        return label, f"{cur} ({words['best']} {top})"
-    return label, f"{top} ({words['best']})"
+        return label, cur + words["both"].format(top=top)
+    return label, top + words["best_only"]
 
 
-def _svg(body: str, status: int) -> Response:
-    response = Response(body, status=status, mimetype="image/svg+xml")
+@dataclass(frozen=True)
+class BadgeQuery:
+    """The representation asked for; `lang` is None when the site's language applies."""
+
+    lang: str | None
+    show: str
+    size: str | None
+    scale: int
+    fmt: str
+
+    def key(self) -> tuple[str | None, str, str | None, int, str]:
+        return self.lang, self.show, self.size, self.scale, self.fmt
+
+
+class BadQuery(Exception):
+    """Parameters outside the contract's values: answered with a 422 image naming them."""
+
+    def __init__(self, names: list[str], query: BadgeQuery) -> None:
+        super().__init__(", ".join(names))
+        self.names = names
+        self.query = query
+
+
+def _parse_query(fmt: str) -> BadgeQuery:
+    """Read show/lang/size (and scale for PNG); any value outside the contract is a 422."""
+    args = request.args
+    lang = args.get("lang")
+    show = args.get("show", "best")
+    size = args.get("size")
+    scale_arg = args.get("scale", "1") if fmt == "png" else "1"
+    scale = int(scale_arg) if scale_arg in ("1", "2", "3") else 1
+    query = BadgeQuery(
+        lang if lang in LANGS else None,
+        show if show in SHOWS else "best",
+        size if size in BANNER_SIZES else None,
+        scale,
+        fmt,
+    )
+    valid = {
+        "show": show in SHOWS,
+        "lang": lang is None or lang in LANGS,
+        "size": size is None or size in BANNER_SIZES,
+        "scale": str(scale) == scale_arg,
+    }
+    if bad := [name for name, ok in valid.items() if not ok]:
+        raise BadQuery(bad, query)
+    return query
+
+
+def _request_lang(query: BadgeQuery, site_lang: str | None) -> str:
+    """The language of a message image: asked for, else the site's, else the browser's."""
+    if query.lang is not None:
+        return query.lang
+    if site_lang in LANGS:
+        return site_lang
+    return request.accept_languages.best_match(LANGS) or "en"
+
+
+def _image(svg: str, query: BadgeQuery) -> bytes:
+    if query.fmt == "png":
+        return render_png(svg, query.scale)
+    return svg.encode()
+
+
+def _message(
+    key: str, query: BadgeQuery, status: int, site_lang: str | None, **names: str
+) -> Response:
+    """A small image that says what is wrong (404, 422): an <img> shows it, not a broken icon."""
+    text = WORDS[_request_lang(query, site_lang)][key].format(**names)
+    body = _image(render_not_found(text, query.size), query)
+    mimetype = PNG_TYPE if query.fmt == "png" else SVG_TYPE
+    response = Response(body, status=status, mimetype=mimetype)
     response.headers["Content-Security-Policy"] = BADGE_CSP
     response.headers["Cache-Control"] = "public, max-age=60"
     return response
 
 
-def _cached_svg(etag: str, render: Callable[[], str]) -> Response:
-    response = cached_response(etag, CACHE, lambda: render().encode(), "image/svg+xml")
+def _cached(etag: str, query: BadgeQuery, render: Callable[[], str]) -> Response:
+    mimetype = PNG_TYPE if query.fmt == "png" else SVG_TYPE
+    response = cached_response(etag, CACHE, lambda: _image(render(), query), mimetype)
     response.headers["Content-Security-Policy"] = BADGE_CSP
     return response
 
 
-def _lookup(site_slug: str, key: str) -> tuple[Site, Category] | Response:
+def _lookup(site_slug: str, key: str, query: BadgeQuery) -> tuple[Site, Category] | Response:
     site = get_site(site_slug)
     if site is None:
-        return _svg(render_not_found("unknown site"), 404)
+        return _message("unknown site", query, 404, None)
     category = next((c for c in site.categories if c.key == key), None)
     if category is None:
-        return _svg(render_not_found("unknown category"), 404)
+        return _message("unknown category", query, 404, site.lang)
     return site, category
 
 
-def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
-    value = request.args.get(name, default)
-    return value if value in allowed else default
-
-
-def _query(site: str, category: str, kind: str) -> tuple[str, str | None, str] | Response:
-    """The ETag for this badge, or the answer itself when no rendering is needed."""
+def _prepare(site: str, category: str, kind: str, fmt: str) -> tuple[str, BadgeQuery] | Response:
+    """The ETag and query for this badge, or the answer itself when no rendering is needed."""
+    try:
+        query = _parse_query(fmt)
+    except BadQuery as bad:
+        found = get_site(site)
+        site_lang = found.lang if found else None
+        return _message("invalid", bad.query, 422, site_lang, name=", ".join(bad.names))
     known = versions(site)
     if known is None:
-        return _svg(render_not_found("unknown site"), 404)
-    lang = _choice("lang", ("ja", "en"), "")
-    show = _choice("show", ("best", "current", "both"), "best")
-    etag = etag_for(kind, known.site_id, known.site, category, lang, show)
-    if (hit := from_cache(etag, CACHE, "image/svg+xml")) is not None:
+        return _message("unknown site", query, 404, None)
+    etag = etag_for(kind, known.site_id, known.site, category, *query.key())
+    mimetype = PNG_TYPE if fmt == "png" else SVG_TYPE
+    if (hit := from_cache(etag, CACHE, mimetype)) is not None:
         hit.headers["Content-Security-Policy"] = BADGE_CSP
         return hit
-    return etag, lang or None, show
+    return etag, query
+
+
+def _badge(site: str, category: str, fmt: str) -> Response:
+    prepared = _prepare(site, category, "badge", fmt)
+    if isinstance(prepared, Response):
+        return prepared
+    etag, query = prepared
+    found = _lookup(site, category, query)
+    if isinstance(found, Response):
+        return found
+    target, cat = found
+    lang = query.lang or target.lang
+
+    def render() -> str:
+        standing = next(s for s in ranking.standings(target) if s.category.id == cat.id)
+        label, value = badge_text(standing, lang, query.show)
+        if query.size is not None:
+            return render_banner(label, value, query.size)
+        return render_badge(label, value)
+
+    return _cached(etag, query, render)
 
 
 @blp.get("/<site>/<category>.svg")
 def badge(site: str, category: str) -> Response:
     """One category's badge: current, best (最高順位) or both."""
-    query = _query(site, category, "badge")
-    if isinstance(query, Response):
-        return query
-    etag, lang_arg, show = query
-    found = _lookup(site, category)
-    if isinstance(found, Response):
-        return found
-    target, cat = found
-    lang = lang_arg or target.lang
+    return _badge(site, category, "svg")
 
-    def render() -> str:
-        standing = next(s for s in ranking.standings(target) if s.category.id == cat.id)
-        return render_badge(*badge_text(standing, lang, show))
 
-    return _cached_svg(etag, render)
+@blp.get("/<site>/<category>.png")
+def badge_png(site: str, category: str) -> Response:
+    """The same badge as a PNG, for e-mail clients that show no SVG."""
+    return _badge(site, category, "png")
 
 
 @blp.get("/<site>/<category>/history.svg")
 def history_chart(site: str, category: str) -> Response:
     """The rank history as a small chart, better ranks higher, the best one marked."""
-    query = _query(site, category, "history-chart")
-    if isinstance(query, Response):
-        return query
-    etag, lang_arg, _ = query
-    found = _lookup(site, category)
+    prepared = _prepare(site, category, "history-chart", "svg")
+    if isinstance(prepared, Response):
+        return prepared
+    etag, query = prepared
+    found = _lookup(site, category, query)
     if isinstance(found, Response):
         return found
     target, cat = found
-    lang = lang_arg or target.lang
+    lang = query.lang or target.lang
 
     def render() -> str:
         entries = ranking.history(cat, None, None, 365)
@@ -141,4 +247,4 @@ def history_chart(site: str, category: str) -> Response:
             points, best=best, title=title, best_text=best_text, empty_text=words["empty"]
         )
 
-    return _cached_svg(etag, render)
+    return _cached(etag, query, render)

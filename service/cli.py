@@ -9,10 +9,13 @@ from typing import Any
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import ScriptInfo, with_appcontext
 from marshmallow import ValidationError
 
 from service import create_app
+
+MAX_POSITION_TEXT = "1,000,000"
+AT_EXAMPLE = "2026-12-03T09:00:00+09:00"
 
 
 def _fail(message: str) -> None:
@@ -43,14 +46,30 @@ def _site_or_fail(slug: str) -> Any:
     return site
 
 
-@click.group(
-    cls=FlaskGroup,
-    create_app=lambda: create_app(),
-    add_default_commands=False,
-    add_version_option=False,
-    load_dotenv=False,
-    set_debug_flag=False,
-)
+class RankletGroup(click.Group):
+    """A plain click group that knows how to build the app (for ``with_appcontext``).
+
+    Not Flask's ``FlaskGroup``: that one adds ``--app``, ``--env-file`` and ``--debug`` and
+    every installed extension's commands (Flask-Limiter's, flask-smorest's, Alembic's whole
+    ``db`` group), none of which a blogger running Ranklet needs to see or can use safely.
+    """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        if "obj" not in extra and "obj" not in self.context_settings:
+            # Flask's test runner passes its own ScriptInfo; the console script builds ours.
+            extra["obj"] = ScriptInfo(
+                create_app=create_app, set_debug_flag=False, load_dotenv_defaults=False
+            )
+        return super().make_context(info_name, args, parent, **extra)
+
+
+@click.group(cls=RankletGroup)
 def main() -> None:
     """Ranklet: ranking badges and privacy-first comments for your blog.
 
@@ -89,6 +108,18 @@ def _serve_options(function: Any) -> Any:
     )(function)
 
 
+def _port_free_or_fail(host: str, port: int) -> None:
+    """Fail before anything changes (no migration, no new token) when the port is taken."""
+    from service.server import port_in_use
+
+    if port_in_use(host, port):
+        other = port + 1 if port < 65535 else port - 1
+        _fail(
+            f"Port {port} on {host} is already in use (is another `ranklet demo` or "
+            f"`ranklet serve` running?). Stop it or pass --port {other}."
+        )
+
+
 def _run_server(host: str, port: int, workers: int, threads: int) -> None:
     from service.server import serve as gunicorn_serve
 
@@ -105,6 +136,7 @@ def _run_server(host: str, port: int, workers: int, threads: int) -> None:
 @with_appcontext
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Upgrade the database schema if needed, then serve with gunicorn."""
+    _port_free_or_fail(host, port)
     _upgrade()
     click.echo(f"Ranklet on http://{host}:{port}/ ({workers} workers)", err=True)
     _run_server(host, port, workers, threads)
@@ -114,15 +146,36 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 @_serve_options
 @with_appcontext
 def demo(host: str, port: int, workers: int, threads: int) -> None:
-    """Create the `demo` site with sample data, print its token and URL, then serve."""
-    from service.demo_data import seed_demo
+    """Create the `demo` site with sample data, print its token and URL, then serve.
 
+    Each start issues a new admin token for the site `demo` (a token is stored only as a
+    hash, so the previous one cannot be shown again); a start that fails because the port
+    is taken changes nothing, so the demo already running keeps its token.
+    """
+    from service.demo_data import DEMO_SLUG, seed_demo
+
+    _port_free_or_fail(host, port)
     _upgrade()
     token = seed_demo(f"http://{host}:{port}")
-    click.echo(f"Demo site token (admin): {token}")
     click.echo(f"Demo page: http://{host}:{port}/demo/")
     click.echo(f"Admin page: http://{host}:{port}/admin/")
+    click.echo(f"Sign in there with site: {DEMO_SLUG}")
+    click.echo(f"                  token: {token}")
+    click.echo("(a new token each start; the previous one no longer works)")
     _run_server(host, port, workers, threads)
+
+
+@main.group()
+def db() -> None:
+    """The database schema (the data commands and `serve` apply it by themselves)."""
+
+
+@db.command("upgrade")
+@with_appcontext
+def db_upgrade() -> None:
+    """Apply pending migrations to the database in RANKLET_DATABASE_URL."""
+    _upgrade()
+    click.echo("The database schema is up to date.", err=True)
 
 
 # --- sites --------------------------------------------------------------------------------
@@ -145,6 +198,11 @@ def site() -> None:
 @click.option("--name", help="Display name (default: the slug).")
 @click.option("--lang", type=click.Choice(["ja", "en"]), default="ja", show_default=True)
 @click.option(
+    "--timezone",
+    help="IANA time zone the admin shows times in, e.g. Asia/Tokyo "
+    "(default: Asia/Tokyo for ja, UTC for en).",
+)
+@click.option(
     "--moderation",
     type=click.Choice(["none", "all"]),
     default="none",
@@ -158,6 +216,7 @@ def site_create(
     origins: tuple[str, ...],
     name: str | None,
     lang: str,
+    timezone: str | None,
     moderation: str,
     as_json: bool,
 ) -> None:
@@ -167,7 +226,14 @@ def site_create(
     try:
         _ensure_schema()
         created, token = create_site(
-            slug, SiteSettings(name=name, origins=list(origins), lang=lang, moderation=moderation)
+            slug,
+            SiteSettings(
+                name=name,
+                origins=list(origins),
+                lang=lang,
+                moderation=moderation,
+                timezone=timezone,
+            ),
         )
     except SiteError as error:
         _fail(str(error))
@@ -188,6 +254,7 @@ def site_list(as_json: bool) -> None:
 
     from service.extensions import db
     from service.models import Site
+    from service.sites import site_timezone
 
     sites = db.session.scalars(select(Site).order_by(Site.slug)).all()
     rows = [
@@ -197,6 +264,7 @@ def site_list(as_json: bool) -> None:
             "origins": s.origins,
             "lang": s.lang,
             "moderation": s.moderation,
+            "timezone": site_timezone(s),
         }
         for s in sites
     ]
@@ -217,6 +285,9 @@ def site_list(as_json: bool) -> None:
 @click.option("--name")
 @click.option("--origin", "origins", multiple=True, help="Replaces the origins (repeatable).")
 @click.option("--lang", type=click.Choice(["ja", "en"]))
+@click.option(
+    "--timezone", help="IANA time zone for the admin, e.g. Asia/Tokyo ('' follows --lang)."
+)
 @click.option("--moderation", type=click.Choice(["none", "all"]))
 @click.option("--webhook", help="URL that receives a signed POST per new comment ('' removes it).")
 @click.option("--notify-email", help="Address that gets new comments by e-mail ('' removes it).")
@@ -231,6 +302,17 @@ def site_list(as_json: bool) -> None:
     multiple=True,
     help="Hold comments containing this word (repeatable; replaces the list).",
 )
+@click.option(
+    "--rank-events",
+    type=click.Choice(["best", "all", "none"]),
+    help="Rank events for the webhook and e-mail: ranking.best only (the default), "
+    "also ranking.recorded for every batch, or none.",
+)
+@click.option(
+    "--best-flag-days",
+    type=click.IntRange(0, 365),
+    help='Days the badge says "New best!" after a new best (0: never; default 7).',
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @with_appcontext
 def site_update(
@@ -238,11 +320,14 @@ def site_update(
     name: str | None,
     origins: tuple[str, ...],
     lang: str | None,
+    timezone: str | None,
     moderation: str | None,
     webhook: str | None,
     notify_email: str | None,
     notify_pending: bool | None,
     banned_words: tuple[str, ...],
+    rank_events: str | None,
+    best_flag_days: int | None,
     as_json: bool,
 ) -> None:
     """Change a site's settings; a new webhook prints its signing secret once."""
@@ -258,6 +343,9 @@ def site_update(
         notify_email=notify_email,
         notify_pending=notify_pending,
         banned_words=list(banned_words) or None,
+        rank_events=rank_events,
+        best_flag_days=best_flag_days,
+        timezone=timezone,
     )
     try:
         update_site(target, settings)
@@ -331,6 +419,11 @@ def erase(slug: str, email: str, yes: bool) -> None:
     """Erase every comment and all personal data of one e-mail address on a site."""
     from service.erasure import erase_email
 
+    if not _looks_like_address(email):
+        _fail(
+            f"{email!r} is not an e-mail address; give the address the comments were "
+            "posted with, e.g. reader@example.com"
+        )
     target = _site_or_fail(slug)
     if not yes:
         click.confirm(
@@ -346,28 +439,32 @@ def erase(slug: str, email: str, yes: bool) -> None:
 
 @main.group()
 def rank() -> None:
-    """Record ranking-portal positions."""
+    """Record ranking-portal positions; import and export their history."""
 
 
-@rank.command("set")
+@rank.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("slug")
 @click.argument("category")
 @click.argument("position")
-@click.option("--at", "at", help="When it was observed, RFC 3339 with a zone (default: now).")
+@click.option(
+    "--at", "at", help=f"When it was observed, with a zone, e.g. {AT_EXAMPLE} (default: now)."
+)
 @with_appcontext
 def rank_set(slug: str, category: str, position: str, at: str | None) -> None:
     """Record POSITION (1 = top) for CATEGORY, e.g. `ranklet rank set myblog consulting 4`."""
     from service import ranking
     from service.schemas import RecordPositions
 
+    # ignore_unknown_options: "-3" reaches us as POSITION, not as "No such option '-3'".
+    number = _position_or_fail(position)
     target = _site_or_fail(slug)
-    raw: dict[str, Any] = {"positions": {category: _as_int(position)}}
+    raw: dict[str, Any] = {"positions": {category: number}}
     if at:
-        raw["observed_at"] = at
+        raw["observed_at"] = _aware_time_or_fail(at)
     try:
         body = RecordPositions().load(raw)
     except ValidationError as error:
-        _fail(_validation_text(error.normalized_messages()))
+        _fail(_rank_set_text(error.normalized_messages(), target, category, at))
     try:
         ranking.record_positions(target, body["positions"], body.get("observed_at"))
     except ranking.UnknownCategory:
@@ -379,6 +476,80 @@ def rank_set(slug: str, category: str, position: str, at: str | None) -> None:
         f"{category}: {body['positions'][category]} recorded; best {standing.best.position} "
         f"(first {standing.best.observed_at:%Y-%m-%d %H:%M} UTC)"
     )
+
+
+@rank.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--site", "slug", required=True, help="The site whose history this is.")
+@click.option("--dry-run", is_flag=True, help="Check the file and say what it would do.")
+@with_appcontext
+def rank_import(file: str, slug: str, dry_run: bool) -> None:
+    """Import rank history: CSV `category,position,observed_at` or a `rank export` JSON.
+
+    All or nothing; rows already there are skipped, so it may be run again.
+    """
+    from service.rank_transfer import RankImportRefused, import_rank_history, read_rank_file
+
+    target = _site_or_fail(slug)
+    try:
+        summary = import_rank_history(target, read_rank_file(file), dry_run=dry_run)
+    except RankImportRefused as error:
+        _fail(f"{error}\nNothing was imported.")
+    for line in summary.lines():
+        click.echo(line)
+
+
+@rank.command("export")
+@click.argument("slug")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV `category,position,observed_at`.")
+@with_appcontext
+def rank_export(slug: str, as_csv: bool) -> None:
+    """Write a site's whole rank history to stdout (JSON by default), for `rank import`."""
+    from service.rank_transfer import export_rank_csv, export_rank_json
+
+    target = _site_or_fail(slug)
+    click.echo(export_rank_csv(target) if as_csv else export_rank_json(target), nl=False)
+
+
+def _position_or_fail(text: str) -> int:
+    """A rank as people write it: 1 is the top; commas and a leading "#" are fine."""
+    from service.schemas import MAX_POSITION
+
+    cleaned = text.strip().lstrip("#").replace(",", "").replace("_", "")
+    try:
+        number = int(cleaned, 10)
+    except ValueError:
+        number = None
+    if number is None or not 1 <= number <= MAX_POSITION:
+        hint = " Positions start at 1 (the top)." if number is not None and number < 1 else ""
+        _fail(
+            f"Position must be a whole number from 1 to {MAX_POSITION_TEXT} "
+            f"(got {text.strip() or 'nothing'})." + hint
+        )
+    assert number is not None
+    return number
+
+
+def _aware_time_or_fail(text: str) -> str:
+    from datetime import datetime
+
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"--at must be a date and time like {AT_EXAMPLE} (got {text!r}).")
+    if parsed.tzinfo is None:
+        _fail(f"--at needs a time zone, e.g. {AT_EXAMPLE}")
+    return parsed.isoformat()
+
+
+def _rank_set_text(messages: Any, target: Any, category: str, at: str | None) -> str:
+    """The schema's checks that remain after ours, said for a person at a terminal."""
+    if isinstance(messages, dict) and "observed_at" in messages:
+        return f"--at {at} is in the future; give the time the position was seen."
+    if isinstance(messages, dict) and "positions" in messages:
+        keys = ", ".join(c.key for c in target.categories)
+        return f"unknown category {category!r}; this site has: {keys}"
+    return _validation_text(messages)
 
 
 # --- export and import --------------------------------------------------------------------
@@ -482,11 +653,14 @@ def import_disqus(file: str, slug: str) -> None:
     _import_file(slug, file, read_disqus)
 
 
-def _as_int(text: str) -> Any:
+def _looks_like_address(text: str) -> bool:
+    from marshmallow import validate
+
     try:
-        return int(text, 10)
-    except ValueError:
-        return text
+        validate.Email()(text.strip())
+    except ValidationError:
+        return False
+    return True
 
 
 def _validation_text(messages: Any, prefix: str = "") -> str:

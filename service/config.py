@@ -10,6 +10,7 @@ DEFAULTS: dict[str, object] = {
     "RATELIMIT_STORAGE_URI": None,  # None: a SQLite store shared by the workers of one host
     "COMMENT_RATE_LIMIT": "5/minute;50/day",
     "TRUSTED_PROXIES": 0,
+    "WEBHOOK_ALLOW_PRIVATE": False,  # webhooks to non-public addresses (service.webhook_target)
     "EDIT_WINDOW": 900,
     "PUBLIC_URL": None,  # None: http://127.0.0.1:8000, or what `serve` listens on
     "SMTP_HOST": None,

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, make_response, render_template
+from sqlalchemy import select
 
+from service import ranking
 from service.demo_data import ARTICLES, DEMO_SLUG
+from service.extensions import db
+from service.models import Site, Thread
+from service.sites import get_site
 
 blp = Blueprint("demo", __name__, url_prefix="/demo")
 
@@ -14,6 +19,18 @@ DEMO_CSP = (
 )
 
 
+def _noscript_badges(site: Site) -> list[dict[str, str]]:
+    """The badges a reader without JavaScript sees, with the position in the alt text."""
+    badges = []
+    for standing in ranking.standings(site):
+        category = standing.category
+        label = f"{category.label('ja')}ランキング"
+        best = standing.best
+        alt = f"{label} {best.position}位（最高順位）" if best else f"{label} 未登録"
+        badges.append({"key": category.key, "url": category.url or "", "alt": alt})
+    return badges
+
+
 @blp.get("/", defaults={"slug": ""})
 @blp.get("/<slug>/")
 def article(slug: str) -> Response:
@@ -21,9 +38,29 @@ def article(slug: str) -> Response:
     path = f"/demo/{slug}/" if slug else "/demo/"
     if path not in ARTICLES:
         return make_response(render_template("demo/missing.html"), 404)
+    # Counts and badges rendered here too, so the page reads right with JavaScript off;
+    # the embed then keeps them current.
+    site = get_site(DEMO_SLUG)
+    counts: dict[str, int] = {}
+    badges: list[dict[str, str]] = []
+    if site is not None:
+        counts = dict(
+            db.session.execute(
+                select(Thread.article, Thread.approved_count).where(
+                    Thread.site_id == site.id, Thread.article.in_(list(ARTICLES))
+                )
+            ).all()
+        )
+        badges = _noscript_badges(site)
     response = make_response(
         render_template(
-            "demo/article.html", site=DEMO_SLUG, path=path, title=ARTICLES[path], articles=ARTICLES
+            "demo/article.html",
+            site=DEMO_SLUG,
+            path=path,
+            title=ARTICLES[path],
+            articles=ARTICLES,
+            counts=counts,
+            badges=badges,
         )
     )
     response.headers["Content-Security-Policy"] = DEMO_CSP

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from service import commenting, ranking
 from service.db_types import utcnow
@@ -30,7 +30,10 @@ ARTICLES = {
     "/demo/kpi-design/": "KPIは3つで十分です：現場が動く指標の作り方",
 }
 
-# (key, parent key, author, body, minutes ago, by the blog's author)
+# The date the demo article shows (templates/demo/article.html): 2026-11-20 09:00 JST.
+ARTICLE_PUBLISHED = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+
+# (key, parent key, author, body, hours after the article was published, by the author)
 COMMENTS: list[tuple[str, str | None, str | None, str, int, bool]] = [
     (
         "c1",
@@ -38,7 +41,7 @@ COMMENTS: list[tuple[str, str | None, str | None, str, int, bool]] = [
         "佐藤 健一",
         "「まず業務の棚卸しから」という点、本当にその通りだと思います。"
         "弊社はツール選定から入ってしまい、半年で **誰も使わないシステム** が残りました。",
-        4320,
+        27,
         False,
     ),
     (
@@ -47,7 +50,7 @@ COMMENTS: list[tuple[str, str | None, str | None, str, int, bool]] = [
         "山田 コンサルティング",
         "コメントありがとうございます。ツールから入る失敗は本当によく見かけます。"
         "棚卸しは *Excel 1枚* からで十分ですので、ぜひ再挑戦してみてください。",
-        4200,
+        30,
         True,
     ),
     (
@@ -55,7 +58,7 @@ COMMENTS: list[tuple[str, str | None, str | None, str, int, bool]] = [
         "c2",
         "佐藤 健一",
         "ありがとうございます。来週の部内会議で提案してみます！",
-        4100,
+        33,
         False,
     ),
     (
@@ -64,7 +67,7 @@ COMMENTS: list[tuple[str, str | None, str | None, str, int, bool]] = [
         "Emily Carter",
         "Great checklist. We used a similar 90-day plan for a client in Osaka — "
         "the point about naming one owner per process made the biggest difference.",
-        1500,
+        98,
         False,
     ),
     (
@@ -73,7 +76,7 @@ COMMENTS: list[tuple[str, str | None, str | None, str, int, bool]] = [
         None,
         "質問です。従業員10名ほどの会社でも、専任の担当者を置くべきでしょうか？\n"
         "兼任だとどうしても後回しになってしまいます。",
-        95,
+        190,
         False,
     ),
     (
@@ -82,7 +85,7 @@ COMMENTS: list[tuple[str, str | None, str | None, str, int, bool]] = [
         "山田 コンサルティング",
         "10名規模なら兼任で構いません。ただし、週に半日など **時間を先に確保** するのがコツです。"
         "詳しくは [KPI設計の記事](https://example.jp/demo/kpi-design/) も参考にしてください。",
-        60,
+        196,
         True,
     ),
     (
@@ -90,7 +93,7 @@ COMMENTS: list[tuple[str, str | None, str | None, str, int, bool]] = [
         None,
         "田中",
         "DXという言葉に身構えていましたが、やることが具体的で読みやすかったです。",
-        3,
+        290,
         False,
     ),
 ]
@@ -134,8 +137,8 @@ def _seed_comments(site: Site) -> None:
     ids: dict[str, int] = {}
     for article, title in ARTICLES.items():
         commenting.ensure_thread(site, article, title, None)
-    now = utcnow()
-    for key, parent, author, body, minutes, is_author in COMMENTS:
+    dated: dict[int, datetime] = {}
+    for key, parent, author, body, hours, is_author in COMMENTS:
         data: dict[str, Any] = {
             "article": DEMO_ARTICLE,
             "article_title": ARTICLES[DEMO_ARTICLE],
@@ -144,17 +147,29 @@ def _seed_comments(site: Site) -> None:
             "parent_id": ids.get(parent) if parent else None,
         }
         posted, _ = commenting.post_comment(site, data, as_author=is_author)
-        posted.comment.created_at = now - timedelta(minutes=minutes)
         ids[key] = posted.comment.id
+        dated[posted.comment.id] = _after_publication(hours)
     for article, likes in (("/demo/pricing-strategy/", 2), ("/demo/kpi-design/", 0)):
         for number in range(likes):
-            commenting.post_comment(
+            posted, _ = commenting.post_comment(
                 site,
                 {"article": article, "body": f"参考になりました（{number + 1}）", "author": "読者"},
                 as_author=False,
             )
+            dated[posted.comment.id] = _after_publication(50 + 40 * number)
     liked = db.session.get(Comment, ids["c4"])
     assert liked is not None
     for reader in range(3):  # documentation addresses (RFC 5737), liked like real readers
         commenting.like_comment(liked, f"198.51.100.{reader + 1}")
+    # Dated by UPDATE after posting: a thread read while posting has each comment's time.
+    for comment_id, moment in dated.items():
+        db.session.execute(
+            update(Comment).where(Comment.id == comment_id).values(created_at=moment)
+        )
     db.session.commit()
+
+
+def _after_publication(hours: int) -> datetime:
+    """Hours after the article's date, spread over the days after it; never in the future
+    (a demo started before a comment's day shows it as just written)."""
+    return min(ARTICLE_PUBLISHED + timedelta(hours=hours), utcnow() - timedelta(minutes=1))

@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -40,25 +40,26 @@ PAGE_CSP = (
 
 TEXTS: dict[str, dict[str, str]] = {
     "ja": {
-        "approve.title": "コメントを承認しますか?",
+        "approve.title": "コメントを承認しますか？",
         "approve.button": "承認する",
         "approve.done": "コメントを承認しました。",
-        "approve.moot": "このコメントは承認待ちではありません(現在: {status})。"
+        "approve.moot": "このコメントは承認待ちではありません（現在：{status}）。"
         "管理ページで確認してください。",
-        "delete.title": "コメントを削除しますか?",
+        "delete.title": "コメントを削除しますか？",
         "delete.button": "削除する",
         "delete.done": "コメントを削除しました。",
         "delete.moot": "このコメントはすでに削除されています。",
-        "by": "投稿者: {author}",
+        "by": "投稿者：{author}",
         "used.title": "使用済みのリンクです",
         "used.text": "このリンクはすでに使われました。リンクは一度しか使えません。",
         "expired.title": "リンクの期限が切れています",
-        "expired.text": "このリンクは有効期限(7日)を過ぎています。管理ページから操作してください。",
+        "expired.text": "このリンクは有効期限（7日）を過ぎています。"
+        "管理ページから操作してください。",
         "forged.title": "無効なリンクです",
         "forged.text": "このリンクは正しくありません。メールのリンクをそのまま開いてください。",
         "gone.title": "コメントが見つかりません",
         "gone.text": "このコメントはもう存在しません。",
-        "unsubscribe.title": "返信の通知メールを停止しますか?",
+        "unsubscribe.title": "返信の通知メールを停止しますか？",
         "unsubscribe.text": "{site} のコメントへの返信をメールでお知らせするのをやめます。",
         "unsubscribe.button": "配信を停止する",
         "unsubscribe.done": "配信を停止しました。{site} から返信の通知メールは届きません。",
@@ -265,17 +266,27 @@ def _error_page(error: LinkError, lang: str) -> Response:
     return _page(lang, texts[f"{error.key}.title"], [texts[f"{error.key}.text"]], error.status)
 
 
+def _page_lang(site: Site | None) -> str:
+    """``?lang=`` if given, else the site's language, else the browser's (no site known)."""
+    chosen = request.args.get("lang")
+    if chosen in TEXTS:
+        return str(chosen)
+    if site is not None and site.lang in TEXTS:
+        return site.lang
+    return request.accept_languages.best_match(tuple(TEXTS), default="en") or "en"
+
+
 def _lang_of(comment_id: Any) -> str:
     """The language of the site the (possibly unverified) comment id belongs to, for pages.
 
     Only a page's language depends on it, so an expired or forged token's id is good enough.
     """
     if type(comment_id) is not int or not 1 <= comment_id <= MAX_ID:  # unsigned: anything
-        return "en"
+        return _page_lang(None)
     site = db.session.scalar(
         select(Site).join(Comment, Comment.site_id == Site.id).where(Comment.id == comment_id)
     )
-    return site.lang if site is not None and site.lang in TEXTS else "en"
+    return _page_lang(site)
 
 
 def _claimed_comment_id(token: str) -> Any:
@@ -328,10 +339,10 @@ def confirm_unsubscribe(token: str) -> Response:
     try:
         comment_id = read_unsubscribe_token(token)
     except LinkError as error:
-        return _error_page(error, "en")
+        return _error_page(error, _page_lang(None))
     comment = db.session.get(Comment, comment_id)
     site = db.session.get(Site, comment.site_id) if comment is not None else None
-    lang = site.lang if site is not None and site.lang in TEXTS else "en"
+    lang = _page_lang(site)
     texts = TEXTS[lang]
     return _page(
         lang,
@@ -347,7 +358,7 @@ def perform_unsubscribe(token: str) -> Response:
     try:
         comment_id = read_unsubscribe_token(token)
     except LinkError as error:
-        return _error_page(error, "en")
+        return _error_page(error, _page_lang(None))
     site = unsubscribe(comment_id)
-    lang = site.lang if site is not None and site.lang in TEXTS else "en"
+    lang = _page_lang(site)
     return _page(lang, TEXTS[lang]["unsubscribe.done"].format(site=site.name if site else ""), [])

@@ -1,4 +1,5 @@
-"""Serving ``/embed.js``: read once, compressed once, answered with an ETag and a 304.
+"""Serving ``/embed.js`` (read once, compressed once, answered with an ETag and a 304) and
+``/favicon.ico``, which every browser asks for on every page of the service.
 
 The readable ``embed/embed.js`` is the source of truth and is served as is (no build step).
 It is found beside the package in a checkout or editable install, and inside the package
@@ -79,5 +80,25 @@ def embed_js() -> Response:
         response.headers["Content-Encoding"] = encoding
     response.headers["Vary"] = "Accept-Encoding"
     response.headers["Cache-Control"] = CACHE_CONTROL
+    response.set_etag(etag)
+    return response.make_conditional(request)
+
+
+FAVICON_CACHE_CONTROL = "public, max-age=604800"
+FAVICON = PACKAGE / "static" / "favicon.ico"
+
+
+@cache
+def favicon_bytes() -> tuple[bytes, str]:
+    raw = FAVICON.read_bytes()
+    return raw, hashlib.sha256(raw).hexdigest()[:32]
+
+
+@blp.get("/favicon.ico")
+def favicon() -> Response:
+    """The service's icon (demo, admin and e-mail link pages), so no page logs a 404."""
+    raw, etag = favicon_bytes()
+    response = Response(raw, mimetype="image/vnd.microsoft.icon")
+    response.headers["Cache-Control"] = FAVICON_CACHE_CONTROL
     response.set_etag(etag)
     return response.make_conditional(request)

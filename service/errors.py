@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from service import messages
 from service.extensions import db
 
 log = logging.getLogger("ranklet")
@@ -110,9 +111,15 @@ def _flatten(messages: Any) -> dict[str, Any]:
 def error_response(
     status: int, message: str, errors: Any = None, headers: dict[str, str] | None = None
 ) -> Response:
-    body: dict[str, Any] = {"code": status, "status": _status_name(status), "message": message}
+    # The site is looked up for its language unless the database is what failed.
+    lang = messages.request_language(status < 500) if has_request_context() else "en"
+    body: dict[str, Any] = {
+        "code": status,
+        "status": _status_name(status),
+        "message": messages.translate(message, lang),
+    }
     if errors:
-        body["errors"] = _flatten(errors)
+        body["errors"] = messages.translate_errors(_flatten(errors), lang)
     response = jsonify(body)
     response.status_code = status
     for key, value in (headers or {}).items():

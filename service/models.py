@@ -23,6 +23,8 @@ from service.extensions import db
 LANGS = ("ja", "en")
 MODERATION_MODES = ("none", "all")
 COMMENT_STATUSES = ("approved", "pending", "spam", "deleted")
+# Which rank events a site sends: new bests only (the default), every batch too, or none.
+RANK_EVENTS = ("best", "all", "none")
 
 
 class Site(db.Model):  # type: ignore[name-defined,misc]
@@ -33,6 +35,8 @@ class Site(db.Model):  # type: ignore[name-defined,misc]
     name: Mapped[str] = mapped_column(String(200))
     origins: Mapped[list[str]] = mapped_column(JSON, default=list)
     lang: Mapped[str] = mapped_column(String(2), default="ja")
+    # An IANA name for the times the admin shows; None follows the language (sites.py).
+    timezone: Mapped[str | None] = mapped_column(String(64))
     moderation: Mapped[str] = mapped_column(String(8), default="none")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     webhook_url: Mapped[str | None] = mapped_column(String(2048))
@@ -41,6 +45,9 @@ class Site(db.Model):  # type: ignore[name-defined,misc]
     notify_email_encrypted: Mapped[str | None] = mapped_column(Text)
     notify_pending: Mapped[bool] = mapped_column(Boolean, default=True)
     banned_words: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rank_events: Mapped[str] = mapped_column(String(8), default="best", server_default="best")
+    # Days the badge says "New best!" after a new best; 0 never.
+    best_flag_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
     # Bumped by every change to settings, categories or rankings: ETags of rankings, badges
     # and widgets derive from it, so a 304 costs one indexed lookup and no rendering.
     version: Mapped[int] = mapped_column(Integer, default=0)
@@ -161,7 +168,8 @@ class Notification(db.Model):  # type: ignore[name-defined,misc]
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))  # webhook | email_author | email_reply
+    # webhook | email_author | email_reply | email_rank
+    kind: Mapped[str] = mapped_column(String(16))
     # Encrypted with the data key when it holds an address (e-mail kinds).
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(10), default="queued")  # queued | done | failed

@@ -1,6 +1,8 @@
 """Delivering the notification outbox: signed webhooks and e-mails, with retries.
 
-Rows are written by ``outbox`` in the comment's own transaction; this module sends them.
+Rows are written by ``outbox`` in the comment's (or rank entries') own transaction; this
+module sends them. Rank events (``ranking.best``, ``ranking.recorded``) are webhook rows
+whose payload is the whole body, and ``email_rank`` rows for the notify address.
 
 Who sends:
 
@@ -21,6 +23,8 @@ deduplicate by the comment id and event. Rows stay ``queued`` until delivered, s
 loses nothing. Failures are retried with exponential backoff (10 s, 20 s, 40 s ... capped at
 15 minutes; 12 attempts over about 80 minutes), then the row is ``failed`` with its last
 error. E-mail rows wait while this process has no ``RANKLET_SMTP_HOST``: another sender may.
+A webhook aimed at a non-public address (``service.webhook_target``) fails at once, with the
+reason, and is not retried: only a new URL or ``RANKLET_WEBHOOK_ALLOW_PRIVATE`` changes that.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import http.client
 import json
 import logging
 import os
@@ -35,9 +40,7 @@ import smtplib
 import ssl
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -49,7 +52,7 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import delete, exists, or_, select, update
 
-from service import email_links, markup
+from service import email_links, markup, webhook_target
 from service.crypto import decrypt
 from service.db_types import transaction_intent, utcnow
 from service.extensions import db
@@ -67,7 +70,7 @@ POLL_SECONDS = 2.0
 ERROR_PAUSE_SECONDS = 15.0
 KEEP_DONE = timedelta(days=7)  # delivered payloads hold comment text: keep them briefly
 KEEP_FAILED = timedelta(days=30)
-EMAIL_KINDS = ("email_author", "email_reply")
+EMAIL_KINDS = ("email_author", "email_reply", "email_rank")
 
 
 class DeliveryError(Exception):
@@ -242,20 +245,12 @@ def _prepare(notification_id: int) -> Send:
         return _prepare_author_email(site, notification.payload)
     if notification.kind == "email_reply":
         return _prepare_reply_email(site, notification.payload)
+    if notification.kind == "email_rank":
+        return _prepare_rank_email(site, notification.payload)
     raise DeliveryError(f"unknown kind {notification.kind!r}", permanent=True)
 
 
 # --- webhooks -----------------------------------------------------------------------------
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is a failure: following it would turn the POST into a bodiless GET."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -275,26 +270,34 @@ def _prepare_webhook(site: Site, payload: dict[str, Any]) -> Send:
         )
     url = site.webhook_url
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    allow_private = webhook_target.allow_private(current_app.config)
 
     def send() -> None:
-        request = urllib.request.Request(  # noqa: S310 - the site's own http(s) URL
-            url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "Ranklet",
-                "X-Ranklet-Signature": signature(secret, int(time.time()), body),
-            },
-        )
         try:
-            with _OPENER.open(request, timeout=WEBHOOK_TIMEOUT):
-                pass  # a 2xx status is all we need; the answer's body is not read
-        except urllib.error.HTTPError as error:
-            with error:
-                raise DeliveryError(f"HTTP {error.code} from the webhook") from None
-        except (OSError, ValueError) as error:  # refused, DNS, timeout, TLS, bad URL
+            # Resolved and checked once; the connection goes to exactly that address.
+            target = webhook_target.resolve(url, allow_private)
+        except webhook_target.TargetRefused as refused:
+            raise DeliveryError(f"webhook refused: {refused}", permanent=True) from None
+        except (OSError, UnicodeError) as error:  # DNS: may well work next time
             raise DeliveryError(f"webhook unreachable: {error}") from None
+        connection = webhook_target.connection(target, WEBHOOK_TIMEOUT)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Ranklet",
+            "X-Ranklet-Signature": signature(secret, int(time.time()), body),
+        }
+        try:
+            connection.request("POST", target.path, body=body, headers=headers)
+            status = connection.getresponse().status  # the answer's body is not read
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            # refused, timeout, TLS, a broken answer
+            raise DeliveryError(f"webhook unreachable: {error}") from None
+        finally:
+            connection.close()
+        if not 200 <= status < 300:
+            # A redirect is a failure too: following it would turn the POST into a GET
+            # (and could lead anywhere, past the address check).
+            raise DeliveryError(f"HTTP {status} from the webhook")
 
     return send
 
@@ -510,6 +513,49 @@ def _prepare_reply_email(site: Site, payload: dict[str, Any]) -> Send:
     }
     mail = Mail(to, subject, "\n".join(text) + "\n", _html_document(lang, parts), headers)
     return _mail_outgoing(mail)
+
+
+RANK_WORDS = {
+    "ja": {
+        "best": "{label}ランキングで最高順位を更新しました: {position}位",
+        "previous": "（前回の最高 {position}位）",
+        "first": "（初めての記録）",
+        "at": "記録日時: {at}",
+    },
+    "en": {
+        "best": "New best rank in {label}: #{position}",
+        "previous": " (previous best #{position})",
+        "first": " (the first entry)",
+        "at": "Observed: {at}",
+    },
+}
+
+
+def rank_best_line(lang: str, event: dict[str, Any]) -> str:
+    """「コンサルタントランキングで最高順位を更新しました: 3位（前回の最高 4位）」"""
+    words = RANK_WORDS[lang if lang in RANK_WORDS else "en"]
+    category = event.get("category") or {}
+    line = words["best"].format(
+        label=_one_line(str(category.get("label") or category.get("key") or "")),
+        position=event.get("position"),
+    )
+    previous = event.get("previous_best")
+    if isinstance(previous, dict):
+        return line + words["previous"].format(position=previous.get("position"))
+    return line + words["first"]
+
+
+def _prepare_rank_email(site: Site, event: dict[str, Any]) -> Send:
+    to = decrypt(site.notify_email_encrypted)
+    if not to:
+        raise Skip("the site has no notification address any more")
+    lang = site.lang if site.lang in RANK_WORDS else "en"
+    line = rank_best_line(lang, event)
+    subject = f"[{_one_line(site.name)}] {line}"
+    at = RANK_WORDS[lang]["at"].format(at=event.get("observed_at"))
+    text = f"{line}\n{at}\n"
+    parts = [f"<p>{html.escape(line)}</p>", f"<p>{html.escape(at)}</p>"]
+    return _mail_outgoing(Mail(to, subject, text, _html_document(lang, parts)))
 
 
 def _sender_address() -> str:

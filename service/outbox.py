@@ -1,6 +1,6 @@
-"""The notification outbox: rows written in the comment's own transaction.
+"""The notification outbox: rows written in the comment's (or rank entries') own transaction.
 
-Because the row commits with the comment, a crash between the two cannot lose a
+Because the row commits with the comment or the positions, a crash between the two cannot lose a
 notification; a sender delivers the rows later, with retries (see ``notifications``).
 """
 
@@ -57,3 +57,16 @@ def enqueue_comment(site: Site, comment: Comment, parent: Comment | None) -> Non
                 payload={"comment_id": comment.id, "parent_id": parent.id},
             )
         )
+
+
+def enqueue_site_event(site: Site, event: dict[str, Any], *, mail: bool) -> None:
+    """A site event that is no comment (``ranking.best``, ``ranking.recorded``).
+
+    The caller builds the whole webhook body, so this module needs nothing of the caller's
+    (``ranking`` imports it, never the other way round). The mail row holds the event, not
+    the address: the address is read, decrypted, when the mail is sent.
+    """
+    if site.webhook_url:
+        db.session.add(Notification(site_id=site.id, kind="webhook", payload=event))
+    if mail and current_app.config.get("SMTP_HOST") and site.notify_email_encrypted:
+        db.session.add(Notification(site_id=site.id, kind="email_rank", payload=event))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask_smorest import abort
@@ -12,6 +13,7 @@ from sqlalchemy import and_, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from service import outbox
 from service.caching import bump_site
 from service.db_types import utcnow
 from service.extensions import db
@@ -76,12 +78,23 @@ def standings(site: Site) -> list[CategoryStanding]:
             )
         )
     }
+    best = best_ranks(ids)
+    return [
+        CategoryStanding(c, current.get(c.id), best.get(c.id), counts.get(c.id, 0))
+        for c in categories
+    ]
+
+
+def best_ranks(category_ids: list[int]) -> dict[int, Observation]:
+    """The best (lowest) position of each category, with the time it was first reached."""
+    if not category_ids:
+        return {}
     lowest = (
         select(RankEntry.category_id, func.min(RankEntry.position))
-        .where(RankEntry.category_id.in_(ids))
+        .where(RankEntry.category_id.in_(category_ids))
         .group_by(RankEntry.category_id)
     )
-    best = {
+    return {
         row.category_id: Observation(row.position, row.first)
         for row in db.session.execute(
             select(
@@ -93,10 +106,17 @@ def standings(site: Site) -> list[CategoryStanding]:
             .group_by(RankEntry.category_id, RankEntry.position)
         )
     }
-    return [
-        CategoryStanding(c, current.get(c.id), best.get(c.id), counts.get(c.id, 0))
-        for c in categories
-    ]
+
+
+def new_best_until(site: Site, best: Observation | None) -> datetime | None:
+    """Until when the badge says "New best!": ``best_flag_days`` after the best was reached.
+
+    A time rather than a flag, so a cached document stays right as the days pass.
+    """
+    days = site.best_flag_days or 0
+    if best is None or days <= 0:
+        return None
+    return best.observed_at + timedelta(days=days)
 
 
 def rankings_document(site: Site, lang: str | None = None) -> dict[str, Any]:
@@ -111,6 +131,7 @@ def rankings_document(site: Site, lang: str | None = None) -> dict[str, Any]:
                 "current": s.current,
                 "best": s.best,
                 "entries": s.entries,
+                "new_best_until": new_best_until(site, s.best),
             }
             for s in standings(site)
         ],
@@ -126,26 +147,113 @@ class UnknownCategory(LookupError):
 def record_positions(
     site: Site, positions: dict[str, int], observed_at: datetime | None = None
 ) -> None:
-    """Store every position in one transaction, or none; the same time again replaces it."""
+    """Store every position in one transaction, or none; the same time again replaces it.
+
+    The rank events of the batch (a new best, ``ranking.recorded``) join the outbox in the
+    same transaction, so they are sent exactly when the positions are stored.
+    """
     at = observed_at or utcnow()
     categories = {c.key: c for c in site.categories}
     unknown = sorted(k for k in positions if k not in categories)
     if unknown:
         raise UnknownCategory(unknown)
-    dialect = db.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     rows = [
         {"category_id": categories[k].id, "position": p, "observed_at": at}
         for k, p in positions.items()
     ]
-    statement = insert(RankEntry).values(rows)
+    announce_batch(site, rows, store_entries)
+    bump_site(site.id)
+    db.session.commit()
+
+
+def store_entries(rows: list[dict[str, Any]]) -> None:
+    """Insert rank entries in bulk; an existing (category, observed_at) takes the new position."""
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(RankEntry)
     statement = statement.on_conflict_do_update(
         index_elements=["category_id", "observed_at"],
         set_={"position": statement.excluded.position},
     )
-    db.session.execute(statement)
-    bump_site(site.id)
-    db.session.commit()
+    # A list of parameter sets: SQLAlchemy batches it into multi-row statements itself.
+    db.session.execute(statement, rows)
+
+
+def announce_batch(
+    site: Site, rows: list[dict[str, Any]], store: Callable[[list[dict[str, Any]]], None]
+) -> list[dict[str, Any]]:
+    """Store one batch of entries with ``store`` and queue its rank events; returns them.
+
+    A batch (one API call, ``rank set``, admin form or ``rank import``) sends at most one
+    ``ranking.best`` per category: its best entry, when that beats the best before the
+    batch. A category's first entry ever is a new best too (``previous_best`` null): it is
+    the best rank so far, and the moment an author most wants to hear of.
+    """
+    ids = sorted({row["category_id"] for row in rows})
+    before = best_ranks(ids) if site.rank_events != "none" else {}
+    store(rows)
+    if site.rank_events == "none" or not rows:
+        return []
+    by_id = {c.id: c for c in site.categories}
+    batch_best: dict[int, Observation] = {}
+    latest: dict[int, Observation] = {}
+    for row in rows:
+        seen = Observation(row["position"], row["observed_at"])
+        key = row["category_id"]
+        best = batch_best.get(key)
+        if best is None or (seen.position, seen.observed_at) < (best.position, best.observed_at):
+            batch_best[key] = seen
+        if key not in latest or seen.observed_at > latest[key].observed_at:
+            latest[key] = seen
+    events = []
+    for key in ids:
+        previous = before.get(key)
+        reached = batch_best[key]
+        if previous is not None and reached.position >= previous.position:
+            continue
+        events.append(
+            {
+                "event": "ranking.best",
+                "site": site.slug,
+                "category": _category_ref(by_id[key], site.lang),
+                "position": reached.position,
+                "previous_best": _observation(previous),
+                "observed_at": _utc_text(reached.observed_at),
+            }
+        )
+    if site.rank_events == "all":
+        events.append(
+            {
+                "event": "ranking.recorded",
+                "site": site.slug,
+                "entries": len(rows),
+                "categories": [
+                    {
+                        **_category_ref(by_id[key], site.lang),
+                        "position": latest[key].position,
+                        "observed_at": _utc_text(latest[key].observed_at),
+                    }
+                    for key in ids
+                ],
+            }
+        )
+    for event in events:
+        outbox.enqueue_site_event(site, event, mail=event["event"] == "ranking.best")
+    return events
+
+
+def _category_ref(category: Category, lang: str) -> dict[str, str]:
+    return {"key": category.key, "label": category.label(lang)}
+
+
+def _utc_text(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _observation(seen: Observation | None) -> dict[str, Any] | None:
+    if seen is None:
+        return None
+    return {"position": seen.position, "observed_at": _utc_text(seen.observed_at)}
 
 
 def history(

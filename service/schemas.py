@@ -237,6 +237,14 @@ class CategoryRanking(Schema):
     current = fields.Nested(Observation, allow_none=True, required=True)
     best = fields.Nested(Observation, allow_none=True, required=True)
     entries = fields.Integer(required=True)
+    new_best_until = UtcDateTime(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "Until when the badge says 最高順位更新! / New best!: the best's "
+            "time plus the site's best_flag_days; null when off or there is no best."
+        },
+    )
 
 
 class Rankings(Schema):

@@ -6,13 +6,15 @@ import re
 from dataclasses import dataclass
 from typing import NoReturn
 
+from flask import current_app
 from flask_smorest import abort
 from sqlalchemy import bindparam, select
 
+from service import webhook_target
 from service.crypto import encrypt, new_token, token_hash
 from service.errors import describe
 from service.extensions import db
-from service.models import LANGS, MODERATION_MODES, Category, Site
+from service.models import LANGS, MODERATION_MODES, RANK_EVENTS, Category, Site
 from service.text_rules import (
     BANNED_WORD_MAX,
     SITE_NAME_MAX,
@@ -48,7 +50,12 @@ class SiteSettings:
     notify_email: str | None = None
     notify_pending: bool | None = None
     banned_words: list[str] | None = None
+    rank_events: str | None = None
+    best_flag_days: int | str | None = None  # a form's text is checked here too
+    timezone: str | None = None
 
+
+BEST_FLAG_DAYS_MAX = 365
 
 _SITE_BY_SLUG = select(Site).where(Site.slug == bindparam("slug"))
 
@@ -107,6 +114,10 @@ def _apply(site: Site, settings: SiteSettings) -> None:
         url = settings.webhook_url.strip()
         if url:
             _field_error("webhook", link_problem(url, URL_MAX), max_length=URL_MAX)
+        allow_private = webhook_target.allow_private(current_app.config)
+        refusal = url and webhook_target.url_refusal(url, allow_private)
+        if refusal:
+            raise SiteError(f"the webhook is refused: {refusal}")
         site.webhook_url = url or None
     if settings.notify_email is not None:
         address = settings.notify_email.strip()
@@ -126,12 +137,53 @@ def _apply(site: Site, settings: SiteSettings) -> None:
                 max_length=BANNED_WORD_MAX,
             )
         site.banned_words = sorted(words)
+    if settings.rank_events is not None:
+        if settings.rank_events not in RANK_EVENTS:
+            raise SiteError(f"rank events must be one of {', '.join(RANK_EVENTS)}")
+        site.rank_events = settings.rank_events
+    if settings.best_flag_days is not None:
+        days = settings.best_flag_days
+        if isinstance(days, str):
+            text = days.strip()
+            days = int(text) if text.isascii() and text.isdigit() and len(text) <= 3 else -1
+        if not 0 <= days <= BEST_FLAG_DAYS_MAX:
+            raise SiteError(f"best flag days must be a whole number from 0 to {BEST_FLAG_DAYS_MAX}")
+        site.best_flag_days = days
+    if settings.timezone is not None:
+        zone = settings.timezone.strip()
+        if zone and not is_timezone(zone):
+            raise SiteError(f"{zone!r} is not an IANA time zone like Asia/Tokyo or UTC")
+        site.timezone = zone or None
+
+
+# The admin's times when a site has no time zone of its own: where its language is read.
+DEFAULT_TIMEZONES = {"ja": "Asia/Tokyo", "en": "UTC"}
+
+
+def is_timezone(name: str) -> bool:
+    from zoneinfo import ZoneInfo
+
+    if len(name) > 64 or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*", name):
+        return False  # also keeps ZoneInfo from reading paths such as ../../etc/passwd
+    try:
+        ZoneInfo(name)
+    except (ValueError, OSError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        return False
+    return True
+
+
+def site_timezone(site: Site) -> str:
+    """The site's own time zone, or the default of its language."""
+    return site.timezone or DEFAULT_TIMEZONES.get(site.lang, "UTC")
 
 
 def create_site(slug: str, settings: SiteSettings) -> tuple[Site, str]:
     """Create a site with the default categories; returns it with its token (shown once)."""
     if not SLUG_RE.fullmatch(slug):
-        raise SiteError("the slug must match ^[a-z0-9][a-z0-9-]{0,62}$")
+        raise SiteError(
+            f"{slug!r} cannot be a slug: use up to 63 lower-case letters, digits and "
+            "hyphens, starting with a letter or digit (e.g. myblog)"
+        )
     if get_site(slug) is not None:
         raise SiteError(f"a site {slug!r} exists already")
     token = new_token()

@@ -6,6 +6,9 @@ module ``conftest``: ``tests/browser/conftest.py`` would shadow ``tests/conftest
 modules imported after it. There is only one ``support``, and it holds no fixtures.
 
 Under ``CI=true`` a missing PostgreSQL, Redis or Chromium is a failure, never a skip.
+
+Servers are started, awaited and stopped by ``bench/serving.py``, the one way the benches
+and ``scripts/screenshot.py`` use too; ``ranklet`` commands run through its ``cli``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -24,6 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+import serving
+from serving import free_port as free_port  # for the tests' own listeners
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_URL = os.environ.get("RANKLET_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -62,13 +69,6 @@ def chromium_available() -> bool:
 
 def has_command(name: str) -> bool:
     return shutil.which(name) is not None
-
-
-def free_port() -> int:
-    """A loopback port with nothing listening (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_http(url: str, timeout: float = 20.0) -> None:
@@ -137,26 +137,12 @@ class SiteInfo:
 
 
 @dataclass
-class Server:
-    """A ``ranklet serve`` subprocess on a free 127.0.0.1 port."""
-
-    base: str
-    process: subprocess.Popen[bytes]
-    env: dict[str, str]
-    log: Path
+class Server(serving.Server):
+    """A ``ranklet serve`` (or ``demo``) subprocess on a free 127.0.0.1 port."""
 
     def cli(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "service.cli", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise AssertionError(f"ranklet {' '.join(args)} failed: {done.stderr}")
-        return done.stdout
+        """``ranklet <args>`` with this server's environment (its instance, its database)."""
+        return serving.cli(self.env, *args, timeout=60)
 
     def create_site(self, slug: str, *origins: str) -> SiteInfo:
         origin_args = [
@@ -164,15 +150,6 @@ class Server:
         ]
         data = json.loads(self.cli("site", "create", slug, "--json", *origin_args))
         return SiteInfo(data["site"], data["token"])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
 
 
 def walk(tree: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -195,29 +172,16 @@ def launch_server(
     """Start ``ranklet <command>`` on 127.0.0.1 (a free port unless given), its output in
     ``logs``; the caller waits for it with :func:`wait_ready` and stops it."""
     port = port or free_port()
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RANKLET_")}
-    full_env.update(
-        {
-            "RANKLET_INSTANCE_PATH": str(instance),
-            "RANKLET_SECRET_KEY": "test-secret-key",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    full_env.update(env or {})
-    log = logs / f"server-{port}.log"
-    cli = [sys.executable, "-m", "service.cli", command, "--port", str(port)]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [*cli, "--workers", str(workers)], env=full_env, stdout=out, stderr=subprocess.STDOUT
-        )
-    return Server(f"http://127.0.0.1:{port}", process, full_env, log)
+    full_env = serving.clean_env(instance, RANKLET_SECRET_KEY="test-secret-key", **(env or {}))
+    command_line = serving.ranklet_command(command, port, workers)
+    return Server("ranklet", command_line, port, full_env, logs / f"server-{port}.log").start()
 
 
 def wait_ready(server: Server) -> Server:
     """Wait for ``/readyz``; a server that never gets there is stopped, its log shown."""
     try:
-        wait_http(server.base + "/readyz", timeout=30)
-    except AssertionError:
+        server.wait_ready(limit=30)
+    except RuntimeError:
         server.stop()
         raise AssertionError(server.log.read_text(errors="replace")[-3000:]) from None
     return server

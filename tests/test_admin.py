@@ -10,6 +10,7 @@ import base64
 import json
 import re
 import zlib
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -713,3 +714,47 @@ def test_both_languages_have_every_string():
     for key in JA:
         assert JA[key] and EN[key], key
         assert sorted(re.findall(r"{\w+}", JA[key])) == sorted(re.findall(r"{\w+}", EN[key])), key
+
+
+# --- times in the site's time zone --------------------------------------------------------------
+
+
+def _set_created_at(app: Any, comment_id: int, moment: datetime) -> None:
+    from service.extensions import db
+    from service.models import Comment
+
+    with app.app_context():
+        comment = db.session.get(Comment, comment_id)
+        assert comment is not None
+        comment.created_at = moment
+        db.session.commit()
+
+
+def test_times_are_shown_in_the_sites_time_zone(app, signed_in, held):
+    comment_id = post_comment(signed_in, held, "いつ書いた？")
+    _set_created_at(app, comment_id, datetime(2026, 11, 20, 23, 30, tzinfo=UTC))
+    page = text(signed_in.get("/admin/moderation"))
+    # A ja site without a zone of its own: Asia/Tokyo, nine hours ahead of the stored UTC.
+    assert '<time datetime="2026-11-20T23:30:00+00:00">2026-11-21 08:30 JST</time>' in page
+    answer = post_form(
+        signed_in, "/admin/settings", {**SETTINGS, "lang": "ja", "timezone": "Europe/London"}
+    )
+    assert answer.status_code == 302
+    assert load_site(app).timezone == "Europe/London"
+    page = text(signed_in.get("/admin/moderation"))
+    assert ">2026-11-20 23:30 GMT</time>" in page
+    # API times stay UTC.
+    mine = signed_in.get(f"/api/v1/sites/blog/comments?article={ARTICLE}", headers=held.auth)
+    assert "JST" not in text(mine) and "+09:00" not in text(mine)
+
+
+def test_the_settings_page_shows_the_zone_and_refuses_a_wrong_one(app, signed_in):
+    page = text(signed_in.get("/admin/settings"))
+    assert 'name="timezone" type="text"' in page and 'placeholder="Asia/Tokyo"' in page
+    assert JA["timezone_hint"] in page
+    answer = post_form(signed_in, "/admin/settings", {**SETTINGS, "timezone": "Tokyo"})
+    assert answer.status_code == 422
+    refused = text(answer)
+    assert JA["invalid_timezone"] in refused
+    assert refused.count('aria-invalid="true"') == 1
+    assert load_site(app).timezone is None and load_site(app).lang == "ja"

@@ -83,7 +83,7 @@ def test_another_sites_token_is_a_403_and_changes_nothing(
     answer = call(client, method, url, body, other.auth)
     assert answer.status_code == 403, answer.get_data(as_text=True)
     assert answer.get_json()["code"] == 403
-    assert "another site" in answer.get_json()["message"]
+    assert answer.get_json()["message"] == "このトークンは別のサイトのものです。"
     assert state(client) == before
 
 

@@ -8,8 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.badge_svg import (
+    BANNER_MIN_FONT,
+    BANNER_PADDING,
+    BANNER_SIZES,
     FONT_FAMILY,
+    fit_text,
     render_badge,
+    render_banner,
     render_history,
     render_not_found,
     text_width,
@@ -376,3 +381,99 @@ def test_history_numbers_are_compact() -> None:
     for pair in root.find(f"{SVG}polyline").get("points").split():
         for number in pair.split(","):
             assert len(number.partition(".")[2]) <= 1
+
+
+# --- time axis and the best label at the right edge ----------------------------------------
+
+
+def test_history_has_a_time_axis_with_dates_at_both_ends() -> None:
+    history = [(T0 + timedelta(days=i * 10), pos) for i, pos in enumerate([12, 8, 5, 7, 3])]
+    root = parse(render_history(history, best=history[-1], title="t", best_text="最高順位 3位"))
+    texts = {t.get("class"): t for t in root.iter(f"{SVG}text") if t.get("class")}
+    assert texts["axis-start"].text == "2024-01-01"
+    assert texts["axis-end"].text == "2024-02-10"
+    xs = [x for x, _ in points_of(root)]
+    assert float(texts["axis-start"].get("x")) == pytest.approx(xs[0], abs=0.1)
+    assert float(texts["axis-end"].get("x")) == pytest.approx(xs[-1], abs=0.1)
+    # Below the plot: under every point and inside the frame.
+    ys = [y for _, y in points_of(root)]
+    assert max(ys) + 8 < float(texts["axis-start"].get("y")) < 80
+
+
+def test_history_one_day_has_one_date() -> None:
+    history = [(T0, 5), (T0 + timedelta(hours=3), 4)]
+    root = parse(render_history(history, best=None, title="t"))
+    classes = [t.get("class") for t in root.iter(f"{SVG}text")]
+    assert "axis-start" in classes and "axis-end" not in classes
+
+
+@pytest.mark.parametrize("label", ["最高順位 3位", "最高順位 1234位", "best #1234"])
+def test_history_best_label_keeps_clear_of_the_right_edge(label: str) -> None:
+    """A best at the latest point puts the label at the right edge: it stays inside, by the
+    bold advance (up to 15% over the regular table) plus a gap."""
+    history = [(T0 + timedelta(days=i), pos) for i, pos in enumerate([12, 8, 3])]
+    root = parse(render_history(history, best=history[-1], title="t", best_text=label))
+    text = root.find(f".//{SVG}text[@class='best-label']")
+    half = text_width(label, 10) * 1.15 / 2
+    assert float(text.get("x")) + half <= 300 - 4 + 0.05  # coordinates have one decimal
+    assert float(text.get("y")) - 10 >= 0
+
+
+# --- banner sizes ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", list(BANNER_SIZES))
+@pytest.mark.parametrize(
+    ("label", "value"),
+    [
+        ("コンサルタントランキング", "9位（最高順位 4位）"),
+        ("中小企業診断士・経営コンサルタント・事業承継ランキング", "1234位（最高順位 1000位）"),
+        ("Consulting ranking", "#9 (best #4)"),
+        ("Small business management consulting ranking", "#1234 (best #1000)"),
+        ("経営", "1位"),
+    ],
+)
+def test_banner_is_exactly_the_slot_and_its_text_fits(size: str, label: str, value: str) -> None:
+    width, height = BANNER_SIZES[size]
+    root = parse(render_banner(label, value, size))
+    assert (root.get("width"), root.get("height")) == (str(width), str(height))
+    assert root.get("viewBox") == f"0 0 {width} {height}"
+    assert title_of(root) == f"{label} | {value}" == root.get("aria-label")
+    lines = [t for t in root.iter(f"{SVG}text")]
+    shown = []
+    for text in lines:
+        font = float(text.get("font-size"))
+        assert BANNER_MIN_FONT <= font <= 12
+        x = float(text.get("x"))
+        drawn = text_width(text.text, font)
+        left = x - drawn / 2 if text.get("text-anchor") != "start" else x
+        assert left >= BANNER_PADDING - 0.05
+        assert left + drawn <= width - BANNER_PADDING + 0.05
+        assert float(text.get("y")) <= height
+        shown.append(text.text)
+    drawn_text = "".join(shown)
+    # Label over value: both are there, whole or cut with an ellipsis.
+    assert drawn_text.startswith(label[:3])
+    assert value in drawn_text or "…" in drawn_text
+
+
+def test_banner_shrinks_before_it_cuts() -> None:
+    text, font = fit_text("Consulting ranking", 80, 10)
+    assert text == "Consulting ranking"
+    assert text_width(text, font) <= 80 < text_width(text, font + 0.5)
+    text, font = fit_text("中小企業診断士・経営コンサルタント・事業承継ランキング", 80, 10)
+    assert text.endswith("…") and font == BANNER_MIN_FONT
+    assert text_width(text, font) <= 80
+
+
+def test_banner_escapes_and_has_no_active_content() -> None:
+    for hostile in HOSTILE:
+        root = parse(render_banner(hostile, hostile, "200x40"))
+        assert not [e for e in root.iter() if e.tag.split("}")[-1] in ("script", "foreignObject")]
+        assert all(not name.startswith("on") for e in root.iter() for name in e.attrib)
+
+
+def test_not_found_banner_keeps_the_size() -> None:
+    root = parse(render_not_found("ランキングが見つかりません", "110x31"))
+    assert (root.get("width"), root.get("height")) == ("110", "31")
+    assert "ランキングが見つかりません" in title_of(root)

@@ -53,11 +53,11 @@ def ranked(client: Any, site: Any) -> Any:
 @pytest.mark.parametrize(
     ("query", "text"),
     [
-        ("", "コンサルタントランキング | 4位 (最高順位)"),
-        ("?show=best", "コンサルタントランキング | 4位 (最高順位)"),
-        ("?show=best&lang=ja", "コンサルタントランキング | 4位 (最高順位)"),
+        ("", "コンサルタントランキング | 4位（最高順位）"),
+        ("?show=best", "コンサルタントランキング | 4位（最高順位）"),
+        ("?show=best&lang=ja", "コンサルタントランキング | 4位（最高順位）"),
         ("?show=current", "コンサルタントランキング | 9位"),
-        ("?show=both", "コンサルタントランキング | 9位 (最高順位 4位)"),
+        ("?show=both", "コンサルタントランキング | 9位（最高順位 4位）"),
         ("?lang=en", "Consulting ranking | #4 (best)"),
         ("?show=best&lang=en", "Consulting ranking | #4 (best)"),
         ("?show=current&lang=en", "Consulting ranking | #9"),
@@ -81,7 +81,7 @@ def test_badge_defaults_to_the_sites_language(client, make_site):
     answer = badge(client, key="marketing", slug="english")
     assert spoken(parse(answer)) == "Marketing ranking | #12 (best)"
     answer = badge(client, "?lang=ja", key="marketing", slug="english")
-    assert spoken(parse(answer)) == "マーケティングランキング | 12位 (最高順位)"
+    assert spoken(parse(answer)) == "マーケティングランキング | 12位（最高順位）"
 
 
 def test_badge_without_any_position_says_not_ranked(client, site):
@@ -91,10 +91,36 @@ def test_badge_without_any_position_says_not_ranked(client, site):
     )
 
 
-def test_unknown_show_or_lang_falls_back_to_the_defaults(client, ranked):
-    assert spoken(parse(badge(client, "?show=worst&lang=fr"))) == (
-        "コンサルタントランキング | 4位 (最高順位)"
-    )
+@pytest.mark.parametrize(
+    ("query", "text"),
+    [
+        ("?show=bogus&lang=xx", "ranklet | show, langの値が不正です"),
+        ("?show=worst", "ranklet | showの値が不正です"),
+        ("?lang=fr", "ranklet | langの値が不正です"),
+        ("?show=bogus&lang=en", "ranklet | invalid show"),
+        ("?size=100x20&lang=en", "ranklet | invalid size"),
+        ("?size=", "ranklet | sizeの値が不正です"),
+        ("?size=88X31", "ranklet | sizeの値が不正です"),
+    ],
+)
+def test_bad_parameters_are_a_422_image_in_the_sites_language(client, ranked, query, text):
+    """Shown through an <img>, so the error is an image too, saying which value is wrong."""
+    answer = badge(client, query)
+    assert answer.status_code == 422
+    root = parse(answer)
+    assert spoken(root) == text
+    assert text.split(" | ")[1] in [t.text for t in root.iter(f"{SVG}text")]
+    assert "default-src 'none'" in answer.headers["Content-Security-Policy"]
+    history = client.get(f"/badge/blog/consulting/history.svg{query}")
+    assert history.status_code == 422
+    assert spoken(parse(history)) == text
+
+
+def test_a_422_on_an_english_site_is_english(client, make_site):
+    make_site("english", lang="en")
+    answer = badge(client, "?show=bogus", key="marketing", slug="english")
+    assert answer.status_code == 422
+    assert spoken(parse(answer)) == "ranklet | invalid show"
 
 
 def test_badge_headers(client, ranked):
@@ -129,19 +155,23 @@ def test_etag_answers_304_and_changes_with_the_ranking(client, site, ranked):
     changed = client.get("/badge/blog/consulting.svg", headers={"If-None-Match": etag})
     assert changed.status_code == 200
     assert changed.headers["ETag"] != etag
-    assert spoken(parse(changed)) == "コンサルタントランキング | 2位 (最高順位)"
+    assert spoken(parse(changed)) == "コンサルタントランキング | 2位（最高順位）"
 
 
 @pytest.mark.parametrize(
     ("url", "message"),
     [
         ("/badge/nosuch/consulting.svg", "unknown site"),
-        ("/badge/blog/nosuch.svg", "unknown category"),
+        ("/badge/nosuch/consulting.svg?lang=ja", "サイトが見つかりません"),
+        ("/badge/blog/nosuch.svg", "ランキングが見つかりません"),
+        ("/badge/blog/nosuch.svg?lang=en", "unknown category"),
         ("/badge/nosuch/consulting/history.svg", "unknown site"),
-        ("/badge/blog/nosuch/history.svg", "unknown category"),
+        ("/badge/blog/nosuch/history.svg", "ランキングが見つかりません"),
+        ("/badge/blog/nosuch.svg?size=200x40", "ランキングが見つかりません"),
     ],
 )
 def test_unknown_site_or_category_is_a_404_svg(client, site, url, message):
+    """In the site's language, or the asked one; without a site, the browser's."""
     answer = client.get(url)
     assert answer.status_code == 404
     root = parse(answer)
@@ -149,6 +179,12 @@ def test_unknown_site_or_category_is_a_404_svg(client, site, url, message):
     assert message in [t.text for t in root.iter(f"{SVG}text")]
     assert "default-src 'none'" in answer.headers["Content-Security-Policy"]
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_unknown_site_follows_accept_language(client, site):
+    answer = client.get("/badge/nosuch/consulting.svg", headers={"Accept-Language": "ja,en;q=0.5"})
+    assert answer.status_code == 404
+    assert spoken(parse(answer)) == "ranklet | サイトが見つかりません"
 
 
 def test_labels_are_escaped(client, site):

@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
-from support import SiteInfo
+from support import SiteInfo, free_port
 
 from service.cli import main
 from service.crypto import TOKEN_RE
@@ -88,6 +89,7 @@ def test_site_create_json_prints_one_json_object(ranklet, client):
         "origins": ["https://blog.example.com"],
         "lang": "ja",
         "moderation": "none",
+        "timezone": "Asia/Tokyo",
     }
 
 
@@ -107,6 +109,8 @@ def test_site_create_with_every_option(ranklet):
             "en",
             "--moderation",
             "all",
+            "--timezone",
+            "Europe/London",
         )
     )
     assert "shop" in result.stdout
@@ -118,6 +122,7 @@ def test_site_create_with_every_option(ranklet):
         "origins": ["https://a.example", "http://localhost:8080"],
         "lang": "en",
         "moderation": "all",
+        "timezone": "Europe/London",
     }
 
 
@@ -184,6 +189,7 @@ def test_site_update_changes_each_setting(ranklet, site):
         "origins": ["https://new.example", "https://www.new.example"],
         "lang": "en",
         "moderation": "all",
+        "timezone": "UTC",
     }
     # Options not given are left alone.
     ok(ranklet("site", "update", "blog", "--moderation", "none"))
@@ -274,14 +280,57 @@ def test_rank_set_with_an_unknown_category(ranklet, client, site):
 @pytest.mark.parametrize("position", ["0", "1000001", "4.5", "four", "-3", "", "true"])
 def test_rank_set_with_a_bad_position(ranklet, client, site, position):
     # "--" so that "-3" is an argument, not an option.
-    failed(ranklet("rank", "set", "blog", "consulting", "--", position), "positions")
+    message = failed(ranklet("rank", "set", "blog", "consulting", "--", position))
+    shown = position or "nothing"
+    assert message.startswith(
+        f"Error: Position must be a whole number from 1 to 1,000,000 (got {shown})."
+    )
     assert client.get(f"{BASE}/rankings").get_json()["categories"][0]["entries"] == 0
 
 
-@pytest.mark.parametrize("when", ["2024-01-01T09:00:00", "tomorrow", "2999-01-01T00:00:00Z"])
-def test_rank_set_with_a_bad_time(ranklet, client, site, when):
-    failed(ranklet("rank", "set", "blog", "consulting", "4", "--at", when), "observed_at")
+@pytest.mark.parametrize("position", ["-3", "0"])
+def test_rank_set_below_one_without_dashes_says_positions_start_at_1(ranklet, site, position):
+    message = failed(ranklet("rank", "set", "blog", "consulting", position))
+    assert "No such option" not in message
+    assert message == (
+        f"Error: Position must be a whole number from 1 to 1,000,000 (got {position})."
+        " Positions start at 1 (the top).\n"
+    )
+
+
+def test_rank_set_accepts_a_comma_grouped_position(ranklet, client, site):
+    assert (
+        "consulting: 1200 recorded"
+        in ok(ranklet("rank", "set", "blog", "consulting", "1,200")).stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("when", "said"),
+    [
+        ("2024-01-01T09:00:00", "Error: --at needs a time zone, e.g. 2026-12-03T09:00:00+09:00\n"),
+        (
+            "tomorrow",
+            "Error: --at must be a date and time like 2026-12-03T09:00:00+09:00 "
+            "(got 'tomorrow').\n",
+        ),
+        (
+            "2999-01-01T00:00:00Z",
+            "Error: --at 2999-01-01T00:00:00Z is in the future; "
+            "give the time the position was seen.\n",
+        ),
+    ],
+)
+def test_rank_set_with_a_bad_time(ranklet, client, site, when, said):
+    assert failed(ranklet("rank", "set", "blog", "consulting", "4", "--at", when)) == said
     assert client.get(f"{BASE}/rankings").get_json()["categories"][0]["entries"] == 0
+
+
+def test_rank_set_with_a_malformed_category_key(ranklet, site):
+    message = failed(ranklet("rank", "set", "blog", "Con sulting", "4"))
+    assert message == (
+        "Error: unknown category 'Con sulting'; this site has: consulting, management, marketing\n"
+    )
 
 
 def test_rank_set_for_an_unknown_site(ranklet, site):
@@ -322,6 +371,157 @@ def test_help_of_every_command(ranklet, path):
     result = ok(ranklet(*path, "--help"))
     assert "Usage:" in result.stdout
     assert "Traceback" not in result.output
+
+
+def test_help_shows_ranklet_only(ranklet):
+    shown = ok(ranklet("--help")).stdout
+    for internal in ("--app", "--env-file", "--debug", "dotenv", "limiter", "openapi", "routes"):
+        assert internal not in shown
+    for command in ("serve", "demo", "site", "token", "rank", "erase", "export", "import", "db"):
+        assert f"  {command} " in shown
+    for flask_command in ("run", "shell", "routes", "limiter", "openapi"):
+        assert flask_command not in main.list_commands(click.Context(main))
+
+
+def test_db_upgrade_has_no_alembic_options(ranklet):
+    shown = ok(ranklet("db", "upgrade", "--help")).stdout
+    assert "--directory" not in shown and "-d," not in shown and "--sql" not in shown
+    assert sorted(main.commands["db"].commands) == ["upgrade"]  # type: ignore[attr-defined]
+
+
+def test_db_upgrade_creates_the_schema(ranklet):
+    ok(ranklet("db", "upgrade"))
+    assert listed(ranklet) == {}
+
+
+@pytest.mark.parametrize("slug", ["Bad Slug", "blog_1", "ブログ"])
+def test_a_bad_slug_is_explained(ranklet, slug):
+    message = failed(ranklet("site", "create", slug, "--origin", "https://blog.example.com"))
+    assert message == (
+        f"Error: {slug!r} cannot be a slug: use up to 63 lower-case letters, digits and "
+        "hyphens, starting with a letter or digit (e.g. myblog)\n"
+    )
+
+
+# --- time zones ---------------------------------------------------------------------------------
+
+
+def test_the_time_zone_follows_the_language_until_set(ranklet):
+    ok(ranklet("site", "create", "en-blog", "--origin", "https://e.example", "--lang", "en"))
+    assert listed(ranklet)["en-blog"]["timezone"] == "UTC"
+    ok(ranklet("site", "update", "en-blog", "--timezone", "America/New_York"))
+    assert listed(ranklet)["en-blog"]["timezone"] == "America/New_York"
+    ok(ranklet("site", "update", "en-blog", "--lang", "ja", "--timezone", ""))
+    assert listed(ranklet)["en-blog"]["timezone"] == "Asia/Tokyo"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "JST+9", "../../etc/passwd", "asia/tokyo"])
+def test_a_time_zone_that_is_not_one_is_refused(ranklet, site, zone):
+    message = failed(ranklet("site", "update", "blog", "--timezone", zone))
+    assert message == f"Error: {zone!r} is not an IANA time zone like Asia/Tokyo or UTC\n"
+    assert listed(ranklet)["blog"]["timezone"] == "Asia/Tokyo"
+
+
+# --- erase --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["not-an-email", "", "a@", "@example.com", "two words@x.jp"])
+def test_erase_refuses_what_is_not_an_address(ranklet, site, value):
+    message = failed(ranklet("erase", "blog", value, "--yes"))
+    assert message == (
+        f"Error: {value!r} is not an e-mail address; give the address the comments were "
+        "posted with, e.g. reader@example.com\n"
+    )
+
+
+def test_erase_of_an_address_without_comments(ranklet, site):
+    assert ok(ranklet("erase", "blog", "reader@example.com", "--yes")).stdout == (
+        "Erased 0 comments of that address.\n"
+    )
+
+
+# --- serve and demo: a busy port changes nothing ------------------------------------------------
+
+
+@pytest.fixture
+def busy_port() -> Any:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+@pytest.fixture
+def no_server(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """Run ``demo``/``serve`` in-process up to the point where gunicorn would start."""
+    import service.cli
+
+    started: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(service.cli, "_run_server", lambda *args: started.append(args))
+    return started
+
+
+def _demo_token(output: str) -> str:
+    line = next(line for line in output.splitlines() if line.strip().startswith("token:"))
+    return line.split("token:")[1].strip()
+
+
+@pytest.mark.parametrize("command", ["demo", "serve"])
+def test_a_busy_port_is_named_and_nothing_starts(ranklet, busy_port, no_server, command):
+    result = ranklet(command, "--port", str(busy_port))
+    assert failed(result) == (
+        f"Error: Port {busy_port} on 127.0.0.1 is already in use (is another `ranklet demo` "
+        f"or `ranklet serve` running?). Stop it or pass --port {busy_port + 1}.\n"
+    )
+    assert result.stdout == ""
+    assert no_server == []
+
+
+def test_demo_names_the_slug_and_a_second_start_on_a_busy_port_keeps_the_token(
+    ranklet, cli_app, busy_port, no_server
+):
+    from service.crypto import token_matches
+    from service.sites import get_site
+
+    port = free_port()
+    first = ok(ranklet("demo", "--port", str(port)))
+    assert "Sign in there with site: demo\n" in first.stdout
+    assert f"Admin page: http://127.0.0.1:{port}/admin/" in first.stdout
+    token = _demo_token(first.stdout)
+    assert TOKEN_RE.match(token)
+    assert len(no_server) == 1
+
+    again = ranklet("demo", "--port", str(busy_port))
+    assert "already in use" in failed(again)
+    assert "token" not in again.stdout
+    with cli_app.app_context():
+        demo = get_site("demo")
+        assert demo is not None and token_matches(token, demo.token_hash)
+    assert len(no_server) == 1
+
+
+def test_demo_comments_are_spread_over_the_days_after_the_article(ranklet, client, no_server):
+    from datetime import UTC, datetime
+
+    ok(ranklet("demo", "--port", str(free_port())))
+    page = client.get("/api/v1/sites/demo/comments?article=/demo/").get_json()
+    times = sorted(
+        datetime.fromisoformat(c["created_at"]) for c in _walk_comments(page["comments"])
+    )
+    published = datetime(2026, 11, 20, tzinfo=UTC)
+    assert len(times) == 7 and all(t > published for t in times)
+    assert len({t.date() for t in times}) >= 5  # not all 「57 秒前」
+    assert times[-1] - times[0] > timedelta(days=7)
+
+
+def _walk_comments(comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for comment in comments:
+        found.append(comment)
+        found.extend(_walk_comments(comment["replies"]))
+    return found
 
 
 # --- a real process: stdout carries only the JSON -----------------------------------------------

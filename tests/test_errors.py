@@ -91,7 +91,8 @@ def test_body_just_under_the_limit_is_read(client, site):
         f"{BASE}/rankings", data=body, content_type="application/json", headers=site.auth
     )
     # Read and validated (the unknown field is the complaint), not refused for its size.
-    assert assert_error(answer, 422)["errors"] == {"note": ["Unknown field."]}
+    # (in the language of the test site, ja)
+    assert assert_error(answer, 422)["errors"] == {"note": ["この項目は受け付けていません。"]}
 
 
 @pytest.mark.parametrize(
@@ -149,7 +150,7 @@ def test_validation_errors_map_fields_to_messages(client, site):
     # Field names at the top, not webargs' location ("json") wrapper.
     assert set(errors) == {"positions", "observed_at", "x"}
     assert errors["observed_at"] and all(isinstance(m, str) for m in errors["observed_at"])
-    assert errors["x"] == ["Unknown field."]
+    assert errors["x"] == ["この項目は受け付けていません。"]
     assert errors["positions"]["consulting"]
 
 

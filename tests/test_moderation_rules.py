@@ -30,7 +30,7 @@ def test_an_erased_comment_cannot_be_restored(app, client, site):
             headers=site.auth,
         )
         assert answer.status_code == 422
-        assert "erased" in answer.json["message"]
+        assert answer.json["message"] == "消去されたコメントは承認・復元できません。"
     page = client.get(f"/api/v1/sites/{site.slug}/comments?article=/a").json
     assert page["total"] == 0 and page["comments"] == []
 

@@ -147,6 +147,8 @@ def app_config(app_config: dict[str, Any], smtp: Smtp) -> dict[str, Any]:
         "SMTP_PORT": smtp.port,
         "SMTP_FROM": "Ranklet <ranklet@example.com>",
         "PUBLIC_URL": PUBLIC_URL,
+        # The receiver listens on 127.0.0.1; tests of the refusal turn this off.
+        "WEBHOOK_ALLOW_PRIVATE": True,
     }
 
 
@@ -421,7 +423,10 @@ def _fetch(url: str, body: Any) -> tuple[int, Any]:
 
 @pytest.mark.slow
 def test_nothing_lost_when_the_server_is_killed(start_server, server_database, receiver):
-    first = start_server(workers=1, env={**server_database, "RANKLET_NOTIFY_WORKER": "false"})
+    allow = {"RANKLET_WEBHOOK_ALLOW_PRIVATE": "true"}  # the receiver is on 127.0.0.1
+    first = start_server(
+        workers=1, env={**server_database, **allow, "RANKLET_NOTIFY_WORKER": "false"}
+    )
     first.create_site("blog")
     out = first.cli("site", "update", "blog", "--webhook", receiver.url, "--json")
     secret = json.loads(out)["webhook_secret"]
@@ -432,12 +437,164 @@ def test_nothing_lost_when_the_server_is_killed(start_server, server_database, r
     assert receiver.deliveries == []
 
     instance = Path(first.env["RANKLET_INSTANCE_PATH"])
-    start_server(workers=2, env=server_database, instance=instance)
+    start_server(workers=2, env={**server_database, **allow}, instance=instance)
     [delivery] = receiver.wait_for(1)
     assert verify_signature(secret, delivery.headers["X-Ranklet-Signature"], delivery.body)
     assert delivery.json()["comment"]["id"] == answer["comment"]["id"]
     time.sleep(3)  # two workers, two sender threads: still one delivery
     assert len(receiver.deliveries) == 1
+
+
+# --- webhooks aimed inside: RANKLET_WEBHOOK_ALLOW_PRIVATE ----------------------------------
+
+NON_PUBLIC_URLS = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://127.0.0.1:22/",
+    "http://0/",
+    "http://0.0.0.0:8000/",
+    "http://127.1/",
+    "http://2130706433/",
+    "http://0x7f000001/",
+    "http://0177.0.0.1/",
+    "http://10.0.0.5/hook",
+    "http://192.168.1.1/",
+    "http://172.16.0.1/",
+    "http://100.64.0.1/",
+    "http://224.0.0.1/",
+    "http://240.0.0.1/",
+    "http://[::1]/",
+    "http://[::]/",
+    "http://[fe80::1%25eth0]/",
+    "http://[fc00::1]/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://[::ffff:a9fe:a9fe]/",
+    "http://[64:ff9b::a9fe:a9fe]/",
+    "http://[2002:7f00:1::]/",
+    "http://localhost:8080/",
+    "http://api.localhost/",
+    "https://LOCALHOST./",
+]
+
+
+@pytest.mark.parametrize("url", NON_PUBLIC_URLS)
+def test_webhook_url_to_a_non_public_address_is_refused_when_set(app, make_site, url):
+    from service.webhook_target import url_refusal
+
+    assert url_refusal(url, allow_private_targets=True) is None
+    reason = url_refusal(url, allow_private_targets=False)
+    assert reason and "RANKLET_WEBHOOK_ALLOW_PRIVATE" in reason
+    make_site("blog")
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = False
+    result = app.test_cli_runner().invoke(main, ["site", "update", "blog", "--webhook", url])
+    assert result.exit_code != 0
+    assert "the webhook is refused" in result.output
+    assert "public addresses only" in result.output
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://hooks.example.com/r", "http://93.184.216.34/hook", "https://[2606:4700::1]:8443/"],
+)
+def test_webhook_url_to_a_public_address_is_accepted(url):
+    from service.webhook_target import url_refusal
+
+    assert url_refusal(url, allow_private_targets=False) is None
+
+
+def _fake_dns(monkeypatch: pytest.MonkeyPatch, answers: list[str]) -> list[str]:
+    """getaddrinfo for hooks.example.test answering ``answers`` in turn (the last sticks)."""
+    import socket
+
+    from service import webhook_target
+
+    asked: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "hooks.example.test":
+            return real(host, port, *args, **kwargs)
+        address = answers[min(len(asked), len(answers) - 1)]
+        asked.append(address)
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(webhook_target.socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+def test_delivery_to_a_name_resolving_inside_fails_for_good(app, client, make_site, receiver):
+    """``localhost`` is refused when set; at delivery, any name is checked on the address
+    it resolves to, with no retry: the receiver hears nothing."""
+    make_site("blog")
+    set_webhook(app, f"http://localhost:{urlsplit(receiver.url).port}/hook")  # allowed: set
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = False  # then the operator turns private off
+    post(client)
+    assert deliver(app) == 0
+    [row] = rows(app)
+    assert row.status == "failed"
+    assert row.last_error.startswith("webhook refused: localhost is this machine")
+    assert receiver.deliveries == []
+
+
+def test_delivery_checks_the_resolved_address(app, client, make_site, receiver, monkeypatch):
+    make_site("blog")
+    port = urlsplit(receiver.url).port
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = False
+    set_webhook(app, f"http://hooks.example.test:{port}/hook")  # a name: no DNS when set
+    asked = _fake_dns(monkeypatch, ["127.0.0.1"])
+    post(client)
+    assert deliver(app) == 0
+    [row] = rows(app)
+    assert row.status == "failed"
+    assert "hooks.example.test resolves to 127.0.0.1 is a loopback address" in row.last_error
+    assert asked == ["127.0.0.1"]
+    assert receiver.deliveries == []
+
+
+def test_delivery_connects_to_the_address_it_checked(app, client, make_site, receiver, monkeypatch):
+    """DNS rebinding: the name resolves once per delivery; the POST goes to that address,
+    whatever a second lookup would say, with the URL's own Host header."""
+    from service import webhook_target
+
+    make_site("blog")
+    port = urlsplit(receiver.url).port
+    set_webhook(app, f"http://hooks.example.test:{port}/hook")
+    asked = _fake_dns(monkeypatch, ["127.0.0.1", "192.0.2.1"])
+    post(client)
+    assert deliver(app) == 1  # private allowed here: delivered to the first answer
+    [delivery] = receiver.deliveries
+    assert delivery.headers["Host"] == f"hooks.example.test:{port}"
+    assert asked == ["127.0.0.1"]
+
+    # Private off: a public first answer is connected to, never a later private one.
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = False
+    asked.clear()
+    _fake_dns(monkeypatch, ["93.184.216.34", "127.0.0.1"])
+    connected: list[Any] = []
+
+    def create_connection(address: Any, *args: Any, **kwargs: Any) -> Any:
+        connected.append(address)
+        raise ConnectionRefusedError("not in a test")
+
+    monkeypatch.setattr(webhook_target.socket, "create_connection", create_connection)
+    post(client, body="Second")
+    assert deliver(app) == 0
+    assert connected == [("93.184.216.34", port)]
+    second = rows(app)[-1]
+    assert second.status == "queued"  # unreachable is retried; refused is not
+    assert "webhook unreachable" in second.last_error
+    assert len(receiver.deliveries) == 1
+
+
+def test_a_redirect_from_the_webhook_is_a_failure(app, client, make_site, receiver):
+    make_site("blog")
+    set_webhook(app, receiver.url)
+    receiver.statuses = [302]
+    post(client)
+    assert deliver(app) == 0
+    [row] = rows(app)
+    assert row.last_error == "HTTP 302 from the webhook"
+    assert row.status == "queued"
 
 
 # --- e-mail to the author -----------------------------------------------------------------

@@ -89,7 +89,7 @@ def test_badge_through_the_real_server(start_server, server_database):
     root = ElementTree.fromstring(content)
     title = root.find(f"{SVG}title")
     assert title is not None
-    assert title.text == "コンサルタントランキング | 4位 (最高順位)"
+    assert title.text == "コンサルタントランキング | 4位（最高順位）"
     assert root.get("aria-label") == title.text
 
     status, _, content = fetch(
@@ -102,7 +102,7 @@ def test_badge_through_the_real_server(start_server, server_database):
     assert status == 200
     assert ElementTree.fromstring(content).get("role") == "img"
 
-    status, headers, content = fetch(f"{server.base}/badge/blog/nosuch.svg")
+    status, headers, content = fetch(f"{server.base}/badge/blog/nosuch.svg?lang=en")
     assert status == 404
     assert headers["Content-Type"].startswith("image/svg+xml")
     assert "unknown category" in content.decode()

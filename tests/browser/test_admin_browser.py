@@ -143,3 +143,50 @@ def test_author_signs_in_approves_and_records_in_chromium(
     expect(page.get_by_role("heading", level=1)).to_have_text("サインイン")
     page.goto(server.base + "/admin/rankings")
     expect(page.get_by_role("heading", level=1)).to_have_text("サインイン")
+
+
+@pytest.mark.browser_context_args(locale="ja-JP", viewport={"width": 375, "height": 800})
+def test_admin_at_375_px_and_the_demo_without_404s(
+    start_server: Any, server_database: dict[str, str], page: Page
+) -> None:
+    """On a phone the rankings table keeps each category name on one line, the sign-in hint
+    shows its commands as code (no backticks), axe stays clean, and no page (admin, demo)
+    asks for anything that is missing: the favicon is there."""
+    need(chromium_available(), "Chromium")
+    server = start_server(workers=1, env=server_database, command="demo")
+    missing: list[str] = []
+    page.on("response", lambda r: r.status >= 400 and missing.append(f"{r.status} {r.url}"))
+
+    page.goto(server.base + "/demo/")
+    expect(page.locator(".ranklet-badge")).to_have_count(3)
+    expect(page.locator(".ranklet-comment").first).to_be_visible()
+    assert_accessible(page)  # the demo at 375 px
+    page.emulate_media(color_scheme="dark")
+    expect(page.locator("[data-ranklet-comments] .r")).to_have_class(re.compile(r"\bdark\b"))
+    assert_accessible(page)  # and in dark mode, the widget dark with it
+    page.emulate_media(color_scheme="light")
+    page.goto(server.base + "/admin/")
+    hint = page.locator("#token-hint")
+    expect(hint.locator("code")).to_have_text(["ranklet site create", "ranklet token rotate"])
+    assert "`" not in hint.inner_text()
+    assert_accessible(page)
+    output = server.log.read_text(errors="replace")
+    token = re.search(r"token[^:]*:\s*(\S+)", output, re.I)
+    assert token, output
+    page.get_by_label("サイト（スラッグ）").fill("demo")
+    page.get_by_label("管理トークン").fill(token.group(1))
+    page.get_by_role("button", name="サインイン").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("コメントの承認")
+    page.get_by_role("link", name="順位の記録").click()
+    labels = page.locator(".positions th[scope=row]")
+    expect(labels).to_have_count(3)
+    for label in labels.all():
+        lines = label.locator("label").evaluate("e => e.getClientRects().length")
+        assert lines == 1, label.inner_text()  # not コンサ/ルタン/ト
+        box = label.bounding_box()
+        assert box and box["x"] + box["width"] <= 375
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
+    assert_accessible(page)
+    page.goto(server.base + "/admin/articles")
+    assert_accessible(page)
+    assert missing == []

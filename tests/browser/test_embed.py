@@ -260,7 +260,8 @@ CATEGORIES = {
 @pytest.fixture(scope="module")
 def rankings(blog: Blog) -> Blog:
     """Consulting was 2nd two days ago and is 4th now; management is 12th; marketing has
-    no position yet. Each category links to its portal page (the click is the vote)."""
+    no position yet. Each category links to its portal page (the click is the vote). Both
+    bests are 2 days old, within the default 7 days of "New best!"."""
     earlier = (datetime.now(UTC) - timedelta(days=2)).isoformat()
     positions = {"consulting": 2, "management": 12}
     blog.api("POST", "/rankings", {"positions": positions, "observed_at": earlier}, admin=True)
@@ -286,8 +287,8 @@ def test_badges_in_japanese(page: Page, rankings: Blog) -> None:
     url, _ = rankings.page("badges-ja", html_lang="ja")
     page.goto(url)
     assert badge_texts(page) == [
-        ("コンサルタントランキング 4位（最高順位 2位）", f"{PORTAL}/consulting/"),
-        ("経営ランキング 12位（最高順位 12位）", f"{PORTAL}/management/"),
+        ("コンサルタントランキング 4位（最高順位 2位） 最高順位更新!", f"{PORTAL}/consulting/"),
+        ("経営ランキング 12位（最高順位 12位） 最高順位更新!", f"{PORTAL}/management/"),
         ("マーケティングランキング 未登録", f"{PORTAL}/marketing/"),
     ]
     assert page.locator(".ranklet-badge").first.get_attribute("rel") == "noopener"
@@ -298,8 +299,8 @@ def test_badges_in_english_and_chosen_categories(page: Page, rankings: Blog) -> 
     url, _ = rankings.page("badges-en", html_lang="ja", lang="en")
     page.goto(url)
     assert badge_texts(page) == [
-        ("Consulting ranking #4 (best #2)", f"{PORTAL}/consulting/"),
-        ("Management ranking #12 (best #12)", f"{PORTAL}/management/"),
+        ("Consulting ranking #4 (best #2) New best!", f"{PORTAL}/consulting/"),
+        ("Management ranking #12 (best #12) New best!", f"{PORTAL}/management/"),
         ("Marketing ranking not ranked yet", f"{PORTAL}/marketing/"),
     ]
     # <html lang="en-US"> picks English; data-categories picks and orders, unknown keys drop
@@ -309,16 +310,18 @@ def test_badges_in_english_and_chosen_categories(page: Page, rankings: Blog) -> 
     page.goto(url)
     assert badge_texts(page) == [
         ("Marketing ranking not ranked yet", f"{PORTAL}/marketing/"),
-        ("Consulting ranking #4 (best #2)", f"{PORTAL}/consulting/"),
+        ("Consulting ranking #4 (best #2) New best!", f"{PORTAL}/consulting/"),
     ]
     url, _ = rankings.page("badges-one-ja", html_lang="en", lang="ja", categories="management")
     page.goto(url)
-    assert badge_texts(page) == [("経営ランキング 12位（最高順位 12位）", f"{PORTAL}/management/")]
+    assert badge_texts(page) == [
+        ("経営ランキング 12位（最高順位 12位） 最高順位更新!", f"{PORTAL}/management/")
+    ]
 
 
 def test_badges_fit_a_narrow_sidebar(page: Page, rankings: Blog) -> None:
     """In a blog's 200 px sidebar no label or rank is broken over two lines: a badge too
-    wide for one line puts its rank under its label."""
+    wide for one line puts its rank under its label, and "New best!" under that."""
     body = '<aside style="width:200px"><div data-ranklet-badges></div></aside>'
     url, _ = rankings.page("badges-sidebar", body, html_lang="ja")
     page.goto(url)
@@ -329,10 +332,11 @@ def test_badges_fit_a_narrow_sidebar(page: Page, rankings: Blog) -> None:
         for span in badge.locator("span").all():
             part = span.bounding_box()
             assert part and part["height"] < 30, (span.inner_text(), part)  # one line
-    label, rank = (
+    label, rank, flag = (
         s.bounding_box() for s in page.locator(".ranklet-badge").first.locator("span").all()
     )
     assert label and rank and rank["y"] >= label["y"] + label["height"] - 1
+    assert flag and flag["y"] >= rank["y"] + rank["height"] - 1
 
 
 # --- the thread ----------------------------------------------------------------------------
@@ -361,7 +365,7 @@ def test_comment_posted_through_the_form_survives_a_reload(page: Page, blog: Blo
     form = top_form(page)
     form.locator("input[name=email]").fill("suzuki@example.jp")
     post_through(form, "とても参考になりました。**感謝**です。", author="鈴木")
-    expect(form.locator(".ranklet-status")).to_have_text("投稿しました")
+    expect(page.locator(".ranklet-thread .ranklet-note")).to_have_text("投稿しました")
     expect(form.locator("textarea[name=body]")).to_have_value("")
     item = thread_items(page).first
     expect(item.locator(".ranklet-body")).to_have_text("とても参考になりました。感謝です。")
@@ -387,7 +391,7 @@ def test_comment_posted_through_the_form_survives_a_reload(page: Page, blog: Blo
     # More than three links: held for moderation, and the reader is told so.
     links = " ".join(f"https://example.com/{n}" for n in range(4))
     post_through(top_form(page), f"参考リンク {links}")
-    expect(top_form(page).locator(".ranklet-status")).to_have_text("承認待ちです")
+    expect(page.locator(".ranklet-note[role=status]")).to_have_text("承認待ちです")
     expect(thread_items(page)).to_have_count(1)
 
 
@@ -820,7 +824,7 @@ def test_keyboard_only_posting_and_replying(page: Page, blog: Blog) -> None:
     assert "ranklet-submit" in submit["cls"]
     assert submit["outline"] != "none"  # focus is visible
     page.keyboard.press("Enter")
-    expect(top_form(page).locator(".ranklet-status")).to_have_text("Posted")
+    expect(page.locator(".ranklet-note")).to_have_text("Posted")
     expect(thread_items(page)).to_have_count(2)
     posted = thread_items(page).nth(1).locator(".ranklet-body")
     expect(posted).to_have_text(re.compile(r"Typed without a mouse\.\s*Second line\."))
@@ -903,9 +907,9 @@ def test_rate_limit_message_with_the_wait_time(page: Page, blog: Blog) -> None:
     page.goto(url)
     form = top_form(page)
     post_through(form, "First", author="Ann")
-    expect(form.locator(".ranklet-status")).to_have_text("Posted")
+    expect(page.locator(".ranklet-note")).to_have_text("Posted")
     post_through(form, "Second")
-    expect(form.locator(".ranklet-status")).to_have_text(
+    expect(form.locator(".ranklet-error[role=alert]")).to_have_text(
         re.compile(r"^Too many comments, try again in (1 min|[1-5]?\d s)$")
     )
     expect(form.locator("textarea[name=body]")).to_have_value("Second")  # nothing is lost
@@ -914,6 +918,177 @@ def test_rate_limit_message_with_the_wait_time(page: Page, blog: Blog) -> None:
     url, _ = blog.page("rate-limited-ja", html_lang="ja", src=limited.base)
     page.goto(url)
     post_through(top_form(page), "三回目")
-    expect(top_form(page).locator(".ranklet-status")).to_have_text(
+    expect(top_form(page).locator("[role=alert]")).to_have_text(
         re.compile(r"^投稿が多すぎます。(1分|[1-5]?\d秒)後にどうぞ$")
     )
+
+
+# --- issue 12: host colours, narrow screens, delete, errors, counts ------------------------
+
+
+def widget_class(page: Page, selector: str = "[data-ranklet-comments]") -> str:
+    return str(page.locator(f"{selector} .r").first.get_attribute("class"))
+
+
+def test_auto_theme_follows_the_host_pages_own_background(page: Page, blog: Blog) -> None:
+    """A white page stays light on a dark system; a dark page is dark on a light one; the
+    nearest opaque background up from the mount decides; a host whose own style turns dark
+    with the system takes the widget along, live."""
+    page.emulate_media(color_scheme="dark")
+    url, _ = blog.page("auto-white-host", head="<style>body{background:#fff}</style>", theme="auto")
+    page.goto(url)
+    assert luminance(background(page)) > 0.95
+    assert "dark" not in widget_class(page)
+
+    page.emulate_media(color_scheme="light")
+    url, _ = blog.page("auto-dark-host", head="<style>html{background:#101418}</style>")
+    page.goto(url)  # no data-theme: auto is the default
+    assert luminance(background(page)) < 0.15
+    assert luminance(background(page, ".ranklet-badge span")) < 0.2
+
+    body = (
+        '<main style="background:#fff"><div style="background:rgba(0,0,0,0)">'
+        '<div style="background:#1b1b1b"><div data-ranklet-comments></div></div></div>'
+        "<div data-ranklet-badges></div></main>"
+    )
+    url, _ = blog.page("auto-nested", body, theme="auto")
+    page.goto(url)
+    assert "dark" in widget_class(page)
+    expect(page.locator(".ranklet-badge").first).to_be_visible()
+    assert "dark" not in widget_class(page, "[data-ranklet-badges]")
+
+    follows = (
+        "<style>body{background:#fafafa}"
+        "@media (prefers-color-scheme: dark){body{background:#15171a}}</style>"
+    )
+    url, _ = blog.page("auto-host-follows-system", head=follows, theme="auto")
+    page.goto(url)
+    assert luminance(background(page)) > 0.95
+    page.emulate_media(color_scheme="dark")
+    expect(page.locator("[data-ranklet-comments] .r")).to_have_class(re.compile(r"\bdark\b"))
+    assert luminance(background(page)) < 0.15
+
+
+def test_badges_share_one_arrangement_at_375_px(page: Page, rankings: Blog) -> None:
+    page.set_viewport_size({"width": 375, "height": 800})
+    url, _ = rankings.page("badges-375", html_lang="ja")
+    page.goto(url)
+    badges = page.locator(".ranklet-badge")
+    expect(badges).to_have_count(3)
+    widths = set()
+    for badge in badges.all():
+        label, rank = (s.bounding_box() for s in badge.locator("span").all())
+        assert label and rank
+        assert rank["y"] >= label["y"] + label["height"] - 1  # rank under label, every one
+        box = badge.bounding_box()
+        assert box and box["x"] + box["width"] <= 375
+        widths.add(round(box["width"]))
+    assert len(widths) == 1, widths  # the same width, the same arrangement
+
+
+def test_author_mark_has_padding(page: Page, blog: Blog) -> None:
+    url, article = blog.page("author-mark", html_lang="ja")
+    blog.comment(article, "著者からの返信です。", admin=True)
+    page.goto(url)
+    mark = page.locator(".ranklet-author-badge")
+    expect(mark).to_have_text("著者")
+    padding = mark.evaluate("e => parseFloat(getComputedStyle(e).paddingLeft)")
+    assert padding >= 4
+    inner = mark.evaluate(
+        "e => { const r = document.createRange(); r.selectNodeContents(e);"
+        " return r.getBoundingClientRect().width; }"
+    )
+    box = mark.bounding_box()
+    assert box and box["width"] >= inner + 2 * padding - 1
+
+
+def test_delete_leaves_a_bare_placeholder_and_a_passing_status(page: Page, blog: Blog) -> None:
+    url, article = blog.page("delete-status", html_lang="ja")
+    page.goto(url)
+    post_through(top_form(page), "消す予定のコメント", author="消")
+    mine = int(thread_items(page).first.get_attribute("data-id") or 0)
+    blog.comment(article, "返信が残ります", parent_id=mine)
+    page.reload()
+    expect(own_part(page, mine).locator("svg path")).to_have_count(1)
+    page.once("dialog", lambda dialog: dialog.accept())
+    own_part(page, mine).locator(".ranklet-delete").click()
+    expect(own_part(page, mine)).to_have_text("このコメントは削除されました")
+    expect(own_part(page, mine).locator("svg path")).to_have_count(0)  # no avatar, at once
+    note = page.locator(".ranklet-head .ranklet-note[role=status]")
+    expect(note).to_have_text("このコメントは削除されました")
+    expect(top_form(page)).not_to_contain_text("このコメントは削除されました")
+    expect(note).to_have_text("", timeout=12_000)  # transient
+    page.reload()
+    expect(own_part(page, mine).locator("svg path")).to_have_count(0)  # as after a reload
+
+
+def test_validation_errors_are_alerts_in_an_error_colour(page: Page, blog: Blog) -> None:
+    url, _ = blog.page("validation-error", html_lang="ja")
+    page.goto(url)
+    form = top_form(page)
+    post_through(form, "   \n  ")  # passes `required`, refused by the server
+    alert = form.locator(".ranklet-error[role=alert]")
+    expect(alert).to_contain_text("コメント")
+    colours = alert.evaluate(
+        "e => [getComputedStyle(e).color,"
+        " getComputedStyle(e.getRootNode().querySelector('.ranklet-note')).color]"
+    )
+    error, info = colours
+    assert error != info
+    red, green, _ = (int(x) for x in re.findall(r"\d+", error)[:3])
+    assert red > green + 60  # reads as an error
+    assert serious(Axe().run(page, options={"runOnly": ["color-contrast"]})) == []
+    post_through(form, "今度は中身があります")
+    expect(alert).to_have_text("")  # a successful post clears the error
+    expect(page.locator(".ranklet-note")).to_have_text("投稿しました")
+
+
+def test_counts_on_the_page_follow_a_post_and_a_delete(page: Page, blog: Blog) -> None:
+    path = "/posts/count-follows/"
+    body = STANDARD_BODY + (
+        f'<p><span data-ranklet-count="{path}">–</span>'
+        f' / <span data-ranklet-count="{path}" data-ranklet-count-format="long">–</span></p>'
+    )
+    url, article = blog.page("count-follows", body)
+    assert article == path
+    blog.comment(article, "Already here")
+    page.goto(url)
+    short = page.locator(f'[data-ranklet-count="{path}"]').first
+    long = page.locator("[data-ranklet-count-format=long]")
+    expect(short).to_have_text("1")
+    post_through(top_form(page), "One more", author="Ann")
+    expect(short).to_have_text("2")
+    expect(long).to_have_text("2 comments")
+    page.once("dialog", lambda dialog: dialog.accept())
+    thread_items(page).nth(1).locator(".ranklet-delete").click()
+    expect(short).to_have_text("1")
+    expect(long).to_have_text("1 comment")
+
+
+@pytest.mark.parametrize("case", ["auto-dark-system", "auto-dark-host", "narrow-375"])
+def test_axe_clean_in_dark_mode_and_at_375_px(page: Page, blog: Blog, case: str) -> None:
+    if case == "narrow-375":
+        page.set_viewport_size({"width": 375, "height": 800})
+    else:
+        page.emulate_media(color_scheme="dark" if case == "auto-dark-system" else "light")
+    head = AXE_DARK_HOST if case == "auto-dark-host" else ""
+    if case == "auto-dark-system":
+        head = (
+            "<style>:root{color-scheme:light dark}"
+            "@media (prefers-color-scheme: dark){a{color:#9cf}}</style>"
+        )
+    url, article = blog.page(f"axe-{case}", head=head, theme="auto", html_lang="ja")
+    question = blog.comment(article, "KPI は何個？ https://example.com/kpi", author="Q")
+    blog.comment(article, "3つまでです。", parent_id=question["id"], admin=True)
+    page.goto(url)
+    post_through(top_form(page), "自分のコメント", author="Me")
+    expect(page.locator(".ranklet-note")).to_have_text("投稿しました")
+    post_through(top_form(page), "  ")
+    expect(top_form(page).locator("[role=alert]")).not_to_have_text("")
+    if case != "narrow-375":
+        assert "dark" in widget_class(page)
+    # On a transparent page axe takes the canvas for white, whatever the scheme: the host's
+    # own text is not what is tested there, the widget is.
+    widget = {"include": [["[data-ranklet-comments]"], ["[data-ranklet-badges]"]]}
+    results = Axe().run(page, context=widget if case == "auto-dark-system" else None)
+    assert serious(results) == [], results.generate_report()

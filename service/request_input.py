@@ -14,7 +14,7 @@ import re
 from typing import Any, Final, NoReturn
 
 import flask_smorest
-from flask import Request, g
+from flask import Request
 from flask_smorest import abort
 from webargs.flaskparser import FlaskParser
 from werkzeug.routing import IntegerConverter, Map, ValidationError
@@ -31,7 +31,7 @@ MAX_JSON_DEPTH: Final = 32
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"?', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-_CACHE_KEY = "ranklet_json_body"
+_CACHE_KEY = "ranklet.json_body"
 
 
 class MalformedJson(ValueError):
@@ -87,10 +87,10 @@ def load_json(raw: bytes | str) -> Any:
 
 def request_json(req: Request) -> Any:
     """The request's body parsed once by ``load_json`` (kept for the view's parser)."""
-    cached = g.get(_CACHE_KEY)
-    if cached is None:
-        cached = g.setdefault(_CACHE_KEY, [load_json(req.get_data(cache=True))])
-    return cached[0]
+    # On the request's environ, not on ``g``: an app context can outlive one request.
+    if _CACHE_KEY not in req.environ:
+        req.environ[_CACHE_KEY] = load_json(req.get_data(cache=True))
+    return req.environ[_CACHE_KEY]
 
 
 def json_refusal(req: Request) -> str | None:

@@ -519,3 +519,37 @@ def test_an_insane_request_id_is_replaced(client, given):
 def test_successful_answers_carry_a_request_id_too(client, site):
     answer = client.get(f"{BASE}/rankings", headers={"X-Request-Id": "abc"})
     assert answer.status_code == 200 and answer.headers["X-Request-Id"] == "abc"
+
+
+# --- the loader itself ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'"' + b'\\"' * 30_000,  # an unterminated string of escaped quotes
+        b'"' * 60_000,
+        b"[" * 60_000,
+        b'{"a": "' + b"[" * 60_000,
+    ],
+)
+def test_the_loader_refuses_hostile_bodies_in_linear_time(raw):
+    import time
+
+    from service.request_input import MalformedJson, load_json
+
+    started = time.perf_counter()
+    with pytest.raises(MalformedJson):
+        load_json(raw)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_the_loader_counts_only_brackets_outside_strings():
+    from service.request_input import MAX_JSON_DEPTH, MalformedJson, load_json
+
+    nested = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    assert load_json(nested.encode()) == json.loads(nested)
+    assert load_json(json.dumps({"a": "[" * 1000 + '\\"{'}).encode()) == {"a": "[" * 1000 + '\\"{'}
+    with pytest.raises(MalformedJson):
+        load_json(("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1)).encode())
+    assert load_json(str(10**39).encode()) == 10**39

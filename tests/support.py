@@ -172,7 +172,9 @@ def launch_server(
     """Start ``ranklet <command>`` on 127.0.0.1 (a free port unless given), its output in
     ``logs``; the caller waits for it with :func:`wait_ready` and stops it."""
     port = port or free_port()
-    full_env = serving.clean_env(instance, RANKLET_SECRET_KEY="test-secret-key", **(env or {}))
+    full_env = serving.clean_env(
+        instance, **{"RANKLET_SECRET_KEY": "test-secret-key", **(env or {})}
+    )
     command_line = serving.ranklet_command(command, port, workers)
     return Server("ranklet", command_line, port, full_env, logs / f"server-{port}.log").start()
 

@@ -247,17 +247,16 @@ def test_free_badge_grows_with_its_text_and_keeps_it_inside(client, site, lang, 
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
+def chromium(playwright: Any) -> Iterator[Any]:
+    """Through pytest-playwright's one Playwright of the session: a second sync_playwright()
+    inside it refuses to start."""
     need(chromium_available(), f"Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"],
-        )
-        yield browser
-        browser.close()
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"],
+    )
+    yield browser
+    browser.close()
 
 
 def chromium_shot(browser: Any, svg: bytes, width: int, height: int, scale: int) -> Image.Image:

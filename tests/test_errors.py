@@ -456,4 +456,4 @@ def test_positions_may_not_be_empty(client, site):
         headers={"Authorization": f"Bearer {site.token}"},
     )
     body = assert_error(answer, 422)
-    assert body["errors"] == {"positions": ["Give at least one category's position."]}
+    assert body["errors"] == {"positions": ["少なくとも1つのカテゴリの順位を指定してください。"]}

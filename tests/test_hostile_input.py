@@ -97,8 +97,11 @@ def test_nesting_inside_strings_does_not_count(client, site):
         ('{"positions": {"consulting": NaN}}', "NaN and Infinity"),
         ('{"positions": {"consulting": Infinity}}', "NaN and Infinity"),
         ('{"positions": {"consulting": "\\udc00"}}', "unpaired surrogate"),
-        ('{"positions": {"consulting": 4}', "not valid JSON"),
-        (b'{"positions": {"\xff": 4}}', "not valid JSON"),
+        (
+            '{"positions": {"consulting": 4}',
+            "JSON",
+        ),  # the ja site's 「…正しい JSON ではありません。」
+        (b'{"positions": {"\xff": 4}}', "JSON"),
     ],
 )
 def test_json_the_loader_refuses_is_a_400(client, site, app, raw, words):
@@ -253,7 +256,7 @@ def test_forged_comment_cursors_are_a_422(client, site, document):
         query_string={"article": "/a", "sort": sort, "cursor": cursor_of(document)},
     )
     body = assert_error(answer, 422)
-    assert body["errors"] == {"cursor": ["Invalid cursor."]}
+    assert body["errors"] == {"cursor": ["ページの位置（cursor）が正しくありません。"]}  # a ja site
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ MESSAGES: dict[str, str] = {
     "article_length": "Must be 1 to 512 characters.",
     "name_length": "Must be 1 to {max_length} characters, not only spaces.",
     "email_length": "Must be at most 254 characters.",
-    "email_invalid": "Not a valid e-mail address.",
+    "email_invalid": "Not a valid email address.",
     "url_length": "Must be at most {max_length} characters.",
     "too_long": "Must be at most {max_length} characters.",
     "url_invalid": "Must be an http(s) URL without spaces, quotes or control characters.",

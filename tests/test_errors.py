@@ -449,7 +449,8 @@ def test_openapi_promises_no_more_than_is_accepted(client):
     assert next(p for p in ids if p["name"] == "comment_id")["schema"]["maximum"] == 2**31 - 1
 
 
-def test_positions_may_not_be_empty(client, site):
+def test_positions_may_not_be_empty(client, make_site):
+    site = make_site("blog", lang="en")
     answer = client.post(
         f"{BASE}/rankings",
         json={"positions": {}},

@@ -20,6 +20,12 @@ ORIGIN = {"Origin": "https://blog.example.com"}
 INTERNALS = ("Traceback", 'File "', "sqlalchemy", "werkzeug", "OverflowError", "ValueError")
 
 
+@pytest.fixture
+def site(make_site: Any) -> Any:
+    """An English site, so the messages asserted below are the English ones."""
+    return make_site("blog", lang="en")
+
+
 def assert_error(answer: Any, status: int) -> dict[str, Any]:
     """The one error shape, with a request id, and nothing of the server's insides."""
     text = answer.get_data(as_text=True)

@@ -325,7 +325,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       const errors = Object.entries((r.status === 422 && r.data.errors) || {});
       const s = Number(r.retry) || 60;
       const text = r.status === 429 ? S.wait(s < 60 ? s : Math.ceil(s / 60), s >= 60)
-        : errors.map(([name, messages]) => `${S[name] || name}: ${messages}`).join(' ') || S.failed;
+        : errors.map(([n, m], l) => (l = S[n] || n, `${m}`.includes(l) ? m : `${l}: ${m}`)).join(' ') || S.failed;
       if (f) f.lastChild.textContent = text;
       else say(text, 1);
     }

@@ -317,6 +317,7 @@ class ImportSummary:
     history_added: int = 0
     history_present: int = 0
     remarks: list[str] = field(default_factory=list)
+    dry_run: bool = False
 
     @property
     def comments(self) -> int:
@@ -327,8 +328,13 @@ class ImportSummary:
         by_status = ", ".join(
             f"{n} {status}" for status in COMMENT_STATUSES if (n := self.imported[status])
         )
+        outcome = (
+            "dry run, nothing was written (this is what an import would do)."
+            if self.dry_run
+            else "committed in one transaction."
+        )
         lines = [
-            f"{self.source} import into site {self.site!r}: committed in one transaction.",
+            f"{self.source} import into site {self.site!r}: {outcome}",
             f"Threads:  {self.threads} ({self.threads_created} new)",
             f"Comments: {self.comments} imported" + (f" ({by_status})" if by_status else ""),
         ]
@@ -743,9 +749,17 @@ class _Writer:
 
 
 def apply_batch(
-    site: Site, batch: ImportBatch, progress: Callable[[int], None] | None = None
+    site: Site,
+    batch: ImportBatch,
+    progress: Callable[[int], None] | None = None,
+    *,
+    dry_run: bool = False,
 ) -> ImportSummary:
-    """Write a checked batch in one transaction: everything, or on any error nothing."""
+    """Write a checked batch in one transaction: everything, or on any error nothing.
+
+    A dry run does all the same work and checks inside the transaction, then rolls it
+    back, so its summary is exactly what the real import would say.
+    """
     site_id = site.id
     intent = write_intent.set(True)  # SQLite: take the write lock up front (BEGIN IMMEDIATE)
     try:
@@ -754,7 +768,11 @@ def apply_batch(
         if target is None:
             raise ImportRefused("the site was deleted while the file was being read")
         summary = _Writer(target, batch, progress).run()
-        db.session.commit()
+        summary.dry_run = dry_run
+        if dry_run:
+            db.session.rollback()
+        else:
+            db.session.commit()
         return summary
     except IntegrityError:
         db.session.rollback()

@@ -234,8 +234,12 @@ WRITERS = {
 }
 
 
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS in MiB, output) of one child process."""
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
+    """(wall seconds, CPU seconds, peak RSS in MiB, output) of one child process.
+
+    CPU seconds (user + system, its worker processes included) do not depend on what else
+    the machine runs, so they compare runs on a busy machine; wall time is what a user waits.
+    """
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as log:
         child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -246,7 +250,7 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
         output = log.read()
     if child.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}):\n{output}")
-    return elapsed, usage.ru_maxrss // 1024, output
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, output
 
 
 def find_isso(choice: str | None) -> Path | None:
@@ -273,7 +277,11 @@ def main() -> None:
     base_env = {**os.environ, "PYTHONPATH": str(ROOT), "RANKLET_SECRET_KEY": "bench-key"}
     ranklet = [sys.executable, "-m", "service.cli"]
     nonce = int(time.time())
-    print(f"{'format':<10} {'size':>7} {'seconds':>8} {'comments/s':>11} {'peak RSS':>9}  note")
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"{'format':<10} {'size':>7} {'seconds':>8} {'comments/s':>11} {'CPU s':>6}"
+        f" {'per CPU-s':>9} {'peak RSS':>9}  note"
+    )
     try:
         for size in args.sizes:
             for name in args.formats:
@@ -294,7 +302,7 @@ def main() -> None:
                     capture_output=True,
                     timeout=300,
                 )
-                seconds, rss, output = timed(
+                seconds, cpu, rss, output = timed(
                     [*ranklet, "import", name, str(source), "--site", slug], env
                 )
                 imported = next(
@@ -302,7 +310,8 @@ def main() -> None:
                 )
                 rate = size / seconds
                 print(
-                    f"{name:<10} {size:>7} {seconds:>8.2f} {rate:>11,.0f} {rss:>6} MiB  "
+                    f"{name:<10} {size:>7} {seconds:>8.2f} {rate:>11,.0f} {cpu:>6.2f}"
+                    f" {size / cpu:>9,.0f} {rss:>6} MiB  "
                     f"{imported}",
                     flush=True,
                 )
@@ -313,13 +322,14 @@ def main() -> None:
                         "host = https://blog.example.com/\n",
                         encoding="utf-8",
                     )
-                    isso_seconds, isso_rss, _ = timed(
+                    isso_seconds, isso_cpu, isso_rss, _ = timed(
                         [str(isso / "bin" / "isso"), "-c", str(config), "import", str(source)],
                         {**os.environ},
                     )
                     print(
                         f"{'  isso ' + name:<10} {size:>7} {isso_seconds:>8.2f}"
-                        f" {size / isso_seconds:>11,.0f} {isso_rss:>6} MiB  "
+                        f" {size / isso_seconds:>11,.0f} {isso_cpu:>6.2f}"
+                        f" {size / isso_cpu:>9,.0f} {isso_rss:>6} MiB  "
                         f"Ranklet is {isso_seconds / seconds:.1f}x Isso 0.14's speed",
                         flush=True,
                     )

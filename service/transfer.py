@@ -11,9 +11,12 @@ nothing. Imported comments send no notifications and have no edit token.
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -43,6 +46,7 @@ from service.schemas import (
 
 FORMAT = "ranklet-export"
 BATCH_ROWS = 1000  # comments per INSERT statement (and per block of PostgreSQL ids)
+PARALLEL_FROM = 2000  # bodies from which rendering is spread over worker processes
 VERSION = 1
 
 T = TypeVar("T")
@@ -515,6 +519,28 @@ def _article_problem(article: str) -> str | None:
     return None
 
 
+def _render(body: tuple[str, str]) -> tuple[str, str]:
+    """(Markdown source, stored HTML): Markdown rendered, or else foreign HTML sanitized."""
+    text, html = body
+    return text, markup.render_comment(text) if text else markup.import_html(
+        CONTROL_RE.sub("", html)
+    )
+
+
+def render_bodies(bodies: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    """Every body rendered once, in order; a large import spreads the work over the cores.
+
+    Markdown rendering is most of an import's time, and it is pure: forked workers do it
+    while this process writes. Small files are rendered here (a fork costs more)."""
+    cores = os.cpu_count() or 1
+    if len(bodies) < PARALLEL_FROM or cores < 2 or "fork" not in mp.get_all_start_methods():
+        yield from map(_render, bodies)
+        return
+    context = mp.get_context("fork")
+    with ProcessPoolExecutor(max_workers=min(cores, 4), mp_context=context) as pool:
+        yield from pool.map(_render, bodies, chunksize=250)
+
+
 class _Writer:
     """Applies one batch inside the caller's transaction."""
 
@@ -544,8 +570,18 @@ class _Writer:
             self._categories()
         self._threads([*self.batch.threads, *map(_thread_of, self.batch.comments)])
         self._load_placed()
-        for incoming in self._parents_first(self.batch.comments):
-            self._comment(incoming)
+        ordered = list(self._parents_first(self.batch.comments))
+        bodies = [
+            (CONTROL_RE.sub("", c.body_text).strip(), c.body_html)
+            for c in ordered
+            if c.source_key not in self.placed
+        ]
+        rendered = render_bodies(bodies)
+        for incoming in ordered:
+            if incoming.source_key in self.placed:
+                self.summary.skipped["already imported"] += 1
+            else:
+                self._comment(incoming, *next(rendered))
             self.progress(1)
             if len(self.rows) >= BATCH_ROWS:
                 self._write_rows()
@@ -730,10 +766,7 @@ class _Writer:
             return self._placed_by_id(parent.parent_id) or parent
         return parent
 
-    def _comment(self, incoming: IncomingComment) -> None:
-        if incoming.source_key in self.placed:
-            self.summary.skipped["already imported"] += 1
-            return
+    def _comment(self, incoming: IncomingComment, body_text: str, body_html: str) -> None:
         thread_id = self.threads.get(incoming.article)
         if thread_id is None:
             self.summary.skipped[
@@ -749,12 +782,6 @@ class _Writer:
         website = _website(incoming.website)
         if incoming.website and website is None:
             self.summary.adjusted["website that is not an http(s) URL: dropped"] += 1
-        body_text = CONTROL_RE.sub("", incoming.body_text).strip()
-        body_html = (
-            markup.render_comment(body_text)
-            if body_text
-            else markup.import_html(CONTROL_RE.sub("", incoming.body_html))
-        )
         comment_id = self._next_id()
         placed = _Placed(
             comment_id,

@@ -425,6 +425,8 @@ def import_group() -> None:
 
 
 def _import_file(slug: str, path: str, read: Any, dry_run: bool = False) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from service.transfer import ImportRefused, apply_batch
 
     target = _site_or_fail(slug)
@@ -439,6 +441,11 @@ def _import_file(slug: str, path: str, read: Any, dry_run: bool = False) -> None
             summary = apply_batch(target, batch, progress=bar.update, dry_run=dry_run)
     except ImportRefused as error:
         _fail(f"{error}. Nothing was imported.")
+    except (SQLAlchemyError, ValueError, OverflowError, RecursionError) as error:
+        # A file the readers' checks let through but the database would not hold: the
+        # transaction was rolled back, and the reader gets a sentence, not a traceback.
+        detail = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+        _fail(f"{path} could not be imported ({detail}). Nothing was imported.")
     for line in summary.lines():
         click.echo(line)
 

@@ -109,7 +109,7 @@ def read_isso(path: str) -> ImportBatch:
                 website=website if isinstance(website, str) else None,
                 body_text=text if isinstance(text, str) else "",
                 notify=bool(notification),
-                likes=likes if isinstance(likes, int) else 0,
+                likes=likes if isinstance(likes, int) and 0 <= likes < 2**31 else 0,
                 edited_at=_unix_time(modified) if modified is not None else None,
             )
         )

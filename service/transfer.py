@@ -46,6 +46,8 @@ from service.schemas import (
 
 FORMAT = "ranklet-export"
 BATCH_ROWS = 1000  # comments per INSERT statement (and per block of PostgreSQL ids)
+MAX_BODY = 5000  # characters, as for a comment posted through the API
+MAX_COUNT = 2**31 - 1  # what an INTEGER column holds on every database
 PARALLEL_FROM = 2000  # bodies from which rendering is spread over worker processes
 VERSION = 1
 
@@ -93,8 +95,10 @@ class CategoryDoc(_Loose):
 
 
 class CommentDoc(_Loose):
-    id = StrictInteger(required=True)
-    parent_id = StrictInteger(allow_none=True, load_default=None)
+    id = StrictInteger(required=True, validate=validate.Range(1, 2**31 - 1))
+    parent_id = StrictInteger(
+        allow_none=True, load_default=None, validate=validate.Range(1, 2**31 - 1)
+    )
     # Where the comment first came from ("isso:7"), so an Isso import into the new site
     # later still recognizes it; absent for comments written in Ranklet.
     source = _text(128)
@@ -106,7 +110,7 @@ class CommentDoc(_Loose):
     status = fields.String(required=True, validate=validate.OneOf(COMMENT_STATUSES))
     is_author = fields.Boolean(load_default=False)
     notify = fields.Boolean(load_default=False)
-    likes = StrictInteger(load_default=0, validate=validate.Range(0))
+    likes = StrictInteger(load_default=0, validate=validate.Range(0, 2**31 - 1))
     created_at = UtcDateTime(required=True)
     edited_at = UtcDateTime(allow_none=True, load_default=None)
 
@@ -382,6 +386,10 @@ def read_json(path: str) -> ImportBatch:
         raise ImportRefused(f"{path} is not UTF-8 text, so not a Ranklet export") from None
     except json.JSONDecodeError as error:
         raise ImportRefused(f"{path} is not JSON ({error})") from None
+    except RecursionError:
+        raise ImportRefused(f"{path} nests arrays or objects too deeply for an export") from None
+    except ValueError as error:  # an integer of thousands of digits (int_max_str_digits)
+        raise ImportRefused(f"{path} holds a number Ranklet cannot read ({error})") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ImportRefused(f'{path} is not a Ranklet export (no "format": "{FORMAT}")')
     if raw.get("version") != VERSION:
@@ -519,6 +527,22 @@ def _article_problem(article: str) -> str | None:
     return None
 
 
+def _comment_problem(incoming: IncomingComment, text: str, html: str) -> str | None:
+    """The API's rules for a comment, applied before any rendering: a comment the API
+    would refuse is skipped and counted, not cut (a cut comment says something else)."""
+    if len(incoming.source_key) > 128:
+        return "source id longer than 128 characters"
+    if len(text) > MAX_BODY or (
+        not text and len(html) > MAX_BODY and len(markup.html_to_text(html)) > MAX_BODY
+    ):
+        return f"body longer than {MAX_BODY:,} characters (the API's limit)"
+    if not text and not html.strip() and incoming.status != "deleted":
+        return "empty body"
+    if not 0 <= incoming.likes <= MAX_COUNT:
+        return "like count out of range"
+    return None
+
+
 def _render(body: tuple[str, str]) -> tuple[str, str]:
     """(Markdown source, stored HTML): Markdown rendered, or else foreign HTML sanitized."""
     text, html = body
@@ -571,15 +595,22 @@ class _Writer:
         self._threads([*self.batch.threads, *map(_thread_of, self.batch.comments)])
         self._load_placed()
         ordered = list(self._parents_first(self.batch.comments))
-        bodies = [
-            (CONTROL_RE.sub("", c.body_text).strip(), c.body_html)
-            for c in ordered
-            if c.source_key not in self.placed
-        ]
+        problems: dict[str, str] = {}
+        bodies: list[tuple[str, str]] = []
+        for c in ordered:
+            if c.source_key in self.placed:
+                continue
+            body = (CONTROL_RE.sub("", c.body_text).strip(), c.body_html)
+            if problem := _comment_problem(c, *body):
+                problems[c.source_key] = problem
+            else:
+                bodies.append(body)
         rendered = render_bodies(bodies)
         for incoming in ordered:
             if incoming.source_key in self.placed:
                 self.summary.skipped["already imported"] += 1
+            elif incoming.source_key in problems:
+                self.summary.skipped[problems[incoming.source_key]] += 1
             else:
                 self._comment(incoming, *next(rendered))
             self.progress(1)

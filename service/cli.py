@@ -441,7 +441,7 @@ def _import_file(slug: str, path: str, read: Any, dry_run: bool = False) -> None
             summary = apply_batch(target, batch, progress=bar.update, dry_run=dry_run)
     except ImportRefused as error:
         _fail(f"{error}. Nothing was imported.")
-    except (SQLAlchemyError, ValueError, OverflowError, RecursionError) as error:
+    except (SQLAlchemyError, ValueError, LookupError, OverflowError, RecursionError) as error:
         # A file the readers' checks let through but the database would not hold: the
         # transaction was rolled back, and the reader gets a sentence, not a traceback.
         detail = str(error).splitlines()[0][:300] if str(error) else type(error).__name__

@@ -154,6 +154,8 @@ class _WxrReader:
             ) from None
         except RecursionError:
             raise ImportRefused(f"{self.path} is nested too deeply to be a WXR file") from None
+        except LookupError as error:  # <?xml encoding="..."?> names no known encoding
+            raise ImportRefused(f"{self.path} is not valid XML ({error})") from None
         if not self.saw_channel:
             raise ImportRefused(
                 f"{self.path} is not a WordPress export: it has no <rss><channel> "

@@ -144,7 +144,7 @@ def _parse_disqus(path: str) -> Element:
             f"{path} declares XML entities or external references; Disqus exports never "
             "do, so the file is refused"
         ) from None
-    except ParseError as error:
+    except (ParseError, LookupError) as error:  # LookupError: an unknown encoding
         raise ImportRefused(f"{path} is not valid XML ({error})") from None
     if root.tag not in (f"{DISQUS}disqus", "disqus"):
         raise ImportRefused(

@@ -267,6 +267,9 @@ def main() -> None:
     parser.add_argument("--database-url", help="default: a fresh SQLite file per import")
     parser.add_argument("--isso-venv", help="a venv with isso 0.14 (default: bench_vs_isso's)")
     parser.add_argument("--no-isso", action="store_true", help="skip the Isso baseline")
+    parser.add_argument(
+        "--isso-max", type=int, default=20000, help="largest size Isso's import is timed at"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     args = parser.parse_args()
 
@@ -315,7 +318,7 @@ def main() -> None:
                     f"{imported}",
                     flush=True,
                 )
-                if isso is not None and name in ("wordpress", "disqus"):
+                if isso is not None and name in ("wordpress", "disqus") and size <= args.isso_max:
                     config = work / f"isso-{name}-{size}.cfg"
                     config.write_text(
                         f"[general]\ndbpath = {work / f'isso-{name}-{size}.db'}\n"

@@ -326,7 +326,13 @@ def main() -> None:
                         encoding="utf-8",
                     )
                     isso_seconds, isso_cpu, isso_rss, _ = timed(
-                        [str(isso / "bin" / "isso"), "-c", str(config), "import", str(source)],
+                        [
+                            str(isso / "bin" / "isso"),
+                            *("-c", str(config), "import", str(source)),
+                            # Isso 0.14 skips every Disqus thread whose <id> element has no
+                            # children (``if not thread_id``) unless told --empty-id.
+                            *(["--empty-id"] if name == "disqus" else []),
+                        ],
                         {**os.environ},
                     )
                     print(

@@ -588,14 +588,16 @@ def export_command(slug: str, email: str | None, output: str | None) -> None:
 
 @main.group("import")
 def import_group() -> None:
-    """Import a Ranklet export, an Isso database or a Disqus export into a site.
+    """Import a Ranklet export, an Isso database, a Disqus or a WordPress export into a site.
 
     Create the site first (`ranklet site create`). Each import runs in one transaction
     (all or nothing) and may be run again: what is already there is skipped.
     """
 
 
-def _import_file(slug: str, path: str, read: Any) -> None:
+def _import_file(slug: str, path: str, read: Any, dry_run: bool = False) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from service.transfer import ImportRefused, apply_batch
 
     target = _site_or_fail(slug)
@@ -605,10 +607,16 @@ def _import_file(slug: str, path: str, read: Any) -> None:
             length=len(batch.comments),
             label=f"Importing {len(batch.comments)} comments from {batch.source}",
             file=sys.stderr,
+            hidden=not sys.stderr.isatty(),  # a log or a pipe gets only the summary
         ) as bar:
-            summary = apply_batch(target, batch, progress=bar.update)
+            summary = apply_batch(target, batch, progress=bar.update, dry_run=dry_run)
     except ImportRefused as error:
         _fail(f"{error}. Nothing was imported.")
+    except (SQLAlchemyError, ValueError, LookupError, OverflowError, RecursionError) as error:
+        # A file the readers' checks let through but the database would not hold: the
+        # transaction was rolled back, and the reader gets a sentence, not a traceback.
+        detail = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+        _fail(f"{path} could not be imported ({detail}). Nothing was imported.")
     for line in summary.lines():
         click.echo(line)
 
@@ -620,37 +628,52 @@ def _import_options(function: Any) -> Any:
         required=True,
         help="The site to import into (create it first with `ranklet site create`).",
     )(function)
+    function = click.option(
+        "--dry-run",
+        is_flag=True,
+        help="Read and check everything and print the summary, but write nothing.",
+    )(function)
     return click.argument("file", type=click.Path(exists=True, dir_okay=False))(function)
 
 
 @import_group.command("json")
 @_import_options
 @with_appcontext
-def import_json(file: str, slug: str) -> None:
+def import_json(file: str, slug: str, dry_run: bool) -> None:
     """Restore a `ranklet export` file: categories, rank history, threads and comments."""
     from service.transfer import read_json
 
-    _import_file(slug, file, read_json)
+    _import_file(slug, file, read_json, dry_run)
 
 
 @import_group.command("isso")
 @_import_options
 @with_appcontext
-def import_isso(file: str, slug: str) -> None:
+def import_isso(file: str, slug: str, dry_run: bool) -> None:
     """Import an Isso SQLite database (comments.db): threads, replies, likes, modes."""
     from service.importers import read_isso
 
-    _import_file(slug, file, read_isso)
+    _import_file(slug, file, read_isso, dry_run)
 
 
 @import_group.command("disqus")
 @_import_options
 @with_appcontext
-def import_disqus(file: str, slug: str) -> None:
+def import_disqus(file: str, slug: str, dry_run: bool) -> None:
     """Import a Disqus XML export: threads, posts, replies, deleted and spam flags."""
     from service.importers import read_disqus
 
-    _import_file(slug, file, read_disqus)
+    _import_file(slug, file, read_disqus, dry_run)
+
+
+@import_group.command("wordpress")
+@_import_options
+@with_appcontext
+def import_wordpress(file: str, slug: str, dry_run: bool) -> None:
+    """Import a WordPress export (WXR, Tools → Export): posts' comments, replies, statuses."""
+    from service.import_wordpress import read_wordpress
+
+    _import_file(slug, file, read_wordpress, dry_run)
 
 
 def _looks_like_address(text: str) -> bool:

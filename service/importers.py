@@ -109,7 +109,7 @@ def read_isso(path: str) -> ImportBatch:
                 website=website if isinstance(website, str) else None,
                 body_text=text if isinstance(text, str) else "",
                 notify=bool(notification),
-                likes=likes if isinstance(likes, int) else 0,
+                likes=likes if isinstance(likes, int) and 0 <= likes < 2**31 else 0,
                 edited_at=_unix_time(modified) if modified is not None else None,
             )
         )
@@ -144,7 +144,7 @@ def _parse_disqus(path: str) -> Element:
             f"{path} declares XML entities or external references; Disqus exports never "
             "do, so the file is refused"
         ) from None
-    except ParseError as error:
+    except (ParseError, LookupError) as error:  # LookupError: an unknown encoding
         raise ImportRefused(f"{path} is not valid XML ({error})") from None
     if root.tag not in (f"{DISQUS}disqus", "disqus"):
         raise ImportRefused(

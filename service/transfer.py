@@ -11,20 +11,23 @@ nothing. Imported comments send no notifications and have no edit token.
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from service import markup
 from service.caching import bump_site
-from service.commenting import MAX_DEPTH, ensure_thread, find_thread
+from service.commenting import MAX_DEPTH
 from service.crypto import avatar_seed, decrypt, email_lookup, encrypt
 from service.db_types import utcnow, write_intent
 from service.extensions import db
@@ -42,6 +45,10 @@ from service.schemas import (
 )
 
 FORMAT = "ranklet-export"
+BATCH_ROWS = 1000  # comments per INSERT statement (and per block of PostgreSQL ids)
+MAX_BODY = 5000  # characters, as for a comment posted through the API
+MAX_COUNT = 2**31 - 1  # what an INTEGER column holds on every database
+PARALLEL_FROM = 2000  # bodies from which rendering is spread over worker processes
 VERSION = 1
 
 T = TypeVar("T")
@@ -88,8 +95,10 @@ class CategoryDoc(_Loose):
 
 
 class CommentDoc(_Loose):
-    id = StrictInteger(required=True)
-    parent_id = StrictInteger(allow_none=True, load_default=None)
+    id = StrictInteger(required=True, validate=validate.Range(1, 2**31 - 1))
+    parent_id = StrictInteger(
+        allow_none=True, load_default=None, validate=validate.Range(1, 2**31 - 1)
+    )
     # Where the comment first came from ("isso:7"), so an Isso import into the new site
     # later still recognizes it; absent for comments written in Ranklet.
     source = _text(128)
@@ -101,7 +110,7 @@ class CommentDoc(_Loose):
     status = fields.String(required=True, validate=validate.OneOf(COMMENT_STATUSES))
     is_author = fields.Boolean(load_default=False)
     notify = fields.Boolean(load_default=False)
-    likes = StrictInteger(load_default=0, validate=validate.Range(0))
+    likes = StrictInteger(load_default=0, validate=validate.Range(0, 2**31 - 1))
     created_at = UtcDateTime(required=True)
     edited_at = UtcDateTime(allow_none=True, load_default=None)
 
@@ -317,6 +326,7 @@ class ImportSummary:
     history_added: int = 0
     history_present: int = 0
     remarks: list[str] = field(default_factory=list)
+    dry_run: bool = False
 
     @property
     def comments(self) -> int:
@@ -327,8 +337,13 @@ class ImportSummary:
         by_status = ", ".join(
             f"{n} {status}" for status in COMMENT_STATUSES if (n := self.imported[status])
         )
+        outcome = (
+            "dry run, nothing was written (this is what an import would do)."
+            if self.dry_run
+            else "committed in one transaction."
+        )
         lines = [
-            f"{self.source} import into site {self.site!r}: committed in one transaction.",
+            f"{self.source} import into site {self.site!r}: {outcome}",
             f"Threads:  {self.threads} ({self.threads_created} new)",
             f"Comments: {self.comments} imported" + (f" ({by_status})" if by_status else ""),
         ]
@@ -371,6 +386,10 @@ def read_json(path: str) -> ImportBatch:
         raise ImportRefused(f"{path} is not UTF-8 text, so not a Ranklet export") from None
     except json.JSONDecodeError as error:
         raise ImportRefused(f"{path} is not JSON ({error})") from None
+    except RecursionError:
+        raise ImportRefused(f"{path} nests arrays or objects too deeply for an export") from None
+    except ValueError as error:  # an integer of thousands of digits (int_max_str_digits)
+        raise ImportRefused(f"{path} holds a number Ranklet cannot read ({error})") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ImportRefused(f'{path} is not a Ranklet export (no "format": "{FORMAT}")')
     if raw.get("version") != VERSION:
@@ -491,12 +510,59 @@ def _website(value: str | None) -> str | None:
     return None
 
 
+def _thread_url(url: str | None) -> str | None:
+    url = url if url and len(url) <= 2048 else None
+    return url if url and _LINK_URL.fullmatch(url) else None
+
+
+def _thread_of(comment: IncomingComment) -> IncomingThread:
+    return IncomingThread(comment.article)
+
+
 def _article_problem(article: str) -> str | None:
     if not 1 <= len(article) <= 512:
         return "article key empty or longer than 512 characters"
     if LINE_CONTROL_RE.search(article):
         return "article key with control characters"
     return None
+
+
+def _comment_problem(incoming: IncomingComment, text: str, html: str) -> str | None:
+    """The API's rules for a comment, applied before any rendering: a comment the API
+    would refuse is skipped and counted, not cut (a cut comment says something else)."""
+    if len(incoming.source_key) > 128:
+        return "source id longer than 128 characters"
+    if len(text) > MAX_BODY or (
+        not text and len(html) > MAX_BODY and len(markup.html_to_text(html)) > MAX_BODY
+    ):
+        return f"body longer than {MAX_BODY:,} characters (the API's limit)"
+    if not text and not html.strip() and incoming.status != "deleted":
+        return "empty body"
+    if not 0 <= incoming.likes <= MAX_COUNT:
+        return "like count out of range"
+    return None
+
+
+def _render(body: tuple[str, str]) -> tuple[str, str]:
+    """(Markdown source, stored HTML): Markdown rendered, or else foreign HTML sanitized."""
+    text, html = body
+    return text, markup.render_comment(text) if text else markup.import_html(
+        CONTROL_RE.sub("", html)
+    )
+
+
+def render_bodies(bodies: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    """Every body rendered once, in order; a large import spreads the work over the cores.
+
+    Markdown rendering is most of an import's time, and it is pure: forked workers do it
+    while this process writes. Small files are rendered here (a fork costs more)."""
+    cores = os.cpu_count() or 1
+    if len(bodies) < PARALLEL_FROM or cores < 2 or "fork" not in mp.get_all_start_methods():
+        yield from map(_render, bodies)
+        return
+    context = mp.get_context("fork")
+    with ProcessPoolExecutor(max_workers=min(cores, 4), mp_context=context) as pool:
+        yield from pool.map(_render, bodies, chunksize=250)
 
 
 class _Writer:
@@ -517,18 +583,40 @@ class _Writer:
         )
         self.placed: dict[str, _Placed] = {}
         self.by_id: dict[int, _Placed] = {}
-        self.threads: dict[str, Thread] = {}
+        self.threads: dict[str, int] = {}  # article -> thread id
         self.touched: set[int] = set()
+        self.rows: list[dict[str, Any]] = []  # comments waiting for their INSERT
+        self.free_ids: list[int] = []
+        self.last_id: int | None = None
 
     def run(self) -> ImportSummary:
         if self.batch.categories:
             self._categories()
-        for incoming in self.batch.threads:
-            self._thread(incoming)
+        self._threads([*self.batch.threads, *map(_thread_of, self.batch.comments)])
         self._load_placed()
-        for incoming in self._parents_first(self.batch.comments):
-            self._comment(incoming)
+        ordered = list(self._parents_first(self.batch.comments))
+        problems: dict[str, str] = {}
+        bodies: list[tuple[str, str]] = []
+        for c in ordered:
+            if c.source_key in self.placed:
+                continue
+            body = (CONTROL_RE.sub("", c.body_text).strip(), c.body_html)
+            if problem := _comment_problem(c, *body):
+                problems[c.source_key] = problem
+            else:
+                bodies.append(body)
+        rendered = render_bodies(bodies)
+        for incoming in ordered:
+            if incoming.source_key in self.placed:
+                self.summary.skipped["already imported"] += 1
+            elif incoming.source_key in problems:
+                self.summary.skipped[problems[incoming.source_key]] += 1
+            else:
+                self._comment(incoming, *next(rendered))
             self.progress(1)
+            if len(self.rows) >= BATCH_ROWS:
+                self._write_rows()
+        self._write_rows()
         self._recount()
         return self.summary
 
@@ -573,19 +661,62 @@ class _Writer:
 
     # threads and comments
 
-    def _thread(self, incoming: IncomingThread) -> Thread | None:
-        if incoming.article in self.threads:
-            return self.threads[incoming.article]
-        if _article_problem(incoming.article):
-            return None
-        existed = find_thread(self.site, incoming.article) is not None
-        url = incoming.url if incoming.url and len(incoming.url) <= 2048 else None
-        url = url if url and _LINK_URL.fullmatch(url) else None
-        thread = ensure_thread(self.site, incoming.article, _line(incoming.title, 512), url)
-        self.threads[incoming.article] = thread
-        self.summary.threads += 1
-        self.summary.threads_created += int(not existed)
-        return thread
+    def _threads(self, incoming: list[IncomingThread]) -> None:
+        """Every thread the batch names, found or created with a few statements per 500."""
+        wanted: dict[str, IncomingThread] = {}
+        for thread in incoming:
+            if thread.article not in wanted and not _article_problem(thread.article):
+                wanted[thread.article] = thread
+            elif thread.article in wanted and not wanted[thread.article].title:
+                wanted[thread.article] = thread  # the first one that has a title wins
+        now = utcnow()
+        for chunk in _chunks(list(wanted)):
+            found = {
+                row.article: row
+                for row in db.session.execute(
+                    select(Thread.id, Thread.article, Thread.title, Thread.url).where(
+                        Thread.site_id == self.site.id, Thread.article.in_(chunk)
+                    )
+                )
+            }
+            new = [wanted[article] for article in chunk if article not in found]
+            if new:
+                db.session.execute(
+                    insert(Thread),
+                    [
+                        {
+                            "site_id": self.site.id,
+                            "article": t.article,
+                            "title": _line(t.title, 512),
+                            "url": _thread_url(t.url),
+                            "approved_count": 0,
+                            "version": 0,
+                            "created_at": now,
+                        }
+                        for t in new
+                    ],
+                )
+                self.summary.threads_created += len(new)
+                found.update(
+                    (row.article, row)
+                    for row in db.session.execute(
+                        select(Thread.id, Thread.article, Thread.title, Thread.url).where(
+                            Thread.site_id == self.site.id,
+                            Thread.article.in_([t.article for t in new]),
+                        )
+                    )
+                )
+            for article in chunk:
+                row = found[article]
+                self.threads[article] = row.id
+                title, url = _line(wanted[article].title, 512), _thread_url(wanted[article].url)
+                if (title and not row.title) or (url and not row.url):
+                    db.session.execute(
+                        update(Thread)
+                        .where(Thread.id == row.id)
+                        .values(title=row.title or title, url=row.url or url)
+                    )
+        self.summary.threads = len(self.threads)
 
     def _load_placed(self) -> None:
         keys = [c.source_key for c in self.batch.comments]
@@ -648,14 +779,14 @@ class _Writer:
             self.by_id[comment_id] = _Placed(*row)
         return self.by_id[comment_id]
 
-    def _parent(self, incoming: IncomingComment, thread: Thread) -> _Placed | None:
+    def _parent(self, incoming: IncomingComment, thread_id: int) -> _Placed | None:
         if incoming.parent_key is None:
             return None
         parent = self.placed.get(incoming.parent_key)
         if parent is None:
             self.summary.adjusted["reply whose parent is missing: made top-level"] += 1
             return None
-        if parent.thread_id != thread.id:
+        if parent.thread_id != thread_id:
             self.summary.adjusted["reply to another article's comment: made top-level"] += 1
             return None
         if parent.depth >= MAX_DEPTH and parent.parent_id is not None:
@@ -666,18 +797,14 @@ class _Writer:
             return self._placed_by_id(parent.parent_id) or parent
         return parent
 
-    def _comment(self, incoming: IncomingComment) -> None:
-        if incoming.source_key in self.placed:
-            self.summary.skipped["already imported"] += 1
+    def _comment(self, incoming: IncomingComment, body_text: str, body_html: str) -> None:
+        thread_id = self.threads.get(incoming.article)
+        if thread_id is None:
+            self.summary.skipped[
+                _article_problem(incoming.article) or "article key not usable"
+            ] += 1
             return
-        problem = _article_problem(incoming.article)
-        thread = self.threads.get(incoming.article) or self._thread(
-            IncomingThread(incoming.article)
-        )
-        if problem or thread is None:
-            self.summary.skipped[problem or "article key not usable"] += 1
-            return
-        parent = self._parent(incoming, thread)
+        parent = self._parent(incoming, thread_id)
         author = _line(incoming.author, 64)
         email = (incoming.email or "").strip() or None
         if email and not (len(email) <= 254 and _EMAIL_RE.match(email)):
@@ -686,44 +813,73 @@ class _Writer:
         website = _website(incoming.website)
         if incoming.website and website is None:
             self.summary.adjusted["website that is not an http(s) URL: dropped"] += 1
-        body_text = CONTROL_RE.sub("", incoming.body_text).strip()
-        body_html = (
-            markup.render_comment(body_text)
-            if body_text
-            else markup.import_html(CONTROL_RE.sub("", incoming.body_html))
+        comment_id = self._next_id()
+        placed = _Placed(
+            comment_id,
+            thread_id,
+            parent.depth + 1 if parent else 1,
+            parent.root_id if parent else comment_id,
+            parent.id if parent else None,
         )
-        comment = Comment(
-            site_id=self.site.id,
-            thread_id=thread.id,
-            parent_id=parent.id if parent else None,
-            root_id=parent.root_id if parent else None,
-            depth=parent.depth + 1 if parent else 1,
-            author=author,
-            website=website,
-            email_encrypted=encrypt(email),
-            email_lookup=email_lookup(email),
-            avatar=avatar_seed(self.site.id, author, email),
-            body_text=body_text,
-            body_html=body_html,
-            status=incoming.status,
-            is_author=incoming.is_author,
-            notify=incoming.notify and email is not None,
-            likes=max(incoming.likes, 0),
-            edit_token_hash=None,  # nobody holds an edit token for an imported comment
-            source_key=incoming.source_key,
-            created_at=incoming.created_at,
-            edited_at=incoming.edited_at,
+        self.rows.append(
+            {
+                "id": comment_id,
+                "site_id": self.site.id,
+                "thread_id": thread_id,
+                "parent_id": placed.parent_id,
+                "root_id": placed.root_id,
+                "depth": placed.depth,
+                "author": author,
+                "website": website,
+                "email_encrypted": encrypt(email),
+                "email_lookup": email_lookup(email),
+                "avatar": avatar_seed(self.site.id, author, email),
+                "body_text": body_text,
+                "body_html": body_html,
+                "status": incoming.status,
+                "is_author": incoming.is_author,
+                "notify": incoming.notify and email is not None,
+                "likes": max(incoming.likes, 0),
+                "edit_token_hash": None,  # nobody holds an edit token for an imported comment
+                "source_key": incoming.source_key,
+                "created_at": incoming.created_at,
+                "edited_at": incoming.edited_at,
+            }
         )
-        db.session.add(comment)
-        db.session.flush()
-        if comment.root_id is None:
-            comment.root_id = comment.id
-        self._remember(
-            incoming.source_key,
-            _Placed(comment.id, thread.id, comment.depth, comment.root_id, comment.parent_id),
-        )
-        self.touched.add(thread.id)
+        self._remember(incoming.source_key, placed)
+        self.touched.add(thread_id)
         self.summary.imported[incoming.status] += 1
+
+    def _next_id(self) -> int:
+        """Comment ids chosen before the insert, so a reply's row can name its parent's.
+
+        PostgreSQL hands out a block from the table's own sequence in one round trip; on
+        SQLite the import holds the write lock (BEGIN IMMEDIATE), so max(id) + 1 onwards is
+        exactly what SQLite itself would have chosen."""
+        if not self.free_ids:
+            if db.session.get_bind().dialect.name == "postgresql":
+                self.free_ids = list(
+                    db.session.scalars(
+                        text(
+                            "SELECT nextval(pg_get_serial_sequence('comments', 'id'))"
+                            " FROM generate_series(1, :n)"
+                        ),
+                        {"n": BATCH_ROWS},
+                    )
+                )
+                self.free_ids.reverse()
+            else:
+                if self.last_id is None:
+                    self.last_id = db.session.scalar(select(func.max(Comment.id))) or 0
+                self.last_id += 1
+                return self.last_id
+        return self.free_ids.pop()
+
+    def _write_rows(self) -> None:
+        """One multi-row INSERT for a batch, in order: a parent is always written first."""
+        if self.rows:
+            db.session.execute(insert(Comment.__table__), self.rows)
+            self.rows = []
 
     def _recount(self) -> None:
         """Approved counts from the rows themselves, and new versions for fresh ETags."""
@@ -743,9 +899,17 @@ class _Writer:
 
 
 def apply_batch(
-    site: Site, batch: ImportBatch, progress: Callable[[int], None] | None = None
+    site: Site,
+    batch: ImportBatch,
+    progress: Callable[[int], None] | None = None,
+    *,
+    dry_run: bool = False,
 ) -> ImportSummary:
-    """Write a checked batch in one transaction: everything, or on any error nothing."""
+    """Write a checked batch in one transaction: everything, or on any error nothing.
+
+    A dry run does all the same work and checks inside the transaction, then rolls it
+    back, so its summary is exactly what the real import would say.
+    """
     site_id = site.id
     intent = write_intent.set(True)  # SQLite: take the write lock up front (BEGIN IMMEDIATE)
     try:
@@ -754,7 +918,11 @@ def apply_batch(
         if target is None:
             raise ImportRefused("the site was deleted while the file was being read")
         summary = _Writer(target, batch, progress).run()
-        db.session.commit()
+        summary.dry_run = dry_run
+        if dry_run:
+            db.session.rollback()
+        else:
+            db.session.commit()
         return summary
     except IntegrityError:
         db.session.rollback()

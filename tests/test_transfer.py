@@ -413,7 +413,7 @@ def test_json_round_trip_gives_identical_answers(ranklet, client, cli_app, tmp_p
     assert "Categories: 1 new, 3 updated; rank history: 6 entries added" in result.stdout
     assert "Skipped:  0" in result.stdout
     assert "Site settings in the file" in result.stdout
-    assert "Importing 8 comments from JSON" in result.stderr
+    assert "Importing" not in result.stderr  # no progress bar off a terminal
 
     original, restored = public_answers(client, site), public_answers(client, copy)
     assert stable(restored) == stable(original)
@@ -607,7 +607,7 @@ def test_isso_import(ranklet, client, cli_app, tmp_path):
     assert "2 × reply nested deeper than 5 levels: kept at level 5" in out
     assert "1 × website that is not an http(s) URL: dropped" in out
     assert "IP addresses" in out
-    assert "Importing 12 comments from Isso" in result.stderr
+    assert "Importing" not in result.stderr  # no progress bar off a terminal
 
     page = client.get(
         f"{API}/blog/comments", query_string={"article": "/2023/hello-world/"}
@@ -812,7 +812,7 @@ def test_disqus_import(ranklet, client, cli_app, tmp_path):
     assert "Comments: 8 imported (6 approved, 1 spam, 1 deleted)" in out
     assert "1 × its thread is not in the file (or has no link)" in out
     assert "1 × reply whose parent is missing: made top-level" in out
-    assert "Importing 8 comments from Disqus" in result.stderr
+    assert "Importing" not in result.stderr  # no progress bar off a terminal
 
     page = client.get(f"{API}/blog/comments", query_string={"article": "/2019/hello/"}).get_json()
     assert page["total"] == 5
@@ -1149,7 +1149,7 @@ def test_the_ranklet_command_end_to_end(database_url, tmp_path):
     assert created.returncode == 0, created.stderr
     isso = ranklet("import", "isso", str(write_isso(tmp_path / "comments.db")), "--site", "blog")
     assert isso.returncode == 0, isso.stderr
-    assert "Importing 12 comments from Isso" in isso.stderr
+    assert "Importing" not in isso.stderr  # no progress bar off a terminal
     assert "Comments: 12 imported (10 approved, 1 pending, 1 deleted)" in isso.stdout
     disqus = ranklet("import", "disqus", str(write_disqus(tmp_path / "d.xml")), "--site", "blog")
     assert disqus.returncode == 0, disqus.stderr

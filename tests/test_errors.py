@@ -457,4 +457,15 @@ def test_positions_may_not_be_empty(client, make_site):
         headers={"Authorization": f"Bearer {site.token}"},
     )
     body = assert_error(answer, 422)
+    assert body["errors"] == {"positions": ["Give at least one category's position."]}
+
+
+def test_positions_may_not_be_empty_in_japanese(client, make_site):
+    site = make_site("jablog", lang="ja")
+    answer = client.post(
+        "/api/v1/sites/jablog/rankings",
+        json={"positions": {}},
+        headers={"Authorization": f"Bearer {site.token}"},
+    )
+    body = assert_error(answer, 422)
     assert body["errors"] == {"positions": ["少なくとも1つのカテゴリの順位を指定してください。"]}

@@ -262,7 +262,7 @@ def test_forged_comment_cursors_are_a_422(client, site, document):
         query_string={"article": "/a", "sort": sort, "cursor": cursor_of(document)},
     )
     body = assert_error(answer, 422)
-    assert body["errors"] == {"cursor": ["ページの位置（cursor）が正しくありません。"]}  # a ja site
+    assert body["errors"] == {"cursor": ["Invalid cursor."]}
 
 
 @pytest.mark.parametrize(
@@ -562,3 +562,14 @@ def test_the_loader_counts_only_brackets_outside_strings():
     with pytest.raises(MalformedJson):
         load_json(("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1)).encode())
     assert load_json(str(10**39).encode()) == 10**39
+
+
+def test_a_forged_cursor_is_refused_in_the_sites_language(client, make_site):
+    make_site("blog", lang="ja")
+    post_comment(client)
+    answer = client.get(
+        f"{BASE}/comments",
+        query_string={"article": "/a", "sort": "oldest", "cursor": cursor_of("oldest")},
+    )
+    body = assert_error(answer, 422)
+    assert body["errors"] == {"cursor": ["ページの位置（cursor）が正しくありません。"]}

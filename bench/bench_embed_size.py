@@ -2,7 +2,8 @@
 
 Prints:
 
-1. ``embed/embed.js`` on disk: raw, ``gzip -9`` and brotli (quality 11) sizes;
+1. ``embed/embed.js`` on disk: raw, ``gzip -9`` and brotli (quality 11) sizes, and the same
+   for it minified as the service serves it (rjsmin, ``service.embed_assets.minify``);
 2. ``/embed.js`` as served by a real ``ranklet demo`` for ``Accept-Encoding`` identity,
    gzip and br (body bytes, Content-Encoding, Cache-Control, ETag), and a revalidation;
 3. the requests Chromium sends to the service to render the demo page, by kind (script,
@@ -46,6 +47,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from screenshot import demo_server, launch_chromium, wait_rendered  # noqa: E402
 
+from service.embed_assets import minify  # noqa: E402
+
 EMBED = REPO / "embed" / "embed.js"
 KINDS = ("script", "widget", "counts", "preflight", "other")
 
@@ -60,6 +63,10 @@ def file_sizes() -> dict[str, int]:
     if shutil.which("gzip"):
         done = subprocess.run(["gzip", "-9", "-c", str(EMBED)], capture_output=True, check=True)
         sizes["gzip -9 -c embed/embed.js"] = len(done.stdout)
+    served = minify(raw)
+    sizes["minified (as served)"] = len(served)
+    sizes["minified, gzip -9"] = len(gzip.compress(served, compresslevel=9, mtime=0))
+    sizes["minified, brotli q11"] = len(brotli.compress(served, quality=11))
     return sizes
 
 

@@ -1,10 +1,12 @@
 'use strict';
-// Ranklet embed (API.md §5); its CSS custom properties are in the README.
+// Ranklet embed (API.md §5); its CSS custom properties are in the README. The service
+// serves this file minified by rjsmin, which keeps template literals only when unnested:
+// never put a template literal inside another's ${}.
 (() => {
   const STRINGS = {
     ja: {
       ranking: 'ランキング',
-      rank: (pos, best) => pos + '位' + (best ? `（最高順位 ${best}位）` : ''), nb: '最高順位更新!',
+      rank: (pos, best) => pos + '位' + (best ? `（最高順位 ${best}位）` : ''), nb: '最高順位更新！',
       unranked: '未登録',
       count: (n) => `コメント ${n}件`,
       sort: '並び順', oldest: '古い順', newest: '新しい順', top: '人気順',
@@ -12,7 +14,7 @@
       website: 'サイト（任意）', body: 'コメント', hint: 'Markdown が使えます',
       notify: '返信をメールで通知', submit: '投稿', save: '保存', cancel: 'キャンセル',
       reply: '返信', edit: '編集', delete: '削除', like: 'いいね', isAuthor: '著者', edited: '編集済み',
-      deleted: 'このコメントは削除されました', more: 'さらに表示',
+      deleted: 'このコメントは削除されました', sure: '削除しますか？', more: 'さらに表示',
       posted: '投稿しました', pending: '承認待ちです',
       wait: (n, min) => `投稿が多すぎます。${n}${min ? '分' : '秒'}後にどうぞ`,
       failed: 'エラーが発生しました',
@@ -28,7 +30,7 @@
       website: 'Website (optional)', body: 'Comment', hint: 'Markdown works',
       notify: 'E-mail me replies', submit: 'Post', save: 'Save', cancel: 'Cancel',
       reply: 'Reply', edit: 'Edit', delete: 'Delete', like: 'Like', isAuthor: 'Author', edited: 'edited',
-      deleted: 'This comment was deleted', more: 'More comments',
+      deleted: 'This comment was deleted', sure: 'Delete?', more: 'More comments',
       posted: 'Posted', pending: 'Your comment awaits moderation',
       wait: (n, min) => `Too many comments, try again in ${n} ${min ? 'min' : 's'}`,
       failed: 'Something went wrong',
@@ -50,7 +52,7 @@ section,.ranklet-badge,.ranklet-author-badge,input,select,textarea,button,svg{bo
 form{display:grid;gap:6px;margin:10px 0}form p{margin:0}.ranklet-field{display:grid;flex:1 1 12em}
 label,small,time,.ranklet-deleted>div p{color:var(--mute);font-size:.85em}
 input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);border:1px solid var(--mute);padding:4px 8px}
-.ranklet-hp{position:absolute;clip-path:inset(50%)}.ranklet-error{color:var(--err)}.ranklet-note{order:1;flex-basis:100%;margin:0;color:var(--mute)}
+.ranklet-hp{position:absolute;clip-path:inset(50%)}.ranklet-error{color:var(--err)}[aria-invalid=true]{border-color:var(--err)}.ranklet-note{order:1;flex-basis:100%;margin:0;color:var(--mute)}
 .ranklet-list,.ranklet-replies{list-style:none;margin:0;padding:0}.ranklet-replies{margin-left:8px;padding-left:10px;border-left:2px solid var(--soft)}
 .ranklet-c{display:flex;gap:10px;padding:8px 0}.ranklet-main{flex:1;min-width:0}svg{flex:none;background:var(--soft)}
 .ranklet-author{font-weight:600}pre{overflow:auto}
@@ -228,7 +230,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
           f.elements.body.focus();
         });
         const del = button('delete', S.delete, async () => {
-          if (!confirm(S.delete + '?') || !(await send(null, '/comments/' + c.id, 'DELETE', null, own.t))) return;
+          if (!confirm(S.sure) || !(await send(null, '/comments/' + c.id, 'DELETE', null, own.t))) return;
           delete tokens[key];
           remember('tokens', tokens);
           total--;
@@ -250,11 +252,13 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       return li;
     }
 
+    // Every field is described by its note, if any, and by the form's alert line, which
+    // is empty until the server refuses a post (then the fields it names are aria-invalid).
     function form(parent, close, edit) {
       const fid = 'rk' + ++uid;
       const field = (name, label, tag, attrs, note) => h('p', { class: 'ranklet-field' },
         h('label', { for: fid + name }, label),
-        h(tag, { id: fid + name, name, 'aria-describedby': note && fid + 'n' + name, ...attrs }),
+        h(tag, { id: fid + name, name, 'aria-describedby': (note ? fid + 'n' + name + ' ' : '') + fid + 'e', ...attrs }),
         note && h('small', { id: fid + 'n' + name }, note));
       const f = h('form', {
         class: 'ranklet-form' + (edit ? ' ranklet-editor' : parent ? ' ranklet-reply-form' : ''),
@@ -273,7 +277,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       h('p', {},
         h('button', { class: 'ranklet-submit' }, edit ? S.save : S.submit), ' ',
         close && button('cancel', S.cancel, close)),
-      h('p', { class: 'ranklet-error', role: 'alert' }));
+      h('p', { class: 'ranklet-error', role: 'alert', id: fid + 'e' }));
       f.close = close;
       return f;
     }
@@ -285,6 +289,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       if (f.busy) return;
       f.busy = true;
       f.lastChild.textContent = '';
+      for (const el of fields) el.removeAttribute('aria-invalid');
       const r = await (edit
         ? send(f, '/comments/' + edit.id, 'PATCH', { body: text }, edit.own.t)
         : send(f, '/comments', 'POST', {
@@ -322,12 +327,15 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       if (token) headers['X-Edit-Token'] = token;
       const r = await api(path, { method, headers, body: body && JSON.stringify(body) });
       if (r.ok) return r;
-      const errors = Object.entries((r.status === 422 && r.data.errors) || {});
+      const named = (r.status === 422 && r.data.errors) || {};
       const s = Number(r.retry) || 60;
       const text = r.status === 429 ? S.wait(s < 60 ? s : Math.ceil(s / 60), s >= 60)
-        : errors.map(([n, m], l) => (l = S[n] || n, `${m}`.includes(l) ? m : `${l}: ${m}`)).join(' ') || S.failed;
-      if (f) f.lastChild.textContent = text;
-      else say(text, 1);
+        : Object.entries(named).map(([n, m], l) => (l = S[n] || n, `${m}`.includes(l) ? m : `${l}: ${m}`)).join(' ') || S.failed;
+      if (!f) return void say(text, 1);
+      f.lastChild.textContent = text;
+      const bad = [...f.elements].filter((el) => named[el.name]);
+      for (const el of bad) el.setAttribute('aria-invalid', 'true');
+      bad[0]?.focus();
     }
 
     page(widget.comments);

@@ -1,9 +1,13 @@
 """Serving ``/embed.js`` (read once, compressed once, answered with an ETag and a 304) and
 ``/favicon.ico``, which every browser asks for on every page of the service.
 
-The readable ``embed/embed.js`` is the source of truth and is served as is (no build step).
-It is found beside the package in a checkout or editable install, and inside the package
-(``service/_embed``, copied by setup.py) in a wheel.
+The readable ``embed/embed.js`` is the source of truth; what is served is that file minified
+by rjsmin when it is first read (no build step, nothing generated in the checkout), which
+keeps it within its budget of 7 KB gzipped (issue 14). rjsmin keeps string and template
+literals as they are, but only unnested ones: the embed never puts a template literal inside
+another's ``${}`` (``tests/test_embed_assets.py`` checks it). The file is found beside the
+package in a checkout or editable install, and inside the package (``service/_embed``,
+copied by setup.py) in a wheel.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from functools import cache
 from pathlib import Path
 
 import brotli
+import rjsmin
 from flask import Blueprint, Response, request
 
 blp = Blueprint("embed", __name__)
@@ -26,7 +31,7 @@ CANDIDATES = (PACKAGE / "_embed" / "embed.js", PACKAGE.parent / "embed" / "embed
 
 @dataclass(frozen=True)
 class Asset:
-    raw: bytes
+    plain: bytes  # minified, not compressed
     gzip: bytes
     brotli: bytes
     etag: str
@@ -39,15 +44,20 @@ def embed_path() -> Path:
     raise FileNotFoundError("embed.js is missing: reinstall Ranklet")
 
 
+def minify(source: bytes) -> bytes:
+    """What is served for the readable source: comments and layout whitespace removed."""
+    return rjsmin.jsmin(source)
+
+
 @cache
 def load_asset(path: Path, mtime: float) -> Asset:
-    """Compressed once per file version, not per request."""
-    raw = path.read_bytes()
+    """Minified and compressed once per file version, not per request."""
+    plain = minify(path.read_bytes())
     return Asset(
-        raw=raw,
-        gzip=gzip.compress(raw, compresslevel=9, mtime=0),
-        brotli=brotli.compress(raw, quality=11),
-        etag=hashlib.sha256(raw).hexdigest()[:32],
+        plain=plain,
+        gzip=gzip.compress(plain, compresslevel=9, mtime=0),
+        brotli=brotli.compress(plain, quality=11),
+        etag=hashlib.sha256(plain).hexdigest()[:32],
     )
 
 
@@ -65,14 +75,14 @@ def _accepts(encoding: str) -> bool:
 
 @blp.get("/embed.js")
 def embed_js() -> Response:
-    """The embed script, as written, compressed for clients that accept it."""
+    """The embed script, minified, compressed for clients that accept it."""
     asset = current_asset()
     if _accepts("br"):
         body, encoding = asset.brotli, "br"
     elif _accepts("gzip"):
         body, encoding = asset.gzip, "gzip"
     else:
-        body, encoding = asset.raw, None
+        body, encoding = asset.plain, None
     # One ETag per representation, so caches never mix compressed and plain bodies.
     etag = f"{asset.etag}-{encoding or 'identity'}"
     response = Response(body, mimetype="text/javascript")

@@ -424,7 +424,7 @@ def test_admin_settings_and_the_new_best_flag_on_the_rankings_page(app, site, re
     answer = post_form(client, "/admin/rankings", {"position-consulting": "５"})
     assert answer.status_code == 302
     page = client.get("/admin/rankings").get_data(as_text=True)
-    assert page.count('<strong class="new-best">最高順位更新!</strong>') == 1
+    assert page.count('<strong class="new-best">最高順位更新！</strong>') == 1
     assert deliver(app) == 3  # best webhook + mail, recorded webhook: one admin form batch
     assert sorted(e["event"] for e in events(receiver.deliveries, secret)) == [
         "ranking.best",

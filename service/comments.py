@@ -88,25 +88,25 @@ def _thread_answer(
     return cached_response(etag, THREAD_CACHE, render, "application/json")
 
 
+def _comments_page(site: str, query: dict[str, Any]) -> bytes:
+    page = comment_reading.thread_page(
+        get_site_or_404(site),
+        query["article"],
+        sort=query["sort"],
+        limit=query["limit"],
+        cursor=query.get("cursor"),
+        lang=query.get("lang"),
+    )
+    return render_json(CommentsPage, page.as_dict())
+
+
 @blp.route("/<site>/comments")
 class CommentsView(MethodView):
     @blp.arguments(CommentsQuery(), location="query")
     @blp.response(200, CommentsPage)
     def get(self, query: dict[str, Any], site: str) -> Response:
         """A page of an article's approved comments, replies nested under their parents."""
-
-        def render() -> bytes:
-            page = comment_reading.thread_page(
-                get_site_or_404(site),
-                query["article"],
-                sort=query["sort"],
-                limit=query["limit"],
-                cursor=query.get("cursor"),
-                lang=query.get("lang"),
-            )
-            return render_json(CommentsPage, page.as_dict())
-
-        return _thread_answer("comments", site, query, render)
+        return _thread_answer("comments", site, query, lambda: _comments_page(site, query))
 
     @blp.arguments(CommentInput())
     @blp.response(201, PostResult)
@@ -235,23 +235,23 @@ class WidgetView(MethodView):
     @blp.response(200, Widget)
     def get(self, query: dict[str, Any], site: str) -> Response:
         """Everything the embed needs in one round trip: site, rankings, first page."""
+        return _thread_answer("widget", site, query, lambda: _widget(site, query))
 
-        def render() -> bytes:
-            target = get_site_or_404(site)
-            lang = query.get("lang") or target.lang
-            document = {
-                "site": {
-                    "name": target.name,
-                    "lang": target.lang,
-                    "moderation": target.moderation,
-                    "edit_window": current_app.config["EDIT_WINDOW"],
-                },
-                "rankings": ranking.rankings_document(target, lang)["categories"],
-                "comments": comment_reading.thread_page(
-                    target, query["article"], sort=query["sort"], limit=query["limit"], lang=lang
-                ).as_dict(),
-                "features": {"notify": bool(current_app.config.get("SMTP_HOST"))},
-            }
-            return render_json(Widget, document)
 
-        return _thread_answer("widget", site, query, render)
+def _widget(site: str, query: dict[str, Any]) -> bytes:
+    target = get_site_or_404(site)
+    lang = query.get("lang") or target.lang
+    document = {
+        "site": {
+            "name": target.name,
+            "lang": target.lang,
+            "moderation": target.moderation,
+            "edit_window": current_app.config["EDIT_WINDOW"],
+        },
+        "rankings": ranking.rankings_document(target, lang)["categories"],
+        "comments": comment_reading.thread_page(
+            target, query["article"], sort=query["sort"], limit=query["limit"], lang=lang
+        ).as_dict(),
+        "features": {"notify": bool(current_app.config.get("SMTP_HOST"))},
+    }
+    return render_json(Widget, document)

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from loadgen import TOOLS, LoadResult, add_load_arguments, rate_columns, results_table, run_load
+from load_result import LoadResult, rate_columns, results_table
+from loadgen import TOOLS, add_load_arguments, run_load
 from serving import HOST, clean_env, cli, ranklet_server, request, run_in_scratch, running
 
 SITE = "benchblog"
@@ -57,7 +58,7 @@ def small_article(index: int) -> str:
     return f"/bench/article-{index}"
 
 
-# --- seeding (in this process, through service.commenting) -----------------------------------
+# --- seeding (in this process, through service.comment_posting) -----------------------------------
 
 
 def comment_body(rng: random.Random, index: int) -> str:
@@ -70,9 +71,9 @@ def comment_body(rng: random.Random, index: int) -> str:
 
 def seed(instance: Path) -> tuple[str, float]:
     """Create the site and every comment; returns the site token and the seconds it took."""
-    from service import commenting, create_app
+    from service import comment_posting, create_app
+    from service.comment_schemas import CommentInput
     from service.extensions import db
-    from service.schemas import CommentInput
     from service.sites import SiteSettings, create_site
 
     began = time.perf_counter()
@@ -94,7 +95,7 @@ def seed(instance: Path) -> tuple[str, float]:
                     "parent_id": parent,
                 }
             )
-            posted, _ = commenting.post_comment(site, data, as_author=False)
+            posted, _ = comment_posting.post_comment(site, data, as_author=False)
             return posted.comment.id
 
         for size in THREAD_SIZES:
@@ -114,10 +115,10 @@ def seed(instance: Path) -> tuple[str, float]:
 
 def render_times(repeats: int) -> dict[int, tuple[float, float, int]]:
     """Median and worst ms of an uncached first page (query + JSON), and its top-level count."""
-    from service import commenting, create_app
+    from service import comment_reading, create_app
     from service.caching import render_json
+    from service.comment_schemas import CommentsPage
     from service.extensions import db
-    from service.schemas import CommentsPage
     from service.sites import get_site
 
     app = create_app({"COMMENT_RATE_LIMIT": "", "NOTIFY_WORKER": False})
@@ -130,7 +131,7 @@ def render_times(repeats: int) -> dict[int, tuple[float, float, int]]:
             shown = 0
             for _ in range(repeats):
                 began = time.perf_counter()
-                page = commenting.thread_page(site, thread_article(size))
+                page = comment_reading.thread_page(site, thread_article(size))
                 render_json(CommentsPage, page.as_dict())
                 times.append((time.perf_counter() - began) * 1000)
                 shown = len(page.comments)

@@ -28,7 +28,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from loadgen import TOOLS, LoadResult, add_load_arguments, rate_columns, results_table, run_load
+from load_result import LoadResult, rate_columns, results_table
+from loadgen import TOOLS, add_load_arguments, run_load
 from serving import HOST, clean_env, cli, ranklet_server, request, run_in_scratch, running
 
 SITE = "benchblog"

@@ -9,7 +9,7 @@ What it does (issue 6, item 3), all on 127.0.0.1 and bounded in time:
 2. Seeds both with the same plan: threads of 20, 200 and 2,000 comments (25 % replies, each
    to a top-level comment, so Isso's one-level nesting and Ranklet's trees hold the same
    structure), 100 articles with 0 to 5 comments, and a thread that receives the posts.
-   Ranklet through ``service.commenting.post_comment`` (in a subprocess with rate limits
+   Ranklet through ``service.comment_posting.post_comment`` (in a subprocess with rate limits
    off); Isso through its own ``isso.db.SQLite3`` classes (``bench/isso/seed_isso.py``, run
    by the venv's Python), every comment accepted (mode 1).
 3. Runs both under gunicorn with 2 workers: ``python -m service.cli serve --workers 2`` (its

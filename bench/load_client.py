@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import brotli
-from loadgen import LoadResult, run_load
+from load_result import LoadResult
+from loadgen import run_load
 from serving import Server, request
 from workload import POSTS_ARTICLE, SITE, Route
 

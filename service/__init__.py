@@ -230,12 +230,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _configure(app, test_config)
     _bind_extensions(app)
     _register_blueprints(app)
-    from service import errors
+    from service import errors, sites
 
     errors.register(app)
+    app.extensions["ranklet_site_language"] = sites.site_language  # for error messages
     _request_hooks(app)
-    from service import notifications
+    from service import notifications, outbox
 
+    outbox.init_app(app)  # new comments and rank events join the outbox
     notifications.init_app(app)  # the outbox sender: lazily, in each serving process
     _hot_reads(app)
     return app

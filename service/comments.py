@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import abort
 
-from service import commenting, markup, ranking
+from service import (
+    comment_editing,
+    comment_likes,
+    comment_moderation,
+    comment_posting,
+    comment_reading,
+    comment_threads,
+    markup,
+    ranking,
+)
 from service.auth import require_admin, require_origin
 from service.caching import (
     THREAD_CACHE,
@@ -18,19 +28,8 @@ from service.caching import (
     thread_read,
 )
 from service.client import client_address
-from service.db_types import transaction_intent
-from service.extensions import db
-from service.hot_reads import (
-    ReadCheck,
-    counts_found,
-    counts_parameters,
-    counts_statement,
-    counts_token,
-    mark,
-)
-from service.rate_limits import check_comment_rate
-from service.request_input import ApiBlueprint
-from service.schemas import (
+from service.comment_representation import public
+from service.comment_schemas import (
     CommentInput,
     CommentPatch,
     CommentResult,
@@ -46,6 +45,18 @@ from service.schemas import (
     Widget,
     WidgetQuery,
 )
+from service.db_types import transaction_intent
+from service.extensions import db
+from service.hot_reads import (
+    ReadCheck,
+    counts_found,
+    counts_parameters,
+    counts_statement,
+    counts_token,
+    mark,
+)
+from service.rate_limits import check_comment_rate
+from service.request_input import ApiBlueprint
 from service.sites import SLUG_RE, get_site_or_404, no_site
 
 blp = ApiBlueprint("comments", __name__, url_prefix="/api/v1/sites", description="Comments")
@@ -68,27 +79,34 @@ def _admin_or_origin(site: Any) -> bool:
     return False
 
 
+def _thread_answer(
+    kind: str, site: str, query: dict[str, Any], render: Callable[[], bytes]
+) -> Response:
+    """A read of one article's thread: answered from the cache while its version stands."""
+    known = thread_read(site, query["article"])
+    etag = etag_for(kind, known.site_id, known.site, known.thread, sorted(query.items()))
+    return cached_response(etag, THREAD_CACHE, render, "application/json")
+
+
+def _comments_page(site: str, query: dict[str, Any]) -> bytes:
+    page = comment_reading.thread_page(
+        get_site_or_404(site),
+        query["article"],
+        sort=query["sort"],
+        limit=query["limit"],
+        cursor=query.get("cursor"),
+        lang=query.get("lang"),
+    )
+    return render_json(CommentsPage, page.as_dict())
+
+
 @blp.route("/<site>/comments")
 class CommentsView(MethodView):
     @blp.arguments(CommentsQuery(), location="query")
     @blp.response(200, CommentsPage)
     def get(self, query: dict[str, Any], site: str) -> Response:
         """A page of an article's approved comments, replies nested under their parents."""
-        known = thread_read(site, query["article"])
-        etag = etag_for("comments", known.site_id, known.site, known.thread, sorted(query.items()))
-
-        def render() -> bytes:
-            page = commenting.thread_page(
-                get_site_or_404(site),
-                query["article"],
-                sort=query["sort"],
-                limit=query["limit"],
-                cursor=query.get("cursor"),
-                lang=query.get("lang"),
-            )
-            return render_json(CommentsPage, page.as_dict())
-
-        return cached_response(etag, THREAD_CACHE, render, "application/json")
+        return _thread_answer("comments", site, query, lambda: _comments_page(site, query))
 
     @blp.arguments(CommentInput())
     @blp.response(201, PostResult)
@@ -100,17 +118,17 @@ class CommentsView(MethodView):
         # from its first statement, and Markdown rendering need not happen under it.
         body_html = markup.render_comment(body["body"].strip())
         with transaction_intent(False):  # reads: no write lock yet (post_comment takes it)
-            target, thread = commenting.site_and_thread(site, body["article"])
+            target, thread = comment_threads.site_and_thread(site, body["article"])
             if target is None:
                 no_site(site)
             as_author = _admin_or_origin(target)
         if not as_author:
             check_comment_rate(target)
-        posted, status = commenting.post_comment(
+        posted, status = comment_posting.post_comment(
             target, body, as_author=as_author, body_html=body_html, thread=thread
         )
         answer = {
-            "comment": commenting.public(posted.comment, target.lang),
+            "comment": public(posted.comment, target.lang),
             "status": status,
             "edit_token": posted.edit_token,
             "editable_until": posted.editable_until,
@@ -127,11 +145,11 @@ class CommentView(MethodView):
         """Edit one's own comment within the edit window (X-Edit-Token)."""
         target = get_site_or_404(site)
         require_origin(target)
-        comment = commenting.get_comment_or_404(target, comment_id)
-        if not commenting.edit_window_open(comment, request.headers.get("X-Edit-Token")):
+        comment = comment_threads.get_comment_or_404(target, comment_id)
+        if not comment_editing.edit_window_open(comment, request.headers.get("X-Edit-Token")):
             abort(403, message="This comment can no longer be edited with this token.")
-        commenting.edit_comment(target, comment, body)
-        return {"comment": commenting.public(comment, target.lang)}
+        comment_editing.edit_comment(target, comment, body)
+        return {"comment": public(comment, target.lang)}
 
     @blp.response(204)
     @blp.alt_response(403, description="Wrong edit token or the edit window is closed")
@@ -139,12 +157,12 @@ class CommentView(MethodView):
         """Delete one's own comment within the window, or any comment with the site token."""
         target = get_site_or_404(site)
         admin = _admin_or_origin(target)
-        comment = commenting.get_comment_or_404(target, comment_id)
-        if not admin and not commenting.edit_window_open(
+        comment = comment_threads.get_comment_or_404(target, comment_id)
+        if not admin and not comment_editing.edit_window_open(
             comment, request.headers.get("X-Edit-Token")
         ):
             abort(403, message="This comment can no longer be deleted with this token.")
-        commenting.delete_comment(comment)
+        comment_editing.delete_comment(comment)
 
 
 @blp.route("/<site>/comments/<int:comment_id>/like")
@@ -154,8 +172,8 @@ class LikeView(MethodView):
         """Like a comment; one like per client, repeats change nothing."""
         target = get_site_or_404(site)
         require_origin(target)
-        comment = commenting.get_comment_or_404(target, comment_id)
-        return {"likes": commenting.like_comment(comment, client_address())}
+        comment = comment_threads.get_comment_or_404(target, comment_id)
+        return {"likes": comment_likes.like_comment(comment, client_address())}
 
 
 @blp.route("/<site>/comments/<int:comment_id>/moderate")
@@ -166,12 +184,12 @@ class ModerateView(MethodView):
         """Approve, mark as spam, delete or restore a comment."""
         target = get_site_or_404(site)
         require_admin(target)
-        comment = commenting.get_comment_or_404(target, comment_id)
+        comment = comment_threads.get_comment_or_404(target, comment_id)
         try:
-            commenting.moderate(comment, body["action"])
-        except commenting.ErasedComment as error:
+            comment_moderation.moderate(comment, body["action"])
+        except comment_moderation.ErasedComment as error:
             abort(422, message=str(error), errors={"action": [str(error)]})
-        return {"comment": commenting.public(comment, target.lang)}
+        return {"comment": public(comment, target.lang)}
 
 
 @blp.route("/<site>/moderation")
@@ -182,7 +200,7 @@ class ModerationView(MethodView):
         """Comments by status, newest first, with private fields (e-mail, status, article)."""
         target = get_site_or_404(site)
         require_admin(target)
-        items, cursor = commenting.moderation_page(
+        items, cursor = comment_moderation.moderation_page(
             target, query["status"], query["limit"], query.get("cursor")
         )
         return {"comments": items, "next_cursor": cursor}
@@ -217,25 +235,23 @@ class WidgetView(MethodView):
     @blp.response(200, Widget)
     def get(self, query: dict[str, Any], site: str) -> Response:
         """Everything the embed needs in one round trip: site, rankings, first page."""
-        known = thread_read(site, query["article"])
-        etag = etag_for("widget", known.site_id, known.site, known.thread, sorted(query.items()))
+        return _thread_answer("widget", site, query, lambda: _widget(site, query))
 
-        def render() -> bytes:
-            target = get_site_or_404(site)
-            lang = query.get("lang") or target.lang
-            document = {
-                "site": {
-                    "name": target.name,
-                    "lang": target.lang,
-                    "moderation": target.moderation,
-                    "edit_window": current_app.config["EDIT_WINDOW"],
-                },
-                "rankings": ranking.rankings_document(target, lang)["categories"],
-                "comments": commenting.thread_page(
-                    target, query["article"], sort=query["sort"], limit=query["limit"], lang=lang
-                ).as_dict(),
-                "features": {"notify": bool(current_app.config.get("SMTP_HOST"))},
-            }
-            return render_json(Widget, document)
 
-        return cached_response(etag, THREAD_CACHE, render, "application/json")
+def _widget(site: str, query: dict[str, Any]) -> bytes:
+    target = get_site_or_404(site)
+    lang = query.get("lang") or target.lang
+    document = {
+        "site": {
+            "name": target.name,
+            "lang": target.lang,
+            "moderation": target.moderation,
+            "edit_window": current_app.config["EDIT_WINDOW"],
+        },
+        "rankings": ranking.rankings_document(target, lang)["categories"],
+        "comments": comment_reading.thread_page(
+            target, query["article"], sort=query["sort"], limit=query["limit"], lang=lang
+        ).as_dict(),
+        "features": {"notify": bool(current_app.config.get("SMTP_HOST"))},
+    }
+    return render_json(Widget, document)

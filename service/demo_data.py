@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from service import commenting, ranking
+from service import comment_likes, comment_posting, comment_threads, ranking
 from service.db_types import utcnow
 from service.extensions import db
 from service.models import Comment, Site
@@ -136,7 +136,7 @@ def _seed_comments(site: Site) -> None:
         return
     ids: dict[str, int] = {}
     for article, title in ARTICLES.items():
-        commenting.ensure_thread(site, article, title, None)
+        comment_threads.ensure_thread(site, article, title, None)
     dated: dict[int, datetime] = {}
     for key, parent, author, body, hours, is_author in COMMENTS:
         data: dict[str, Any] = {
@@ -146,12 +146,12 @@ def _seed_comments(site: Site) -> None:
             "body": body,
             "parent_id": ids.get(parent) if parent else None,
         }
-        posted, _ = commenting.post_comment(site, data, as_author=is_author)
+        posted, _ = comment_posting.post_comment(site, data, as_author=is_author)
         ids[key] = posted.comment.id
         dated[posted.comment.id] = _after_publication(hours)
     for article, likes in (("/demo/pricing-strategy/", 2), ("/demo/kpi-design/", 0)):
         for number in range(likes):
-            posted, _ = commenting.post_comment(
+            posted, _ = comment_posting.post_comment(
                 site,
                 {"article": article, "body": f"参考になりました（{number + 1}）", "author": "読者"},
                 as_author=False,
@@ -160,7 +160,7 @@ def _seed_comments(site: Site) -> None:
     liked = db.session.get(Comment, ids["c4"])
     assert liked is not None
     for reader in range(3):  # documentation addresses (RFC 5737), liked like real readers
-        commenting.like_comment(liked, f"198.51.100.{reader + 1}")
+        comment_likes.like_comment(liked, f"198.51.100.{reader + 1}")
     # Dated by UPDATE after posting: a thread read while posting has each comment's time.
     for comment_id, moment in dated.items():
         db.session.execute(

@@ -10,12 +10,12 @@ from flask import Blueprint, Response, current_app, request
 from flask_smorest import abort
 from sqlalchemy import select
 
-from service.commenting import ANONYMOUS
+from service.comment_representation import ANONYMOUS
 from service.extensions import db
 from service.markup import html_to_text
 from service.models import Comment, Site, Thread
-from service.schemas import CONTROL_RE, LINE_CONTROL_RE
 from service.sites import get_site_or_404
+from service.text_rules import CONTROL_RE, LINE_CONTROL_RE
 
 blp = Blueprint("feeds", __name__, url_prefix="/feeds")
 

@@ -150,12 +150,15 @@ class Comment(db.Model):  # type: ignore[name-defined,misc]
 Index("ix_comments_source", Comment.site_id, Comment.source_key, unique=True)
 
 
+def owner_key(target: str) -> Any:
+    """A primary-key column that is its owner's id: the row goes when its owner goes."""
+    return mapped_column(ForeignKey(target, ondelete="CASCADE"), primary_key=True)
+
+
 class Like(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "likes"
 
-    comment_id: Mapped[int] = mapped_column(
-        ForeignKey("comments.id", ondelete="CASCADE"), primary_key=True
-    )
+    comment_id: Mapped[int] = owner_key("comments.id")
     client_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -195,8 +198,6 @@ class Unsubscribe(db.Model):  # type: ignore[name-defined,misc]
 
     __tablename__ = "unsubscribes"
 
-    site_id: Mapped[int] = mapped_column(
-        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
-    )
+    site_id: Mapped[int] = owner_key("sites.id")
     email_lookup: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -1,24 +1,34 @@
 """The notification outbox: rows written in the comment's (or rank entries') own transaction.
 
 Because the row commits with the comment or the positions, a crash between the two cannot lose a
-notification; a sender delivers the rows later, with retries (see ``notifications``).
+notification; a sender delivers the rows later, with retries (see ``notifications``). The outbox
+listens for the domains' events (:func:`init_app`): the comments and rankings code announces
+what happened and never imports this module.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 
+from service import events
+from service.comment_posting import CommentPosted
+from service.comment_representation import public
+from service.comment_schemas import PublicComment
 from service.extensions import db
 from service.models import Comment, Notification, Site
+from service.ranking import RankEvent
+
+
+def init_app(app: Flask) -> None:
+    """New comments and rank events join the outbox, in the transaction that made them."""
+    events.listen(app, CommentPosted, lambda e: enqueue_comment(e.site, e.comment, e.parent))
+    events.listen(app, RankEvent, lambda e: enqueue_site_event(e.site, e.body, mail=e.mail))
 
 
 def comment_event(site: Site, comment: Comment, article: str) -> dict[str, Any]:
     """The webhook body: public fields, status and article; never an e-mail or an IP."""
-    from service.commenting import public
-    from service.schemas import PublicComment
-
     data = PublicComment(exclude=("replies",)).dump(public(comment, site.lang))
     data.update(status=comment.status, article=article)
     event = "comment.created" if comment.status == "approved" else "comment.pending"
@@ -62,8 +72,8 @@ def enqueue_comment(site: Site, comment: Comment, parent: Comment | None) -> Non
 def enqueue_site_event(site: Site, event: dict[str, Any], *, mail: bool) -> None:
     """A site event that is no comment (``ranking.best``, ``ranking.recorded``).
 
-    The caller builds the whole webhook body, so this module needs nothing of the caller's
-    (``ranking`` imports it, never the other way round). The mail row holds the event, not
+    The announcer builds the whole webhook body (``ranking.RankEvent``), so this module needs
+    nothing of the rankings domain but the event's class. The mail row holds the event, not
     the address: the address is read, decrypted, when the mail is sent.
     """
     if site.webhook_url:

@@ -31,7 +31,8 @@ from service.caching import bump_site
 from service.db_types import utcnow
 from service.extensions import db
 from service.models import Category, RankEntry, Site
-from service.schemas import FUTURE_TOLERANCE, MAX_POSITION
+from service.schema_fields import FUTURE_TOLERANCE
+from service.text_rules import MAX_POSITION
 
 FORMAT = "ranklet-rank-history"
 VERSION = 1

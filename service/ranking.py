@@ -13,7 +13,7 @@ from sqlalchemy import and_, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from service import outbox
+from service import events
 from service.caching import bump_site
 from service.db_types import utcnow
 from service.extensions import db
@@ -138,6 +138,16 @@ def rankings_document(site: Site, lang: str | None = None) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class RankEvent:
+    """A rank event of a batch (``ranking.best``, ``ranking.recorded``), announced inside the
+    batch's transaction; ``body`` is the whole webhook body, ``mail`` whether it is mailed."""
+
+    site: Site
+    body: dict[str, Any]
+    mail: bool
+
+
 class UnknownCategory(LookupError):
     def __init__(self, keys: list[str]) -> None:
         super().__init__(", ".join(keys))
@@ -182,7 +192,7 @@ def store_entries(rows: list[dict[str, Any]]) -> None:
 def announce_batch(
     site: Site, rows: list[dict[str, Any]], store: Callable[[list[dict[str, Any]]], None]
 ) -> list[dict[str, Any]]:
-    """Store one batch of entries with ``store`` and queue its rank events; returns them.
+    """Store one batch of entries with ``store`` and announce its rank events; returns them.
 
     A batch (one API call, ``rank set``, admin form or ``rank import``) sends at most one
     ``ranking.best`` per category: its best entry, when that beats the best before the
@@ -205,13 +215,13 @@ def announce_batch(
             batch_best[key] = seen
         if key not in latest or seen.observed_at > latest[key].observed_at:
             latest[key] = seen
-    events = []
+    bodies = []
     for key in ids:
         previous = before.get(key)
         reached = batch_best[key]
         if previous is not None and reached.position >= previous.position:
             continue
-        events.append(
+        bodies.append(
             {
                 "event": "ranking.best",
                 "site": site.slug,
@@ -222,7 +232,7 @@ def announce_batch(
             }
         )
     if site.rank_events == "all":
-        events.append(
+        bodies.append(
             {
                 "event": "ranking.recorded",
                 "site": site.slug,
@@ -237,9 +247,9 @@ def announce_batch(
                 ],
             }
         )
-    for event in events:
-        outbox.enqueue_site_event(site, event, mail=event["event"] == "ranking.best")
-    return events
+    for body in bodies:
+        events.announce(RankEvent(site, body, mail=body["event"] == "ranking.best"))
+    return bodies
 
 
 def _category_ref(category: Category, lang: str) -> dict[str, str]:

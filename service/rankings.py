@@ -17,8 +17,7 @@ from service.caching import (
     render_json,
     versions_or_404,
 )
-from service.request_input import ApiBlueprint
-from service.schemas import (
+from service.ranking_schemas import (
     CATEGORY_KEY_RE,
     CategoryInput,
     CategoryOutput,
@@ -28,6 +27,7 @@ from service.schemas import (
     Rankings,
     RecordPositions,
 )
+from service.request_input import ApiBlueprint
 from service.sites import get_site_or_404
 
 blp = ApiBlueprint("rankings", __name__, url_prefix="/api/v1/sites", description="Rank badges")

@@ -21,10 +21,9 @@ class is *defined*, so this module must be imported before ``limits.storage_from
 Supported strategies: fixed window, moving window and sliding window counter; all three are
 exact across processes because each decision is made inside one write transaction.
 
-Connections are opened lazily, one per thread and process (never inherited across
-``fork``), with WAL journaling and a busy timeout. Expired rows are purged
-opportunistically, at most once per ``purge_interval`` seconds per process. The file is
-created with mode 0600 (its keys may contain client addresses).
+The file itself (connections per thread and process, WAL, the write transaction, mode 0600)
+is handled by :class:`~service.ratelimit_file.SQLiteFile`. Expired rows are purged
+opportunistically, at most once per ``purge_interval`` seconds per process.
 
 Options (keyword arguments, e.g. Flask-Limiter's ``RATELIMIT_STORAGE_OPTIONS``):
 ``timeout`` (seconds to wait for the write lock, default 5) and ``purge_interval``
@@ -36,17 +35,15 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
-import threading
 import time
 import urllib.parse
-import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from typing import Any
 
 from limits.errors import ConfigurationError
 from limits.storage import MovingWindowSupport, SlidingWindowCounterSupport, Storage
 from limits.storage.base import TimestampedSlidingWindow
+
+from service.ratelimit_file import SQLiteFile, first_row
 
 SCHEME = "ranklet-sqlite"
 DEFAULT_FILENAME = "ratelimit.db"
@@ -84,20 +81,6 @@ def default_storage_uri(instance_path: str) -> str:
     return storage_uri_for_path(os.path.join(instance_path, DEFAULT_FILENAME))
 
 
-def _first_row(
-    conn: sqlite3.Connection, sql: str, params: tuple[object, ...] = ()
-) -> tuple[Any, ...] | None:
-    # fetchall() runs the statement to completion, so no read transaction lingers.
-    rows = conn.execute(sql, params).fetchall()
-    return tuple(rows[0]) if rows else None
-
-
-class _Connection(sqlite3.Connection):
-    """A connection that remembers its process and can be weakly referenced."""
-
-    owner_pid: int
-
-
 def _path_from_uri(uri: str) -> str:
     parts = urllib.parse.urlsplit(uri)
     if parts.scheme != SCHEME:
@@ -133,117 +116,21 @@ class SQLiteStorage(
         self.path = _path_from_uri(uri)
         self.timeout = float(timeout)
         self.purge_interval = float(purge_interval)
-        self._init_runtime_state()
-        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        self._create_schema()
-
-    # -- connections ------------------------------------------------------------------------
-
-    def _init_runtime_state(self) -> None:
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        # Weak, so that a finished thread's connection is closed with its thread-local data.
-        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._file = SQLiteFile(self.path, self.timeout)
         self._last_purge = 0.0
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        for name in ("_local", "_lock", "_connections", "_last_purge"):
-            state.pop(name, None)
-        return state
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self._file.create(_SCHEMA)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._init_runtime_state()
-
-    def _create_file(self) -> None:
-        directory = os.path.dirname(self.path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        # Create the file owner-only before SQLite does; its -wal and -shm files inherit
-        # the database file's permissions.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-
-    def _open(self) -> _Connection:
-        conn = sqlite3.connect(
-            self.path,
-            timeout=self.timeout,
-            isolation_level=None,  # autocommit: transactions are explicit BEGIN IMMEDIATE
-            check_same_thread=False,  # only its own thread uses it; close() may run elsewhere
-            factory=_Connection,
-        )
-        conn.owner_pid = os.getpid()
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            self._ensure_wal(conn)
-            conn.execute("PRAGMA synchronous = NORMAL")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _ensure_wal(self, conn: sqlite3.Connection) -> None:
-        # Switching to WAL needs an exclusive lock and may report "locked" without calling
-        # the busy handler while other processes are opening the file: retry until timeout.
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                mode = conn.execute("PRAGMA journal_mode").fetchall()[0][0]
-                if str(mode).lower() == "wal":
-                    return
-                conn.execute("PRAGMA journal_mode = WAL")
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.01)
-
-    def _connection(self) -> _Connection:
-        conn: _Connection | None = getattr(self._local, "conn", None)
-        if conn is None or conn.owner_pid != os.getpid():
-            # A connection inherited through fork is never used in the child.
-            conn = self._open()
-            self._local.conn = conn
-            with self._lock:
-                self._connections.add(conn)
-        return conn
+        self._last_purge = 0.0  # this process has not purged yet
 
     def close(self) -> None:
         """Close this process's connections; they are reopened on next use.
 
         Call it when no other thread is using the storage (e.g. at shutdown or in tests).
         """
-        pid = os.getpid()
-        with self._lock:
-            mine = [conn for conn in self._connections if conn.owner_pid == pid]
-            for conn in mine:
-                self._connections.discard(conn)
-        self._local = threading.local()
-        for conn in mine:
-            conn.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: ``BEGIN IMMEDIATE`` takes the write lock before any read."""
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                with suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
-
-    def _create_schema(self) -> None:
-        self._create_file()
-        with self._transaction() as conn:
-            for statement in _SCHEMA:
-                conn.execute(statement)
-        # Nothing stays open: the instance may be created before gunicorn forks.
-        self.close()
+        self._file.close()
 
     def _maybe_purge(self, conn: sqlite3.Connection, now: float) -> None:
         if now - self._last_purge < self.purge_interval:
@@ -260,7 +147,7 @@ class SQLiteStorage(
 
     @staticmethod
     def _live_counter(conn: sqlite3.Connection, key: str, now: float) -> tuple[int, float] | None:
-        row = _first_row(
+        row = first_row(
             conn,
             "SELECT value, expires_at FROM counters WHERE key = ? AND expires_at > ?",
             (key, now),
@@ -287,33 +174,33 @@ class SQLiteStorage(
 
         :return: the counter's value after the increment
         """
-        with self._transaction() as conn:
+        with self._file.transaction() as conn:
             now = time.time()  # read under the write lock
             self._maybe_purge(conn, now)
             return self._incr(conn, key, expiry, amount, now)
 
     def get(self, key: str) -> int:
         """Return the counter of ``key`` (0 when absent or expired)."""
-        current = self._live_counter(self._connection(), key, time.time())
+        current = self._live_counter(self._file.connection(), key, time.time())
         return 0 if current is None else current[0]
 
     def get_expiry(self, key: str) -> float:
         """Return when the counter of ``key`` expires (now when absent or expired)."""
         now = time.time()
-        current = self._live_counter(self._connection(), key, now)
+        current = self._live_counter(self._file.connection(), key, now)
         return now if current is None else current[1]
 
     def check(self) -> bool:
         """Return whether the SQLite file can be read."""
         try:
-            self._connection().execute("SELECT 1 FROM counters LIMIT 1").fetchall()
+            self._file.connection().execute("SELECT 1 FROM counters LIMIT 1").fetchall()
         except sqlite3.Error:
             return False
         return True
 
     def reset(self) -> int | None:
         """Delete every limit; return the number of keys deleted."""
-        with self._transaction() as conn:
+        with self._file.transaction() as conn:
             events = conn.execute("SELECT COUNT(DISTINCT key) FROM events").fetchall()[0][0]
             counters = conn.execute("DELETE FROM counters").rowcount
             conn.execute("DELETE FROM events")
@@ -321,7 +208,7 @@ class SQLiteStorage(
 
     def clear(self, key: str) -> None:
         """Delete the limit of ``key``."""
-        with self._transaction() as conn:
+        with self._file.transaction() as conn:
             conn.execute("DELETE FROM counters WHERE key = ?", (key,))
             conn.execute("DELETE FROM events WHERE key = ?", (key,))
 
@@ -340,7 +227,7 @@ class SQLiteStorage(
         or fewer."""
         if amount > limit:
             return False
-        with self._transaction() as conn:
+        with self._file.transaction() as conn:
             now = time.time()
             self._maybe_purge(conn, now)
             conn.execute("DELETE FROM events WHERE key = ? AND at <= ?", (key, now - expiry))
@@ -355,7 +242,7 @@ class SQLiteStorage(
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         """Return (time of the oldest entry in the window, number of entries in the window)."""
-        return self._window(self._connection(), key, expiry, time.time())
+        return self._window(self._file.connection(), key, expiry, time.time())
 
     # -- sliding window counter -------------------------------------------------------------
 
@@ -378,7 +265,7 @@ class SQLiteStorage(
         """Count ``amount`` hits if the weighted count of both windows stays within ``limit``."""
         if amount > limit:
             return False
-        with self._transaction() as conn:
+        with self._file.transaction() as conn:
             now = time.time()
             self._maybe_purge(conn, now)
             previous_count, previous_ttl, current_count, _ = self._sliding_window_info(
@@ -395,12 +282,12 @@ class SQLiteStorage(
 
     def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
         """Return (previous count, previous TTL, current count, current TTL)."""
-        return self._sliding_window_info(self._connection(), key, expiry, time.time())
+        return self._sliding_window_info(self._file.connection(), key, expiry, time.time())
 
     def clear_sliding_window(self, key: str, expiry: int) -> None:
         """Delete both windows' counters of ``key``."""
         previous_key, current_key = self.sliding_window_keys(key, expiry, time.time())
-        with self._transaction() as conn:
+        with self._file.transaction() as conn:
             conn.execute("DELETE FROM counters WHERE key IN (?, ?)", (previous_key, current_key))
 
 

@@ -66,6 +66,15 @@ def get_site(slug: str) -> Site | None:
     return db.session.scalar(_SITE_BY_SLUG, {"slug": slug})
 
 
+def site_language(slug: str) -> str | None:
+    """The language of the site ``slug``, None when there is no such site.
+
+    Error messages speak it: ``create_app`` hands this function to the error side, which
+    knows nothing of sites itself."""
+    site = get_site(slug)
+    return site.lang if site is not None else None
+
+
 def no_site(slug: str) -> NoReturn:
     """The 404 of every route under a site that does not exist."""
     abort(404, message=f"No site {slug!r}.")

@@ -13,12 +13,15 @@ and ``scripts/screenshot.py`` use too; ``ranklet`` commands run through its ``cl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -187,3 +190,57 @@ def wait_ready(server: Server) -> Server:
         server.stop()
         raise AssertionError(server.log.read_text(errors="replace")[-3000:]) from None
     return server
+
+
+def post_json(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """POST ``body`` as JSON to a test server: (status, decoded answer), error answers too."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+
+
+def kill_hard(process: Any) -> None:
+    """SIGKILL a server and its workers: no chance to finish anything."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == process.pid:
+            children.append(int(entry.name))
+    process.kill()
+    process.wait(timeout=10)
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def record_at_minute(client: Any, site: Any, positions: dict[str, int], minute: int) -> None:
+    """Record ``positions`` through the API, observed at that minute of 2024-01-01."""
+    answer = client.post(
+        f"/api/v1/sites/{site.slug}/rankings",
+        json={"positions": positions, "observed_at": f"2024-01-01T00:{minute:02d}:00Z"},
+        headers=site.auth,
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+
+
+# Badges of a site or category that does not exist, SVG and PNG alike: (the path under
+# /badge/ without its extension, the query, what the 404 badge says).
+UNKNOWN_BADGES = [
+    ("nosuch/consulting", "", "unknown site"),
+    ("blog/nosuch", "", "ランキングが見つかりません"),
+    ("blog/nosuch", "lang=en", "unknown category"),
+]

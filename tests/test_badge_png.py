@@ -12,7 +12,7 @@ import pytest
 from defusedxml import ElementTree
 from fontTools.ttLib import TTFont
 from PIL import Image, ImageChops, ImageStat
-from support import CHROMIUM, chromium_available, need
+from support import CHROMIUM, UNKNOWN_BADGES, chromium_available, need, record_at_minute
 
 from service.badge_png import FONT_FILES, render_png
 from service.badge_svg import (
@@ -32,15 +32,6 @@ LONG_LABELS = {
     "ja": "中小企業診断士・経営コンサルタント・事業承継アドバイザー",
     "en": "Small business management consulting and succession advisory",
 }
-
-
-def record(client: Any, site: Any, positions: dict[str, int], minute: int) -> None:
-    answer = client.post(
-        f"/api/v1/sites/{site.slug}/rankings",
-        json={"positions": positions, "observed_at": f"2024-01-01T00:{minute:02d}:00Z"},
-        headers=site.auth,
-    )
-    assert answer.status_code == 200, answer.get_data(as_text=True)
 
 
 def url(key: str, ext: str, **params: Any) -> str:
@@ -69,8 +60,8 @@ def ranked(client: Any, site: Any) -> Any:
         headers=site.auth,
     )
     assert answer.status_code == 201
-    record(client, site, {"consulting": 4, "long": 1000}, 0)
-    record(client, site, {"consulting": 9, "long": 1234}, 1)
+    record_at_minute(client, site, {"consulting": 4, "long": 1000}, 0)
+    record_at_minute(client, site, {"consulting": 9, "long": 1234}, 1)
     return site
 
 
@@ -121,7 +112,7 @@ def test_png_caching_etag_and_304(client, ranked):
     assert again.get_data() == b""
     assert again.headers["ETag"] == tags["png2"]
     # A new position is a new image and a new tag.
-    record(client, ranked, {"consulting": 2}, 2)
+    record_at_minute(client, ranked, {"consulting": 2}, 2)
     changed = client.get(url("consulting", "png", scale=2), headers={"If-None-Match": tags["png2"]})
     assert changed.status_code == 200
     assert changed.headers["ETag"] != tags["png2"]
@@ -152,16 +143,9 @@ def test_bad_size_is_a_422_svg_too(client, ranked):
     assert b"size\xe3\x81\xae" in answer.get_data()  # 「sizeの値が不正です」
 
 
-@pytest.mark.parametrize(
-    ("path", "message"),
-    [
-        ("/badge/nosuch/consulting.png?scale=2", "unknown site"),
-        ("/badge/blog/nosuch.png?scale=2", "ランキングが見つかりません"),
-        ("/badge/blog/nosuch.png?scale=2&lang=en", "unknown category"),
-    ],
-)
-def test_unknown_site_or_category_is_a_404_png(client, site, path, message):
-    answer = client.get(path)
+@pytest.mark.parametrize(("path", "query", "message"), UNKNOWN_BADGES)
+def test_unknown_site_or_category_is_a_404_png(client, site, path, query, message):
+    answer = client.get(f"/badge/{path}.png?scale=2" + (f"&{query}" if query else ""))
     assert answer.status_code == 404
     png_of(answer)
     assert answer.get_data() == render_png(render_not_found(message), 2)
@@ -227,7 +211,7 @@ def test_banner_fits_long_labels_and_four_digit_positions(client, ranked, lang, 
 @pytest.mark.parametrize("lang", ["ja", "en"])
 @pytest.mark.parametrize("position", [1, 12, 123, 1234])
 def test_free_badge_grows_with_its_text_and_keeps_it_inside(client, site, lang, position):
-    record(client, site, {"consulting": position}, 0)
+    record_at_minute(client, site, {"consulting": position}, 0)
     svg = client.get(url("consulting", "svg", lang=lang, show="both"))
     width, height = svg_size(svg)
     root = ElementTree.fromstring(svg.get_data())
@@ -354,7 +338,7 @@ def test_the_width_table_is_the_packaged_fonts_advances():
 def test_history_best_label_is_clear_of_the_right_edge_in_pixels(client, site, lang):
     """The best at the latest point puts 「最高順位 1位」 at the right: drawn, not clipped."""
     for minute, position in enumerate([1234, 40, 7, 1]):
-        record(client, site, {"consulting": position}, minute)
+        record_at_minute(client, site, {"consulting": position}, minute)
     svg = client.get(f"/badge/blog/consulting/history.svg?lang={lang}").get_data(as_text=True)
     label = "最高順位 1位" if lang == "ja" else "best #1"
     assert label in svg

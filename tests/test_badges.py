@@ -7,18 +7,10 @@ from xml.etree.ElementTree import Element
 
 import pytest
 from defusedxml import ElementTree
+from support import UNKNOWN_BADGES, record_at_minute
 
 SVG = "{http://www.w3.org/2000/svg}"
 BASE = "/api/v1/sites/blog"
-
-
-def record(client: Any, site: Any, positions: dict[str, int], minute: int) -> None:
-    answer = client.post(
-        f"/api/v1/sites/{site.slug}/rankings",
-        json={"positions": positions, "observed_at": f"2024-01-01T00:{minute:02d}:00Z"},
-        headers=site.auth,
-    )
-    assert answer.status_code == 200, answer.get_data(as_text=True)
 
 
 def parse(answer: Any) -> Element:
@@ -44,9 +36,9 @@ def badge(client: Any, query: str = "", key: str = "consulting", slug: str = "bl
 @pytest.fixture
 def ranked(client: Any, site: Any) -> Any:
     """Consulting was 4th at best, is 9th now."""
-    record(client, site, {"consulting": 7}, 0)
-    record(client, site, {"consulting": 4}, 1)
-    record(client, site, {"consulting": 9}, 2)
+    record_at_minute(client, site, {"consulting": 7}, 0)
+    record_at_minute(client, site, {"consulting": 4}, 1)
+    record_at_minute(client, site, {"consulting": 9}, 2)
     return site
 
 
@@ -77,7 +69,7 @@ def test_badge_text_for_each_show_and_lang(client, ranked, query, text):
 
 def test_badge_defaults_to_the_sites_language(client, make_site):
     english = make_site("english", lang="en")
-    record(client, english, {"marketing": 12}, 0)
+    record_at_minute(client, english, {"marketing": 12}, 0)
     answer = badge(client, key="marketing", slug="english")
     assert spoken(parse(answer)) == "Marketing ranking | #12 (best)"
     answer = badge(client, "?lang=ja", key="marketing", slug="english")
@@ -151,7 +143,7 @@ def test_etag_answers_304_and_changes_with_the_ranking(client, site, ranked):
     english = badge(client, "?lang=en")
     assert english.headers["ETag"] != etag
     # A new best changes the badge and its tag; the old tag no longer matches.
-    record(client, site, {"consulting": 2}, 3)
+    record_at_minute(client, site, {"consulting": 2}, 3)
     changed = client.get("/badge/blog/consulting.svg", headers={"If-None-Match": etag})
     assert changed.status_code == 200
     assert changed.headers["ETag"] != etag
@@ -159,20 +151,18 @@ def test_etag_answers_304_and_changes_with_the_ranking(client, site, ranked):
 
 
 @pytest.mark.parametrize(
-    ("url", "message"),
+    ("path", "query", "message"),
     [
-        ("/badge/nosuch/consulting.svg", "unknown site"),
-        ("/badge/nosuch/consulting.svg?lang=ja", "サイトが見つかりません"),
-        ("/badge/blog/nosuch.svg", "ランキングが見つかりません"),
-        ("/badge/blog/nosuch.svg?lang=en", "unknown category"),
-        ("/badge/nosuch/consulting/history.svg", "unknown site"),
-        ("/badge/blog/nosuch/history.svg", "ランキングが見つかりません"),
-        ("/badge/blog/nosuch.svg?size=200x40", "ランキングが見つかりません"),
+        *UNKNOWN_BADGES,
+        ("nosuch/consulting", "lang=ja", "サイトが見つかりません"),
+        ("nosuch/consulting/history", "", "unknown site"),
+        ("blog/nosuch/history", "", "ランキングが見つかりません"),
+        ("blog/nosuch", "size=200x40", "ランキングが見つかりません"),
     ],
 )
-def test_unknown_site_or_category_is_a_404_svg(client, site, url, message):
+def test_unknown_site_or_category_is_a_404_svg(client, site, path, query, message):
     """In the site's language, or the asked one; without a site, the browser's."""
-    answer = client.get(url)
+    answer = client.get(f"/badge/{path}.svg" + (f"?{query}" if query else ""))
     assert answer.status_code == 404
     root = parse(answer)
     assert message in spoken(root)
@@ -195,7 +185,7 @@ def test_labels_are_escaped(client, site):
         headers=site.auth,
     )
     assert answer.status_code == 201
-    record(client, site, {"evil": 3}, 0)
+    record_at_minute(client, site, {"evil": 3}, 0)
     for url in ("/badge/blog/evil.svg", "/badge/blog/evil/history.svg"):
         answer = client.get(url)
         assert answer.status_code == 200

@@ -614,7 +614,7 @@ def test_entries_are_bounded_in_bytes(app, site):
 
 def seed_thread(app: Any, article: str, size: int) -> None:
     """``size`` approved comments, every fourth a reply to an early comment (nested too)."""
-    from service import commenting
+    from service import comment_posting
     from service.sites import get_site
 
     with app.app_context():
@@ -624,7 +624,7 @@ def seed_thread(app: Any, article: str, size: int) -> None:
             data: dict[str, Any] = {"article": article, "body": f"Comment {index}"}
             if index % 4 == 3:
                 data["parent_id"] = ids[index // 8]
-            posted, status = commenting.post_comment(target, data, as_author=False)
+            posted, status = comment_posting.post_comment(target, data, as_author=False)
             assert status == "approved"
             ids.append(posted.comment.id)
         db.session.remove()

@@ -690,7 +690,7 @@ def test_the_site_token_is_no_edit_token(client, site):
 
 
 def test_patch_and_delete_after_the_edit_window_are_403(client, site, app, monkeypatch):
-    from service import commenting
+    from service import comment_editing
 
     app.config["EDIT_WINDOW"] = 1
     answer = comment(client, "original")
@@ -702,8 +702,8 @@ def test_patch_and_delete_after_the_edit_window_are_403(client, site, app, monke
     inside = client.patch(f"{BASE}/comments/{comment_id}", json={"body": "edited"}, headers=headers)
     assert inside.status_code == 200, inside.get_data(as_text=True)
 
-    real_now = commenting.utcnow
-    monkeypatch.setattr(commenting, "utcnow", lambda: real_now() + timedelta(seconds=2))
+    real_now = comment_editing.utcnow
+    monkeypatch.setattr(comment_editing, "utcnow", lambda: real_now() + timedelta(seconds=2))
     late = client.patch(f"{BASE}/comments/{comment_id}", json={"body": "late"}, headers=headers)
     assert assert_error(late, 403)["message"] == "このコメントはもう編集できません。"
     assert_error(client.delete(f"{BASE}/comments/{comment_id}", headers=headers), 403)

@@ -493,12 +493,12 @@ def test_email_link_with_a_forged_id_is_a_403_page(client, site, claimed):
 def test_an_unexpected_error_answers_the_error_shape_with_the_request_id(
     client, site, monkeypatch, caplog
 ):
-    from service import commenting
+    from service import comment_likes
 
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(commenting, "like_comment", broken)
+    monkeypatch.setattr(comment_likes, "like_comment", broken)
     comment = post_comment(client)
     with caplog.at_level(logging.ERROR, logger="ranklet"):
         answer = client.post(

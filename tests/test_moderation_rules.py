@@ -36,18 +36,18 @@ def test_an_erased_comment_cannot_be_restored(app, client, site):
 
 
 def test_bulk_moderation_is_all_or_nothing(app, client, site):
-    from service import commenting
+    from service import comment_moderation
 
     kept = _post(client, site, "kept")
     erased = _post(client, site, "gone", "reader@example.org")
     with app.app_context():
         owner = get_site(site.slug)
         erase_email(owner, "reader@example.org")
-        commenting.moderate(db.session.get(Comment, kept), "spam")
+        comment_moderation.moderate(db.session.get(Comment, kept), "spam")
         both = [db.session.get(Comment, kept), db.session.get(Comment, erased)]
         try:
-            commenting.moderate_many(both, "restore")
-        except commenting.ErasedComment:
+            comment_moderation.moderate_many(both, "restore")
+        except comment_moderation.ErasedComment:
             pass
         else:
             raise AssertionError("restoring an erased comment must fail")

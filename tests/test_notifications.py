@@ -7,18 +7,13 @@ a receiver or a reader would.
 
 from __future__ import annotations
 
-import contextlib
 import email
 import hashlib
 import hmac
 import json
-import os
 import re
-import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -32,7 +27,7 @@ from urllib.parse import urlsplit
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
-from support import free_port
+from support import free_port, kill_hard, post_json
 
 from service.cli import main
 
@@ -139,17 +134,21 @@ def smtp() -> Iterator[Smtp]:
 # --- the app, with migrations (the CLI commands apply them too) and SMTP on -----------------
 
 
-@pytest.fixture
-def app_config(app_config: dict[str, Any], smtp: Smtp) -> dict[str, Any]:
+def notify_config(app_config: dict[str, Any], smtp: Smtp) -> dict[str, Any]:
+    """Mails go to the test's SMTP server; webhooks may go to 127.0.0.1, where the receiver
+    listens (tests of the refusal turn that off)."""
     return {
         **app_config,
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": smtp.port,
         "SMTP_FROM": "Ranklet <ranklet@example.com>",
-        "PUBLIC_URL": PUBLIC_URL,
-        # The receiver listens on 127.0.0.1; tests of the refusal turn this off.
         "WEBHOOK_ALLOW_PRIVATE": True,
     }
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, Any], smtp: Smtp) -> dict[str, Any]:
+    return {**notify_config(app_config, smtp), "PUBLIC_URL": PUBLIC_URL}
 
 
 @pytest.fixture
@@ -387,40 +386,6 @@ def test_worker_command_delivers(app, client, make_site, receiver):
     assert len(receiver.deliveries) == 1
 
 
-def _kill_hard(process: Any) -> None:
-    """SIGKILL a server and its workers: no chance to finish anything."""
-    children = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == process.pid:
-            children.append(int(entry.name))
-    process.kill()
-    process.wait(timeout=10)
-    for pid in children:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _fetch(url: str, body: Any) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read())
-
-
 @pytest.mark.slow
 def test_nothing_lost_when_the_server_is_killed(start_server, server_database, receiver):
     allow = {"RANKLET_WEBHOOK_ALLOW_PRIVATE": "true"}  # the receiver is on 127.0.0.1
@@ -430,9 +395,9 @@ def test_nothing_lost_when_the_server_is_killed(start_server, server_database, r
     first.create_site("blog")
     out = first.cli("site", "update", "blog", "--webhook", receiver.url, "--json")
     secret = json.loads(out)["webhook_secret"]
-    status, answer = _fetch(f"{first.base}{BASE}/comments", {"article": "/a", "body": "Survive"})
+    status, answer = post_json(f"{first.base}{BASE}/comments", {"article": "/a", "body": "Survive"})
     assert status == 201, answer
-    _kill_hard(first.process)
+    kill_hard(first.process)
     time.sleep(1)
     assert receiver.deliveries == []
 

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 from sqlalchemy import delete
 
-from service.schemas import MAX_POSITION, RecordPositions
+from service.ranking_schemas import RecordPositions
+from service.text_rules import MAX_POSITION
 
 # --- position validation ---------------------------------------------------------------------
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,8 +16,8 @@ from typing import Any
 import pytest
 import test_notifications as notifications
 from sqlalchemy import func, select
-from support import SiteInfo
-from test_notifications import Receiver, Smtp, _kill_hard, texts, verify_signature
+from support import SiteInfo, kill_hard, post_json
+from test_notifications import Receiver, Smtp, texts, verify_signature
 
 from service.cli import main
 
@@ -32,13 +30,7 @@ smtp = notifications.smtp
 
 @pytest.fixture
 def app_config(app_config: dict[str, Any], smtp: Smtp) -> dict[str, Any]:
-    return {
-        **app_config,
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": smtp.port,
-        "SMTP_FROM": "Ranklet <ranklet@example.com>",
-        "WEBHOOK_ALLOW_PRIVATE": True,
-    }
+    return notifications.notify_config(app_config, smtp)
 
 
 @pytest.fixture
@@ -331,21 +323,6 @@ def test_admin_form_settings_and_the_new_best_flag(app, site, receiver):
 # --- kill and restart between the record and the delivery ----------------------------------
 
 
-def _post(url: str, body: Any, token: str) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read())
-
-
 @pytest.mark.slow
 def test_a_new_best_survives_a_killed_server(start_server, server_database, receiver, smtp):
     env = {
@@ -362,9 +339,9 @@ def test_a_new_best_survives_a_killed_server(start_server, server_database, rece
     secret = json.loads(out)["webhook_secret"]
     url = f"{first.base}{BASE}/rankings"
     body = {"positions": {"consulting": 3}, "observed_at": "2024-05-01T00:00:00Z"}
-    status, answer = _post(url, body, info.token)
+    status, answer = post_json(url, body, {"Authorization": f"Bearer {info.token}"})
     assert status == 200, answer
-    _kill_hard(first.process)
+    kill_hard(first.process)
     time.sleep(1)
     assert receiver.deliveries == [] and smtp.messages == []
 

@@ -342,7 +342,8 @@ def render_history(
 
     `best` may lie outside the drawn period (the history is limited to recent entries), so
     it is always shown as a dashed level line with its label, and as a dot when it falls
-    inside the period. `best_text` defaults to "#N"; pass e.g. "4位" for Japanese sites.
+    inside the period. `best_text` defaults to "#N"; the badges pass the site's own wording,
+    e.g. "4位（最高順位）".
     """
     if not points:
         return _empty_history(title, width, height, empty_text)

@@ -34,13 +34,14 @@ from service.crypto import (
 from service.db_types import transaction_intent, utcnow
 from service.errors import describe
 from service.extensions import db
+from service.messages import LANGS, text
 from service.models import Comment, Like, Site, Thread
 from service.schemas import decode_comments_cursor, encode_comments_cursor
 from service.sites import SLUG_RE
 
 MAX_DEPTH = 5
 MAX_LINKS = 3
-ANONYMOUS = {"ja": "名無し", "en": "Anonymous"}
+ANONYMOUS = {lang: text("comment.anonymous", lang) for lang in LANGS}
 VISIBLE = ("approved", "deleted")  # deleted ones only as placeholders with replies
 EDIT_TOKEN_PREFIX = "et_"
 

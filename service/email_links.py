@@ -26,6 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from service import commenting, markup
 from service.db_types import utcnow
 from service.extensions import db
+from service.messages import Texts, choose, text
 from service.models import Comment, Site, Unsubscribe, UsedLink
 from service.text_rules import MAX_ID
 
@@ -37,60 +38,6 @@ PAGE_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-
-TEXTS: dict[str, dict[str, str]] = {
-    "ja": {
-        "approve.title": "コメントを承認しますか？",
-        "approve.button": "承認する",
-        "approve.done": "コメントを承認しました。",
-        "approve.moot": "このコメントは承認待ちではありません（現在：{status}）。"
-        "管理ページで確認してください。",
-        "delete.title": "コメントを削除しますか？",
-        "delete.button": "削除する",
-        "delete.done": "コメントを削除しました。",
-        "delete.moot": "このコメントはすでに削除されています。",
-        "by": "投稿者：{author}",
-        "used.title": "使用済みのリンクです",
-        "used.text": "このリンクはすでに使われました。リンクは一度しか使えません。",
-        "expired.title": "リンクの期限が切れています",
-        "expired.text": "このリンクは有効期限（7日）を過ぎています。"
-        "管理ページから操作してください。",
-        "forged.title": "無効なリンクです",
-        "forged.text": "このリンクは正しくありません。メールのリンクをそのまま開いてください。",
-        "gone.title": "コメントが見つかりません",
-        "gone.text": "このコメントはもう存在しません。",
-        "unsubscribe.title": "返信の通知メールを停止しますか？",
-        "unsubscribe.text": "{site} のコメントへの返信をメールでお知らせするのをやめます。",
-        "unsubscribe.button": "配信を停止する",
-        "unsubscribe.done": "配信を停止しました。{site} から返信の通知メールは届きません。",
-    },
-    "en": {
-        "approve.title": "Approve this comment?",
-        "approve.button": "Approve",
-        "approve.done": "The comment is approved.",
-        "approve.moot": "This comment is not waiting for approval (it is {status}). "
-        "Please check it on the admin page.",
-        "delete.title": "Delete this comment?",
-        "delete.button": "Delete",
-        "delete.done": "The comment is deleted.",
-        "delete.moot": "This comment is already deleted.",
-        "by": "By {author}",
-        "used.title": "This link has been used",
-        "used.text": "This link was used already; each link works only once.",
-        "expired.title": "This link has expired",
-        "expired.text": "This link is older than 7 days. Please use the admin page instead.",
-        "forged.title": "This link is not valid",
-        "forged.text": "This link is not correct. Please open the link from the e-mail as it is.",
-        "gone.title": "Comment not found",
-        "gone.text": "This comment does not exist any more.",
-        "unsubscribe.title": "Stop reply notifications?",
-        "unsubscribe.text": "You will no longer get an e-mail when someone replies to your "
-        "comments on {site}.",
-        "unsubscribe.button": "Unsubscribe",
-        "unsubscribe.done": "You are unsubscribed: {site} will send you no more reply e-mails.",
-    },
-}
-
 
 # --- tokens -------------------------------------------------------------------------------
 
@@ -262,18 +209,13 @@ def _page(
 
 
 def _error_page(error: LinkError, lang: str) -> Response:
-    texts = TEXTS[lang]
-    return _page(lang, texts[f"{error.key}.title"], [texts[f"{error.key}.text"]], error.status)
+    t = Texts("link", lang)
+    return _page(lang, t(f"{error.key}.title"), [t(f"{error.key}.text")], error.status)
 
 
 def _page_lang(site: Site | None) -> str:
     """``?lang=`` if given, else the site's language, else the browser's (no site known)."""
-    chosen = request.args.get("lang")
-    if chosen in TEXTS:
-        return str(chosen)
-    if site is not None and site.lang in TEXTS:
-        return site.lang
-    return request.accept_languages.best_match(tuple(TEXTS), default="en") or "en"
+    return choose(request.args.get("lang"), site.lang if site is not None else None)
 
 
 def _lang_of(comment_id: Any) -> str:
@@ -307,13 +249,13 @@ def confirm_moderation(token: str) -> Response:
             raise LinkError(410, "used")
     except LinkError as error:
         return _error_page(error, lang)
-    texts = TEXTS[lang]
-    author = comment.author or commenting.ANONYMOUS[lang]
+    t = Texts("link", lang)
+    author = comment.author or text("comment.anonymous", lang)
     return _page(
         lang,
-        texts[f"{link.action}.title"],
-        [texts["by"].format(author=author)],
-        button=texts[f"{link.action}.button"],
+        t(f"{link.action}.title"),
+        [t("by", author=author)],
+        button=t(f"{link.action}.button"),
         quote=markup.html_to_text(comment.body_html),
     )
 
@@ -327,10 +269,11 @@ def perform_moderation(token: str) -> Response:
         comment, changed = use_moderation_link(link)
     except LinkError as error:
         return _error_page(error, lang)
-    texts = TEXTS[lang]
+    t = Texts("link", lang)
     if changed:
-        return _page(lang, texts[f"{link.action}.done"], [])
-    return _page(lang, texts[f"{link.action}.moot"].format(status=comment.status), [])
+        return _page(lang, t(f"{link.action}.done"), [])
+    status = text(f"comment.status_{comment.status}", lang)
+    return _page(lang, t(f"{link.action}.moot", status=status), [])
 
 
 @blp.get("/unsubscribe/<token>")
@@ -343,12 +286,12 @@ def confirm_unsubscribe(token: str) -> Response:
     comment = db.session.get(Comment, comment_id)
     site = db.session.get(Site, comment.site_id) if comment is not None else None
     lang = _page_lang(site)
-    texts = TEXTS[lang]
+    t = Texts("link", lang)
     return _page(
         lang,
-        texts["unsubscribe.title"],
-        [texts["unsubscribe.text"].format(site=site.name if site else "")],
-        button=texts["unsubscribe.button"],
+        t("unsubscribe.title"),
+        [t("unsubscribe.text", site=site.name if site else "")],
+        button=t("unsubscribe.button"),
     )
 
 
@@ -361,4 +304,4 @@ def perform_unsubscribe(token: str) -> Response:
         return _error_page(error, _page_lang(None))
     site = unsubscribe(comment_id)
     lang = _page_lang(site)
-    return _page(lang, TEXTS[lang]["unsubscribe.done"].format(site=site.name if site else ""), [])
+    return _page(lang, text("link.unsubscribe.done", lang, site=site.name if site else ""), [])

@@ -241,7 +241,7 @@ class CategoryRanking(Schema):
         allow_none=True,
         required=True,
         metadata={
-            "description": "Until when the badge says 最高順位更新! / New best!: the best's "
+            "description": "Until when the badge says 最高順位更新！ / New best!: the best's "
             "time plus the site's best_flag_days; null when off or there is no best."
         },
     )

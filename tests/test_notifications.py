@@ -625,7 +625,7 @@ def test_author_email_is_escaped_and_its_links_work_once(app, client, make_site,
     assert smtp.mailbox.recipients == [["author@example.com"]]
     assert message["To"] == "author@example.com"
     assert message["From"] == "Ranklet <ranklet@example.com>"
-    assert message["Subject"] == "[My <Blog>] 承認待ちのコメント: Title & <i>more</i>"
+    assert message["Subject"] == "[My <Blog>] 承認待ちのコメント：Title & <i>more</i>"
     assert message.get_content_type() == "multipart/alternative"
     plain, rich = texts(message)
 
@@ -711,6 +711,27 @@ def test_an_approve_link_cannot_delete(app, client, make_site, smtp, monkeypatch
     assert comment_row(app, comment_id).status == "approved"
 
     assert client.post(delete).status_code == 200
+    assert comment_row(app, comment_id).status == "deleted"
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("ja", "このコメントは承認待ちではありません（現在：削除済み）。"),
+        ("en", "This comment is not waiting for approval (it is deleted). "),
+    ],
+)
+def test_an_approve_link_after_a_delete_names_the_status_in_the_sites_language(
+    app, client, make_site, smtp, lang, said
+):
+    make_site("blog", moderation="all", notify_email="author@example.com", lang=lang)
+    comment_id = post(client, status=202, body="Please approve")["comment"]["id"]
+    assert deliver(app) == 1
+    approve, delete = (urlsplit(u).path for u in _links(smtp.messages[0]))
+    assert client.post(delete).status_code == 200
+    page = client.post(approve)
+    assert page.status_code == 200
+    assert f"<h1>{said}" in page.get_data(as_text=True)
     assert comment_row(app, comment_id).status == "deleted"
 
 

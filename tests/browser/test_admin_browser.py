@@ -115,7 +115,7 @@ def test_author_signs_in_approves_and_records_in_chromium(
     page.get_by_role("textbox", name="コンサルタント").fill("4")
     page.get_by_role("button", name="記録する").click()
     expect(page.get_by_role("status")).to_contain_text("1件の順位を記録しました。")
-    expect(page.locator(".chart", has_text="コンサルタント")).to_contain_text("最高順位: 4位")
+    expect(page.locator(".chart", has_text="コンサルタント")).to_contain_text("4位（最高順位）：")
     chart = page.get_by_role("img", name="コンサルタントの順位の推移（上ほど良い順位）")
     expect(chart).to_be_visible()
     assert chart.evaluate("img => img.complete && img.naturalWidth > 0")

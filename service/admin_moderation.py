@@ -57,6 +57,7 @@ def moderation() -> Response:
         comments=items,
         actions=ACTIONS_FOR[status],
         threads=_threads_by_article(g.site, {item["article"] for item in items}),
+        thread_url=lambda thread: article_url(g.site, thread),
         next_cursor=next_cursor,
     )
 

@@ -17,7 +17,7 @@ from service.badge_svg import (
     render_not_found,
 )
 from service.caching import cached_response, etag_for, from_cache, versions
-from service.messages import LANGS, Texts, choose
+from service.messages import LANGS, Texts, choose, text
 from service.models import Category, Site
 from service.ranking import CategoryStanding
 from service.sites import get_site
@@ -117,8 +117,8 @@ def _message(
     key: str, query: BadgeQuery, status: int, site_lang: str | None, **names: str
 ) -> Response:
     """A small image that says what is wrong (404, 422): an <img> shows it, not a broken icon."""
-    text = Texts("badge", _request_lang(query, site_lang))(key, **names)
-    body = _image(render_not_found(text, query.size), query)
+    said = Texts("badge", _request_lang(query, site_lang))(key, **names)
+    body = _image(render_not_found(said, query.size), query)
     mimetype = PNG_TYPE if query.fmt == "png" else SVG_TYPE
     response = Response(body, status=status, mimetype=mimetype)
     response.headers["Content-Security-Policy"] = BADGE_CSP
@@ -150,7 +150,9 @@ def _prepare(site: str, category: str, kind: str, fmt: str) -> tuple[str, BadgeQ
     except BadQuery as bad:
         found = get_site(site)
         site_lang = found.lang if found else None
-        return _message("invalid", bad.query, 422, site_lang, name=", ".join(bad.names))
+        lang = _request_lang(bad.query, site_lang)
+        names = text("badge.list_separator", lang).join(bad.names)
+        return _message("invalid", bad.query, 422, lang, name=names)
     known = versions(site)
     if known is None:
         return _message("unknown site", query, 404, None)

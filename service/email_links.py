@@ -154,14 +154,20 @@ def use_moderation_link(link: ModerationLink) -> tuple[Comment, bool]:
     if inserted is None:
         db.session.rollback()
         raise LinkError(410, "used")
-    changes = (link.action == "approve" and comment.status == "pending") or (
-        link.action == "delete" and comment.status != "deleted"
-    )
+    changes = would_change(link.action, comment)
     if changes:
         commenting.moderate(comment, link.action)  # commits the nonce with the change
     else:
         db.session.commit()
     return comment, changes
+
+
+def would_change(action: str, comment: Comment) -> bool:
+    """Whether the link's action still does something: approve a pending comment, delete
+    one that is not deleted yet."""
+    if action == "approve":
+        return comment.status == "pending"
+    return comment.status != "deleted"
 
 
 def unsubscribe(comment_id: int) -> Site | None:
@@ -191,7 +197,10 @@ def _page(
     *,
     button: str | None = None,
     quote: str | None = None,
+    admin: bool = False,
 ) -> Response:
+    """One small page; ``admin`` adds a link to the admin (pages of the author's links only:
+    a reader unsubscribing has no business there)."""
     html = render_template(
         "email_links/page.html",
         lang=lang,
@@ -199,6 +208,8 @@ def _page(
         paragraphs=paragraphs,
         button=button,
         quote=quote,
+        admin_url=f"{current_app.config['PUBLIC_URL']}/admin/" if admin else None,
+        admin_link=text("link.admin_link", lang),
     )
     response = Response(html, status=status, content_type="text/html; charset=utf-8")
     response.headers["Content-Security-Policy"] = PAGE_CSP
@@ -208,9 +219,16 @@ def _page(
     return response
 
 
-def _error_page(error: LinkError, lang: str) -> Response:
+def _error_page(error: LinkError, lang: str, admin: bool = True) -> Response:
     t = Texts("link", lang)
-    return _page(lang, t(f"{error.key}.title"), [t(f"{error.key}.text")], error.status)
+    return _page(lang, t(f"{error.key}.title"), [t(f"{error.key}.text")], error.status, admin=admin)
+
+
+def _moot_page(lang: str, action: str, comment: Comment) -> Response:
+    t = Texts("link", lang)
+    status = text(f"comment.status_{comment.status}", lang)
+    said = t(f"{action}.moot", status=status)
+    return _page(lang, said, [t("check_admin")], admin=True)
 
 
 def _page_lang(site: Site | None) -> str:
@@ -249,6 +267,8 @@ def confirm_moderation(token: str) -> Response:
             raise LinkError(410, "used")
     except LinkError as error:
         return _error_page(error, lang)
+    if not would_change(link.action, comment):  # say so now, and leave the link unused
+        return _moot_page(lang, link.action, comment)
     t = Texts("link", lang)
     author = comment.author or text("comment.anonymous", lang)
     return _page(
@@ -269,11 +289,9 @@ def perform_moderation(token: str) -> Response:
         comment, changed = use_moderation_link(link)
     except LinkError as error:
         return _error_page(error, lang)
-    t = Texts("link", lang)
     if changed:
-        return _page(lang, t(f"{link.action}.done"), [])
-    status = text(f"comment.status_{comment.status}", lang)
-    return _page(lang, t(f"{link.action}.moot", status=status), [])
+        return _page(lang, text(f"link.{link.action}.done", lang), [], admin=True)
+    return _moot_page(lang, link.action, comment)
 
 
 @blp.get("/unsubscribe/<token>")
@@ -282,7 +300,7 @@ def confirm_unsubscribe(token: str) -> Response:
     try:
         comment_id = read_unsubscribe_token(token)
     except LinkError as error:
-        return _error_page(error, _page_lang(None))
+        return _error_page(error, _page_lang(None), admin=False)
     comment = db.session.get(Comment, comment_id)
     site = db.session.get(Site, comment.site_id) if comment is not None else None
     lang = _page_lang(site)
@@ -301,7 +319,7 @@ def perform_unsubscribe(token: str) -> Response:
     try:
         comment_id = read_unsubscribe_token(token)
     except LinkError as error:
-        return _error_page(error, _page_lang(None))
+        return _error_page(error, _page_lang(None), admin=False)
     site = unsubscribe(comment_id)
     lang = _page_lang(site)
     return _page(lang, text("link.unsubscribe.done", lang, site=site.name if site else ""), [])

@@ -19,6 +19,7 @@ TEXTS: dict[str, dict[str, str]] = {
         " or `ranklet demo` (whose site is demo).",
     },
     "site_slug": {"ja": "サイト（スラッグ）", "en": "Site (slug)"},
+    "slug_mark": {"ja": "（{slug}）", "en": " ({slug})"},
     "site_token": {"ja": "管理トークン", "en": "Admin token"},
     "bad_sign_in": {
         "ja": "サイトまたはトークンが正しくありません。",
@@ -134,10 +135,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "{label}の順位の推移（上ほど良い順位）",
         "en": "{label}: rank history (better ranks higher)",
     },
-    "best_since": {
-        "ja": "{pos}（最高順位）：{date}に初めて到達",
-        "en": "Best rank: {pos} (first reached on {date})",
-    },
+    "best_pos": {"ja": "{pos}（最高順位）", "en": "Best rank: {pos}"},
+    "best_since": {"ja": "{date} に初めて到達", "en": "First reached on {date}"},
     "no_history": {"ja": "最高順位：まだ記録がありません", "en": "Best rank: nothing recorded yet"},
     "site_name": {"ja": "サイト名", "en": "Site name"},
     "origins": {"ja": "許可するオリジン", "en": "Allowed origins"},

@@ -17,10 +17,8 @@ LINK: dict[str, dict[str, str]] = {
     "approve.button": {"ja": "承認する", "en": "Approve"},
     "approve.done": {"ja": "コメントを承認しました。", "en": "The comment is approved."},
     "approve.moot": {
-        "ja": "このコメントは承認待ちではありません（現在：{status}）。"
-        "管理ページで確認してください。",
-        "en": "This comment is not waiting for approval (it is {status}). "
-        "Please check it on the admin page.",
+        "ja": "このコメントは承認待ちではありません（現在：{status}）。",
+        "en": "This comment is not waiting for approval (it is {status}).",
     },
     "delete.title": {"ja": "コメントを削除しますか？", "en": "Delete this comment?"},
     "delete.button": {"ja": "削除する", "en": "Delete"},
@@ -37,7 +35,7 @@ LINK: dict[str, dict[str, str]] = {
     },
     "expired.title": {"ja": "リンクの期限が切れています", "en": "This link has expired"},
     "expired.text": {
-        "ja": "このリンクは有効期限（7日）を過ぎています。管理ページから操作してください。",
+        "ja": "このリンクは有効期限（7日）を過ぎています。管理画面から操作してください。",
         "en": "This link is older than 7 days. Please use the admin page instead.",
     },
     "forged.title": {"ja": "無効なリンクです", "en": "This link is not valid"},
@@ -63,6 +61,10 @@ LINK: dict[str, dict[str, str]] = {
         "ja": "配信を停止しました。{site} から返信の通知メールは届きません。",
         "en": "You are unsubscribed: {site} will send you no more reply e-mails.",
     },
+    "check_admin": {
+        "ja": "管理画面で確認してください。",
+        "en": "Please check it on the admin page.",
+    },
     "admin_link": {"ja": "管理画面を開く", "en": "Open the admin page"},
 }
 
@@ -76,6 +78,7 @@ BADGE: dict[str, dict[str, str]] = {
     "unknown site": {"ja": "サイトが見つかりません", "en": "unknown site"},
     "unknown category": {"ja": "ランキングが見つかりません", "en": "unknown category"},
     "invalid": {"ja": "{name}の値が不正です", "en": "invalid {name}"},
+    "list_separator": {"ja": "、", "en": ", "},
     "alt": {"ja": "{label} {value}", "en": "{label}: {value}"},
 }
 

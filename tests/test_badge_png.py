@@ -135,7 +135,7 @@ def test_png_caching_etag_and_304(client, ranked):
         ({"size": "88x31", "scale": "4"}, "scaleの値が不正です", "88x31"),
         ({"scale": "0", "lang": "en"}, "invalid scale", None),
         ({"scale": "1.5"}, "scaleの値が不正です", None),
-        ({"show": "bogus", "lang": "xx"}, "show, langの値が不正です", None),
+        ({"show": "bogus", "lang": "xx"}, "show、langの値が不正です", None),
     ],
 )
 def test_bad_parameters_are_a_422_png_that_says_so(client, ranked, query, message, size):

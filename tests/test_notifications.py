@@ -718,7 +718,7 @@ def test_an_approve_link_cannot_delete(app, client, make_site, smtp, monkeypatch
     ("lang", "said"),
     [
         ("ja", "このコメントは承認待ちではありません（現在：削除済み）。"),
-        ("en", "This comment is not waiting for approval (it is deleted). "),
+        ("en", "This comment is not waiting for approval (it is deleted)."),
     ],
 )
 def test_an_approve_link_after_a_delete_names_the_status_in_the_sites_language(
@@ -728,10 +728,15 @@ def test_an_approve_link_after_a_delete_names_the_status_in_the_sites_language(
     comment_id = post(client, status=202, body="Please approve")["comment"]["id"]
     assert deliver(app) == 1
     approve, delete = (urlsplit(u).path for u in _links(smtp.messages[0]))
-    assert client.post(delete).status_code == 200
-    page = client.post(approve)
+    done = client.post(delete).get_data(as_text=True)
+    assert '<a href="http://127.0.0.1:8000/admin/">' in done  # on to the admin
+    # The approve link now says at once that it has nothing to do: no button to press.
+    shown = client.get(approve).get_data(as_text=True)
+    assert f"<h1>{said}</h1>" in shown and "<form" not in shown
+    assert '<a href="http://127.0.0.1:8000/admin/">' in shown
+    page = client.post(approve)  # pressed anyway (an old tab): the same answer
     assert page.status_code == 200
-    assert f"<h1>{said}" in page.get_data(as_text=True)
+    assert f"<h1>{said}</h1>" in page.get_data(as_text=True)
     assert comment_row(app, comment_id).status == "deleted"
 
 
@@ -772,6 +777,7 @@ def test_reply_email_and_one_click_unsubscribe(app, client, make_site, smtp):
     assert page.status_code == 200
     assert page.headers["Content-Security-Policy"] == PAGE_CSP
     assert '<form method="post">' in page.get_data(as_text=True)
+    assert "/admin/" not in page.get_data(as_text=True)  # a reader has no business there
     post(client, parent_id=alice_id, author="Carol", body="Second reply")
     assert deliver(app) == 1
     assert len(smtp.messages) == 2
@@ -791,7 +797,9 @@ def test_reply_email_and_one_click_unsubscribe(app, client, make_site, smtp):
     assert [r.status for r in rows(app)] == ["done", "done", "done"]  # Dave's: skipped
 
     forged = urlsplit(unsubscribe).path[:-3] + "xyz"
-    assert client.post(forged).status_code == 403
+    refused = client.post(forged)
+    assert refused.status_code == 403
+    assert "/admin/" not in refused.get_data(as_text=True)
 
 
 def test_no_email_while_smtp_is_unset(app, client, make_site, smtp):

@@ -142,11 +142,20 @@ def request_language(look_up_site: bool = True) -> str:
         with contextlib.suppress(Exception):  # a body too large or unreadable has no lang
             body = request.get_json(silent=True)
             chosen = body.get("lang") if isinstance(body, dict) else None
-    slug = (request.view_args or {}).get("site")
+    slug = (request.view_args or {}).get("site") or _slug_in_path(request.path)
     site_lang = None
     if look_up_site and isinstance(slug, str) and not _is_ours(chosen):
         site_lang = _site_language(slug)
     return choose(chosen, site_lang)
+
+
+# A 404 or 405 matched no route, so has no view arguments: the site is read from the path.
+_SITE_PATH = re.compile(r"/api/v1/sites/([a-z0-9][a-z0-9-]{0,62})(?:/|$)")
+
+
+def _slug_in_path(path: str) -> str | None:
+    found = _SITE_PATH.match(path)
+    return found.group(1) if found else None
 
 
 def _is_ours(lang: Any) -> bool:

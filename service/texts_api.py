@@ -280,6 +280,10 @@ FIELD_TEXTS: dict[str, dict[str, str]] = {
         "en": "String does not match expected pattern.",
         "ja": "ウェブサイトは http:// か https:// で始まるURLで入力してください。",
     },
+    "article_url.invalid": {
+        "en": "String does not match expected pattern.",
+        "ja": "記事のURLは http:// か https:// で始まるURLで指定してください。",
+    },
     "website.url": {
         "en": "Must be an http(s) URL without spaces, quotes or control characters.",
         "ja": "ウェブサイトは http:// か https:// で始まるURLで入力してください。",

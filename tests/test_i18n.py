@@ -180,3 +180,23 @@ def test_the_feed_speaks_the_sites_language(client, make_site, lang, title, entr
     feed = ElementTree.fromstring(client.get("/feeds/blog.atom").data)
     assert feed.find(f"{atom}title").text == title
     assert [e.find(f"{atom}title").text for e in feed.findall(f"{atom}entry")] == [entry]
+
+
+def test_a_method_or_path_no_route_matches_still_speaks_the_sites_language(client, make_site):
+    make_site("blog", lang="ja")
+    method = client.delete(f"{BASE}/comments")
+    assert errors_of(method, 405)["message"] == "このURLではこのメソッドは使えません。"
+    nothing = client.get(f"{BASE}/nothing-here")
+    assert errors_of(nothing, 404)["message"] == "ページが見つかりません。"
+    english = client.get(f"{BASE}/nothing-here", query_string={"lang": "en"})
+    assert errors_of(english, 404)["message"].startswith("The requested URL was not found")
+
+
+def test_a_bad_article_url_is_named_as_such(client, make_site):
+    make_site("blog", lang="ja")
+    body = errors_of(
+        post(client, {"article": "/a", "body": "x", "article_url": "javascript:x"}), 422
+    )
+    assert body["errors"] == {
+        "article_url": ["記事のURLは http:// か https:// で始まるURLで指定してください。"]
+    }

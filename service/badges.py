@@ -17,6 +17,7 @@ from service.badge_svg import (
     render_not_found,
 )
 from service.caching import cached_response, etag_for, from_cache, versions
+from service.messages import LANGS, Texts, choose, text
 from service.models import Category, Site
 from service.ranking import CategoryStanding
 from service.sites import get_site
@@ -26,33 +27,6 @@ blp = Blueprint("badges", __name__, url_prefix="/badge")
 BADGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *"
 CACHE = "public, max-age=300, s-maxage=300, stale-while-revalidate=60"
 
-WORDS = {
-    "ja": {
-        "ranking": "{label}ランキング",
-        "pos": "{n}位",
-        "best_only": "（最高順位）",
-        "both": "（最高順位 {top}）",
-        "best": "最高順位",
-        "none": "未登録",
-        "empty": "まだ履歴がありません",
-        "unknown site": "サイトが見つかりません",
-        "unknown category": "ランキングが見つかりません",
-        "invalid": "{name}の値が不正です",
-    },
-    "en": {
-        "ranking": "{label} ranking",
-        "pos": "#{n}",
-        "best_only": " (best)",
-        "both": " (best {top})",
-        "best": "best",
-        "none": "not ranked",
-        "empty": "No ranking history yet",
-        "unknown site": "unknown site",
-        "unknown category": "unknown category",
-        "invalid": "invalid {name}",
-    },
-}
-LANGS = ("ja", "en")
 SHOWS = ("best", "current", "both")
 SVG_TYPE = "image/svg+xml"
 PNG_TYPE = "image/png"
@@ -60,18 +34,23 @@ PNG_TYPE = "image/png"
 
 def badge_text(standing: CategoryStanding, lang: str, show: str) -> tuple[str, str]:
     """Label and value, e.g. (コンサルタントランキング, 4位（最高順位）), as the embed words it."""
-    words = WORDS[lang]
-    label = words["ranking"].format(label=standing.category.label(lang))
+    t = Texts("badge", lang)
+    label = t("ranking", label=standing.category.label(lang))
     current, best = standing.current, standing.best
     if best is None or current is None:
-        return label, words["none"]
-    cur = words["pos"].format(n=current.position)
-    top = words["pos"].format(n=best.position)
+        return label, t("none")
+    cur = t("pos", n=current.position)
     if show == "current":
         return label, cur
     if show == "both":
-        return label, cur + words["both"].format(top=top)
-    return label, top + words["best_only"]
+        return label, cur + t("both", top=t("pos", n=best.position))
+    return label, best_text(best.position, lang)
+
+
+def best_text(position: int, lang: str) -> str:
+    """A best rank as badges, charts and the admin word it: 4位（最高順位）, #4 (best)."""
+    t = Texts("badge", lang)
+    return t("pos", n=position) + t("best_only")
 
 
 @dataclass(frozen=True)
@@ -125,11 +104,7 @@ def _parse_query(fmt: str) -> BadgeQuery:
 
 def _request_lang(query: BadgeQuery, site_lang: str | None) -> str:
     """The language of a message image: asked for, else the site's, else the browser's."""
-    if query.lang is not None:
-        return query.lang
-    if site_lang in LANGS:
-        return site_lang
-    return request.accept_languages.best_match(LANGS) or "en"
+    return choose(query.lang, site_lang)
 
 
 def _image(svg: str, query: BadgeQuery) -> bytes:
@@ -142,8 +117,8 @@ def _message(
     key: str, query: BadgeQuery, status: int, site_lang: str | None, **names: str
 ) -> Response:
     """A small image that says what is wrong (404, 422): an <img> shows it, not a broken icon."""
-    text = WORDS[_request_lang(query, site_lang)][key].format(**names)
-    body = _image(render_not_found(text, query.size), query)
+    said = Texts("badge", _request_lang(query, site_lang))(key, **names)
+    body = _image(render_not_found(said, query.size), query)
     mimetype = PNG_TYPE if query.fmt == "png" else SVG_TYPE
     response = Response(body, status=status, mimetype=mimetype)
     response.headers["Content-Security-Policy"] = BADGE_CSP
@@ -175,7 +150,9 @@ def _prepare(site: str, category: str, kind: str, fmt: str) -> tuple[str, BadgeQ
     except BadQuery as bad:
         found = get_site(site)
         site_lang = found.lang if found else None
-        return _message("invalid", bad.query, 422, site_lang, name=", ".join(bad.names))
+        lang = _request_lang(bad.query, site_lang)
+        names = text("badge.list_separator", lang).join(bad.names)
+        return _message("invalid", bad.query, 422, lang, name=names)
     known = versions(site)
     if known is None:
         return _message("unknown site", query, 404, None)
@@ -237,14 +214,14 @@ def history_chart(site: str, category: str) -> Response:
         entries = ranking.history(cat, None, None, 365)
         points = [(e.observed_at, e.position) for e in entries]
         standing = next(s for s in ranking.standings(target) if s.category.id == cat.id)
-        words = WORDS[lang]
-        best, best_text = None, ""
+        t = Texts("badge", lang)
+        best, label = None, ""
         if standing.best is not None:
             best = (standing.best.observed_at, standing.best.position)
-            best_text = f"{words['best']} {words['pos'].format(n=standing.best.position)}"
-        title = words["ranking"].format(label=cat.label(lang))
+            label = best_text(standing.best.position, lang)
+        title = t("ranking", label=cat.label(lang))
         return render_history(
-            points, best=best, title=title, best_text=best_text, empty_text=words["empty"]
+            points, best=best, title=title, best_text=label, empty_text=t("empty")
         )
 
     return _cached(etag, query, render)

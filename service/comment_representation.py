@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from service.crypto import decrypt
+from service.messages import LANGS, text
 from service.models import Comment
 
-ANONYMOUS = {"ja": "名無し", "en": "Anonymous"}
+ANONYMOUS = {lang: text("comment.anonymous", lang) for lang in LANGS}
 
 
 def public(

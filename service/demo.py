@@ -6,8 +6,10 @@ from flask import Blueprint, Response, make_response, render_template
 from sqlalchemy import select
 
 from service import ranking
+from service.badges import badge_text
 from service.demo_data import ARTICLES, DEMO_SLUG
 from service.extensions import db
+from service.messages import text
 from service.models import Site, Thread
 from service.sites import get_site
 
@@ -23,11 +25,11 @@ def _noscript_badges(site: Site) -> list[dict[str, str]]:
     """The badges a reader without JavaScript sees, with the position in the alt text."""
     badges = []
     for standing in ranking.standings(site):
-        category = standing.category
-        label = f"{category.label('ja')}ランキング"
-        best = standing.best
-        alt = f"{label} {best.position}位（最高順位）" if best else f"{label} 未登録"
-        badges.append({"key": category.key, "url": category.url or "", "alt": alt})
+        label, value = badge_text(standing, site.lang, "best")
+        alt = text("badge.alt", site.lang, label=label, value=value)
+        badges.append(
+            {"key": standing.category.key, "url": standing.category.url or "", "alt": alt}
+        )
     return badges
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from service import commenting, markup
 from service.db_types import utcnow
 from service.extensions import db
+from service.messages import Texts, choose, text
 from service.models import Comment, Site, Unsubscribe, UsedLink
 from service.text_rules import MAX_ID
 
@@ -37,60 +38,6 @@ PAGE_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-
-TEXTS: dict[str, dict[str, str]] = {
-    "ja": {
-        "approve.title": "コメントを承認しますか？",
-        "approve.button": "承認する",
-        "approve.done": "コメントを承認しました。",
-        "approve.moot": "このコメントは承認待ちではありません（現在：{status}）。"
-        "管理ページで確認してください。",
-        "delete.title": "コメントを削除しますか？",
-        "delete.button": "削除する",
-        "delete.done": "コメントを削除しました。",
-        "delete.moot": "このコメントはすでに削除されています。",
-        "by": "投稿者：{author}",
-        "used.title": "使用済みのリンクです",
-        "used.text": "このリンクはすでに使われました。リンクは一度しか使えません。",
-        "expired.title": "リンクの期限が切れています",
-        "expired.text": "このリンクは有効期限（7日）を過ぎています。"
-        "管理ページから操作してください。",
-        "forged.title": "無効なリンクです",
-        "forged.text": "このリンクは正しくありません。メールのリンクをそのまま開いてください。",
-        "gone.title": "コメントが見つかりません",
-        "gone.text": "このコメントはもう存在しません。",
-        "unsubscribe.title": "返信の通知メールを停止しますか？",
-        "unsubscribe.text": "{site} のコメントへの返信をメールでお知らせするのをやめます。",
-        "unsubscribe.button": "配信を停止する",
-        "unsubscribe.done": "配信を停止しました。{site} から返信の通知メールは届きません。",
-    },
-    "en": {
-        "approve.title": "Approve this comment?",
-        "approve.button": "Approve",
-        "approve.done": "The comment is approved.",
-        "approve.moot": "This comment is not waiting for approval (it is {status}). "
-        "Please check it on the admin page.",
-        "delete.title": "Delete this comment?",
-        "delete.button": "Delete",
-        "delete.done": "The comment is deleted.",
-        "delete.moot": "This comment is already deleted.",
-        "by": "By {author}",
-        "used.title": "This link has been used",
-        "used.text": "This link was used already; each link works only once.",
-        "expired.title": "This link has expired",
-        "expired.text": "This link is older than 7 days. Please use the admin page instead.",
-        "forged.title": "This link is not valid",
-        "forged.text": "This link is not correct. Please open the link from the e-mail as it is.",
-        "gone.title": "Comment not found",
-        "gone.text": "This comment does not exist any more.",
-        "unsubscribe.title": "Stop reply notifications?",
-        "unsubscribe.text": "You will no longer get an e-mail when someone replies to your "
-        "comments on {site}.",
-        "unsubscribe.button": "Unsubscribe",
-        "unsubscribe.done": "You are unsubscribed: {site} will send you no more reply e-mails.",
-    },
-}
-
 
 # --- tokens -------------------------------------------------------------------------------
 
@@ -207,14 +154,20 @@ def use_moderation_link(link: ModerationLink) -> tuple[Comment, bool]:
     if inserted is None:
         db.session.rollback()
         raise LinkError(410, "used")
-    changes = (link.action == "approve" and comment.status == "pending") or (
-        link.action == "delete" and comment.status != "deleted"
-    )
+    changes = would_change(link.action, comment)
     if changes:
         commenting.moderate(comment, link.action)  # commits the nonce with the change
     else:
         db.session.commit()
     return comment, changes
+
+
+def would_change(action: str, comment: Comment) -> bool:
+    """Whether the link's action still does something: approve a pending comment, delete
+    one that is not deleted yet."""
+    if action == "approve":
+        return comment.status == "pending"
+    return comment.status != "deleted"
 
 
 def unsubscribe(comment_id: int) -> Site | None:
@@ -244,7 +197,10 @@ def _page(
     *,
     button: str | None = None,
     quote: str | None = None,
+    admin: bool = False,
 ) -> Response:
+    """One small page; ``admin`` adds a link to the admin (pages of the author's links only:
+    a reader unsubscribing has no business there)."""
     html = render_template(
         "email_links/page.html",
         lang=lang,
@@ -252,6 +208,8 @@ def _page(
         paragraphs=paragraphs,
         button=button,
         quote=quote,
+        admin_url=f"{current_app.config['PUBLIC_URL']}/admin/" if admin else None,
+        admin_link=text("link.admin_link", lang),
     )
     response = Response(html, status=status, content_type="text/html; charset=utf-8")
     response.headers["Content-Security-Policy"] = PAGE_CSP
@@ -261,19 +219,21 @@ def _page(
     return response
 
 
-def _error_page(error: LinkError, lang: str) -> Response:
-    texts = TEXTS[lang]
-    return _page(lang, texts[f"{error.key}.title"], [texts[f"{error.key}.text"]], error.status)
+def _error_page(error: LinkError, lang: str, admin: bool = True) -> Response:
+    t = Texts("link", lang)
+    return _page(lang, t(f"{error.key}.title"), [t(f"{error.key}.text")], error.status, admin=admin)
+
+
+def _moot_page(lang: str, action: str, comment: Comment) -> Response:
+    t = Texts("link", lang)
+    status = text(f"comment.status_{comment.status}", lang)
+    said = t(f"{action}.moot", status=status)
+    return _page(lang, said, [t("check_admin")], admin=True)
 
 
 def _page_lang(site: Site | None) -> str:
     """``?lang=`` if given, else the site's language, else the browser's (no site known)."""
-    chosen = request.args.get("lang")
-    if chosen in TEXTS:
-        return str(chosen)
-    if site is not None and site.lang in TEXTS:
-        return site.lang
-    return request.accept_languages.best_match(tuple(TEXTS), default="en") or "en"
+    return choose(request.args.get("lang"), site.lang if site is not None else None)
 
 
 def _lang_of(comment_id: Any) -> str:
@@ -307,13 +267,15 @@ def confirm_moderation(token: str) -> Response:
             raise LinkError(410, "used")
     except LinkError as error:
         return _error_page(error, lang)
-    texts = TEXTS[lang]
-    author = comment.author or commenting.ANONYMOUS[lang]
+    if not would_change(link.action, comment):  # say so now, and leave the link unused
+        return _moot_page(lang, link.action, comment)
+    t = Texts("link", lang)
+    author = comment.author or text("comment.anonymous", lang)
     return _page(
         lang,
-        texts[f"{link.action}.title"],
-        [texts["by"].format(author=author)],
-        button=texts[f"{link.action}.button"],
+        t(f"{link.action}.title"),
+        [t("by", author=author)],
+        button=t(f"{link.action}.button"),
         quote=markup.html_to_text(comment.body_html),
     )
 
@@ -327,10 +289,9 @@ def perform_moderation(token: str) -> Response:
         comment, changed = use_moderation_link(link)
     except LinkError as error:
         return _error_page(error, lang)
-    texts = TEXTS[lang]
     if changed:
-        return _page(lang, texts[f"{link.action}.done"], [])
-    return _page(lang, texts[f"{link.action}.moot"].format(status=comment.status), [])
+        return _page(lang, text(f"link.{link.action}.done", lang), [], admin=True)
+    return _moot_page(lang, link.action, comment)
 
 
 @blp.get("/unsubscribe/<token>")
@@ -339,16 +300,16 @@ def confirm_unsubscribe(token: str) -> Response:
     try:
         comment_id = read_unsubscribe_token(token)
     except LinkError as error:
-        return _error_page(error, _page_lang(None))
+        return _error_page(error, _page_lang(None), admin=False)
     comment = db.session.get(Comment, comment_id)
     site = db.session.get(Site, comment.site_id) if comment is not None else None
     lang = _page_lang(site)
-    texts = TEXTS[lang]
+    t = Texts("link", lang)
     return _page(
         lang,
-        texts["unsubscribe.title"],
-        [texts["unsubscribe.text"].format(site=site.name if site else "")],
-        button=texts["unsubscribe.button"],
+        t("unsubscribe.title"),
+        [t("unsubscribe.text", site=site.name if site else "")],
+        button=t("unsubscribe.button"),
     )
 
 
@@ -358,7 +319,7 @@ def perform_unsubscribe(token: str) -> Response:
     try:
         comment_id = read_unsubscribe_token(token)
     except LinkError as error:
-        return _error_page(error, _page_lang(None))
+        return _error_page(error, _page_lang(None), admin=False)
     site = unsubscribe(comment_id)
     lang = _page_lang(site)
-    return _page(lang, TEXTS[lang]["unsubscribe.done"].format(site=site.name if site else ""), [])
+    return _page(lang, text("link.unsubscribe.done", lang, site=site.name if site else ""), [])

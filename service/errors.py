@@ -26,38 +26,11 @@ REQUEST_ID_HEADER = "X-Request-Id"
 # header and a log line, where anything else could forge or split them.
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
-# Every message of a refused input, built here and only here (so they can be translated in
-# one place). The text rules (service.text_rules) return these keys.
-MESSAGES: dict[str, str] = {
-    "control_chars": "Control characters are not allowed.",
-    "bidi_chars": "Bidirectional control characters are not allowed.",
-    "control_chars_body": "Control characters are not allowed (except newlines and tabs).",
-    "body_length": "Must be 1 to 5000 characters.",
-    "article_length": "Must be 1 to 512 characters.",
-    "name_length": "Must be 1 to {max_length} characters, not only spaces.",
-    "email_length": "Must be at most 254 characters.",
-    "email_invalid": "Not a valid email address.",
-    "url_length": "Must be at most {max_length} characters.",
-    "too_long": "Must be at most {max_length} characters.",
-    "url_invalid": "Must be an http(s) URL without spaces, quotes or control characters.",
-    "origin_invalid": "{value!r} is not an origin like https://blog.example.com.",
-    "not_integer": "Must be an integer.",
-    "not_boolean": "Must be true or false.",
-    "out_of_range": "Must be from {low} to {high}.",
-    "cursor_invalid": "Invalid cursor.",
-    "json_invalid": "The body is not valid JSON.",
-    "json_too_deep": "The body is not valid JSON here: it nests deeper than {depth} levels.",
-    "json_long_number": "The body is not valid JSON here: a number has more than {digits} digits.",
-    "json_constant": "The body is not valid JSON: NaN and Infinity are not JSON numbers.",
-    "json_surrogate": "The body is not valid JSON (an unpaired surrogate).",
-    "not_json": "Send the body as JSON (Content-Type: application/json).",
-    "internal": "The server failed to answer this request; it has been logged.",
-}
-
 
 def describe(key: str, **params: Any) -> str:
-    """The message for ``key``, with its parameters filled in."""
-    return MESSAGES[key].format(**params)
+    """The English message of a refused input (catalogue area ``error``), filled in: it is
+    raised in English and translated once, by ``error_response``."""
+    return messages.text(f"error.{key}", "en", **params)
 
 
 def request_id() -> str:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from service.comment_representation import ANONYMOUS
 from service.extensions import db
 from service.markup import html_to_text
+from service.messages import text
 from service.models import Comment, Site, Thread
 from service.sites import get_site_or_404
 from service.text_rules import CONTROL_RE, LINE_CONTROL_RE
@@ -51,7 +52,7 @@ def build_feed(site: Site, article: str | None) -> bytes:
     self_url = f"{base}/feeds/{site.slug}.atom"
     feed = FeedGenerator()
     feed.id(self_url + (f"?{urlencode({'article': article})}" if article else ""))
-    title = f"{site.name}: comments" if site.lang == "en" else f"{site.name} のコメント"
+    title = text("feed.title", site.lang, site=site.name)
     if article is not None:
         title += f" — {article}"
     feed.title(_xml(title))
@@ -64,7 +65,7 @@ def build_feed(site: Site, article: str | None) -> bytes:
         entry.id(f"{base}/feeds/{site.slug}/comments/{comment.id}")
         author = _xml(comment.author or ANONYMOUS[site.lang])
         entry.author({"name": author})
-        entry.title(_xml(_title(author, thread, html_to_text(comment.body_html))))
+        entry.title(_xml(_title(site.lang, author, thread, html_to_text(comment.body_html))))
         entry.link(href=_xml(_entry_link(self_url, thread, comment)))
         entry.published(comment.created_at)
         entry.updated(comment.edited_at or comment.created_at)
@@ -72,10 +73,10 @@ def build_feed(site: Site, article: str | None) -> bytes:
     return feed.atom_str(pretty=False)
 
 
-def _title(author: str, thread: Thread, text: str) -> str:
-    excerpt = " ".join(text.split())[:80]
+def _title(lang: str, author: str, thread: Thread, body: str) -> str:
+    excerpt = " ".join(body.split())[:80]
     where = thread.title or thread.article
-    return CONTROL_RE.sub("", f"{author} — {where}: {excerpt}")
+    return CONTROL_RE.sub("", text("feed.entry", lang, author=author, where=where, text=excerpt))
 
 
 @blp.get("/<site>.atom")

@@ -1,166 +1,112 @@
-"""Every API error a reader or author can see, in the site's or the request's language.
+"""Every text a reader or author can see, in their language: one catalogue, one lookup.
 
-The English text the validators and ``abort()`` calls raise is the key: the code that
-raises stays as it is, and the one error handler (``errors.error_response``) looks the
-text up here. A text not listed is shown as raised, in English. The admin pages and the
-e-mail link pages have their own tables (``admin_text.WORDS``, ``email_links.TEXTS``);
-this is the one for everything that answers JSON.
+The catalogue maps a key (``area.name``) to its text in each language of ``LANGS``; the
+areas' texts live in ``texts_api`` (API errors), ``texts_pages`` (e-mail link pages,
+badges, notification e-mails, feeds) and ``texts_admin`` (the admin). ``text(key, lang,
+**fields)`` is the one lookup. Japanese uses full-width punctuation, as Japanese text does.
 
-Language: a ``lang`` query or body parameter if given, else the language of the site in
-the URL, else the best match of ``Accept-Language``, else English.
+API errors are raised in English by validators, ``abort()`` calls and werkzeug; the one
+error handler (``errors.error_response``) finds the catalogue entry whose English matches
+the raised text (``translate``), so the code that raises stays as it is. A text no entry
+matches is shown as raised.
+
+Language: ``lang`` asked for (query, body), else the language of the site in the URL, else
+the best match of ``Accept-Language``, else English (``request_language``, ``choose``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import string
+from collections.abc import Mapping
 from typing import Any
 
 from flask import request
 
+from service import texts_admin, texts_api, texts_pages
+
 LANGS = ("ja", "en")
+DEFAULT_LANG = "en"
 
-# (English as raised, {lang: text}); ``{0}``, ``{1}`` are the pattern's groups. Japanese
-# uses full-width punctuation, as Japanese text does.
-_TEXTS: list[tuple[str, dict[str, str]]] = [
-    # marshmallow's own messages
-    (r"Unknown field\.", {"ja": "この項目は受け付けていません。"}),
-    (r"Missing data for required field\.", {"ja": "必須の項目です。"}),
-    (r"Field may not be null\.", {"ja": "空にできない項目です。"}),
-    (r"Not a valid string\.", {"ja": "文字列で指定してください。"}),
-    (r"Not a valid boolean\.", {"ja": "true か false で指定してください。"}),
-    (
-        r"Not a valid (?:integer|mapping type|list)\.|Invalid input type\.",
-        {"ja": "型が正しくありません。"},
-    ),
-    (r"Must be an integer\.", {"ja": "整数で指定してください。"}),
-    (r"Not a valid email address\.", {"ja": "メールアドレスの形式が正しくありません。"}),
-    (r"Longer than maximum length (\d+)\.", {"ja": "{0}文字以内で入力してください。"}),
-    (r"Shorter than minimum length (\d+)\.", {"ja": "{0}文字以上で入力してください。"}),
-    (r"Length must be between (\d+) and (\d+)\.", {"ja": "{0}〜{1}文字で入力してください。"}),
-    (
-        r"Must be greater than or equal to (-?\d+) and less than or equal to (-?\d+)\.",
-        {"ja": "{0}〜{1}の整数で指定してください。"},
-    ),
-    (r"Must be greater than or equal to (-?\d+)\.", {"ja": "{0}以上で指定してください。"}),
-    (r"Must be less than or equal to (-?\d+)\.", {"ja": "{0}以下で指定してください。"}),
-    (r"Must be one of: (.+)\.", {"ja": "次のいずれかを指定してください：{0}"}),
-    (r"String does not match expected pattern\.", {"ja": "形式が正しくありません。"}),
-    (r"Must match (.+)\.", {"ja": "{0} の形式で指定してください。"}),
-    # ours (schemas.py)
-    (
-        r"Not a valid RFC 3339 time with a zone\.",
-        {"ja": "タイムゾーン付きの日時（例：2026-12-03T09:00:00+09:00）で指定してください。"},
-    ),
-    (r"Out of the supported range of times\.", {"ja": "扱える範囲の外の日時です。"}),
-    (
-        r"May not lie more than 5 minutes in the future\.",
-        {"ja": "5分より先の日時は指定できません。"},
-    ),
-    (
-        r"Give at least one category's position\.",
-        {"ja": "少なくとも1つのカテゴリの順位を指定してください。"},
-    ),
-    (r"Control characters are not allowed\.", {"ja": "制御文字は使えません。"}),
-    (
-        r"Bidirectional control characters are not allowed\.",
-        {"ja": "文字の向きを変える制御文字は使えません。"},
-    ),
-    (
-        r"Control characters are not allowed \(except newlines and tabs\)\.",
-        {"ja": "制御文字（改行とタブを除く）は使えません。"},
-    ),
-    (r"Must be 1 to 5000 characters\.", {"ja": "1〜5000文字で入力してください。"}),
-    # the views' messages
-    (r"Some fields are invalid\.", {"ja": "入力内容に誤りがあります。"}),
-    (r"The body is not valid JSON\.", {"ja": "送信された内容が正しい JSON ではありません。"}),
-    (r"Invalid cursor\.", {"ja": "ページの位置（cursor）が正しくありません。"}),
-    (r"Invalid parent\.", {"ja": "返信先が正しくありません。"}),
-    (
-        r"Not a visible comment of this article\.",
-        {"ja": "この記事に表示されているコメントではありません。"},
-    ),
-    (r"Invalid article\.|Not a valid article key\.", {"ja": "記事の指定が正しくありません。"}),
-    (r"Unknown category\.", {"ja": "このサイトにないカテゴリです。"}),
-    (r"Invalid key\.", {"ja": "キーの形式が正しくありません。"}),
-    (r"No site '(.+)'\.", {"ja": "サイト「{0}」はありません。"}),
-    (r"No comment (\d+) on this site\.", {"ja": "このサイトにコメント #{0} はありません。"}),
-    (r"No such comment\.", {"ja": "コメントが見つかりません。"}),
-    (r"No category '(.+)' on this site\.", {"ja": "このサイトにカテゴリ「{0}」はありません。"}),
-    (r"No entry (\d+) in this category\.", {"ja": "このカテゴリに記録 #{0} はありません。"}),
-    (
-        r"A site token is required: Authorization: Bearer <token>\.",
-        {"ja": "サイトの管理トークンが必要です（Authorization: Bearer <トークン>）。"},
-    ),
-    (r"This token belongs to another site\.", {"ja": "このトークンは別のサイトのものです。"}),
-    (r"The token is not valid\.", {"ja": "トークンが正しくありません。"}),
-    (
-        r"This origin may not write to this site\.",
-        {"ja": "このページ（オリジン）からはこのサイトに書き込めません。"},
-    ),
-    (
-        r"This comment can no longer be edited with this token\.",
-        {"ja": "このコメントはもう編集できません。"},
-    ),
-    (
-        r"This comment can no longer be deleted with this token\.",
-        {"ja": "このコメントはもう削除できません。"},
-    ),
-    (
-        r"An erased comment cannot be approved or restored\.",
-        {"ja": "消去されたコメントは承認・復元できません。"},
-    ),
-    (
-        r"Too many comments; try again later\.",
-        {"ja": "短い間にコメントが多すぎます。しばらくしてからもう一度お試しください。"},
-    ),
-    (
-        r"The database is unavailable; try again shortly\.",
-        {"ja": "データベースに接続できません。しばらくしてからもう一度お試しください。"},
-    ),
-    # werkzeug's descriptions of the HTTP errors no view raises by itself
-    (r"The requested URL was not found on the server\..*", {"ja": "ページが見つかりません。"}),
-    (
-        r"The method is not allowed for the requested URL\.",
-        {"ja": "このURLではこのメソッドは使えません。"},
-    ),
-    (
-        r"The data value transmitted exceeds the capacity limit\.",
-        {"ja": "送信内容が大きすぎます。"},
-    ),
-    (
-        r"The server encountered an internal error.*",
-        {"ja": "サーバーで問題が起きました。しばらくしてからもう一度お試しください。"},
-    ),
-]
 
-# Field-specific wording where the field name alone would leave the reader guessing; the
-# embed shows ``errors`` under its own label of the field, so these read as sentences.
-_FIELD_TEXTS: dict[tuple[str, str], dict[str, str]] = {
-    ("body", "Must be 1 to 5000 characters."): {"ja": "コメントは1〜5000文字で入力してください。"},
-    ("email", "Not a valid email address."): {
-        "ja": "メールアドレスの形式が正しくありません（例：name@example.com）。"
-    },
-    ("website", "String does not match expected pattern."): {
-        "ja": "ウェブサイトは http:// か https:// で始まるURLで入力してください。"
-    },
+def _area(area: str, texts: Mapping[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    return {f"{area}.{name}": entry for name, entry in texts.items()}
+
+
+CATALOGUE: dict[str, dict[str, str]] = {
+    **_area("error", texts_api.TEXTS),
+    **_area("field", texts_api.FIELD_TEXTS),
+    **_area("comment", texts_pages.COMMENT),
+    **_area("link", texts_pages.LINK),
+    **_area("badge", texts_pages.BADGE),
+    **_area("mail", texts_pages.MAIL),
+    **_area("feed", texts_pages.FEED),
+    **_area("admin", texts_admin.TEXTS),
 }
 
-_COMPILED = [(re.compile(pattern, re.DOTALL), texts) for pattern, texts in _TEXTS]
+
+def text(key: str, lang: str, /, **fields: Any) -> str:
+    """The text of ``key`` in ``lang`` (English for a language we do not have), filled in."""
+    entry = CATALOGUE[key]
+    template = entry.get(lang) or entry[DEFAULT_LANG]
+    return template.format(**fields)
 
 
-def translate(text: str, lang: str, field: str | None = None) -> str:
-    """``text`` in ``lang``, or as it is when the table has no entry for it."""
-    if lang == "en":
-        return text
-    specific = _FIELD_TEXTS.get((field or "", text))
-    if specific and lang in specific:
-        return specific[lang]
-    for pattern, texts in _COMPILED:
-        found = pattern.fullmatch(text)
-        if found and lang in texts:
-            return texts[lang].format(*found.groups())
-    return text
+class Texts:
+    """``text`` bound to one area and language, for templates and views: ``t("sign_in")``."""
+
+    def __init__(self, area: str, lang: str) -> None:
+        self.area = area
+        self.lang = lang if lang in LANGS else DEFAULT_LANG
+
+    def __call__(self, name: str, /, **fields: Any) -> str:
+        return text(f"{self.area}.{name}", self.lang, **fields)
+
+
+# --- translating raised English -------------------------------------------------------------
+
+
+def _pattern(english: str) -> re.Pattern[str]:
+    """A template's English as a regex: each ``{name}`` a group, ``{name!r}`` within quotes."""
+    parts = []
+    for literal, name, _spec, conversion in string.Formatter().parse(english):
+        parts.append(re.escape(literal))
+        if name is not None:
+            value = rf"(?P<{name}>.+)"
+            parts.append(f"['\"]{value}['\"]" if conversion == "r" else value)
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _literal_length(english: str) -> int:
+    return sum(len(literal) for literal, *_ in string.Formatter().parse(english))
+
+
+def _matchers(area: str) -> list[tuple[str, re.Pattern[str]]]:
+    """The entries of an area, the most specific (longest literal text) tried first."""
+    keys = [key for key in CATALOGUE if key.startswith(area + ".")]
+    keys.sort(key=lambda key: -_literal_length(CATALOGUE[key][DEFAULT_LANG]))
+    return [(key, _pattern(CATALOGUE[key][DEFAULT_LANG])) for key in keys]
+
+
+_ERRORS = _matchers("error")
+_FIELDS = _matchers("field")
+
+
+def _groups(found: re.Match[str]) -> dict[str, str]:
+    return {name: value for name, value in found.groupdict().items() if value is not None}
+
+
+def translate(raised: str, lang: str, field: str | None = None) -> str:
+    """The raised English in ``lang``, or as it is when no catalogue entry matches it."""
+    if lang not in LANGS or lang == DEFAULT_LANG:
+        return raised
+    candidates = [(k, p) for k, p in _FIELDS if k.startswith(f"field.{field}.")] if field else []
+    for key, pattern in candidates + _ERRORS:
+        found = pattern.fullmatch(raised)
+        if found:
+            return text(key, lang, **_groups(found))
+    return raised
 
 
 def translate_errors(errors: Any, lang: str, field: str | None = None) -> Any:
@@ -177,6 +123,18 @@ def translate_errors(errors: Any, lang: str, field: str | None = None) -> Any:
     return errors
 
 
+# --- choosing the language -------------------------------------------------------------------
+
+
+def choose(asked: Any, site_lang: Any, default: str = DEFAULT_LANG) -> str:
+    """``asked`` if it is one of ours, else the site's language, else the browser's."""
+    if isinstance(asked, str) and asked.lower() in LANGS:
+        return asked.lower()
+    if isinstance(site_lang, str) and site_lang in LANGS:
+        return site_lang
+    return request.accept_languages.best_match(LANGS, default=default) or default
+
+
 def request_language(look_up_site: bool = True) -> str:
     """The language of this request's error: ``lang`` given, the site's, or the browser's."""
     chosen = request.args.get("lang")
@@ -184,14 +142,24 @@ def request_language(look_up_site: bool = True) -> str:
         with contextlib.suppress(Exception):  # a body too large or unreadable has no lang
             body = request.get_json(silent=True)
             chosen = body.get("lang") if isinstance(body, dict) else None
-    if isinstance(chosen, str) and chosen.lower() in LANGS:
-        return chosen.lower()
-    slug = (request.view_args or {}).get("site")
-    if look_up_site and isinstance(slug, str):
+    slug = (request.view_args or {}).get("site") or _slug_in_path(request.path)
+    site_lang = None
+    if look_up_site and isinstance(slug, str) and not _is_ours(chosen):
         site_lang = _site_language(slug)
-        if site_lang in LANGS:
-            return str(site_lang)
-    return request.accept_languages.best_match(LANGS, default="en") or "en"
+    return choose(chosen, site_lang)
+
+
+# A 404 or 405 matched no route, so has no view arguments: the site is read from the path.
+_SITE_PATH = re.compile(r"/api/v1/sites/([a-z0-9][a-z0-9-]{0,62})(?:/|$)")
+
+
+def _slug_in_path(path: str) -> str | None:
+    found = _SITE_PATH.match(path)
+    return found.group(1) if found else None
+
+
+def _is_ours(lang: Any) -> bool:
+    return isinstance(lang, str) and lang.lower() in LANGS
 
 
 def _site_language(slug: str) -> str | None:

@@ -3,9 +3,9 @@ and importers all check a name, a label, an address or an id with the functions 
 
 Each rule exists twice on purpose: as a Python check (``line_problem``, ``email_problem``...)
 and, for the schemas, as an ECMA pattern for the OpenAPI document, so generated clients and
-schema-driven tests know exactly what is accepted. The checks return a message key of
-``service.errors.MESSAGES`` (translated in one place) instead of raising, so plain code such
-as ``sites.py`` and the importers can use them without marshmallow.
+schema-driven tests know exactly what is accepted. The checks return a message key (of the
+catalogue's ``error`` area, ``service.messages``, translated in one place) instead of raising,
+so plain code such as ``sites.py`` and the importers can use them without marshmallow.
 """
 
 from __future__ import annotations

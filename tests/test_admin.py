@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import select
 
 from service.admin import ADMIN_CSP
-from service.admin_text import WORDS
+from service.texts_admin import TEXTS
 
-JA, EN = WORDS["ja"], WORDS["en"]
+JA = {key: entry["ja"] for key, entry in TEXTS.items()}
+EN = {key: entry["en"] for key, entry in TEXTS.items()}
 ARTICLE = "/posts/hello"
 ARTICLE_URL = "https://blog.example.com/posts/hello"
 
@@ -424,14 +425,15 @@ def test_record_positions_for_all_categories_at_once(signed_in):
     assert stored["management"]["entries"] == 0
     page = text(signed_in.get("/admin/rankings"))
     assert JA["recorded"].format(n=2) in page
-    assert "最高順位: 4位" in page
+    assert '<p class="best">4位（最高順位）</p>' in page
     # the site's version in the URL: a new position is never hidden by a cached chart
     charts = re.findall(r'<img src="/badge/blog/consulting/history.svg\?lang=ja&amp;v=(\d+)"', page)
     assert len(charts) == 1
     assert JA["no_history"] in page  # management
     post_form(signed_in, "/admin/rankings", {"position-consulting": "7"})
     page = text(signed_in.get("/admin/rankings"))
-    assert "最高順位: 4位" in page and "<td>7位</td>" in page
+    assert '<p class="best">4位（最高順位）</p>' in page
+    assert '<td data-label="現在">7位</td>' in page
     assert f"history.svg?lang=ja&amp;v={charts[0]}" not in page
     chart = signed_in.get("/badge/blog/consulting/history.svg")
     assert chart.status_code == 200 and chart.mimetype == "image/svg+xml"

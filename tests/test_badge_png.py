@@ -126,7 +126,7 @@ def test_png_caching_etag_and_304(client, ranked):
         ({"size": "88x31", "scale": "4"}, "scaleの値が不正です", "88x31"),
         ({"scale": "0", "lang": "en"}, "invalid scale", None),
         ({"scale": "1.5"}, "scaleの値が不正です", None),
-        ({"show": "bogus", "lang": "xx"}, "show, langの値が不正です", None),
+        ({"show": "bogus", "lang": "xx"}, "show、langの値が不正です", None),
     ],
 )
 def test_bad_parameters_are_a_422_png_that_says_so(client, ranked, query, message, size):
@@ -336,11 +336,11 @@ def test_the_width_table_is_the_packaged_fonts_advances():
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_history_best_label_is_clear_of_the_right_edge_in_pixels(client, site, lang):
-    """The best at the latest point puts 「最高順位 1位」 at the right: drawn, not clipped."""
+    """The best at the latest point puts 「1位（最高順位）」 at the right: drawn, not clipped."""
     for minute, position in enumerate([1234, 40, 7, 1]):
         record_at_minute(client, site, {"consulting": position}, minute)
     svg = client.get(f"/badge/blog/consulting/history.svg?lang={lang}").get_data(as_text=True)
-    label = "最高順位 1位" if lang == "ja" else "best #1"
+    label = "1位（最高順位）" if lang == "ja" else "#1 (best)"
     assert label in svg
     for scale in (1, 3):
         image = on_white(Image.open(io.BytesIO(render_png(svg, scale))).convert("RGBA"))

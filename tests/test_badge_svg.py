@@ -122,7 +122,7 @@ def test_full_width_glyphs_are_about_twice_latin_letters() -> None:
 
 @pytest.mark.parametrize(
     ("label", "value"),
-    [("コンサルタントランキング", "4位 (最高順位)"), ("Consulting ranking", "#4 (best)")],
+    [("コンサルタントランキング", "4位（最高順位）"), ("Consulting ranking", "#4 (best)")],
 )
 def test_badge_structure(label: str, value: str) -> None:
     root = parse(render_badge(label, value))
@@ -388,7 +388,7 @@ def test_history_numbers_are_compact() -> None:
 
 def test_history_has_a_time_axis_with_dates_at_both_ends() -> None:
     history = [(T0 + timedelta(days=i * 10), pos) for i, pos in enumerate([12, 8, 5, 7, 3])]
-    root = parse(render_history(history, best=history[-1], title="t", best_text="最高順位 3位"))
+    root = parse(render_history(history, best=history[-1], title="t", best_text="3位（最高順位）"))
     texts = {t.get("class"): t for t in root.iter(f"{SVG}text") if t.get("class")}
     assert texts["axis-start"].text == "2024-01-01"
     assert texts["axis-end"].text == "2024-02-10"
@@ -407,7 +407,7 @@ def test_history_one_day_has_one_date() -> None:
     assert "axis-start" in classes and "axis-end" not in classes
 
 
-@pytest.mark.parametrize("label", ["最高順位 3位", "最高順位 1234位", "best #1234"])
+@pytest.mark.parametrize("label", ["3位（最高順位）", "1234位（最高順位）", "#1234 (best)"])
 def test_history_best_label_keeps_clear_of_the_right_edge(label: str) -> None:
     """A best at the latest point puts the label at the right edge: it stays inside, by the
     bold advance (up to 15% over the regular table) plus a gap."""

@@ -86,7 +86,7 @@ def test_badge_without_any_position_says_not_ranked(client, site):
 @pytest.mark.parametrize(
     ("query", "text"),
     [
-        ("?show=bogus&lang=xx", "ranklet | show, langの値が不正です"),
+        ("?show=bogus&lang=xx", "ranklet | show、langの値が不正です"),
         ("?show=worst", "ranklet | showの値が不正です"),
         ("?lang=fr", "ranklet | langの値が不正です"),
         ("?show=bogus&lang=en", "ranklet | invalid show"),

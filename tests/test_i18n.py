@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from service.messages import _TEXTS, translate
+from service.messages import translate
 
 BASE = "/api/v1/sites/blog"
 ORIGIN = {"Origin": "https://blog.example.com"}
@@ -128,13 +128,6 @@ def test_ranking_errors_in_japanese(client, make_site):
     }
 
 
-@pytest.mark.parametrize(("pattern", "texts"), _TEXTS, ids=lambda p: str(p)[:30])
-def test_japanese_texts_use_full_width_punctuation(pattern, texts):
-    ja = texts["ja"]
-    assert ja.endswith(("。", "」")) or "{0}" in ja[-4:]
-    assert "?" not in ja and "!" not in ja and "(" not in ja and ")" not in ja
-
-
 def test_a_text_not_in_the_table_is_shown_as_raised():
     assert translate("Something new.", "ja") == "Something new."
     assert translate("Unknown field.", "en") == "Unknown field."
@@ -158,9 +151,52 @@ def test_a_forged_link_page_without_a_site_follows_the_browser(client, headers, 
         assert f"<h1>{title}</h1>" in page.get_data(as_text=True)
 
 
-def test_email_link_texts_use_full_width_punctuation():
-    from service.email_links import TEXTS
+# --- feeds ---------------------------------------------------------------------------------------
 
-    for key, value in TEXTS["ja"].items():
-        assert not any(mark in value for mark in "?!()"), (key, value)
-        assert ": " not in value, (key, value)
+
+@pytest.mark.parametrize(
+    ("lang", "title", "entry"),
+    [
+        ("ja", "山田ブログ のコメント", "花子 — 価格の話：値上げの順番が参考になりました"),
+        ("en", "山田ブログ: comments", "花子 — 価格の話: 値上げの順番が参考になりました"),
+    ],
+)
+def test_the_feed_speaks_the_sites_language(client, make_site, lang, title, entry):
+    from xml.etree import ElementTree
+
+    site = make_site("blog", lang=lang, name="山田ブログ")
+    answer = post(
+        client,
+        {
+            "article": "/a",
+            "article_title": "価格の話",
+            "author": "花子",
+            "body": "値上げの順番が参考になりました",
+        },
+        **site.auth,
+    )
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    atom = "{http://www.w3.org/2005/Atom}"
+    feed = ElementTree.fromstring(client.get("/feeds/blog.atom").data)
+    assert feed.find(f"{atom}title").text == title
+    assert [e.find(f"{atom}title").text for e in feed.findall(f"{atom}entry")] == [entry]
+
+
+def test_a_method_or_path_no_route_matches_still_speaks_the_sites_language(client, make_site):
+    make_site("blog", lang="ja")
+    method = client.delete(f"{BASE}/comments")
+    assert errors_of(method, 405)["message"] == "このURLではこのメソッドは使えません。"
+    nothing = client.get(f"{BASE}/nothing-here")
+    assert errors_of(nothing, 404)["message"] == "ページが見つかりません。"
+    english = client.get(f"{BASE}/nothing-here", query_string={"lang": "en"})
+    assert errors_of(english, 404)["message"].startswith("The requested URL was not found")
+
+
+def test_a_bad_article_url_is_named_as_such(client, make_site):
+    make_site("blog", lang="ja")
+    body = errors_of(
+        post(client, {"article": "/a", "body": "x", "article_url": "javascript:x"}), 422
+    )
+    assert body["errors"] == {
+        "article_url": ["記事のURLは http:// か https:// で始まるURLで指定してください。"]
+    }

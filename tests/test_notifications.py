@@ -590,7 +590,7 @@ def test_author_email_is_escaped_and_its_links_work_once(app, client, make_site,
     assert smtp.mailbox.recipients == [["author@example.com"]]
     assert message["To"] == "author@example.com"
     assert message["From"] == "Ranklet <ranklet@example.com>"
-    assert message["Subject"] == "[My <Blog>] 承認待ちのコメント: Title & <i>more</i>"
+    assert message["Subject"] == "[My <Blog>] 承認待ちのコメント：Title & <i>more</i>"
     assert message.get_content_type() == "multipart/alternative"
     plain, rich = texts(message)
 
@@ -679,6 +679,32 @@ def test_an_approve_link_cannot_delete(app, client, make_site, smtp, monkeypatch
     assert comment_row(app, comment_id).status == "deleted"
 
 
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("ja", "このコメントは承認待ちではありません（現在：削除済み）。"),
+        ("en", "This comment is not waiting for approval (it is deleted)."),
+    ],
+)
+def test_an_approve_link_after_a_delete_names_the_status_in_the_sites_language(
+    app, client, make_site, smtp, lang, said
+):
+    make_site("blog", moderation="all", notify_email="author@example.com", lang=lang)
+    comment_id = post(client, status=202, body="Please approve")["comment"]["id"]
+    assert deliver(app) == 1
+    approve, delete = (urlsplit(u).path for u in _links(smtp.messages[0]))
+    done = client.post(delete).get_data(as_text=True)
+    assert '<a href="http://127.0.0.1:8000/admin/">' in done  # on to the admin
+    # The approve link now says at once that it has nothing to do: no button to press.
+    shown = client.get(approve).get_data(as_text=True)
+    assert f"<h1>{said}</h1>" in shown and "<form" not in shown
+    assert '<a href="http://127.0.0.1:8000/admin/">' in shown
+    page = client.post(approve)  # pressed anyway (an old tab): the same answer
+    assert page.status_code == 200
+    assert f"<h1>{said}</h1>" in page.get_data(as_text=True)
+    assert comment_row(app, comment_id).status == "deleted"
+
+
 # --- e-mail to readers --------------------------------------------------------------------
 
 
@@ -716,6 +742,7 @@ def test_reply_email_and_one_click_unsubscribe(app, client, make_site, smtp):
     assert page.status_code == 200
     assert page.headers["Content-Security-Policy"] == PAGE_CSP
     assert '<form method="post">' in page.get_data(as_text=True)
+    assert "/admin/" not in page.get_data(as_text=True)  # a reader has no business there
     post(client, parent_id=alice_id, author="Carol", body="Second reply")
     assert deliver(app) == 1
     assert len(smtp.messages) == 2
@@ -735,7 +762,9 @@ def test_reply_email_and_one_click_unsubscribe(app, client, make_site, smtp):
     assert [r.status for r in rows(app)] == ["done", "done", "done"]  # Dave's: skipped
 
     forged = urlsplit(unsubscribe).path[:-3] + "xyz"
-    assert client.post(forged).status_code == 403
+    refused = client.post(forged)
+    assert refused.status_code == 403
+    assert "/admin/" not in refused.get_data(as_text=True)
 
 
 def test_no_email_while_smtp_is_unset(app, client, make_site, smtp):

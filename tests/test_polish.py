@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from service.admin_text import WORDS
+from service.texts_admin import TEXTS
 
-JA = WORDS["ja"]
+JA = {key: entry["ja"] for key, entry in TEXTS.items()}
 
 
 def text(answer: Any) -> str:

@@ -128,8 +128,8 @@ def test_first_entries_and_a_new_best_are_signed_webhooks_and_mails(app, site, r
         },
     ]
     assert sorted(m["Subject"] for m in smtp.messages) == [
-        "[blog] コンサルタントランキングで最高順位を更新しました: 4位（初めての記録）",
-        "[blog] マーケティングランキングで最高順位を更新しました: 9位（初めての記録）",
+        "[blog] コンサルタントランキングで最高順位を更新しました：4位（初めての記録）",
+        "[blog] マーケティングランキングで最高順位を更新しました：9位（初めての記録）",
     ]
     assert {m["To"] for m in smtp.messages} == {"author@example.com"}
 
@@ -151,13 +151,13 @@ def test_first_entries_and_a_new_best_are_signed_webhooks_and_mails(app, site, r
     mail = smtp.messages[-1]
     assert (
         mail["Subject"]
-        == "[blog] コンサルタントランキングで最高順位を更新しました: 3位（前回の最高 4位）"
+        == "[blog] コンサルタントランキングで最高順位を更新しました：3位（前回の最高 4位）"
     )
     plain, rich = texts(mail)
     assert plain.startswith(
-        "コンサルタントランキングで最高順位を更新しました: 3位（前回の最高 4位）\n"
+        "コンサルタントランキングで最高順位を更新しました：3位（前回の最高 4位）\n"
     )
-    assert "2024-01-03T00:00:00Z" in plain
+    assert "記録日時：2024-01-03 09:00 JST" in plain  # the site's time zone (ja: Asia/Tokyo)
     assert "3位（前回の最高 4位）" in rich
     assert deliver(app) == 0  # delivered once
 

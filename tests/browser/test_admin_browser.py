@@ -35,6 +35,14 @@ def call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]
         return answer.status, json.loads(answer.read() or b"null")
 
 
+# How many lines an element's text takes: the distinct tops of its text's boxes.
+LINES_OF_TEXT = """e => {
+  const range = document.createRange();
+  range.selectNodeContents(e);
+  return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
+}"""
+
+
 def assert_accessible(page: Page) -> None:
     """axe-core finds no violation (labels, contrast, landmarks, headings, ARIA)."""
     violations = Axe().run(page).response["violations"]
@@ -115,7 +123,7 @@ def test_author_signs_in_approves_and_records_in_chromium(
     page.get_by_role("textbox", name="コンサルタント").fill("4")
     page.get_by_role("button", name="記録する").click()
     expect(page.get_by_role("status")).to_contain_text("1件の順位を記録しました。")
-    expect(page.locator(".chart", has_text="コンサルタント")).to_contain_text("最高順位: 4位")
+    expect(page.locator(".chart", has_text="コンサルタント")).to_contain_text("4位（最高順位）")
     chart = page.get_by_role("img", name="コンサルタントの順位の推移（上ほど良い順位）")
     expect(chart).to_be_visible()
     assert chart.evaluate("img => img.complete && img.naturalWidth > 0")
@@ -167,7 +175,9 @@ def test_admin_at_375_px_and_the_demo_without_404s(
     page.emulate_media(color_scheme="light")
     page.goto(server.base + "/admin/")
     hint = page.locator("#token-hint")
-    expect(hint.locator("code")).to_have_text(["ranklet site create", "ranklet token rotate"])
+    expect(hint.locator("code")).to_have_text(
+        ["ranklet site create", "ranklet token rotate", "ranklet demo"]
+    )
     assert "`" not in hint.inner_text()
     assert_accessible(page)
     output = server.log.read_text(errors="replace")
@@ -178,6 +188,7 @@ def test_admin_at_375_px_and_the_demo_without_404s(
     page.get_by_role("button", name="サインイン").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("コメントの承認")
     page.get_by_role("link", name="順位の記録").click()
+    page.wait_for_load_state()  # the stylesheet too: layout is measured below
     labels = page.locator(".positions th[scope=row]")
     expect(labels).to_have_count(3)
     for label in labels.all():
@@ -185,8 +196,21 @@ def test_admin_at_375_px_and_the_demo_without_404s(
         assert lines == 1, label.inner_text()  # not コンサ/ルタン/ト
         box = label.bounding_box()
         assert box and box["x"] + box["width"] <= 375
+    # Each new-position field is in view, not behind a sideways scroll.
+    fields = page.locator(".positions input[type=text]")
+    expect(fields).to_have_count(3)
+    for field in fields.all():
+        box = field.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 375
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
     assert_accessible(page)
     page.goto(server.base + "/admin/articles")
+    # Headings, counts and 「記事を開く」 on one line each, all of the table in view.
+    cells = page.locator(".data thead th, .data .num, .data .open")
+    expect(cells).to_have_count(3 + 2 * 2 + 2)  # the demo's two articles with comments
+    for cell in cells.all():
+        assert cell.evaluate(LINES_OF_TEXT) == 1, cell.inner_text()  # not 承/認/待/ち
+    table = page.locator(".data").bounding_box()
+    assert table and table["x"] + table["width"] <= 375
     assert_accessible(page)
     assert missing == []

@@ -1,9 +1,10 @@
 """Reading a WordPress WXR export (Tools → Export) into an import batch.
 
-The file is read as a stream (defusedxml's ``iterparse``, DTDs and entities refused) and
-every ``<item>`` is dropped once it has been read, so the XML tree never grows with the
-file. What WordPress knows about readers' machines (``comment_author_IP``) and agents is
-never read. ``transfer.apply_batch`` writes the batch in one transaction.
+The file is read as a stream (``transfer_xml``: DTDs and entities refused) and every
+``<item>`` is handed on and dropped as soon as it has been read, so neither the XML tree
+nor anything else grows with the file; ``transfer_pipeline`` writes the comments as they
+come, in one transaction. What WordPress knows about readers' machines
+(``comment_author_IP``) and agents is never read.
 
 Choices where the contract leaves room, so that a blogger moving in gets what their
 WordPress showed:
@@ -18,21 +19,34 @@ WordPress showed:
 * ``source_key`` is ``wordpress:<post id>:<comment id>``: comment ids are unique in one
   WordPress site, and the post id keeps two exports of a multisite network apart when
   they go into one Ranklet site.
+* The author mark goes to comments by a WordPress user who wrote a post or page in the
+  file. WordPress lists those users (``wp:author``) before the items, so a comment's user
+  is known as one at once; when the user's own post comes later in the file than the
+  comment, the mark is given once the file is read (``AuthorComments``).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import IO
 from urllib.parse import urlsplit
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element
 
-import defusedxml
-from defusedxml import ElementTree as SafeElementTree
-
-from service.transfer import ImportBatch, ImportRefused, IncomingComment, IncomingThread
+from service.transfer_items import (
+    AuthorComments,
+    ImportRefused,
+    ImportSource,
+    IncomingComment,
+    IncomingThread,
+    Item,
+    foreign_comment,
+)
+from service.transfer_xml import local_name, refusing_unsafe_xml, root_element, xml_events
 
 WP_NAMESPACE_PREFIX = "{http://wordpress.org/export/"
 CONTENT_ENCODED = "{http://purl.org/rss/1.0/modules/content/}encoded"
@@ -46,14 +60,6 @@ _BLANK_LINE = re.compile(r"\n\s*\n")
 # Blocks that wpautop does not wrap in <p>: they are paragraphs (or lists) already.
 _BLOCK_START = re.compile(r"^\s*<(?:p|blockquote|ul|ol|pre|div|h[1-6]|table)[\s>]", re.I)
 _PRE_BLOCK = re.compile(r"<pre[\s>].*?</pre>", re.I | re.S)
-
-
-def _local(tag: str) -> tuple[str, str]:
-    """(namespace, local name) of an ElementTree tag."""
-    if tag.startswith("{"):
-        namespace, _, name = tag[1:].partition("}")
-        return namespace, name
-    return "", tag
 
 
 def _is_wp(tag: str, name: str) -> bool:
@@ -117,67 +123,71 @@ def _article(link: str) -> str | None:
 
 
 class _WxrReader:
-    """Collects one WXR file's posts and comments; the XML itself is dropped as it is read."""
+    """Hands on one WXR file's posts (as threads) and comments while it is parsed."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.batch = ImportBatch(source="WordPress")
-        self.threads: dict[str, IncomingThread] = {}
-        self.used: dict[str, IncomingThread] = {}
-        self.seen: set[str] = set()
+        self.handle: IO[bytes] | None = None
+        self.source = ImportSource(
+            source="WordPress",
+            items=self._items(),
+            size=os.path.getsize(path),
+            position=self._position,
+        )
+        self.threads: dict[str, IncomingThread] = {}  # article -> thread (one per post)
+        self.used: set[str] = set()  # articles handed on, each before its first comment
         self.author_ids: dict[str, str] = {}  # login -> WordPress user id (wp:author)
         self.creators: set[str] = set()  # logins that wrote a post or page in the file
-        self.by_user: list[tuple[IncomingComment, str]] = []
+        self.author_users: set[str] = set()  # user ids of those
+        self.maybe_authors: list[tuple[str, str]] = []  # (source key, user id), decided last
         self.items_skipped: Counter[str] = Counter()
         self.unpublished = 0
         self.saw_channel = False
 
-    def read(self) -> ImportBatch:
-        try:
-            with open(self.path, "rb") as handle:
-                self._parse(handle)
-        except defusedxml.DTDForbidden:
+    def open(self) -> ImportSource:
+        with self._refusals():
+            root = root_element(self.path)
+        if local_name(root.tag) != "rss":
             raise ImportRefused(
-                f"{self.path} declares a DTD (<!DOCTYPE ...>); WordPress exports never do, "
-                "and DTDs carry entity-expansion ('billion laughs') and external-entity "
-                "attacks, so the file is refused"
-            ) from None
-        except (defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden):
-            raise ImportRefused(
-                f"{self.path} declares XML entities or external references; WordPress "
-                "exports never do, so the file is refused"
-            ) from None
-        except ParseError as error:
-            raise ImportRefused(
+                f"{self.path} is not a WordPress export: its root element is "
+                f"<{local_name(root.tag)}>, not <rss>"
+            )
+        return self.source
+
+    def _refusals(self) -> AbstractContextManager[None]:
+        return refusing_unsafe_xml(
+            self.path,
+            "WordPress",
+            lambda error: (
                 f"{self.path} is not a complete, valid XML file ({error}); a truncated "
                 "export (an interrupted download?) ends like this: export it again"
-            ) from None
-        except RecursionError:
-            raise ImportRefused(f"{self.path} is nested too deeply to be a WXR file") from None
-        except LookupError as error:  # <?xml encoding="..."?> names no known encoding
-            raise ImportRefused(f"{self.path} is not valid XML ({error})") from None
+            ),
+        )
+
+    def _position(self) -> int:
+        handle = self.handle
+        return handle.tell() if handle is not None and not handle.closed else 0
+
+    def _items(self) -> Iterator[Item]:
+        with self._refusals(), open(self.path, "rb") as handle:
+            self.handle = handle
+            yield from self._parse(handle)
         if not self.saw_channel:
             raise ImportRefused(
                 f"{self.path} is not a WordPress export: it has no <rss><channel> "
                 "(export it in WordPress under Tools → Export)"
             )
-        return self._finish()
+        yield from self._finish()
 
-    def _parse(self, handle: IO[bytes]) -> None:
+    def _parse(self, handle: IO[bytes]) -> Iterator[Item]:
         depth = 0
         root: Element | None = None
         channel: Element | None = None
-        events = SafeElementTree.iterparse(handle, events=("start", "end"), forbid_dtd=True)
-        for event, element in events:
+        for event, element in xml_events(handle):
             if event == "start":
                 depth += 1
                 if depth == 1:
                     root = element
-                    if _local(element.tag)[1] != "rss":
-                        raise ImportRefused(
-                            f"{self.path} is not a WordPress export: its root element is "
-                            f"<{_local(element.tag)[1]}>, not <rss>"
-                        )
                 elif depth == 2 and element.tag == "channel":
                     channel = element
                     self.saw_channel = True
@@ -185,34 +195,42 @@ class _WxrReader:
             depth -= 1
             if depth == 2 and channel is not None:
                 if element.tag == "item":
-                    self._item(element)
+                    yield from self._item(element)
                 elif _is_wp(element.tag, "author"):
-                    login = _wp_text(element, "author_login").strip()
-                    user_id = _wp_text(element, "author_id").strip()
-                    if login and user_id:
-                        self.author_ids[login] = user_id
+                    self._author(element)
                 channel.remove(element)  # read: let it go, memory stays flat
             elif depth == 1 and root is not None and element is channel:
                 root.remove(element)
 
-    def _item(self, item: Element) -> None:
+    def _author(self, element: Element) -> None:
+        login = _wp_text(element, "author_login").strip()
+        user_id = _wp_text(element, "author_id").strip()
+        if login and user_id:
+            self.author_ids[login] = user_id
+            if login in self.creators:
+                self.author_users.add(user_id)
+
+    def _item(self, item: Element) -> Iterator[Item]:
         post_type = _wp_text(item, "post_type").strip()
         comments = [child for child in item if _is_wp(child.tag, "comment")]
+        skipped = self.source.skipped
         if post_type not in THREAD_TYPES:
             self.items_skipped[post_type or "without a type"] += 1
             if comments:
-                self.batch.skipped[f"on a WordPress {post_type or 'item'}, not a post or page"] += (
-                    len(comments)
+                skipped[f"on a WordPress {post_type or 'item'}, not a post or page"] += len(
+                    comments
                 )
             return
         creator = (item.findtext(DC_CREATOR) or "").strip()
-        if creator:
+        if creator and creator not in self.creators:
             self.creators.add(creator)
+            if creator in self.author_ids:
+                self.author_users.add(self.author_ids[creator])
         article = _article(item.findtext("link") or "")
         post_id = _wp_text(item, "post_id").strip()
         if article is None or not post_id:
             if comments:
-                self.batch.skipped["on a post without a link or post_id"] += len(comments)
+                skipped["on a post without a link or post_id"] += len(comments)
             return
         title = (item.findtext("title") or "").strip() or None
         thread = self.threads.get(article)
@@ -222,82 +240,83 @@ class _WxrReader:
             thread = self.threads[article] = IncomingThread(article, title, url)
         if _wp_text(item, "status").strip() not in ("publish", "") and comments:
             self.unpublished += len(comments)
-        for comment in comments:
-            self._comment(comment, thread, post_id)
+        for element in comments:
+            incoming = self._comment(element, thread, post_id)
+            if incoming is None:
+                continue
+            if article not in self.used:
+                self.used.add(article)
+                yield thread
+            yield incoming
 
-    def _comment(self, element: Element, thread: IncomingThread, post_id: str) -> None:
-        batch = self.batch
+    def _comment(
+        self, element: Element, thread: IncomingThread, post_id: str
+    ) -> IncomingComment | None:
+        skipped, adjusted = self.source.skipped, self.source.adjusted
         comment_id = _wp_text(element, "comment_id").strip()
         if not comment_id:
-            batch.skipped["comment without comment_id"] += 1
-            return
-        key = f"wordpress:{post_id}:{comment_id}"
-        if key in self.seen:
-            batch.skipped["appears twice in the file"] += 1
-            return
-        self.seen.add(key)
+            skipped["comment without comment_id"] += 1
+            return None
         comment_type = _wp_text(element, "comment_type").strip()
         if comment_type not in COMMENT_TYPES:
-            batch.skipped[f"{comment_type} (not a reader comment)"] += 1
-            return
+            skipped[f"{comment_type} (not a reader comment)"] += 1
+            return None
         approved = _wp_text(element, "comment_approved").strip()
         if approved in TRASH_STATUSES:
-            batch.skipped["in WordPress's trash"] += 1
-            return
+            skipped["in WordPress's trash"] += 1
+            return None
         status = WP_STATUSES.get(approved)
         if status is None:
             status = "pending"
-            batch.adjusted[f"unknown comment_approved {approved[:20]!r}: held as pending"] += 1
+            adjusted[f"unknown comment_approved {approved[:20]!r}: held as pending"] += 1
         created_at = _wp_time(_wp_text(element, "comment_date_gmt"))
         if created_at is None:
             created_at = _wp_time(_wp_text(element, "comment_date"))
             if created_at is None:
-                batch.skipped["no valid comment_date"] += 1
-                return
-            batch.adjusted["no comment_date_gmt: comment_date taken as UTC"] += 1
+                skipped["no valid comment_date"] += 1
+                return None
+            adjusted["no comment_date_gmt: comment_date taken as UTC"] += 1
         parent = _wp_text(element, "comment_parent").strip()
-        incoming = IncomingComment(
-            source_key=key,
+        incoming = foreign_comment(
+            f"wordpress:{post_id}",
+            comment_id,
+            parent if parent not in ("", "0") else None,
             article=thread.article,
             created_at=created_at,
             status=status,
-            parent_key=f"wordpress:{post_id}:{parent}" if parent not in ("", "0") else None,
-            author=_wp_text(element, "comment_author") or None,
-            email=_wp_text(element, "comment_author_email") or None,
-            website=_wp_text(element, "comment_author_url") or None,
+            author=_wp_text(element, "comment_author"),
+            email=_wp_text(element, "comment_author_email"),
+            website=_wp_text(element, "comment_author_url"),
             body_html=wordpress_paragraphs(_wp_text(element, "comment_content")),
         )
         user_id = _wp_text(element, "comment_user_id").strip()
-        if user_id not in ("", "0"):
-            self.by_user.append((incoming, user_id))
-        self.used.setdefault(thread.article, thread)
-        batch.comments.append(incoming)
+        if user_id in self.author_users:
+            incoming.is_author = True
+        elif user_id in self.author_ids.values():  # a post author whose post comes later
+            self.maybe_authors.append((incoming.source_key, user_id))
+        return incoming
 
-    def _finish(self) -> ImportBatch:
-        batch = self.batch
+    def _finish(self) -> Iterator[Item]:
         # Only now is every post's author known: a post may come after comments by its author.
-        author_users = {
-            self.author_ids[login] for login in self.creators if login in self.author_ids
-        }
-        for incoming, user_id in self.by_user:
-            incoming.is_author = user_id in author_users
-        batch.threads = list(self.used.values())
-        batch.remarks.append(
+        late = [key for key, user_id in self.maybe_authors if user_id in self.author_users]
+        if late:
+            yield AuthorComments(late)
+        remarks = self.source.remarks
+        remarks.append(
             "Not imported, on purpose: IP addresses and browser user agents. WordPress "
             "comment HTML was laid out by WordPress's paragraph rules and sanitized by "
             "Ranklet's allowlist (scripts, images and unsafe links removed)."
         )
         if self.items_skipped:
             kinds = ", ".join(f"{n} {kind}" for kind, n in self.items_skipped.most_common())
-            batch.remarks.append(f"Items that are not posts or pages, not imported: {kinds}.")
+            remarks.append(f"Items that are not posts or pages, not imported: {kinds}.")
         if self.unpublished:
-            batch.remarks.append(
+            remarks.append(
                 f"{self.unpublished} comments are on posts that are not published (drafts, "
                 "private or scheduled); they were filed under the path of the post's link."
             )
-        return batch
 
 
-def read_wordpress(path: str) -> ImportBatch:
+def read_wordpress(path: str) -> ImportSource:
     """A WordPress WXR export (1.1 or 1.2): posts and pages, comments, replies, statuses."""
-    return _WxrReader(path).read()
+    return _WxrReader(path).open()

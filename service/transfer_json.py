@@ -35,6 +35,7 @@ from service.transfer_items import (
 CHUNK = 1 << 20  # bytes read at a time
 _NOT_SPACE = re.compile(r"[^ \t\n\r]")
 _NEAR_END = 8  # a decoding error this close to the end of what is read may be a cut value
+_THREAD = ThreadDoc()  # one schema for every thread: building one per thread costs more
 
 
 class _Scanner:
@@ -258,7 +259,7 @@ class _JsonReader:
                         continue
                     for index, _ in enumerate(scan.elements()):
                         try:
-                            thread = ThreadDoc().load(scan.value())
+                            thread = _THREAD.load(scan.value())
                         except ValidationError as error:
                             raise _invalid(self.path, error, f"threads.{index}.") from None
                         yield from _thread_items(thread)

@@ -23,6 +23,7 @@ from service.transfer_items import IncomingComment
 MAX_BODY = 5000  # characters, as for a comment posted through the API
 MAX_COUNT = 2**31 - 1  # what an INTEGER column holds on every database
 RENDER_CHUNK = 125  # bodies per task sent to a rendering worker
+PARALLEL_FROM_BATCH = 2  # the first batch of a file whose bodies render in forked workers
 ID_BLOCK = 1000  # PostgreSQL ids reserved per round trip
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -116,7 +117,8 @@ class BodyRenderer:
         """Begin rendering; the returned function gives the results (waiting if needed)."""
         self.batches += 1
         cores = os.cpu_count() or 1
-        if self.batches > 1 and cores > 1 and "fork" in mp.get_all_start_methods():
+        parallel = self.batches >= PARALLEL_FROM_BATCH and cores > 1
+        if parallel and "fork" in mp.get_all_start_methods():
             if self.pool is None:
                 context = mp.get_context("fork")
                 self.pool = ProcessPoolExecutor(max_workers=min(cores, 4), mp_context=context)

@@ -47,6 +47,8 @@ class IncomingComment:
     likes: int = 0
     edited_at: datetime | None = None
     original_id: int | None = None  # the comment's id in the exporting site (JSON only)
+    # The writer's: the row's fields that do not depend on the tree (transfer_rows.prepare).
+    prepared: tuple[Any, ...] | None = None
 
 
 @dataclass

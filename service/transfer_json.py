@@ -282,7 +282,7 @@ def _thread_items(thread: dict[str, Any]) -> Iterator[Item]:
             article=thread["article"],
             created_at=comment["created_at"],
             status=comment["status"],
-            parent_key=keys.get(parent_id, f"json:{parent_id}") if parent_id else None,
+            parent_key=None if parent_id is None else keys.get(parent_id, f"json:{parent_id}"),
             author=comment["author"],
             email=comment["email"],
             website=comment["website"],

@@ -157,6 +157,7 @@ class ParkedComments:
                 " source_key TEXT NOT NULL, created REAL NOT NULL, data BLOB NOT NULL);"
                 "CREATE INDEX parked_key ON parked (key);"
                 "CREATE INDEX parked_source ON parked (source_key);"
+                "CREATE INDEX parked_order ON parked (created, source_key);"
             )
         self.disk.executemany(
             "INSERT INTO parked (key, source_key, created, data) VALUES (?, ?, ?, ?)",

@@ -39,9 +39,10 @@ from service.transfer_items import (
 from service.transfer_parked import ParkedComments
 from service.transfer_rankings import import_categories
 from service.transfer_rows import (
-    BodyRenderer,
     CommentIds,
+    Job,
     Placed,
+    RowPreparer,
     article_problem,
     body_of,
     comment_problem,
@@ -68,7 +69,7 @@ class _Batch:
     comments: list[IncomingComment] = field(default_factory=list)
     placed: dict[str, Placed] = field(default_factory=dict)  # this batch's comments, by key
     fresh: list[IncomingComment] = field(default_factory=list)  # to write, once rendered
-    rendered: Callable[[], list[tuple[str, str]]] = list
+    prepared: Callable[[], list[tuple[Any, ...]]] = list
 
 
 class _Writer:
@@ -86,7 +87,7 @@ class _Writer:
         self.threads = ImportThreads(site.id)
         self.touched: set[int] = set()
         self.parked = ParkedComments()
-        self.renderer = BodyRenderer()
+        self.preparer = RowPreparer()
         self.rows: list[dict[str, Any]] = []  # comments waiting for their INSERT
         self.rendering: set[str] = set()  # keys of the batch being rendered, not yet written
         self.by_original_id: dict[str, Placed] = {}  # a restore's comments found by their id
@@ -111,7 +112,7 @@ class _Writer:
             self._mark_authors()
             self._recount()
         finally:
-            self.renderer.close()
+            self.preparer.close()
             self.parked.close()
         self._report_progress(done=True)
         summary, source = self.summary, self.source
@@ -148,7 +149,7 @@ class _Writer:
         if self.source.origin_slug == self.site.slug:
             self._found_by_original_id(batch, found)
         seen: set[str] = set()
-        bodies: list[tuple[str, str]] = []
+        jobs: list[Job] = []
         for incoming in batch.comments:
             key, body = incoming.source_key, body_of(incoming)
             there = found.get(key)
@@ -165,9 +166,10 @@ class _Writer:
                 self.skipped[article_problem(incoming.article) or "article key not usable"] += 1
             else:
                 batch.fresh.append(incoming)
-                bodies.append(body)
+                who = (incoming.author, incoming.email, incoming.website)
+                jobs.append((self.site.id, *body, *who))
             seen.add(key)
-        batch.rendered = self.renderer.start(bodies)
+        batch.prepared = self.preparer.start(jobs)
         self.rendering = {c.source_key for c in batch.fresh}
 
     def _placed_by_key(self, keys: list[str]) -> dict[str, Placed]:
@@ -210,8 +212,8 @@ class _Writer:
             for child in self.parked.take(key):
                 self._place(child, placed)
         later: list[IncomingComment] = []
-        for incoming, (body_text, body_html) in zip(batch.fresh, batch.rendered(), strict=True):
-            incoming.body_text, incoming.body_html = body_text, body_html
+        for incoming, prepared in zip(batch.fresh, batch.prepared(), strict=True):
+            incoming.prepared = prepared
             parent = self._known_parent(incoming, batch)
             if incoming.parent_key is not None and parent is None:
                 later.append(incoming)
@@ -270,7 +272,9 @@ class _Writer:
             placed = Placed(comment_id, thread_id, parent.depth, parent.root_id, parent.parent_id)
         else:
             placed = Placed(comment_id, thread_id, parent.depth + 1, parent.root_id, parent.id)
-        self.rows.append(comment_row(self.site.id, incoming, placed, self.adjusted))
+        self.rows.append(comment_row(incoming, placed, self.site.id))
+        assert incoming.prepared is not None
+        self.adjusted.update(incoming.prepared[-1])
         self.touched.add(thread_id)
         self.summary.imported[incoming.status] += 1
         if len(self.rows) >= BATCH_ROWS:

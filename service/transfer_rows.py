@@ -1,5 +1,6 @@
 """From an incoming comment to a ``comments`` row: the API's rules, storable foreign text,
-and the Markdown/HTML work done once per comment (in forked workers for large files)."""
+and the work done once per comment (Markdown/HTML, the address encrypted and hashed), in
+forked workers for large files; then ids chosen up front."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select, text
 
 from service import markup
@@ -23,7 +25,7 @@ from service.transfer_items import IncomingComment
 MAX_BODY = 5000  # characters, as for a comment posted through the API
 MAX_COUNT = 2**31 - 1  # what an INTEGER column holds on every database
 RENDER_CHUNK = 125  # bodies per task sent to a rendering worker
-PARALLEL_FROM_BATCH = 2  # the first batch of a file whose bodies render in forked workers
+PARALLEL_FROM_BATCH = 2  # files of this many batches or more are prepared in forked workers
 ID_BLOCK = 1000  # PostgreSQL ids reserved per round trip
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -101,49 +103,91 @@ def render(body: tuple[str, str]) -> tuple[str, str]:
     )
 
 
-class BodyRenderer:
-    """Renders a batch's bodies, in order; from the second batch on, in forked workers.
+Job = tuple[int, str, str, str | None, str | None, str | None]  # site, bodies, who
 
-    Markdown rendering is most of an import's time, and it is pure: workers render the
-    next batch while this process writes the current one. The pool is forked only once a
-    file has more than one batch, while this process is still small, so the workers'
-    memory stays that of an idle importer; a single batch is rendered here."""
+
+def prepare(job: Job) -> tuple[Any, ...]:
+    """Everything in a comment's row that does not depend on where it lands in the tree:
+    the body rendered or sanitized, name and website made storable, the address checked,
+    encrypted and hashed, the avatar seed; and what had to be dropped, said as reasons."""
+    site_id, text, html, author, email, site = job
+    body_text, body_html = render((text, html))
+    dropped: list[str] = []
+    author = line(author, 64)
+    email = (email or "").strip() or None
+    if email and not (len(email) <= 254 and _EMAIL_RE.match(email)):
+        dropped.append("e-mail address that is not one: dropped")
+        email = None
+    kept = website(site)
+    if site and kept is None:
+        dropped.append("website that is not an http(s) URL: dropped")
+    return (
+        body_text,
+        body_html,
+        author,
+        kept,
+        encrypt(email),
+        email_lookup(email),
+        avatar_seed(site_id, author, email),
+        email is not None,
+        tuple(dropped),
+    )
+
+
+def _enter(app: Any) -> None:
+    """A worker's start: the app's context, for the keys that encrypt and hash."""
+    app.app_context().push()
+
+
+class RowPreparer:
+    """Prepares a batch's comments (``prepare``), in order: in forked workers once a file
+    has ``PARALLEL_FROM_BATCH`` batches, the first one included, else here.
+
+    Rendering is most of an import's time, and all of it is pure: the workers prepare the
+    next batch while this process writes the current one. The pool is forked once the
+    second batch is read, while this process is still small, so the workers' memory stays
+    that of an idle importer."""
 
     def __init__(self) -> None:
         self.pool: ProcessPoolExecutor | None = None
         self.batches = 0
+        self.first: tuple[list[Job], list[Any]] | None = None  # jobs, results once sent
 
-    def start(self, bodies: list[tuple[str, str]]) -> Callable[[], list[tuple[str, str]]]:
-        """Begin rendering; the returned function gives the results (waiting if needed)."""
+    def start(self, jobs: list[Job]) -> Callable[[], list[tuple[Any, ...]]]:
+        """Begin; the returned function gives the results (waiting for them if needed)."""
         self.batches += 1
         cores = os.cpu_count() or 1
-        parallel = self.batches >= PARALLEL_FROM_BATCH and cores > 1
-        if parallel and "fork" in mp.get_all_start_methods():
-            if self.pool is None:
-                context = mp.get_context("fork")
-                self.pool = ProcessPoolExecutor(max_workers=min(cores, 4), mp_context=context)
-            results = self.pool.map(render, bodies, chunksize=RENDER_CHUNK)
-            return lambda: list(results)
-        return lambda: [render(body) for body in bodies]
+        if cores < 2 or "fork" not in mp.get_all_start_methods():
+            return lambda: [prepare(job) for job in jobs]
+        if self.batches < PARALLEL_FROM_BATCH:
+            sent: list[Any] = []
+            self.first = (jobs, sent)  # sent to the workers if more batches come in time
+            return lambda: list(sent[0]) if sent else [prepare(job) for job in jobs]
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(
+                max_workers=min(cores, 4),
+                mp_context=mp.get_context("fork"),
+                initializer=_enter,
+                initargs=(current_app._get_current_object(),),  # type: ignore[attr-defined]
+            )
+        if self.first is not None:
+            first_jobs, sent = self.first
+            sent.append(self.pool.map(prepare, first_jobs, chunksize=RENDER_CHUNK))
+            self.first = None
+        results = self.pool.map(prepare, jobs, chunksize=RENDER_CHUNK)
+        return lambda: list(results)
 
     def close(self) -> None:
+        self.first = None
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
 
 
-def comment_row(
-    site_id: int, incoming: IncomingComment, placed: Placed, adjusted: Any
-) -> dict[str, Any]:
-    """The row of a new comment; what had to be dropped is counted in ``adjusted``."""
-    author = line(incoming.author, 64)
-    email = (incoming.email or "").strip() or None
-    if email and not (len(email) <= 254 and _EMAIL_RE.match(email)):
-        adjusted["e-mail address that is not one: dropped"] += 1
-        email = None
-    kept_website = website(incoming.website)
-    if incoming.website and kept_website is None:
-        adjusted["website that is not an http(s) URL: dropped"] += 1
+def comment_row(incoming: IncomingComment, placed: Placed, site_id: int) -> dict[str, Any]:
+    """The row of a new comment, from its prepared fields (``incoming.prepared``)."""
+    assert incoming.prepared is not None
+    body_text, body_html, author, kept, encrypted, lookup, avatar, has_email, _ = incoming.prepared
     return {
         "id": placed.id,
         "site_id": site_id,
@@ -152,15 +196,15 @@ def comment_row(
         "root_id": placed.root_id,
         "depth": placed.depth,
         "author": author,
-        "website": kept_website,
-        "email_encrypted": encrypt(email),
-        "email_lookup": email_lookup(email),
-        "avatar": avatar_seed(site_id, author, email),
-        "body_text": incoming.body_text,
-        "body_html": incoming.body_html,
+        "website": kept,
+        "email_encrypted": encrypted,
+        "email_lookup": lookup,
+        "avatar": avatar,
+        "body_text": body_text,
+        "body_html": body_html,
         "status": incoming.status,
         "is_author": incoming.is_author,
-        "notify": incoming.notify and email is not None,
+        "notify": incoming.notify and has_email,
         "likes": max(incoming.likes, 0),
         "edit_token_hash": None,  # nobody holds an edit token for an imported comment
         "source_key": incoming.source_key,

@@ -3,16 +3,16 @@
 The writer takes a reader's items as they come, ``BATCH_ROWS`` comments at a time. Per
 batch it finds or creates the threads named, looks the batch's source keys up once (a
 comment already there is skipped, which makes imports idempotent), checks each comment
-against the API's rules, hands the bodies to the renderer, and writes the previous
-batch meanwhile in one multi-row INSERT, with ids reserved up front so a reply's row names
-its parent's. It keeps only the batch at hand, one entry per thread, and the replies that
-wait for a parent the file has not shown yet (``ParkedComments``); a reply's parent is
-looked up in the site (one query per batch), so a reply to a comment imported before,
-from an earlier file, keeps its place too. Once the file is read, a reply whose parent
-never came is made top-level and a cycle of replies is cut where today's walk from its
-oldest comment closes it. Everything is one transaction: any error, or a refusal part
-way through the file, and nothing is written. Imported comments send no notifications
-and have no edit token.
+against the API's rules and hands it to the workers that prepare its row
+(``transfer_rows``); meanwhile it writes the previous batch in one multi-row INSERT, with
+ids reserved up front so a reply's row names its parent's. It keeps only the batch at
+hand, one entry per thread, and the replies that wait for a parent the file has not
+shown yet (``ParkedComments``). A reply's parent is looked up in the site, one query per
+batch, so a reply to a comment imported before, from an earlier file, keeps its place
+too. Once the file is read, a reply whose parent never came is made top-level, and a
+cycle of replies is cut where a walk up the parents from its oldest comment closes the
+loop. Everything is one transaction: any error, or a refusal part way through the file,
+and nothing is written. Imported comments send no notifications and have no edit token.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class _Writer:
                 import_categories(self.site, self.source.categories, self.summary)
             previous: _Batch | None = None
             for batch in self._batches():
-                self._prepare(batch)  # its bodies render while the previous batch is written
+                self._prepare(batch)  # its rows are prepared while the previous batch is written
                 if previous is not None:
                     self._write(previous)
                 previous = batch

@@ -5,7 +5,8 @@ database, a Disqus export and a Ranklet JSON export of the same blog (threads of
 comments, a third of them replies, some nested, Japanese text, a few pending/spam), then
 imports each with the ``ranklet`` command in a subprocess (a fresh site per run, a fresh
 SQLite file per run unless ``--database-url`` names a server) and prints wall time,
-comments/s and the child's peak RSS (``os.wait4``'s rusage). For WordPress and Disqus,
+comments/s and the child's peak RSS (``os.wait4``'s rusage, taken by a small launcher
+process so that this one's memory does not count). For WordPress and Disqus,
 Isso 0.14's own ``isso import`` reads the same file in the same run as the baseline
 (its virtual environment is the one bench_vs_isso.py uses, or ``--isso-venv``).
 
@@ -198,32 +199,41 @@ def write_isso(path: Path, count: int) -> None:
 
 
 def write_json(path: Path, count: int) -> None:
-    threads: dict[int, list[dict[str, object]]] = {}
-    for c in fake_comments(count):
-        threads.setdefault(c.thread, []).append(
-            {
-                "id": c.index + 1,
-                "parent_id": c.parent + 1 if c.parent is not None else None,
-                "author": f"読者 {c.index}",
-                "email": f"r{c.index}@example.org",
-                "website": "https://reader.example.org/",
-                "body": c.text,
-                "status": c.status,
-                "likes": c.index % 4,
-                "created_at": c.created.isoformat().replace("+00:00", "Z"),
-            }
-        )
-    document = {
+    """Written a thread at a time, as a Ranklet export is laid out (threads last), so this
+    process stays small (see ``Launcher``)."""
+    header = {
         "format": "ranklet-export",
         "version": 1,
         "exported_at": "2024-01-01T00:00:00Z",
         "site": {"slug": "elsewhere"},
-        "threads": [
-            {"article": article(t), "title": f"記事 {t}", "comments": comments}
-            for t, comments in threads.items()
-        ],
     }
-    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    with path.open("w", encoding="utf-8") as out:
+        out.write(json.dumps(header, ensure_ascii=False)[:-1] + ', "threads": [')
+        thread, comments = -1, []
+        for c in [*fake_comments(count), None]:
+            if c is None or (c.thread != thread and comments):
+                if thread > 0:
+                    out.write(", ")
+                document = {"article": article(thread), "title": f"記事 {thread}"}
+                out.write(json.dumps({**document, "comments": comments}, ensure_ascii=False))
+                comments = []
+            if c is None:
+                break
+            thread = c.thread
+            comments.append(
+                {
+                    "id": c.index + 1,
+                    "parent_id": c.parent + 1 if c.parent is not None else None,
+                    "author": f"読者 {c.index}",
+                    "email": f"r{c.index}@example.org",
+                    "website": "https://reader.example.org/",
+                    "body": c.text,
+                    "status": c.status,
+                    "likes": c.index % 4,
+                    "created_at": c.created.isoformat().replace("+00:00", "Z"),
+                }
+            )
+        out.write("]}\n")
 
 
 WRITERS = {
@@ -234,23 +244,61 @@ WRITERS = {
 }
 
 
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
-    """(wall seconds, CPU seconds, peak RSS in MiB, output) of one child process.
-
-    CPU seconds (user + system, its worker processes included) do not depend on what else
-    the machine runs, so they compare runs on a busy machine; wall time is what a user waits.
-    """
+# Runs each measured command from a small process of its own: on Linux a child's peak RSS
+# (``ru_maxrss``) starts from its parent's at fork/exec, so a command started by this
+# process, which has just generated a large file, would report this process's memory.
+LAUNCHER = """
+import json, os, subprocess, sys, tempfile, time
+for line in sys.stdin:
+    job = json.loads(line)
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as log:
-        child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(
+            job["command"], env=job["env"], stdout=log, stderr=subprocess.STDOUT
+        )
         _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
         elapsed = time.perf_counter() - started
         log.seek(0)
-        output = log.read()
-    if child.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}):\n{output}")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, output
+        print(json.dumps({
+            "seconds": elapsed,
+            "cpu": usage.ru_utime + usage.ru_stime,
+            "rss": usage.ru_maxrss // 1024,
+            "code": os.waitstatus_to_exitcode(status),
+            "output": log.read(),
+        }), flush=True)
+"""
+
+
+class Launcher:
+    """A small Python process, started before any file is generated, that runs commands."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+    def timed(self, command: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
+        """(wall seconds, CPU seconds, peak RSS in MiB, output) of one child process.
+
+        CPU seconds (user + system, its worker processes included) do not depend on what
+        else the machine runs, so they compare runs on a busy machine; wall time is what a
+        user waits."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps({"command": command, "env": env}) + "\n")
+        self.process.stdin.flush()
+        result = json.loads(self.process.stdout.readline())
+        if result["code"] != 0:
+            failed = f"{' '.join(command)} failed ({result['code']})"
+            raise RuntimeError(f"{failed}:\n{result['output']}")
+        return result["seconds"], result["cpu"], result["rss"], result["output"]
 
 
 def find_isso(choice: str | None) -> Path | None:
@@ -273,6 +321,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     args = parser.parse_args()
 
+    launcher = Launcher()  # first, while this process is small
     work = Path(tempfile.mkdtemp(prefix="ranklet-bench-import-"))
     isso = None if args.no_isso else find_isso(args.isso_venv)
     if not args.no_isso and isso is None:
@@ -305,7 +354,7 @@ def main() -> None:
                     capture_output=True,
                     timeout=300,
                 )
-                seconds, cpu, rss, output = timed(
+                seconds, cpu, rss, output = launcher.timed(
                     [*ranklet, "import", name, str(source), "--site", slug], env
                 )
                 imported = next(
@@ -325,7 +374,7 @@ def main() -> None:
                         "host = https://blog.example.com/\n",
                         encoding="utf-8",
                     )
-                    isso_seconds, isso_cpu, isso_rss, _ = timed(
+                    isso_seconds, isso_cpu, isso_rss, _ = launcher.timed(
                         [
                             str(isso / "bin" / "isso"),
                             *("-c", str(config), "import", str(source)),
@@ -343,6 +392,7 @@ def main() -> None:
                         flush=True,
                     )
     finally:
+        launcher.close()
         if args.keep:
             print(f"files kept in {work}")
         else:

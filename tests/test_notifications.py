@@ -155,12 +155,12 @@ def app_config(app_config: dict[str, Any], smtp: Smtp) -> dict[str, Any]:
 def app(app_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
     from service import create_app
-    from service.cli import _upgrade
+    from service.cli_context import upgrade
     from service.extensions import db
 
     application = create_app(app_config)
     with application.app_context():
-        _upgrade()
+        upgrade()
     yield application
     with application.app_context():
         db.session.remove()

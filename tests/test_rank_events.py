@@ -36,11 +36,11 @@ def app_config(app_config: dict[str, Any], smtp: Smtp) -> dict[str, Any]:
 @pytest.fixture
 def app(app_config: dict[str, Any], new_app: Any) -> Any:
     """Migrated by the same code as ``ranklet db upgrade`` (the 0002 columns included)."""
-    from service.cli import _upgrade
+    from service.cli_context import upgrade
 
     application = new_app(app_config)
     with application.app_context():
-        _upgrade()
+        upgrade()
     return application
 
 

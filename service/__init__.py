@@ -130,7 +130,7 @@ def _bind_extensions(app: Flask) -> None:
         origins=[r"^https?://[^\s/]+$"],
         supports_credentials=False,
         allow_headers=["Content-Type", "X-Edit-Token"],
-        expose_headers=["Retry-After", "ETag"],
+        expose_headers=["Retry-After", "ETag", "X-Request-Id"],
         methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         max_age=86400,
         vary_header=True,

@@ -60,15 +60,19 @@ def describe(key: str, **params: Any) -> str:
     return MESSAGES[key].format(**params)
 
 
+def sane_request_id(given: str | None) -> str:
+    """``given`` (a client's or proxy's ``X-Request-Id``) if it is a sane token, else a new
+    id. Also used outside Flask: by the hot-read middleware and the worker's own errors."""
+    return given if given and REQUEST_ID_RE.fullmatch(given) else secrets.token_hex(16)
+
+
 def request_id() -> str:
     """This request's id: the client's ``X-Request-Id`` if it is a sane token, else a new one."""
     if not has_request_context():
-        return secrets.token_hex(16)
+        return sane_request_id(None)
     known = g.get("request_id")
     if known is None:
-        given = request.headers.get(REQUEST_ID_HEADER, "")
-        known = given if REQUEST_ID_RE.fullmatch(given) else secrets.token_hex(16)
-        g.request_id = known
+        known = g.request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER))
     return str(known)
 
 
@@ -249,9 +253,35 @@ _WRITE_ERRORS = {
 _ADMIN_READS = ("/moderation",)
 
 
+REQUEST_ID_DOC = {
+    "description": (
+        "This request's id: the client's own `X-Request-Id` if it sent a plain token "
+        "(a letter or digit, then up to 127 of letters, digits and `._:-`), else a new one. "
+        "The server's log lines about the request carry it."
+    ),
+    "required": True,
+    "schema": {"type": "string", "pattern": f"^{REQUEST_ID_RE.pattern}$"},
+}
+_REQUEST_ID_REF = {"$ref": f"#/components/headers/{REQUEST_ID_HEADER}"}
+
+
+def _with_request_id(response: dict[str, Any]) -> None:
+    if "$ref" not in response:  # a reference gets it where it is defined (response_helper)
+        response.setdefault("headers", {}).setdefault(REQUEST_ID_HEADER, _REQUEST_ID_REF)
+
+
 class ErrorResponsesPlugin(BasePlugin):
     """Lists every error status an operation can answer in the OpenAPI document, each with
-    the one error schema, so clients and schema-driven tests know them all."""
+    the one error schema, so clients and schema-driven tests know them all; and the
+    ``X-Request-Id`` header every answer carries."""
+
+    def init_spec(self, spec: Any) -> None:
+        super().init_spec(spec)
+        spec.components.header(REQUEST_ID_HEADER, REQUEST_ID_DOC)
+
+    def response_helper(self, response: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """Responses defined once (flask-smorest's ``DEFAULT_ERROR``...) carry it too."""
+        return {"headers": {**response.get("headers", {}), REQUEST_ID_HEADER: _REQUEST_ID_REF}}
 
     def operation_helper(
         self, path: str | None = None, operations: dict[str, Any] | None = None, **_: Any
@@ -275,6 +305,9 @@ class ErrorResponsesPlugin(BasePlugin):
             for status, description in errors.items():
                 if str(status) not in documented:
                     responses[str(status)] = {"description": description, "content": error_content}
+            for response in responses.values():
+                if isinstance(response, dict):
+                    _with_request_id(response)
 
 
 def _link_new_comment(responses: dict[str, Any]) -> None:

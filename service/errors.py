@@ -51,7 +51,9 @@ MESSAGES: dict[str, str] = {
     "json_constant": "The body is not valid JSON: NaN and Infinity are not JSON numbers.",
     "json_surrogate": "The body is not valid JSON (an unpaired surrogate).",
     "not_json": "Send the body as JSON (Content-Type: application/json).",
+    "fields_invalid": "Some fields are invalid.",
     "internal": "The server failed to answer this request; it has been logged.",
+    "unavailable": "The database is unavailable; try again shortly.",
 }
 
 
@@ -147,7 +149,7 @@ def handle_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     message = data.get("message") or error.description or _status_name(status)
     if status == 400 and "Invalid JSON" in str(data.get("messages", "")):
-        message = "The body is not valid JSON."
+        message = describe("json_invalid")
     errors = data.get("errors") or data.get("messages")
     if status == 400 and isinstance(errors, dict) and "json" in errors:
         errors = None
@@ -156,7 +158,7 @@ def handle_http_exception(error: HTTPException) -> Response:
     if status == 429:
         headers.setdefault("Retry-After", str(_retry_after(error)))
     if status == 422 and not message.strip(". ").lower().startswith(("invalid", "unknown")):
-        message = message if data.get("message") else "Some fields are invalid."
+        message = message if data.get("message") else describe("fields_invalid")
     return error_response(status, message, errors, headers)
 
 
@@ -196,9 +198,7 @@ def end_session(_error: BaseException | None = None) -> None:
 def database_unavailable(error: Exception) -> Response:
     _rollback_quietly()
     log.warning("database unavailable: %s", str(error).splitlines()[0][:200])
-    return error_response(
-        503, "The database is unavailable; try again shortly.", headers={"Retry-After": "5"}
-    )
+    return error_response(503, describe("unavailable"), headers={"Retry-After": "5"})
 
 
 def handle_operational_error(error: DBAPIError) -> Response:

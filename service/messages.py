@@ -30,9 +30,12 @@ _TEXTS: list[tuple[str, dict[str, str]]] = [
     (r"Not a valid string\.", {"ja": "文字列で指定してください。"}),
     (r"Not a valid boolean\.", {"ja": "true か false で指定してください。"}),
     (
-        r"Not a valid (?:integer|mapping type|list)\.|Invalid input type\.",
+        r"Not a valid (?:integer|mapping type|list|tuple)\.|Invalid (?:input )?type\.",
         {"ja": "型が正しくありません。"},
     ),
+    (r"Invalid value\.", {"ja": "値が正しくありません。"}),
+    (r"Not a valid utf-8 string\.", {"ja": "UTF-8 の文字列で指定してください。"}),
+    (r"Number too large\.", {"ja": "数値が大きすぎます。"}),
     (r"Must be an integer\.", {"ja": "整数で指定してください。"}),
     (r"Not a valid email address\.", {"ja": "メールアドレスの形式が正しくありません。"}),
     (r"Longer than maximum length (\d+)\.", {"ja": "{0}文字以内で入力してください。"}),
@@ -49,7 +52,7 @@ _TEXTS: list[tuple[str, dict[str, str]]] = [
     (r"Must match (.+)\.", {"ja": "{0} の形式で指定してください。"}),
     # ours (schemas.py)
     (
-        r"Not a valid RFC 3339 time with a zone\.",
+        r"Not a valid RFC 3339 time with a zone\.|Not a valid (?:aware )?datetime\.",
         {"ja": "タイムゾーン付きの日時（例：2026-12-03T09:00:00+09:00）で指定してください。"},
     ),
     (r"Out of the supported range of times\.", {"ja": "扱える範囲の外の日時です。"}),
@@ -70,7 +73,57 @@ _TEXTS: list[tuple[str, dict[str, str]]] = [
         r"Control characters are not allowed \(except newlines and tabs\)\.",
         {"ja": "制御文字（改行とタブを除く）は使えません。"},
     ),
-    (r"Must be 1 to 5000 characters\.", {"ja": "1〜5000文字で入力してください。"}),
+    # the text rules (service.errors.MESSAGES)
+    (r"Must be 1 to (\d+) characters\.", {"ja": "1〜{0}文字で入力してください。"}),
+    (
+        r"Must be 1 to (\d+) characters, not only spaces\.",
+        {"ja": "空白だけでない1〜{0}文字で入力してください。"},
+    ),
+    (r"Must be at most (\d+) characters\.", {"ja": "{0}文字以内で入力してください。"}),
+    (
+        r"Must be an http\(s\) URL without spaces, quotes or control characters\.",
+        {
+            "ja": "http:// か https:// で始まり、空白・引用符・制御文字を含まない"
+            "URLで入力してください。"
+        },
+    ),
+    (
+        r"(.+) is not an origin like https://blog\.example\.com\.",
+        {"ja": "{0} はオリジン（例：https://blog.example.com）の形式ではありません。"},
+    ),
+    (r"Must be true or false\.", {"ja": "true か false で指定してください。"}),
+    (r"Must be from (-?\d+) to (-?\d+)\.", {"ja": "{0}〜{1}の範囲で指定してください。"}),
+    # the JSON loader and the request hooks (service.request_input, service.errors)
+    (
+        r"The body is not valid JSON here: it nests deeper than (\d+) levels\.",
+        {"ja": "送信された JSON の入れ子が深すぎます（{0}段まで）。"},
+    ),
+    (
+        r"The body is not valid JSON here: a number has more than (\d+) digits\.",
+        {"ja": "送信された JSON の数値の桁が多すぎます（{0}桁まで）。"},
+    ),
+    (
+        r"The body is not valid JSON: NaN and Infinity are not JSON numbers\.",
+        {"ja": "送信された内容が正しい JSON ではありません（NaN と Infinity は使えません）。"},
+    ),
+    (
+        r"The body is not valid JSON \(an unpaired surrogate\)\.",
+        {"ja": "送信された JSON に不正な文字（対になっていないサロゲート）があります。"},
+    ),
+    (
+        r"Send the body as JSON \(Content-Type: application/json\)\.",
+        {"ja": "送信内容は JSON（Content-Type: application/json）で送ってください。"},
+    ),
+    # the worker's body deadline (service.server), answered through Flask
+    (
+        r"The request body did not arrive within (\d+(?:\.\d+)?) seconds\.",
+        {"ja": "送信内容が{0}秒以内に届きませんでした。"},
+    ),
+    (r"The request body ended before it was complete\.", {"ja": "送信内容が途中で途切れました。"}),
+    (
+        r"The request body is malformed \(chunked encoding\)\.",
+        {"ja": "送信内容の形式（chunked エンコーディング）が正しくありません。"},
+    ),
     # the views' messages
     (r"Some fields are invalid\.", {"ja": "入力内容に誤りがあります。"}),
     (r"The body is not valid JSON\.", {"ja": "送信された内容が正しい JSON ではありません。"}),
@@ -115,7 +168,7 @@ _TEXTS: list[tuple[str, dict[str, str]]] = [
         {"ja": "短い間にコメントが多すぎます。しばらくしてからもう一度お試しください。"},
     ),
     (
-        r"The database is unavailable; try again shortly\.",
+        r"The database is unavailable(?:; try again shortly)?\.",
         {"ja": "データベースに接続できません。しばらくしてからもう一度お試しください。"},
     ),
     # werkzeug's descriptions of the HTTP errors no view raises by itself
@@ -131,6 +184,36 @@ _TEXTS: list[tuple[str, dict[str, str]]] = [
     (
         r"The server encountered an internal error.*",
         {"ja": "サーバーで問題が起きました。しばらくしてからもう一度お試しください。"},
+    ),
+    (
+        r"The server failed to answer this request; it has been logged\.",
+        {"ja": "サーバーで問題が起きたため応答できませんでした。問題は記録されています。"},
+    ),
+    (r"The browser \(or proxy\) sent a request .*", {"ja": "リクエストの形式が正しくありません。"}),
+    (r"The server could not verify that you are authorized.*", {"ja": "認証が必要です。"}),
+    (
+        r"You don't have the permission to access the requested resource\..*",
+        {"ja": "このリソースにアクセスする権限がありません。"},
+    ),
+    (
+        r"The server closed the network connection because the browser didn't finish.*",
+        {"ja": "リクエストが時間内に届きませんでした。"},
+    ),
+    (
+        r"The server does not support the media type transmitted in the request\.",
+        {"ja": "この形式の送信内容には対応していません。"},
+    ),
+    (
+        r"The request was well-formed but was unable to be followed due to semantic errors\.",
+        {"ja": "送信内容を処理できませんでした。"},
+    ),
+    (
+        r"This user has exceeded an allotted request count\..*",
+        {"ja": "リクエストが多すぎます。しばらくしてからもう一度お試しください。"},
+    ),
+    (
+        r"The server is temporarily unable to service your request.*",
+        {"ja": "ただいまサービスを利用できません。しばらくしてからもう一度お試しください。"},
     ),
 ]
 

@@ -42,7 +42,9 @@ from service.schemas import (
     FullMatch,
     StrictInteger,
     UtcDateTime,
+    display_name,
 )
+from service.text_rules import LABEL_MAX, email_problem
 
 FORMAT = "ranklet-export"
 BATCH_ROWS = 1000  # comments per INSERT statement (and per block of PostgreSQL ids)
@@ -82,7 +84,7 @@ class CategoryDoc(_Loose):
     key = fields.String(required=True, validate=FullMatch(CATEGORY_KEY_RE))
     labels = fields.Dict(
         keys=fields.String(validate=validate.OneOf(LANGS)),
-        values=fields.String(validate=validate.Length(1, 100)),
+        values=fields.String(validate=display_name(LABEL_MAX)),  # the API's label rule
         required=True,
     )
     url = fields.String(
@@ -377,11 +379,24 @@ def _first_errors(messages: Any, prefix: str = "") -> Iterator[str]:
         yield f"{prefix.rstrip('.')}: {messages}"
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _encodable(value: Any) -> bool:
+    """Whether every string in ``value`` can be stored (half a surrogate pair cannot)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def read_json(path: str) -> ImportBatch:
     """Parse and check a Ranklet export; refuse anything but format 1 of ``ranklet-export``."""
     try:
         with open(path, encoding="utf-8") as handle:
-            raw = json.load(handle)
+            source = handle.read()
+        raw = json.loads(source)
     except UnicodeDecodeError:
         raise ImportRefused(f"{path} is not UTF-8 text, so not a Ranklet export") from None
     except json.JSONDecodeError as error:
@@ -390,6 +405,8 @@ def read_json(path: str) -> ImportBatch:
         raise ImportRefused(f"{path} nests arrays or objects too deeply for an export") from None
     except ValueError as error:  # an integer of thousands of digits (int_max_str_digits)
         raise ImportRefused(f"{path} holds a number Ranklet cannot read ({error})") from None
+    if _SURROGATE_ESCAPE.search(source) and not _encodable(raw):
+        raise ImportRefused(f"{path} holds an unpaired surrogate escape (such as \\ud800)")
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ImportRefused(f'{path} is not a Ranklet export (no "format": "{FORMAT}")')
     if raw.get("version") != VERSION:
@@ -483,7 +500,6 @@ _PLACED_COLUMNS = (
     Comment.root_id,
     Comment.parent_id,
 )
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LINK_URL = re.compile(LINK_URL_RE)
 _BARE_HOST = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?=[:/?#]|$)")
 
@@ -807,7 +823,7 @@ class _Writer:
         parent = self._parent(incoming, thread_id)
         author = _line(incoming.author, 64)
         email = (incoming.email or "").strip() or None
-        if email and not (len(email) <= 254 and _EMAIL_RE.match(email)):
+        if email and email_problem(email):  # the API's address rule
             self.summary.adjusted["e-mail address that is not one: dropped"] += 1
             email = None
         website = _website(incoming.website)

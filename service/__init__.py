@@ -193,6 +193,21 @@ def _request_hooks(app: Flask) -> None:
         return None
 
     @app.after_request
+    def _read_files_whole(response: Response) -> Response:
+        """A file from ``send_file`` (the static CSS), read now instead of streamed.
+
+        Registered after Flask-Compress, so it runs before it. Flask-Compress compresses a
+        streamed answer as a stream and, replacing the body, drops the file's ``close``:
+        every brotli answer of a stylesheet left its file open until the cyclic garbage
+        collector ran. Our files are a few KiB; read whole, they are compressed as any
+        other answer and the file is closed with the answer.
+        """
+        if response.direct_passthrough:
+            response.direct_passthrough = False
+            response.make_sequence()
+        return response
+
+    @app.after_request
     def _security_headers(response: Response) -> Response:
         headers = response.headers
         headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -77,7 +77,7 @@ _TEXTS: list[tuple[str, dict[str, str]]] = [
     (r"Must be 1 to (\d+) characters\.", {"ja": "1〜{0}文字で入力してください。"}),
     (
         r"Must be 1 to (\d+) characters, not only spaces\.",
-        {"ja": "空白だけでない1〜{0}文字で入力してください。"},
+        {"ja": "空白以外の文字を含めて、1〜{0}文字で入力してください。"},
     ),
     (r"Must be at most (\d+) characters\.", {"ja": "{0}文字以内で入力してください。"}),
     (

@@ -129,3 +129,40 @@ def test_rank_set_takes_fullwidth_digits_as_the_admin_page_does(ranklet, cli_app
     result = ranklet("rank", "set", "blog", "consulting", "１２")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("consulting: 12 recorded")
+
+
+# --- files answered compressed close their file (found by the long fuzz run) ---------------
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip", None])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("name", ["admin.css", "demo.css"])
+def test_a_compressed_stylesheet_closes_its_file(app, encoding, method, name):
+    """Flask-Compress streamed a brotli answer of a file and dropped the file's close:
+    each one left an open file behind until the cyclic garbage collector ran."""
+    import gc
+    import gzip
+    import warnings
+    from pathlib import Path
+
+    import brotli
+
+    import service
+
+    raw = (Path(service.__file__).parent / "static" / name).read_bytes()
+    environ = EnvironBuilder(path=f"/static/{name}", method=method).get_environ()
+    if encoding:
+        environ["HTTP_ACCEPT_ENCODING"] = encoding
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        body, status, headers = run_wsgi_app(app, environ, buffered=True)
+        data = b"".join(body)
+        del body
+        gc.collect()
+    assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []
+    assert status.startswith("200")
+    assert headers.get("Content-Encoding") == encoding
+    if method == "GET":
+        decode = {"br": brotli.decompress, "gzip": gzip.decompress, None: bytes}[encoding]
+        assert decode(data) == raw
+        assert int(headers["Content-Length"]) == len(data)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import secrets
-from html import escape
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, redirect, request
+from werkzeug.routing import RequestRedirect
 
 from service.config import DEFAULTS
 
@@ -130,7 +130,7 @@ def _bind_extensions(app: Flask) -> None:
         origins=[r"^https?://[^\s/]+$"],
         supports_credentials=False,
         allow_headers=["Content-Type", "X-Edit-Token"],
-        expose_headers=["Retry-After", "ETag"],
+        expose_headers=["Retry-After", "ETag", "X-Request-Id"],
         methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         max_age=86400,
         vary_header=True,
@@ -159,6 +159,16 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(email_links.blp)
 
 
+def _relative_redirect(routing: RequestRedirect) -> Response:
+    """werkzeug's slash redirect (``/admin`` -> ``/admin/``), made before the view would run,
+    with a relative ``Location``: its own is an absolute URL built from the request's
+    ``Host``, which no URL may be built from, and which fails to build at all when the
+    ``Host`` names a port beyond 65535 (a 500)."""
+    parts = urlsplit(routing.new_url)  # path and query only: .port would raise
+    target = "/" + parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
+    return redirect(target, routing.code)
+
+
 def _request_hooks(app: Flask) -> None:
     from service.db_types import write_intent
     from service.errors import describe, error_response
@@ -166,6 +176,8 @@ def _request_hooks(app: Flask) -> None:
 
     @app.before_request
     def _before() -> Response | None:
+        if isinstance(request.routing_exception, RequestRedirect):
+            return _relative_redirect(request.routing_exception)
         write_intent.set(request.method in WRITE_METHODS)
         if (
             request.method in WRITE_METHODS
@@ -181,21 +193,18 @@ def _request_hooks(app: Flask) -> None:
         return None
 
     @app.after_request
-    def _relative_location(response: Response) -> Response:
-        """werkzeug's slash redirects (``/admin`` -> ``/admin/``) are absolute URLs built
-        from the request's ``Host``; no URL is ever built from it, so ours are relative."""
-        location = response.headers.get("Location")
-        if location:
-            parts = urlsplit(location)
-            if parts.netloc and parts.netloc == request.host:
-                # "//host/..." would be another host's address: one leading slash only.
-                relative = "/" + urlunsplit(("", "", *parts[2:])).lstrip("/")
-                response.headers["Location"] = relative
-                # werkzeug's little page links to the same URL (a redirect's body is small).
-                page = response.get_data().replace(
-                    escape(location).encode(), escape(relative).encode()
-                )
-                response.set_data(page)
+    def _read_files_whole(response: Response) -> Response:
+        """A file from ``send_file`` (the static CSS), read now instead of streamed.
+
+        Registered after Flask-Compress, so it runs before it. Flask-Compress compresses a
+        streamed answer as a stream and, replacing the body, drops the file's ``close``:
+        every brotli answer of a stylesheet left its file open until the cyclic garbage
+        collector ran. Our files are a few KiB; read whole, they are compressed as any
+        other answer and the file is closed with the answer.
+        """
+        if response.direct_passthrough:
+            response.direct_passthrough = False
+            response.make_sequence()
         return response
 
     @app.after_request

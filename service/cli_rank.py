@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 
 import click
@@ -92,16 +94,17 @@ def _position_or_fail(text: str) -> int:
     """A rank as people write it: 1 is the top; commas and a leading "#" are fine."""
     from service.schemas import MAX_POSITION
 
-    cleaned = text.strip().lstrip("#").replace(",", "").replace("_", "")
-    try:
-        number = int(cleaned, 10)
-    except ValueError:
-        number = None
+    # Fullwidth digits become ASCII (as on the admin page); any other script's digits,
+    # which int() would take ("٣" is 3), do not name a position.
+    cleaned = unicodedata.normalize("NFKC", text).strip().lstrip("#")
+    cleaned = cleaned.replace(",", "").replace("_", "")
+    number = int(cleaned) if re.fullmatch(r"-?[0-9]{1,40}", cleaned) else None
     if number is None or not 1 <= number <= MAX_POSITION:
         hint = " Positions start at 1 (the top)." if number is not None and number < 1 else ""
+        shown = text.strip()[:40] + ("…" if len(text.strip()) > 40 else "")
         fail(
             f"Position must be a whole number from 1 to {MAX_POSITION_TEXT} "
-            f"(got {text.strip() or 'nothing'})." + hint
+            f"(got {shown or 'nothing'})." + hint
         )
     assert number is not None
     return number

@@ -96,7 +96,7 @@ def run_import(slug: str, path: str, read: Callable[[str], Any], dry_run: bool) 
         ) as bar:
             summary = apply_import(target, source, progress=bar.update, dry_run=dry_run)
     except ImportRefused as error:
-        fail(f"{error}. Nothing was imported.")
+        fail(f"{str(error).rstrip('.')}. Nothing was imported.")
     except (SQLAlchemyError, ValueError, LookupError, OverflowError, RecursionError) as error:
         # A file the readers' checks let through but the database would not hold: the
         # transaction was rolled back, and the reader gets a sentence, not a traceback.

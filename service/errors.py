@@ -27,21 +27,25 @@ REQUEST_ID_HEADER = "X-Request-Id"
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
-def describe(key: str, **params: Any) -> str:
+def describe(key: str, /, **params: Any) -> str:
     """The English message of a refused input (catalogue area ``error``), filled in: it is
     raised in English and translated once, by ``error_response``."""
     return messages.text(f"error.{key}", "en", **params)
 
 
+def sane_request_id(given: str | None) -> str:
+    """``given`` (a client's or proxy's ``X-Request-Id``) if it is a sane token, else a new
+    id. Also used outside Flask: by the hot-read middleware and the worker's own errors."""
+    return given if given and REQUEST_ID_RE.fullmatch(given) else secrets.token_hex(16)
+
+
 def request_id() -> str:
     """This request's id: the client's ``X-Request-Id`` if it is a sane token, else a new one."""
     if not has_request_context():
-        return secrets.token_hex(16)
+        return sane_request_id(None)
     known = g.get("request_id")
     if known is None:
-        given = request.headers.get(REQUEST_ID_HEADER, "")
-        known = given if REQUEST_ID_RE.fullmatch(given) else secrets.token_hex(16)
-        g.request_id = known
+        known = g.request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER))
     return str(known)
 
 
@@ -116,7 +120,7 @@ def handle_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     message = data.get("message") or error.description or _status_name(status)
     if status == 400 and "Invalid JSON" in str(data.get("messages", "")):
-        message = "The body is not valid JSON."
+        message = describe("json_invalid")
     errors = data.get("errors") or data.get("messages")
     if status == 400 and isinstance(errors, dict) and "json" in errors:
         errors = None
@@ -125,7 +129,7 @@ def handle_http_exception(error: HTTPException) -> Response:
     if status == 429:
         headers.setdefault("Retry-After", str(_retry_after(error)))
     if status == 422 and not message.strip(". ").lower().startswith(("invalid", "unknown")):
-        message = message if data.get("message") else "Some fields are invalid."
+        message = message if data.get("message") else describe("invalid_fields")
     return error_response(status, message, errors, headers)
 
 
@@ -165,9 +169,7 @@ def end_session(_error: BaseException | None = None) -> None:
 def database_unavailable(error: Exception) -> Response:
     _rollback_quietly()
     log.warning("database unavailable: %s", str(error).splitlines()[0][:200])
-    return error_response(
-        503, "The database is unavailable; try again shortly.", headers={"Retry-After": "5"}
-    )
+    return error_response(503, describe("database_down"), headers={"Retry-After": "5"})
 
 
 def handle_operational_error(error: DBAPIError) -> Response:
@@ -222,9 +224,35 @@ _WRITE_ERRORS = {
 _ADMIN_READS = ("/moderation",)
 
 
+REQUEST_ID_DOC = {
+    "description": (
+        "This request's id: the client's own `X-Request-Id` if it sent a plain token "
+        "(a letter or digit, then up to 127 of letters, digits and `._:-`), else a new one. "
+        "The server's log lines about the request carry it."
+    ),
+    "required": True,
+    "schema": {"type": "string", "pattern": f"^{REQUEST_ID_RE.pattern}$"},
+}
+_REQUEST_ID_REF = {"$ref": f"#/components/headers/{REQUEST_ID_HEADER}"}
+
+
+def _with_request_id(response: dict[str, Any]) -> None:
+    if "$ref" not in response:  # a reference gets it where it is defined (response_helper)
+        response.setdefault("headers", {}).setdefault(REQUEST_ID_HEADER, _REQUEST_ID_REF)
+
+
 class ErrorResponsesPlugin(BasePlugin):
     """Lists every error status an operation can answer in the OpenAPI document, each with
-    the one error schema, so clients and schema-driven tests know them all."""
+    the one error schema, so clients and schema-driven tests know them all; and the
+    ``X-Request-Id`` header every answer carries."""
+
+    def init_spec(self, spec: Any) -> None:
+        super().init_spec(spec)
+        spec.components.header(REQUEST_ID_HEADER, REQUEST_ID_DOC)
+
+    def response_helper(self, response: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """Responses defined once (flask-smorest's ``DEFAULT_ERROR``...) carry it too."""
+        return {"headers": {**response.get("headers", {}), REQUEST_ID_HEADER: _REQUEST_ID_REF}}
 
     def operation_helper(
         self, path: str | None = None, operations: dict[str, Any] | None = None, **_: Any
@@ -248,6 +276,9 @@ class ErrorResponsesPlugin(BasePlugin):
             for status, description in errors.items():
                 if str(status) not in documented:
                     responses[str(status)] = {"description": description, "content": error_content}
+            for response in responses.values():
+                if isinstance(response, dict):
+                    _with_request_id(response)
 
 
 def _link_new_comment(responses: dict[str, Any]) -> None:

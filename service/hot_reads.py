@@ -34,6 +34,7 @@ from sqlalchemy import Select, and_, bindparam, select
 from werkzeug.http import parse_etags, unquote_etag
 
 from service.db_types import BUSY_TIMEOUT_MS
+from service.errors import REQUEST_ID_HEADER, sane_request_id
 from service.models import Site, Thread
 
 if TYPE_CHECKING:
@@ -44,8 +45,9 @@ ENVIRON_KEY = "ranklet.read_check"
 BYPASS_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_X_EDIT_TOKEN")
 NOT_MODIFIED_DROPS = frozenset({"content-type", "content-length", "content-encoding"})
 # Never replayed: the server dates each answer itself (werkzeug's make_conditional adds one,
-# and an old Date would make every cache think the answer is as old as the entry).
-NOT_KEPT = frozenset({"date"})
+# and an old Date would make every cache think the answer is as old as the entry); and each
+# answer carries its own request's id, never the one of the request that filled the entry.
+NOT_KEPT = frozenset({"date", "x-request-id"})
 MAX_COUNTS_ARTICLES = 100
 
 Row = tuple[Any, ...]
@@ -279,13 +281,14 @@ class HotReads:
     def _answer(
         entry: Entry, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
+        request_id = (REQUEST_ID_HEADER, sane_request_id(environ.get("HTTP_X_REQUEST_ID")))
         wanted = environ.get("HTTP_IF_NONE_MATCH")
         if wanted and entry.etag is not None:
             tag, _ = unquote_etag(entry.etag)
             if tag is not None and parse_etags(wanted).contains_weak(tag):
-                start_response("304 NOT MODIFIED", list(entry.not_modified_headers))
+                start_response("304 NOT MODIFIED", [*entry.not_modified_headers, request_id])
                 return []
-        start_response(entry.status, list(entry.headers))
+        start_response(entry.status, [*entry.headers, request_id])
         return [entry.body]
 
     def _fill(

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +35,8 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestTimeout
+
+from service.errors import describe, sane_request_id
 
 READ_DEADLINE = 5.0  # seconds from a request's first byte to its last (head and body)
 SEND_TIMEOUT = 15.0  # seconds one write of the answer may block on a client not reading
@@ -129,7 +130,7 @@ class DeadlineSocket:
         return getattr(self._sock, name)
 
 
-def _json_error(status: int, message: str, request_id: str | None = None) -> bytes:
+def _json_error(status: int, message: str, request_id: str) -> bytes:
     """An answer in the API's error shape, written by the worker outside Flask."""
     phrase = HTTPStatus(status).phrase
     body = json.dumps({"code": status, "status": phrase, "message": message}).encode()
@@ -139,10 +140,17 @@ def _json_error(status: int, message: str, request_id: str | None = None) -> byt
         "Content-Type: application/json",
         f"Content-Length: {len(body)}",
         "X-Content-Type-Options: nosniff",
+        f"X-Request-Id: {request_id}",
     ]
-    if request_id:
-        head.append(f"X-Request-Id: {request_id}")
     return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
+
+
+def _header(req: Any, name: str) -> str | None:
+    """A header of a request gunicorn parsed (as far as it got), or None."""
+    for key, value in getattr(req, "headers", None) or ():
+        if isinstance(key, str) and key.lower() == name.lower():
+            return str(value)
+    return None
 
 
 # gunicorn's request errors, most specific first: (exception, status, message).
@@ -196,15 +204,22 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         return super().handle(conn)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        # In English: a request refused here was not understood far enough to know its
+        # language (no site, often no headers), and a 500 here is not the reader's doing.
+        request_id = sane_request_id(_header(req, "X-Request-Id"))
         for kinds, status, message in _REQUEST_ERRORS:
             if isinstance(exc, kinds):
-                log.info("refused a request (%s): %s", status, type(exc).__name__)
-                answer = _json_error(status, message)
+                log.info(
+                    "refused a request (%s, request id %s): %s",
+                    status,
+                    request_id,
+                    type(exc).__name__,
+                )
+                answer = _json_error(status, message, request_id)
                 break
         else:
-            request_id = secrets.token_hex(8)
             log.error("error handling a request (request id %s)", request_id, exc_info=exc)
-            answer = _json_error(500, "An unexpected error occurred.", request_id)
+            answer = _json_error(500, describe("internal"), request_id)
         try:
             client.setblocking(False)
             client.sendall(answer)

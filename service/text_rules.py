@@ -41,8 +41,8 @@ BIDI_RE: Final = re.compile(r"[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 # Runs of white space and control characters, which metadata collapses to one space.
 _COLLAPSIBLE_RE: Final = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 
-# An http(s) link with a host and no spaces, control or unsafe characters.
-_UNSAFE_URL_CHARS = r"\x00-\x20\x7f-\x9f\"<>\\^`{|}"
+# An http(s) link with a host and no spaces, control, bidi or unsafe characters.
+_UNSAFE_URL_CHARS = r"\x00-\x20\x7f-\x9f\"<>\\^`{|}\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069"
 LINK_URL_RE: Final = rf"^https?://[^{_UNSAFE_URL_CHARS}/?#]+([/?#][^{_UNSAFE_URL_CHARS}]*)?$"
 _LINK_URL: Final = re.compile(LINK_URL_RE)
 # Deliberately simple (RFC 5322 in full accepts far more than any mail server delivers):

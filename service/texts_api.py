@@ -208,6 +208,36 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The database is unavailable; try again shortly.",
         "ja": "データベースに接続できません。しばらくしてからもう一度お試しください。",
     },
+    "database_unavailable_short": {
+        "en": "The database is unavailable.",
+        "ja": "データベースに接続できません。",
+    },
+    # marshmallow's messages of the argument schemas' other fields
+    "invalid_type": {"en": "Invalid type.", "ja": "型が正しくありません。"},
+    "invalid_value": {"en": "Invalid value.", "ja": "値が正しくありません。"},
+    "not_datetime": {
+        "en": "Not a valid datetime.",
+        "ja": "タイムゾーン付きの日時（例：2026-12-03T09:00:00+09:00）で指定してください。",
+    },
+    "not_aware_datetime": {
+        "en": "Not a valid aware datetime.",
+        "ja": "タイムゾーン付きの日時（例：2026-12-03T09:00:00+09:00）で指定してください。",
+    },
+    "not_utf8": {"en": "Not a valid utf-8 string.", "ja": "UTF-8 の文字列で指定してください。"},
+    "number_too_large": {"en": "Number too large.", "ja": "数値が大きすぎます。"},
+    # the worker's body deadline (service.server), answered through Flask
+    "body_late": {
+        "en": "The request body did not arrive within {seconds} seconds.",
+        "ja": "送信内容が{seconds}秒以内に届きませんでした。",
+    },
+    "body_short": {
+        "en": "The request body ended before it was complete.",
+        "ja": "送信内容が途中で途切れました。",
+    },
+    "body_chunked": {
+        "en": "The request body is malformed (chunked encoding).",
+        "ja": "送信内容の形式（chunked エンコーディング）が正しくありません。",
+    },
     # werkzeug's descriptions of the HTTP errors no view raises with a message of its own
     "http_400": {
         "en": "The browser (or proxy) sent a request that this server could not understand.",
@@ -232,6 +262,15 @@ TEXTS: dict[str, dict[str, str]] = {
     "http_405": {
         "en": "The method is not allowed for the requested URL.",
         "ja": "このURLではこのメソッドは使えません。",
+    },
+    "http_408": {
+        "en": "The server closed the network connection because the browser didn't finish the"
+        " request within the specified time.",
+        "ja": "リクエストが時間内に届きませんでした。",
+    },
+    "http_422": {
+        "en": "The request was well-formed but was unable to be followed due to semantic errors.",
+        "ja": "送信内容を処理できませんでした。",
     },
     "http_413": {
         "en": "The data value transmitted exceeds the capacity limit.",

@@ -19,7 +19,9 @@ from service.schemas import (
     FullMatch,
     StrictInteger,
     UtcDateTime,
+    display_name,
 )
+from service.text_rules import LABEL_MAX
 
 FORMAT = "ranklet-export"
 VERSION = 1
@@ -46,7 +48,7 @@ class CategoryDoc(_Loose):
     key = fields.String(required=True, validate=FullMatch(CATEGORY_KEY_RE))
     labels = fields.Dict(
         keys=fields.String(validate=validate.OneOf(LANGS)),
-        values=fields.String(validate=validate.Length(1, 100)),
+        values=fields.String(validate=display_name(LABEL_MAX)),  # the API's label rule
         required=True,
     )
     url = fields.String(

@@ -38,6 +38,18 @@ _NEAR_END = 8  # a decoding error this close to the end of what is read may be a
 _THREAD = ThreadDoc()  # one schema for every thread: building one per thread costs more
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _encodable(value: Any) -> bool:
+    """Whether every string in ``value`` can be stored (half a surrogate pair cannot)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _Scanner:
     """One JSON text, read a value at a time; the structure around the values is walked
     here, with ``json``'s messages (and line and column) for what is not JSON."""
@@ -102,6 +114,10 @@ class _Scanner:
                 ) from None
             if end == len(self.text) and self._more():
                 continue  # a number at the end of what is read may go on
+            if _SURROGATE_ESCAPE.search(self.text, self.at, end) and not _encodable(value):
+                raise ImportRefused(
+                    f"{self.path} holds an unpaired surrogate escape (such as \\ud800)"
+                )
             self.at = end
             return value
 

@@ -20,6 +20,7 @@ from service.crypto import avatar_seed, email_lookup, encrypt
 from service.extensions import db
 from service.models import Comment
 from service.schemas import BIDI_RE, CONTROL_RE, LINE_CONTROL_RE, LINK_URL_RE
+from service.text_rules import email_problem
 from service.transfer_items import IncomingComment
 
 MAX_BODY = 5000  # characters, as for a comment posted through the API
@@ -28,7 +29,6 @@ RENDER_CHUNK = 125  # bodies per task sent to a rendering worker
 PARALLEL_FROM_BATCH = 2  # files of this many batches or more are prepared in forked workers
 ID_BLOCK = 1000  # PostgreSQL ids reserved per round trip
 
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LINK_URL = re.compile(LINK_URL_RE)
 _BARE_HOST = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?=[:/?#]|$)")
 
@@ -115,7 +115,7 @@ def prepare(job: Job) -> tuple[Any, ...]:
     dropped: list[str] = []
     author = line(author, 64)
     email = (email or "").strip() or None
-    if email and not (len(email) <= 254 and _EMAIL_RE.match(email)):
+    if email and email_problem(email):  # the API's address rule
         dropped.append("e-mail address that is not one: dropped")
         email = None
     kept = website(site)

@@ -219,6 +219,9 @@ ADMIN_FORMS: list[tuple[str, str, tuple[str, ...]]] = [
             "notify_email",
             "notify_pending",
             "banned_words",
+            "rank_events",
+            "best_flag_days",
+            "timezone",
         ),
     ),
     ("GET", "/admin/erase", ()),
@@ -490,6 +493,11 @@ def assert_intact(world: World) -> None:
 
 @pytest.fixture
 def world(app: Any, client: Any, make_site: Callable[..., Any]) -> World:
+    return make_world(app, client, make_site)
+
+
+def make_world(app: Any, client: Any, make_site: Callable[..., Any]) -> World:
+    """A site with a reply chain, a rank entry and e-mail link tokens to aim at."""
     from service.email_links import moderation_token, unsubscribe_token
 
     site = make_site(SITE, notify_email="author@example.com")

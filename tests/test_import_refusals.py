@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_transfer import make_site, ok, refused, rows, write_disqus, write_isso
@@ -247,3 +248,132 @@ def test_fuzz_isso(ranklet: Any, cli_app: Any, tmp_path: Path) -> None:
         clean_outcome(result, cli_app, before)
 
     run()
+
+
+# --- the API's text rules hold for what an import stores -------------------------------
+
+HOSTILE_TEXT = [
+    "a\x00b",
+    "\x1b[31m",
+    "\u202eevil",
+    "x\u2066y",
+    "   ",
+    "\t\n",
+    "x\ud800y",  # written as the escape \ud800: a half surrogate pair
+    "x" * 300,
+    "https://x.example/\u202e",
+    "https://x.example/a b",
+    "a\x00@x.example",
+    "a@x.example\u200f",
+    "javascript:alert(1)",
+]
+# Where a text goes in an export document: (path to the object, field).
+TEXT_FIELDS = [
+    (("categories", 0, "labels"), "ja"),
+    (("categories", 0), "url"),
+    (("threads", 0), "article"),
+    (("threads", 0), "title"),
+    (("threads", 0), "url"),
+    (("threads", 0, "comments", 0), "author"),
+    (("threads", 0, "comments", 0), "email"),
+    (("threads", 0, "comments", 0), "website"),
+    (("threads", 0, "comments", 0), "body"),
+    (("threads", 0, "comments", 0), "source"),
+]
+
+
+def assert_stored_texts_follow_the_rules(exported: dict[str, Any]) -> None:
+    from service.text_rules import (
+        CONTROL_RE,
+        LABEL_MAX,
+        article_problem,
+        email_problem,
+        line_problem,
+        link_problem,
+        name_problem,
+    )
+
+    for category in exported["categories"]:
+        for label in category["labels"].values():
+            assert name_problem(label, LABEL_MAX) is None, ascii(label)
+        assert category["url"] is None or link_problem(category["url"]) is None
+    for thread in exported["threads"]:
+        assert article_problem(thread["article"]) is None, ascii(thread["article"])
+        assert thread["title"] is None or line_problem(thread["title"]) is None
+        assert thread["url"] is None or link_problem(thread["url"]) is None
+        for comment in thread["comments"]:
+            assert comment["author"] is None or line_problem(comment["author"]) is None
+            assert comment["email"] is None or email_problem(comment["email"]) is None
+            assert comment["website"] is None or link_problem(comment["website"], 256) is None
+            assert not CONTROL_RE.search(comment["body"] or ""), ascii(comment["body"])
+
+
+def test_fuzz_json_fields_hold_the_api_text_rules(
+    ranklet: Any, cli_app: Any, tmp_path: Path
+) -> None:
+    """Any text in any field: a clean refusal, or stored only as the API would store it."""
+    site = make_site(ranklet, "blog")
+
+    @FUZZ
+    @given(st.data())
+    def run(data: Any) -> None:
+        doc = export_doc("fine", email="r@example.com", website="https://r.example")
+        doc["categories"] = [{"key": "seo", "labels": {"ja": "検索", "en": "SEO"}, "history": []}]
+        for _ in range(data.draw(st.integers(1, 3))):
+            where, name = data.draw(st.sampled_from(TEXT_FIELDS))
+            target: Any = doc
+            for step in where:
+                target = target[step]
+            target[name] = data.draw(st.sampled_from(HOSTILE_TEXT) | st.text(max_size=20))
+        before = rows(cli_app)
+        path = write(tmp_path, "fields.json", json.dumps(doc))
+        result = ranklet("import", "json", path, "--site", site.slug)
+        clean_outcome(result, cli_app, before)
+        if result.exit_code == 0:
+            assert_stored_texts_follow_the_rules(json.loads(ok(ranklet("export", "blog")).stdout))
+
+    run()
+
+
+@pytest.mark.parametrize(
+    ("where", "name", "value", "words"),
+    [
+        (("categories", 0, "labels"), "ja", "a\x00b", ["labels.ja", "Control characters"]),
+        (("categories", 0, "labels"), "ja", "\u202eevil", ["labels.ja", "Bidirectional"]),
+        (("categories", 0, "labels"), "en", "   ", ["labels.en", "not only spaces"]),
+        (("categories", 0), "url", "https://x.example/\u202e", ["categories.0.url"]),
+        (("threads", 0, "comments", 0), "body", "x\ud800", ["unpaired surrogate"]),
+        (("threads", 0), "article", "/a\udfff", ["unpaired surrogate"]),
+    ],
+)
+def test_json_import_refuses_texts_the_api_refuses(
+    ranklet: Any, cli_app: Any, tmp_path: Path, where: Any, name: str, value: str, words: Any
+) -> None:
+    site = make_site(ranklet, "blog")
+    doc = export_doc("fine")
+    doc["categories"] = [{"key": "seo", "labels": {"ja": "検索", "en": "SEO"}, "history": []}]
+    target: Any = doc
+    for step in where:
+        target = target[step]
+    target[name] = value
+    before = rows(cli_app)
+    result = ranklet(
+        "import", "json", write(tmp_path, "e.json", json.dumps(doc)), "--site", site.slug
+    )
+    message = refused(result, *words)
+    assert ".. " not in message
+    assert rows(cli_app) == before
+
+
+def test_json_import_drops_addresses_and_links_the_api_refuses(
+    ranklet: Any, cli_app: Any, tmp_path: Path
+) -> None:
+    site = make_site(ranklet, "blog")
+    doc = export_doc("fine", email="a\x00@x.example", website="https://x.example/\u202e")
+    out = ok(
+        ranklet("import", "json", write(tmp_path, "e.json", json.dumps(doc)), "--site", site.slug)
+    )
+    assert "1 × e-mail address that is not one: dropped" in out.stdout, out.stdout
+    assert "1 × website that is not an http(s) URL: dropped" in out.stdout
+    comment = json.loads(ok(ranklet("export", "blog")).stdout)["threads"][0]["comments"][0]
+    assert comment["email"] is None and comment["website"] is None

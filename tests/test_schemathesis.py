@@ -94,7 +94,7 @@ def run_schemathesis(
         *filters,
     ]  # fmt: skip
     env = {**os.environ, "SCHEMATHESIS_HOOKS": str(config.with_name("schemathesis_hooks.py"))}
-    return subprocess.run(
+    done = subprocess.run(
         command,
         capture_output=True,
         text=True,
@@ -103,6 +103,10 @@ def run_schemathesis(
         cwd=config.parent,
         env=env,
     )
+    # The run's own summary (operations, test cases, time), for long runs with -s.
+    summary = done.stdout[done.stdout.rfind("SUMMARY") :] if "SUMMARY" in done.stdout else ""
+    print(f"\nschemathesis --max-examples {EXAMPLES} {' '.join(filters)}\n{summary[-2500:]}")
+    return done
 
 
 def post_json(url: str, body: object, token: str) -> tuple[int, bytes]:

@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from service import create_app
-from service.sites import SiteSettings, create_site
+from service.sites.settings import SiteSettings, create_site
 
 
 def timed(call, repeat: int) -> float:
@@ -53,7 +53,7 @@ def main() -> None:
             }
         )
         with app.app_context():
-            from service.extensions import db
+            from service.core.extensions import db
 
             db.create_all()  # a throwaway benchmark database, not a production path
             _, token = create_site("bench", SiteSettings(origins=["https://b.example"]))

@@ -71,10 +71,11 @@ def comment_body(rng: random.Random, index: int) -> str:
 
 def seed(instance: Path) -> tuple[str, float]:
     """Create the site and every comment; returns the site token and the seconds it took."""
-    from service import comment_posting, create_app
-    from service.comment_schemas import CommentInput
-    from service.extensions import db
-    from service.sites import SiteSettings, create_site
+    from service import create_app
+    from service.comments import posting
+    from service.comments.schemas import CommentInput
+    from service.core.extensions import db
+    from service.sites.settings import SiteSettings, create_site
 
     began = time.perf_counter()
     app = create_app({"COMMENT_RATE_LIMIT": "", "NOTIFY_WORKER": False})
@@ -95,7 +96,7 @@ def seed(instance: Path) -> tuple[str, float]:
                     "parent_id": parent,
                 }
             )
-            posted, _ = comment_posting.post_comment(site, data, as_author=False)
+            posted, _ = posting.post_comment(site, data, as_author=False)
             return posted.comment.id
 
         for size in THREAD_SIZES:
@@ -115,11 +116,12 @@ def seed(instance: Path) -> tuple[str, float]:
 
 def render_times(repeats: int) -> dict[int, tuple[float, float, int]]:
     """Median and worst ms of an uncached first page (query + JSON), and its top-level count."""
-    from service import comment_reading, create_app
-    from service.caching import render_json
-    from service.comment_schemas import CommentsPage
-    from service.extensions import db
-    from service.sites import get_site
+    from service import create_app
+    from service.comments import reading
+    from service.comments.schemas import CommentsPage
+    from service.core.extensions import db
+    from service.http.caching import render_json
+    from service.sites.settings import get_site
 
     app = create_app({"COMMENT_RATE_LIMIT": "", "NOTIFY_WORKER": False})
     found: dict[int, tuple[float, float, int]] = {}
@@ -131,7 +133,7 @@ def render_times(repeats: int) -> dict[int, tuple[float, float, int]]:
             shown = 0
             for _ in range(repeats):
                 began = time.perf_counter()
-                page = comment_reading.thread_page(site, thread_article(size))
+                page = reading.thread_page(site, thread_article(size))
                 render_json(CommentsPage, page.as_dict())
                 times.append((time.perf_counter() - began) * 1000)
                 shown = len(page.comments)

@@ -47,7 +47,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from screenshot import demo_server, launch_chromium, wait_rendered  # noqa: E402
 
-from service.embed_assets import minify  # noqa: E402
+from service.http.embed_assets import minify  # noqa: E402
 
 EMBED = REPO / "embed" / "embed.js"
 KINDS = ("script", "widget", "counts", "preflight", "other")

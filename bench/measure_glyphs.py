@@ -1,6 +1,6 @@
 """Measure glyph advance widths for the badge renderer in a real browser.
 
-`service/badge_svg.py` sizes badges from a table of advance widths instead of asking a
+`service/rankings/badge_svg.py` sizes badges from a table of advance widths instead of asking a
 font at run time (the service must not depend on fonts being installed). This script
 regenerates that table: it loads a page in headless Chromium that measures every
 printable ASCII and Latin-1 character with `CanvasRenderingContext2D.measureText` at
@@ -128,7 +128,7 @@ def font_advances() -> dict[str, dict[str, float]]:
     from fontTools.ttLib import TTFont
 
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-    from service.badge_png import FONT_FILES
+    from service.rankings.badge_png import FONT_FILES
 
     found = {}
     for name, path in zip(("latin", "cjk"), FONT_FILES, strict=True):
@@ -146,7 +146,7 @@ def check_fonts() -> int:
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
     import unicodedata
 
-    from service import badge_svg
+    from service.rankings import badge_svg
 
     fonts = font_advances()
     latin, cjk = fonts["latin"], fonts["cjk"]
@@ -190,7 +190,7 @@ def main() -> None:
 
     if args.check:
         sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-        from service import badge_svg
+        from service.rankings import badge_svg
 
         worst = max(abs(badge_svg.LATIN_ADVANCE_WIDTHS[ch] - width) for ch, width in latin.items())
         print(f"largest difference from the committed Latin table: {worst:.3f}px")

@@ -100,8 +100,9 @@ def counted_articles(plan: dict[str, Any]) -> tuple[list[str], list[int]]:
 def seed_ranklet_here(plan_path: str) -> int:
     """Internal mode (``--seed-ranklet PLAN``): post the plan's comments through the service."""
     sys.path.insert(0, str(REPO))
-    from service import comment_posting, create_app
-    from service.sites import get_site
+    from service import create_app
+    from service.comments import posting
+    from service.sites.settings import get_site
 
     app = create_app({"COMMENT_RATE_LIMIT": ""})
     plan = json.loads(Path(plan_path).read_text(encoding="utf-8"))
@@ -121,7 +122,7 @@ def seed_ranklet_here(plan_path: str) -> int:
                 }
                 if comment["parent"] is not None:
                     data["parent_id"] = ids[comment["parent"]]
-                posted, told = comment_posting.post_comment(site, data, as_author=False)
+                posted, told = posting.post_comment(site, data, as_author=False)
                 if told != "approved":
                     raise SystemExit(f"seed comment was {told}, not approved")
                 ids[comment["key"]] = posted.comment.id

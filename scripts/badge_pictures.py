@@ -16,8 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.badge_png import render_png  # noqa: E402
-from service.badge_svg import BANNER_SIZES, render_badge, render_banner  # noqa: E402
+from service.rankings.badge_png import render_png  # noqa: E402
+from service.rankings.badge_svg import BANNER_SIZES, render_badge, render_banner  # noqa: E402
 
 EXAMPLES = {
     "ja": ("コンサルタントランキング", "9位（最高順位 4位）"),

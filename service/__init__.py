@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, redirect, request
 from werkzeug.routing import RequestRedirect
 
-from service.config import DEFAULTS
+from service.core.config import DEFAULTS
 
-MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+MIGRATIONS_DIR = str(Path(__file__).parent / "db" / "migrations")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -77,7 +77,7 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
             },
         )
     if not app.config.get("RATELIMIT_STORAGE_URI"):
-        from service.ratelimit_store import default_storage_uri
+        from service.http.ratelimit_store import default_storage_uri
 
         app.config["RATELIMIT_STORAGE_URI"] = default_storage_uri(app.instance_path)
     elif str(app.config["RATELIMIT_STORAGE_URI"]).startswith(("redis://", "rediss://")):
@@ -86,7 +86,7 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
             "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1}
         )
     elif str(app.config["RATELIMIT_STORAGE_URI"]).startswith("ranklet-sqlite"):
-        import service.ratelimit_store  # noqa: F401 - registers the scheme
+        import service.http.ratelimit_store  # noqa: F401 - registers the scheme
     app.config["PUBLIC_URL"] = str(app.config.get("PUBLIC_URL") or "http://127.0.0.1:8000").rstrip(
         "/"
     )
@@ -106,17 +106,17 @@ def _one_vary_header(response: Response) -> Response:
 
 
 def _bind_extensions(app: Flask) -> None:
-    import service.models  # noqa: F401 - registers the tables for Alembic
-    from service.caching import ResponseCache
-    from service.db_types import configure_sqlite
-    from service.extensions import api, compress, cors, db, limiter, migrate
+    import service.db.models  # noqa: F401 - registers the tables for Alembic
+    from service.core.extensions import api, compress, cors, db, limiter, migrate
+    from service.db.types import configure_sqlite
+    from service.http.caching import ResponseCache
 
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
-    from service.errors import ErrorResponsesPlugin
+    from service.core.errors import ErrorResponsesPlugin
 
     api.init_app(app, spec_kwargs={"extra_plugins": [ErrorResponsesPlugin()]})
     # Registered before the extensions' hooks, so it runs after them (Flask runs them in
@@ -141,8 +141,13 @@ def _bind_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from service import badges, comments, demo, embed_assets, feeds, ops, rankings
-    from service.extensions import api
+    from service.comments import feeds
+    from service.comments import views as comments
+    from service.core.extensions import api
+    from service.demo import views as demo
+    from service.http import embed_assets, ops
+    from service.rankings import badges
+    from service.rankings import views as rankings
 
     api.register_blueprint(rankings.blp)
     api.register_blueprint(comments.blp)
@@ -151,10 +156,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(feeds.blp)
     app.register_blueprint(embed_assets.blp)
     app.register_blueprint(demo.blp)
-    from service import admin
+    from service.admin import views as admin
 
     app.register_blueprint(admin.blp)
-    from service import email_links
+    from service.notify import email_links
 
     app.register_blueprint(email_links.blp)
 
@@ -170,9 +175,9 @@ def _relative_redirect(routing: RequestRedirect) -> Response:
 
 
 def _request_hooks(app: Flask) -> None:
-    from service.db_types import write_intent
-    from service.errors import describe, error_response
-    from service.request_input import json_refusal
+    from service.core.errors import describe, error_response
+    from service.core.request_input import json_refusal
+    from service.db.types import write_intent
 
     @app.before_request
     def _before() -> Response | None:
@@ -218,8 +223,8 @@ def _request_hooks(app: Flask) -> None:
 
 def _hot_reads(app: Flask) -> None:
     """Repeats of the embed's GETs answered before Flask, after one check query."""
-    from service.extensions import db
-    from service.hot_reads import HotReads
+    from service.core.extensions import db
+    from service.http.hot_reads import HotReads
 
     def engine() -> Any:
         with app.app_context():
@@ -231,7 +236,7 @@ def _hot_reads(app: Flask) -> None:
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=instance_path(), instance_relative_config=True)
-    from service.request_input import AsciiIntegerConverter
+    from service.core.request_input import AsciiIntegerConverter
 
     app.url_map.converters["int"] = AsciiIntegerConverter  # before any rule is added
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
@@ -239,12 +244,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _configure(app, test_config)
     _bind_extensions(app)
     _register_blueprints(app)
-    from service import errors, sites
+    from service.core import errors
+    from service.sites import settings as sites
 
     errors.register(app)
     app.extensions["ranklet_site_language"] = sites.site_language  # for error messages
     _request_hooks(app)
-    from service import notifications, outbox
+    from service.notify import outbox
+    from service.notify import sender as notifications
 
     outbox.init_app(app)  # new comments and rank events join the outbox
     notifications.init_app(app)  # the outbox sender: lazily, in each serving process

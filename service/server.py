@@ -36,7 +36,7 @@ from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestTimeout
 
-from service.errors import describe, sane_request_id
+from service.core.errors import describe, sane_request_id
 
 READ_DEADLINE = 5.0  # seconds from a request's first byte to its last (head and body)
 SEND_TIMEOUT = 15.0  # seconds one write of the answer may block on a client not reading
@@ -290,7 +290,7 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Flask:
         from service import create_app
-        from service.notifications import start_sender
+        from service.notify.sender import start_sender
 
         app = create_app()
         app.wsgi_app = BodyDeadline(app.wsgi_app)  # type: ignore[method-assign]

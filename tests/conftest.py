@@ -36,7 +36,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     try:
         yield pg_database_url(schema)
     finally:
-        from service.extensions import db
+        from service.core.extensions import db
 
         # Close pooled connections before dropping, or DROP SCHEMA waits on their locks.
         with contextlib.suppress(Exception):
@@ -63,7 +63,7 @@ def new_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callabl
     each is closed and its pool disposed after the test."""
     monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
     from service import create_app
-    from service.extensions import db
+    from service.core.extensions import db
 
     made: list[Any] = []
 
@@ -80,7 +80,7 @@ def new_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callabl
 
 @pytest.fixture
 def app(app_config: dict[str, Any], new_app: Callable[..., Any]) -> Any:
-    from service.extensions import db
+    from service.core.extensions import db
 
     application = new_app(app_config)
     with application.app_context():
@@ -97,7 +97,7 @@ def cli_app(app_config: dict[str, Any], new_app: Callable[..., Any]) -> Any:
 @pytest.fixture
 def ranklet(cli_app: Any) -> Callable[..., Any]:
     """Run a ``ranklet`` command in-process against the test app."""
-    from service.cli import main
+    from service.cli.main import main
 
     runner = cli_app.test_cli_runner()
 
@@ -114,7 +114,7 @@ def client(app: Any) -> Any:
 
 @pytest.fixture
 def make_site(app: Any) -> Callable[..., SiteInfo]:
-    from service.sites import SiteSettings, create_site
+    from service.sites.settings import SiteSettings, create_site
 
     def make(slug: str = "blog", **settings: Any) -> SiteInfo:
         settings.setdefault("origins", ["https://blog.example.com"])

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from service.admin import ADMIN_CSP
-from service.texts_admin import TEXTS
+from service.admin.pages import ADMIN_CSP
+from service.i18n.texts_admin import TEXTS
 
 JA = {key: entry["ja"] for key, entry in TEXTS.items()}
 EN = {key: entry["en"] for key, entry in TEXTS.items()}
@@ -82,16 +82,16 @@ def public_ids(client: Any, site: Any, article: str = ARTICLE) -> list[int]:
 
 
 def status_of(app: Any, comment_id: int) -> str:
-    from service.extensions import db
-    from service.models import Comment
+    from service.core.extensions import db
+    from service.db.models import Comment
 
     with app.app_context():
         return db.session.get(Comment, comment_id).status
 
 
 def load_site(app: Any, slug: str = "blog") -> Any:
-    from service.extensions import db
-    from service.models import Site
+    from service.core.extensions import db
+    from service.db.models import Site
 
     with app.app_context():
         site = db.session.scalar(select(Site).where(Site.slug == slug))
@@ -168,7 +168,7 @@ def test_sign_in_refuses_a_bad_token(client, held, make_site):
 
 
 def test_the_token_is_never_in_a_url_or_the_cookie(app, client, held):
-    from service.crypto import token_hash
+    from service.core.crypto import token_hash
 
     urls: list[str] = []
     answer = sign_in(client, held)
@@ -198,10 +198,10 @@ def test_sign_out_ends_the_session(signed_in):
 
 
 def test_an_old_session_expires(signed_in, monkeypatch):
-    import service.admin
+    import service.admin.views
 
-    now = service.admin.time.time()
-    monkeypatch.setattr(service.admin.time, "time", lambda: now + 13 * 3600)
+    now = service.admin.views.time.time()
+    monkeypatch.setattr(service.admin.views.time, "time", lambda: now + 13 * 3600)
     answer = signed_in.get("/admin/moderation")
     assert answer.headers["Location"] == "/admin/"
     assert JA["session_ended"] in text(signed_in.get("/admin/"))
@@ -497,7 +497,7 @@ def test_settings_are_stored(app, signed_in):
     answer = post_form(signed_in, "/admin/settings", SETTINGS)
     assert answer.status_code == 302
     assert answer.headers["Location"] == "/admin/settings"
-    from service.crypto import decrypt
+    from service.core.crypto import decrypt
 
     with app.app_context():
         site = load_site(app)
@@ -532,7 +532,7 @@ def test_settings_errors_are_shown_and_nothing_is_stored(app, signed_in):
 
 
 def test_a_new_webhook_shows_its_secret_once(app, signed_in):
-    from service.crypto import decrypt
+    from service.core.crypto import decrypt
 
     answer = post_form(
         signed_in, "/admin/settings", {**SETTINGS, "webhook_url": "https://hooks.example.com/r"}
@@ -667,7 +667,7 @@ def test_the_sign_in_page_headers_and_cookie_flags(client):
 
 def test_secure_cookie_behind_https(app_config, client):
     from service import create_app
-    from service.extensions import db
+    from service.core.extensions import db
 
     https_app = create_app({**app_config, "PUBLIC_URL": "https://comments.example.com"})
     with https_app.app_context():
@@ -722,8 +722,8 @@ def test_both_languages_have_every_string():
 
 
 def _set_created_at(app: Any, comment_id: int, moment: datetime) -> None:
-    from service.extensions import db
-    from service.models import Comment
+    from service.core.extensions import db
+    from service.db.models import Comment
 
     with app.app_context():
         comment = db.session.get(Comment, comment_id)

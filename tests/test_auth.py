@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect, text
 
-from service.crypto import new_token
+from service.core.crypto import new_token
 
 BASE = "/api/v1/sites/blog"
 
@@ -128,7 +128,7 @@ def test_public_reads_need_no_token(client, site):
 
 
 def test_rotating_the_token_invalidates_the_old_one_at_once(app, client, site):
-    from service.sites import get_site, rotate_token
+    from service.sites.settings import get_site, rotate_token
 
     body = {"positions": {"consulting": 4}}
     assert client.post(f"{BASE}/rankings", json=body, headers=site.auth).status_code == 200
@@ -147,7 +147,7 @@ def test_rotating_the_token_invalidates_the_old_one_at_once(app, client, site):
 
 def _all_rows(app: Any) -> list[tuple[str, str]]:
     """Every value of every row of every table, as text."""
-    from service.extensions import db
+    from service.core.extensions import db
 
     found = []
     with app.app_context():
@@ -158,7 +158,7 @@ def _all_rows(app: Any) -> list[tuple[str, str]]:
 
 
 def test_tokens_are_stored_only_as_hashes(app, client, site, make_site):
-    from service.sites import get_site, rotate_token
+    from service.sites.settings import get_site, rotate_token
 
     other = make_site("other")
     with app.app_context():
@@ -168,7 +168,7 @@ def test_tokens_are_stored_only_as_hashes(app, client, site, make_site):
     for token in (site.token, other.token, rotated):
         secret = token.removeprefix("rk_")
         assert not [table for table, value in rows if secret in value], "token stored in clear"
-    from service.extensions import db
+    from service.core.extensions import db
 
     with app.app_context():
         hashes = [row[0] for row in db.session.execute(text("SELECT token_hash FROM sites"))]

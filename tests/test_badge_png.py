@@ -14,17 +14,15 @@ from fontTools.ttLib import TTFont
 from PIL import Image, ImageChops, ImageStat
 from support import CHROMIUM, UNKNOWN_BADGES, chromium_available, need, record_at_minute
 
-from service.badge_png import FONT_FILES, render_png
-from service.badge_svg import (
-    BANNER_PADDING,
-    BANNER_SIZES,
+from service.rankings.badge_metrics import (
     FONT_SIZE,
     FULL_WIDTH_ADVANCE,
     HALF_WIDTH_ADVANCE,
     LATIN_ADVANCE_WIDTHS,
-    render_not_found,
     text_width,
 )
+from service.rankings.badge_png import FONT_FILES, render_png
+from service.rankings.badge_svg import BANNER_PADDING, BANNER_SIZES, render_not_found
 
 SVG = "{http://www.w3.org/2000/svg}"
 SIZES = [None, *BANNER_SIZES]

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.badge_svg import (
+from service.rankings.badge_metrics import text_width
+from service.rankings.badge_svg import (
     BANNER_MIN_FONT,
     BANNER_PADDING,
     BANNER_SIZES,
@@ -17,7 +18,6 @@ from service.badge_svg import (
     render_banner,
     render_history,
     render_not_found,
-    text_width,
 )
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -36,8 +36,8 @@ from sqlalchemy.exc import OperationalError
 from support import walk
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from service import hot_reads
-from service.extensions import db
+from service.core.extensions import db
+from service.http import hot_reads
 
 BASE = "/api/v1/sites/blog"
 ORIGIN = "https://blog.example.com"
@@ -461,7 +461,7 @@ def make_change(change: str, app: Any, client: Any, site: Any, made: dict[str, A
         )
         assert answer.status_code == 200, answer.get_data(as_text=True)
     elif change == "settings":
-        from service.sites import SiteSettings, get_site, update_site
+        from service.sites.settings import SiteSettings, get_site, update_site
 
         with app.app_context():
             update_site(get_site("blog"), SiteSettings(name="Renamed blog"))
@@ -616,8 +616,8 @@ def test_entries_are_bounded_in_bytes(app, site):
 
 def seed_thread(app: Any, article: str, size: int) -> None:
     """``size`` approved comments, every fourth a reply to an early comment (nested too)."""
-    from service import comment_posting
-    from service.sites import get_site
+    from service.comments import posting
+    from service.sites.settings import get_site
 
     with app.app_context():
         target = get_site("blog")
@@ -626,7 +626,7 @@ def seed_thread(app: Any, article: str, size: int) -> None:
             data: dict[str, Any] = {"article": article, "body": f"Comment {index}"}
             if index % 4 == 3:
                 data["parent_id"] = ids[index // 8]
-            posted, status = comment_posting.post_comment(target, data, as_author=False)
+            posted, status = posting.post_comment(target, data, as_author=False)
             assert status == "approved"
             ids.append(posted.comment.id)
         db.session.remove()
@@ -671,7 +671,7 @@ def seed_background(app: Any, make_site: Any, threads: int = 2000, per_thread: i
     ten rows however it likes. These tables have the shape of a real blog's."""
     from sqlalchemy import insert, select, text, update
 
-    from service.models import Comment, Site, Thread
+    from service.db.models import Comment, Site, Thread
 
     for n in range(30):
         make_site(f"other-{n}")

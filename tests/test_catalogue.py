@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from service.messages import CATALOGUE, LANGS, Texts, text, translate
-from service.models import LANGS as SITE_LANGS
+from service.db.models import LANGS as SITE_LANGS
+from service.i18n.messages import CATALOGUE, LANGS, Texts, text, translate
 
 SERVICE = Path(__file__).resolve().parent.parent / "service"
 JA = {key: entry["ja"] for key, entry in CATALOGUE.items()}

@@ -14,8 +14,8 @@ import click
 import pytest
 from support import SiteInfo, free_port
 
-from service.cli import main
-from service.crypto import TOKEN_RE
+from service.cli.main import main
+from service.core.crypto import TOKEN_RE
 
 BASE = "/api/v1/sites/blog"
 
@@ -393,7 +393,7 @@ def test_db_upgrade_creates_the_schema_of_the_models(ranklet, cli_app):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from service.extensions import db
+    from service.core.extensions import db
 
     assert ok(ranklet("db", "upgrade")).stderr.endswith("The database schema is up to date.\n")
     assert listed(ranklet) == {}
@@ -464,10 +464,10 @@ def busy_port() -> Any:
 @pytest.fixture
 def no_server(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
     """Run ``demo``/``serve`` in-process up to the point where gunicorn would start."""
-    import service.cli
+    import service.cli.main
 
     started: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(service.cli, "_run_server", lambda *args: started.append(args))
+    monkeypatch.setattr(service.cli.main, "_run_server", lambda *args: started.append(args))
     return started
 
 
@@ -490,8 +490,8 @@ def test_a_busy_port_is_named_and_nothing_starts(ranklet, busy_port, no_server, 
 def test_demo_names_the_slug_and_a_second_start_on_a_busy_port_keeps_the_token(
     ranklet, cli_app, busy_port, no_server
 ):
-    from service.crypto import token_matches
-    from service.sites import get_site
+    from service.core.crypto import token_matches
+    from service.sites.settings import get_site
 
     port = free_port()
     first = ok(ranklet("demo", "--port", str(port)))

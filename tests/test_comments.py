@@ -78,8 +78,8 @@ def assert_error(answer: Any, status: int, field: str | None = None) -> dict[str
 
 
 def stored_comments(app: Any) -> int:
-    from service.extensions import db
-    from service.models import Comment
+    from service.core.extensions import db
+    from service.db.models import Comment
 
     with app.app_context():
         return int(db.session.scalar(select(func.count()).select_from(Comment)))
@@ -111,7 +111,7 @@ def parse_time(value: str) -> datetime:
 
 
 def update_site(app: Any, **settings: Any) -> None:
-    from service.sites import SiteSettings, get_site, update_site
+    from service.sites.settings import SiteSettings, get_site, update_site
 
     with app.app_context():
         update_site(get_site("blog"), SiteSettings(**settings))
@@ -690,7 +690,7 @@ def test_the_site_token_is_no_edit_token(client, site):
 
 
 def test_patch_and_delete_after_the_edit_window_are_403(client, site, app, monkeypatch):
-    from service import comment_editing
+    from service.comments import editing
 
     app.config["EDIT_WINDOW"] = 1
     answer = comment(client, "original")
@@ -702,8 +702,8 @@ def test_patch_and_delete_after_the_edit_window_are_403(client, site, app, monke
     inside = client.patch(f"{BASE}/comments/{comment_id}", json={"body": "edited"}, headers=headers)
     assert inside.status_code == 200, inside.get_data(as_text=True)
 
-    real_now = comment_editing.utcnow
-    monkeypatch.setattr(comment_editing, "utcnow", lambda: real_now() + timedelta(seconds=2))
+    real_now = editing.utcnow
+    monkeypatch.setattr(editing, "utcnow", lambda: real_now() + timedelta(seconds=2))
     late = client.patch(f"{BASE}/comments/{comment_id}", json={"body": "late"}, headers=headers)
     assert assert_error(late, 403)["message"] == "このコメントはもう編集できません。"
     assert_error(client.delete(f"{BASE}/comments/{comment_id}", headers=headers), 403)

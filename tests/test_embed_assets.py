@@ -16,7 +16,7 @@ from pathlib import Path
 import brotli
 import pytest
 
-from service import embed_assets
+from service.http import embed_assets
 
 SOURCE = Path(__file__).parents[1] / "embed" / "embed.js"
 BUDGET = 7000  # bytes, gzipped script and styles (issue 4); bench/bench_embed_size.py measures

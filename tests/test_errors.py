@@ -235,7 +235,7 @@ def unreachable_app(
     """An app whose database cannot be reached at all."""
     monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
     from service import create_app
-    from service.extensions import db
+    from service.core.extensions import db
 
     if request.param.startswith("sqlite"):
         url = f"sqlite:///{tmp_path / 'missing' / 'folder' / 'ranklet.db'}"
@@ -291,7 +291,7 @@ def test_api_calls_are_503_when_the_database_is_unreachable(unreachable_app):
 def sqlite_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Path]]:
     monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
     from service import create_app
-    from service.extensions import db
+    from service.core.extensions import db
 
     path = tmp_path / "locked.db"
     application = create_app(
@@ -319,7 +319,7 @@ def sqlite_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
 
 
 def test_a_locked_sqlite_database_is_a_503_with_retry_after(sqlite_app):
-    from service.sites import SiteSettings, create_site
+    from service.sites.settings import SiteSettings, create_site
 
     application, path = sqlite_app
     with application.app_context():

@@ -344,8 +344,8 @@ def _assert_503(response: Any) -> None:
 
 
 def test_sqlite_opened_read_only_refuses_writes_with_503(tmp_path, monkeypatch):
-    from service.extensions import db
-    from service.sites import SiteSettings, create_site
+    from service.core.extensions import db
+    from service.sites.settings import SiteSettings, create_site
 
     path = tmp_path / "ranklet.db"
     writable = _sqlite_app(tmp_path, monkeypatch, f"sqlite:///{path}")
@@ -381,8 +381,8 @@ def test_sqlite_opened_read_only_refuses_writes_with_503(tmp_path, monkeypatch):
 def test_sqlite_full_gives_503_and_nothing_half_written(tmp_path, monkeypatch):
     from sqlalchemy import event
 
-    from service.extensions import db
-    from service.sites import SiteSettings, create_site
+    from service.core.extensions import db
+    from service.sites.settings import SiteSettings, create_site
 
     path = tmp_path / "ranklet.db"
     app = _sqlite_app(tmp_path, monkeypatch, f"sqlite:///{path}")
@@ -429,7 +429,7 @@ def test_sqlite_full_gives_503_and_nothing_half_written(tmp_path, monkeypatch):
 
 def test_no_pooled_connection_in_time_is_503_not_500(tmp_path, monkeypatch):
     """A saturated or slow database: requests that wait pool_timeout for a connection."""
-    from service.extensions import db
+    from service.core.extensions import db
 
     monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
     from service import create_app
@@ -464,8 +464,8 @@ def test_connection_lost_after_the_answer_keeps_the_answer(tmp_path, monkeypatch
     ROLLBACK (seen with PostgreSQL stopped under load): the finished 200 or 201 stands."""
     import sqlite3 as dbapi
 
-    from service.extensions import db
-    from service.sites import SiteSettings, create_site
+    from service.core.extensions import db
+    from service.sites.settings import SiteSettings, create_site
 
     app = _sqlite_app(tmp_path, monkeypatch, f"sqlite:///{tmp_path / 'ranklet.db'}")
     with app.app_context():

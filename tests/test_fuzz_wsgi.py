@@ -464,8 +464,8 @@ def check(answer: Any, case: Case, form: dict[str, Any] | None) -> None:
 
 def assert_intact(world: World) -> None:
     """The database is consistent after everything the fuzzer sent."""
-    from service.extensions import db
-    from service.models import Comment, Site, Thread
+    from service.core.extensions import db
+    from service.db.models import Comment, Site, Thread
 
     with world.app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -498,7 +498,7 @@ def world(app: Any, client: Any, make_site: Callable[..., Any]) -> World:
 
 def make_world(app: Any, client: Any, make_site: Callable[..., Any]) -> World:
     """A site with a reply chain, a rank entry and e-mail link tokens to aim at."""
-    from service.email_links import moderation_token, unsubscribe_token
+    from service.notify.email_links import moderation_token, unsubscribe_token
 
     site = make_site(SITE, notify_email="author@example.com")
     auth = {"Authorization": f"Bearer {site.token}"}
@@ -517,8 +517,8 @@ def make_world(app: Any, client: Any, make_site: Callable[..., Any]) -> World:
     )
     assert answer.status_code == 200
     entries = client.get(f"/api/v1/sites/{SITE}/rankings/consulting/history").get_json()
-    from service.extensions import db
-    from service.models import Thread
+    from service.core.extensions import db
+    from service.db.models import Thread
 
     with app.app_context():
         tokens = [moderation_token(ids[0], "approve"), moderation_token(ids[1], "delete")]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from service.text_rules import LINK_URL_RE, link_problem
+from service.core.text_rules import LINK_URL_RE, link_problem
 
 BASE = "/api/v1/sites/blog"
 BIDI = ["\u202e", "\u202a", "\u2066", "\u2069", "\u200e", "\u200f", "\u061c"]

@@ -50,7 +50,7 @@ def post_comment(client: Any, **fields: Any) -> dict[str, Any]:
 
 
 def count(app: Any, model: Any) -> int:
-    from service.extensions import db
+    from service.core.extensions import db
 
     with app.app_context():
         return int(db.session.scalar(select(func.count()).select_from(model)))
@@ -78,7 +78,7 @@ def json_routes(comment_id: int) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("document", [DEEP, DEEP_OBJECT], ids=["array", "object"])
 def test_deeply_nested_json_is_a_400_on_every_json_route(client, site, app, document):
-    from service.models import Comment
+    from service.db.models import Comment
 
     comment = post_comment(client)
     for method, url in json_routes(comment["id"]):
@@ -111,7 +111,7 @@ def test_nesting_inside_strings_does_not_count(client, site):
     ],
 )
 def test_json_the_loader_refuses_is_a_400(client, site, app, raw, words):
-    from service.models import RankEntry
+    from service.db.models import RankEntry
 
     answer = client.post(
         f"{BASE}/rankings", data=raw, content_type="application/json", headers=auth(site)
@@ -128,7 +128,7 @@ def test_json_the_loader_refuses_is_a_400(client, site, app, raw, words):
     ],
 )
 def test_thousands_of_digits_anywhere_in_a_body_are_a_400(client, site, app, method, url, template):
-    from service.models import Category, Comment
+    from service.db.models import Category, Comment
 
     before = (count(app, Category), count(app, Comment))
     answer = getattr(client, method)(
@@ -143,7 +143,7 @@ def test_thousands_of_digits_anywhere_in_a_body_are_a_400(client, site, app, met
 
 @pytest.mark.parametrize("parent_id", [2**31, 2**63, 2**64, -(2**63), 0])
 def test_parent_ids_beyond_the_column_are_a_422(client, site, app, parent_id):
-    from service.models import Comment
+    from service.db.models import Comment
 
     answer = client.post(
         f"{BASE}/comments", json={"article": "/a", "body": "x", "parent_id": parent_id}
@@ -166,8 +166,8 @@ def test_category_order_beyond_its_range_is_a_422(client, site, order):
 )
 def test_path_ids_take_ascii_digits_within_the_column_only(client, site, app, segment):
     """``/comments/٣/moderate`` used to act on comment 3."""
-    from service.extensions import db
-    from service.models import Comment
+    from service.core.extensions import db
+    from service.db.models import Comment
 
     ids = [post_comment(client, body=f"c{n}")["id"] for n in range(3)]
     assert ids[2] == 3
@@ -306,7 +306,7 @@ def test_our_own_cursors_still_page_through(client, site, sort):
 
 @pytest.mark.parametrize("label", ["a\x00b", "a\x1bb", "a\u202eb", "a\u2066b", " ", "x" * 101, ""])
 def test_category_labels_follow_the_text_rules(client, site, app, label):
-    from service.models import Category
+    from service.db.models import Category
 
     answer = client.put(
         f"{BASE}/categories/seo", json={"labels": {"ja": label, "en": "SEO"}}, headers=auth(site)
@@ -330,8 +330,8 @@ def test_reader_email_follows_the_address_rule(client, site, email):
 
 
 def test_article_title_collapses_white_space_instead_of_refusing(client, site, app):
-    from service.extensions import db
-    from service.models import Thread
+    from service.core.extensions import db
+    from service.db.models import Thread
 
     post_comment(client, article_title="A\ttitle\n\n  with\x00 junk\u202e ")
     with app.app_context():
@@ -339,8 +339,8 @@ def test_article_title_collapses_white_space_instead_of_refusing(client, site, a
 
 
 def test_a_title_of_only_control_characters_is_no_title(client, site, app):
-    from service.extensions import db
-    from service.models import Thread
+    from service.core.extensions import db
+    from service.db.models import Thread
 
     post_comment(client, article_title="\t\n\x00")
     with app.app_context():
@@ -397,8 +397,8 @@ def settings_form(client: Any, **changes: str) -> dict[str, str]:
     ],
 )
 def test_admin_settings_follow_the_api_text_rules(admin, app, field, value):
-    from service.extensions import db
-    from service.models import Site
+    from service.core.extensions import db
+    from service.db.models import Site
 
     answer = admin.post("/admin/settings", data=settings_form(admin, **{field: value}))
     assert answer.status_code == 422
@@ -414,9 +414,9 @@ def test_admin_settings_follow_the_api_text_rules(admin, app, field, value):
 
 
 def test_admin_settings_take_a_254_character_address(admin, app):
-    from service.crypto import decrypt
-    from service.extensions import db
-    from service.models import Site
+    from service.core.crypto import decrypt
+    from service.core.extensions import db
+    from service.db.models import Site
 
     address = "a" * 242 + "@example.com"
     assert len(address) == 254
@@ -428,7 +428,7 @@ def test_admin_settings_take_a_254_character_address(admin, app):
 
 @pytest.mark.parametrize("value", ["9" * 5000, "٣", "2147483648", "1000001", "1e3", "0"])
 def test_admin_rankings_form_refuses_what_is_not_a_position(admin, app, value):
-    from service.models import RankEntry
+    from service.db.models import RankEntry
 
     answer = admin.post(
         "/admin/rankings",
@@ -441,7 +441,7 @@ def test_admin_rankings_form_refuses_what_is_not_a_position(admin, app, value):
 
 def test_admin_rankings_form_still_takes_fullwidth_digits_it_normalizes(admin, app):
     """NFKC turns fullwidth ``４`` into ``4`` before the rule sees it (a Japanese IME's digits)."""
-    from service.models import RankEntry
+    from service.db.models import RankEntry
 
     answer = admin.post(
         "/admin/rankings",
@@ -459,8 +459,8 @@ def test_admin_moderation_page_ignores_a_cursor_beyond_ids(admin, cursor):
 
 @pytest.mark.parametrize("raw", ["٣", str(2**63), "9" * 5000])
 def test_admin_moderation_form_ignores_ids_beyond_the_column(admin, client, app, raw):
-    from service.extensions import db
-    from service.models import Comment
+    from service.core.extensions import db
+    from service.db.models import Comment
 
     for n in range(3):
         post_comment(client, body=f"c{n}")
@@ -493,12 +493,12 @@ def test_email_link_with_a_forged_id_is_a_403_page(client, site, claimed):
 def test_an_unexpected_error_answers_the_error_shape_with_the_request_id(
     client, site, monkeypatch, caplog
 ):
-    from service import comment_likes
+    from service.comments import likes
 
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(comment_likes, "like_comment", broken)
+    monkeypatch.setattr(likes, "like_comment", broken)
     comment = post_comment(client)
     with caplog.at_level(logging.ERROR, logger="ranklet"):
         answer = client.post(
@@ -545,7 +545,7 @@ def test_successful_answers_carry_a_request_id_too(client, site):
 def test_the_loader_refuses_hostile_bodies_in_linear_time(raw):
     import time
 
-    from service.request_input import MalformedJson, load_json
+    from service.core.request_input import MalformedJson, load_json
 
     started = time.perf_counter()
     with pytest.raises(MalformedJson):
@@ -554,7 +554,7 @@ def test_the_loader_refuses_hostile_bodies_in_linear_time(raw):
 
 
 def test_the_loader_counts_only_brackets_outside_strings():
-    from service.request_input import MAX_JSON_DEPTH, MalformedJson, load_json
+    from service.core.request_input import MAX_JSON_DEPTH, MalformedJson, load_json
 
     nested = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
     assert load_json(nested.encode()) == json.loads(nested)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from service.messages import translate
+from service.i18n.messages import translate
 
 BASE = "/api/v1/sites/blog"
 ORIGIN = {"Origin": "https://blog.example.com"}

@@ -283,7 +283,7 @@ TEXT_FIELDS = [
 
 
 def assert_stored_texts_follow_the_rules(exported: dict[str, Any]) -> None:
-    from service.text_rules import (
+    from service.core.text_rules import (
         CONTROL_RE,
         LABEL_MAX,
         article_problem,

@@ -33,21 +33,24 @@ from test_transfer import (
 )
 from test_wordpress_import import WpComment, WpItem, wxr
 
-from service import markup, transfer_parked, transfer_pipeline, transfer_rows
+from service.comments import markup
+from service.transfer import parked
+from service.transfer import pipeline as transfer_pipeline
+from service.transfer import rows as transfer_rows
 
 
 @pytest.fixture
 def tiny_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two comments per batch, one waiting reply in memory, bodies rendered here."""
     monkeypatch.setattr(transfer_pipeline, "BATCH_ROWS", 2)
-    monkeypatch.setattr(transfer_parked, "MEMORY_LIMIT", 1)
+    monkeypatch.setattr(parked, "MEMORY_LIMIT", 1)
     monkeypatch.setattr(transfer_rows, "PARALLEL_FROM_BATCH", 10**9)
 
 
 def tree(cli_app: Any, slug: str) -> dict[str, tuple[Any, ...]]:
     """source key -> (article, parent's key, root's key, depth, status, html, is_author)."""
-    from service.extensions import db
-    from service.models import Comment, Site, Thread
+    from service.core.extensions import db
+    from service.db.models import Comment, Site, Thread
 
     parent, root = aliased(Comment), aliased(Comment)
     with cli_app.app_context():
@@ -111,7 +114,7 @@ def test_forward_references_give_the_same_tree_in_any_batches(
     normal = ok(ranklet("import", "disqus", str(path), "--site", "one")).stdout
     with monkeypatch.context() as patch:
         patch.setattr(transfer_pipeline, "BATCH_ROWS", 2)
-        patch.setattr(transfer_parked, "MEMORY_LIMIT", 1)
+        patch.setattr(parked, "MEMORY_LIMIT", 1)
         patch.setattr(transfer_rows, "PARALLEL_FROM_BATCH", 10**9)
         make_site(ranklet, "two")
         tiny = ok(ranklet("import", "disqus", str(path), "--site", "two")).stdout
@@ -184,7 +187,7 @@ def test_a_reply_finds_its_parent_from_an_earlier_file(
 def test_a_failure_after_batches_were_written_leaves_nothing(
     ranklet: Any, cli_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_batches: None
 ) -> None:
-    from service.extensions import db
+    from service.core.extensions import db
 
     make_site(ranklet, "blog")
     before = rows(cli_app)
@@ -278,8 +281,8 @@ def test_json_in_tiny_batches_key_order_and_a_bom(
 def test_restore_into_the_same_site_across_batches(
     ranklet: Any, cli_app: Any, tmp_path: Path, tiny_batches: None
 ) -> None:
-    from service.extensions import db
-    from service.models import Comment
+    from service.core.extensions import db
+    from service.db.models import Comment
 
     site = make_site(ranklet, "blog")
     client = cli_app.test_client()
@@ -369,10 +372,10 @@ def test_progress_bar_on_a_terminal(tmp_path: Path, database_url: str) -> None:
 def test_memory_stays_flat(cli_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """tracemalloc's peak over reader and writer: 10,000 comments may not take more than
     1,000 do by more than a few hundred KiB (any per-comment state would be ~1 MiB)."""
-    from service.extensions import db
-    from service.sites import SiteSettings, create_site
-    from service.transfer import apply_import
-    from service.transfer_wordpress import read_wordpress
+    from service.core.extensions import db
+    from service.sites.settings import SiteSettings, create_site
+    from service.transfer.pipeline import apply_import
+    from service.transfer.wordpress import read_wordpress
 
     monkeypatch.setattr(transfer_pipeline, "BATCH_ROWS", 100)
     monkeypatch.setattr(transfer_rows, "PARALLEL_FROM_BATCH", 10**9)
@@ -401,7 +404,7 @@ def test_memory_stays_flat(cli_app: Any, tmp_path: Path, monkeypatch: pytest.Mon
     def peak(count: int, slug: str) -> int:
         path = wxr_file(count)
         with cli_app.app_context():
-            from service.cli_context import ensure_schema
+            from service.cli.context import ensure_schema
 
             ensure_schema()
             site, _token = create_site(slug, SiteSettings(origins=["https://blog.example.com"]))

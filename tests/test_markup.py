@@ -1,4 +1,4 @@
-"""Comment Markdown rendering and sanitizing (service/markup.py, API contract §4).
+"""Comment Markdown rendering and sanitizing (service/comments/markup.py, API contract §4).
 
 The stored-XSS table is checked on the *parsed* output, not with substring matches, so
 a test fails on what a browser would actually build from the HTML.
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.markup import clean, count_links, html_to_text, import_html, render_comment
+from service.comments.markup import clean, count_links, html_to_text, import_html, render_comment
 
 ALLOWED_TAGS = {"p", "br", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a"}
 REL = "nofollow ugc noopener noreferrer"

@@ -28,8 +28,9 @@ from marshmallow import Schema, ValidationError, fields
 from werkzeug import exceptions as http
 
 import service
-from service import errors, messages, texts_api
-from service.messages import translate
+from service.core import errors
+from service.i18n import messages, texts_api
+from service.i18n.messages import translate
 
 SERVICE = Path(service.__file__).parent
 # Raisers whose text reaches an API answer, beside werkzeug's HTTP errors.

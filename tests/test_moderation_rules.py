@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from service.erasure import erase_email
-from service.extensions import db
-from service.models import Comment
-from service.sites import get_site
+from service.comments.erasure import erase_email
+from service.core.extensions import db
+from service.db.models import Comment
+from service.sites.settings import get_site
 
 ORIGIN = {"Origin": "https://blog.example.com"}
 
@@ -36,18 +36,18 @@ def test_an_erased_comment_cannot_be_restored(app, client, site):
 
 
 def test_bulk_moderation_is_all_or_nothing(app, client, site):
-    from service import comment_moderation
+    from service.comments import moderation
 
     kept = _post(client, site, "kept")
     erased = _post(client, site, "gone", "reader@example.org")
     with app.app_context():
         owner = get_site(site.slug)
         erase_email(owner, "reader@example.org")
-        comment_moderation.moderate(db.session.get(Comment, kept), "spam")
+        moderation.moderate(db.session.get(Comment, kept), "spam")
         both = [db.session.get(Comment, kept), db.session.get(Comment, erased)]
         try:
-            comment_moderation.moderate_many(both, "restore")
-        except comment_moderation.ErasedComment:
+            moderation.moderate_many(both, "restore")
+        except moderation.ErasedComment:
             pass
         else:
             raise AssertionError("restoring an erased comment must fail")

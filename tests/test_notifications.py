@@ -29,7 +29,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 from support import free_port, kill_hard, post_json
 
-from service.cli import main
+from service.cli.main import main
 
 BASE = "/api/v1/sites/blog"
 PUBLIC_URL = "http://127.0.0.1:8000"
@@ -155,8 +155,8 @@ def app_config(app_config: dict[str, Any], smtp: Smtp) -> dict[str, Any]:
 def app(app_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
     from service import create_app
-    from service.cli_context import upgrade
-    from service.extensions import db
+    from service.cli.context import upgrade
+    from service.core.extensions import db
 
     application = create_app(app_config)
     with application.app_context():
@@ -190,15 +190,15 @@ def post(client: Any, status: int = 201, **fields: Any) -> dict[str, Any]:
 
 
 def deliver(app: Any, **options: Any) -> int:
-    from service.notifications import deliver_due
+    from service.notify.sender import deliver_due
 
     with app.app_context():
         return deliver_due(**options)
 
 
 def rows(app: Any) -> list[Any]:
-    from service.extensions import db
-    from service.models import Notification
+    from service.core.extensions import db
+    from service.db.models import Notification
 
     with app.app_context():
         found = db.session.scalars(select(Notification).order_by(Notification.id)).all()
@@ -207,8 +207,8 @@ def rows(app: Any) -> list[Any]:
 
 
 def comment_row(app: Any, comment_id: int) -> Any:
-    from service.extensions import db
-    from service.models import Comment
+    from service.core.extensions import db
+    from service.db.models import Comment
 
     with app.app_context():
         found = db.session.get(Comment, comment_id)
@@ -281,7 +281,7 @@ def test_webhook_is_signed_and_carries_no_private_data(app, client, make_site, r
 
 
 def test_webhook_retries_after_a_500(app, client, make_site, receiver):
-    from service.db_types import utcnow
+    from service.db.types import utcnow
 
     make_site("blog")
     secret = set_webhook(app, receiver.url)
@@ -309,8 +309,8 @@ def test_webhook_retries_after_a_500(app, client, make_site, receiver):
 
 
 def test_webhook_gives_up_after_retrying_for_over_an_hour(app, client, make_site):
-    from service.db_types import utcnow
-    from service.notifications import MAX_ATTEMPTS
+    from service.db.types import utcnow
+    from service.notify.sender import MAX_ATTEMPTS
 
     make_site("blog")
     set_webhook(app, f"http://127.0.0.1:{free_port()}/closed")
@@ -360,9 +360,9 @@ def test_concurrent_senders_deliver_each_row_once(app, client, make_site, receiv
 
 def test_a_lapsed_claim_is_taken_over(app, client, make_site, receiver):
     """A sender that died mid-delivery leaves a claim; another sender takes over after it."""
-    from service.db_types import utcnow
-    from service.extensions import db
-    from service.models import Notification
+    from service.core.extensions import db
+    from service.db.models import Notification
+    from service.db.types import utcnow
 
     make_site("blog")
     set_webhook(app, receiver.url)
@@ -443,7 +443,7 @@ NON_PUBLIC_URLS = [
 
 @pytest.mark.parametrize("url", NON_PUBLIC_URLS)
 def test_webhook_url_to_a_non_public_address_is_refused_when_set(app, make_site, url):
-    from service.webhook_target import url_refusal
+    from service.sites.webhook_target import url_refusal
 
     assert url_refusal(url, allow_private_targets=True) is None
     reason = url_refusal(url, allow_private_targets=False)
@@ -461,7 +461,7 @@ def test_webhook_url_to_a_non_public_address_is_refused_when_set(app, make_site,
     ["https://hooks.example.com/r", "http://93.184.216.34/hook", "https://[2606:4700::1]:8443/"],
 )
 def test_webhook_url_to_a_public_address_is_accepted(url):
-    from service.webhook_target import url_refusal
+    from service.sites.webhook_target import url_refusal
 
     assert url_refusal(url, allow_private_targets=False) is None
 
@@ -470,7 +470,7 @@ def _fake_dns(monkeypatch: pytest.MonkeyPatch, answers: list[str]) -> list[str]:
     """getaddrinfo for hooks.example.test answering ``answers`` in turn (the last sticks)."""
     import socket
 
-    from service import webhook_target
+    from service.sites import webhook_target
 
     asked: list[str] = []
     real = socket.getaddrinfo
@@ -519,7 +519,7 @@ def test_delivery_checks_the_resolved_address(app, client, make_site, receiver, 
 def test_delivery_connects_to_the_address_it_checked(app, client, make_site, receiver, monkeypatch):
     """DNS rebinding: the name resolves once per delivery; the POST goes to that address,
     whatever a second lookup would say, with the URL's own Host header."""
-    from service import webhook_target
+    from service.sites import webhook_target
 
     make_site("blog")
     port = urlsplit(receiver.url).port
@@ -637,7 +637,7 @@ def test_author_email_is_escaped_and_its_links_work_once(app, client, make_site,
 def test_an_approve_link_cannot_delete(app, client, make_site, smtp, monkeypatch):
     from itsdangerous import BadSignature, TimestampSigner
 
-    from service import email_links
+    from service.notify import email_links
 
     make_site("blog", moderation="all", notify_email="author@example.com", lang="en")
     comment_id = post(client, status=202, body="Please approve")["comment"]["id"]
@@ -794,8 +794,8 @@ def test_no_email_while_smtp_is_unset(app, client, make_site, smtp):
 
 
 def test_erase_one_address(app, client, make_site, receiver):
-    from service.extensions import db
-    from service.models import Comment, Like
+    from service.core.extensions import db
+    from service.db.models import Comment, Like
 
     site = make_site("blog")
     set_webhook(app, receiver.url)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from service.texts_admin import TEXTS
+from service.i18n.texts_admin import TEXTS
 
 JA = {key: entry["ja"] for key, entry in TEXTS.items()}
 
@@ -40,7 +40,7 @@ def test_favicon_is_a_cached_icon(client: Any) -> None:
 
 
 def seed(app: Any) -> str:
-    from service.demo_data import seed_demo
+    from service.demo.data import seed_demo
 
     with app.app_context():
         return seed_demo("http://127.0.0.1:8000")

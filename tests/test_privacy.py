@@ -68,7 +68,7 @@ def answer_text(answer: Any) -> str:
 
 def write_activity(client: Any, site: Any, app: Any) -> tuple[list[str], list[Any]]:
     """Everything a reader and an author do; returns the tokens seen and every answer."""
-    from service.sites import SiteSettings, get_site, update_site
+    from service.sites.settings import SiteSettings, get_site, update_site
 
     with app.app_context():
         update_site(
@@ -237,8 +237,8 @@ def test_the_moderation_answer_shows_the_email_decrypted(client, site, app):
 
 
 def test_webhook_rows_in_the_outbox_carry_no_email(client, site, app):
-    from service.extensions import db
-    from service.models import Notification
+    from service.core.extensions import db
+    from service.db.models import Notification
 
     tokens, _ = write_activity(client, site, app)
     with app.app_context():
@@ -284,7 +284,7 @@ def _pg_dump(schema: str) -> str:
 
 
 def _select_every_text_column(app: Any) -> str:
-    from service.extensions import db
+    from service.core.extensions import db
 
     chunks = []
     with app.app_context():
@@ -301,7 +301,7 @@ def _select_every_text_column(app: Any) -> str:
 
 
 def test_a_copy_of_the_database_reveals_no_personal_data(client, site, app, database_url):
-    from service.extensions import db
+    from service.core.extensions import db
 
     tokens, _ = write_activity(client, site, app)
     needles = forbidden(tokens)
@@ -332,7 +332,7 @@ def test_a_copy_of_the_database_reveals_no_personal_data(client, site, app, data
 
 
 def test_the_rate_limit_store_holds_no_client_address(client, site, app):
-    from service.extensions import limiter
+    from service.core.extensions import limiter
 
     write_activity(client, site, app)
     store = Path(app.instance_path) / "ratelimit.db"

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 from sqlalchemy import delete
 
-from service.ranking_schemas import RecordPositions
-from service.text_rules import MAX_POSITION
+from service.core.text_rules import MAX_POSITION
+from service.rankings.schemas import RecordPositions
 
 # --- position validation ---------------------------------------------------------------------
 
@@ -97,8 +97,8 @@ def logic_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RANKLET_INSTANCE_PATH", str(folder / "instance"))
         from service import create_app
-        from service.extensions import db
-        from service.sites import SiteSettings, create_site
+        from service.core.extensions import db
+        from service.sites.settings import SiteSettings, create_site
 
         application = create_app(
             {
@@ -122,10 +122,10 @@ def logic_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @settings(max_examples=50, deadline=None)
 @given(steps)
 def test_best_and_current_follow_any_records_and_deletions(logic_app, operations):
-    from service import ranking
-    from service.extensions import db
-    from service.models import RankEntry
-    from service.sites import get_site
+    from service.core.extensions import db
+    from service.db.models import RankEntry
+    from service.rankings import history as ranking
+    from service.sites.settings import get_site
 
     with logic_app.app_context():
         db.session.execute(delete(RankEntry))

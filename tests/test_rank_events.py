@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from support import SiteInfo, kill_hard, post_json
 from test_notifications import Receiver, Smtp, texts, verify_signature
 
-from service.cli import main
+from service.cli.main import main
 
 BASE = "/api/v1/sites/blog"
 
@@ -36,7 +36,7 @@ def app_config(app_config: dict[str, Any], smtp: Smtp) -> dict[str, Any]:
 @pytest.fixture
 def app(app_config: dict[str, Any], new_app: Any) -> Any:
     """Migrated by the same code as ``ranklet db upgrade`` (the 0002 columns included)."""
-    from service.cli_context import upgrade
+    from service.cli.context import upgrade
 
     application = new_app(app_config)
     with application.app_context():
@@ -79,15 +79,15 @@ def record(client: Any, info: SiteInfo, positions: dict[str, Any], at: str | Non
 
 
 def deliver(app: Any, now: datetime | None = None) -> int:
-    from service.notifications import deliver_due
+    from service.notify.sender import deliver_due
 
     with app.app_context():
         return deliver_due(now=now)
 
 
 def queued(app: Any) -> list[tuple[str, dict[str, Any]]]:
-    from service.extensions import db
-    from service.models import Notification
+    from service.core.extensions import db
+    from service.db.models import Notification
 
     with app.app_context():
         found = db.session.execute(
@@ -264,7 +264,7 @@ def test_rank_events_setting(app, site, receiver, smtp):
 
 
 def test_a_failed_batch_queues_nothing(app, site, receiver, monkeypatch):
-    from service import ranking
+    from service.rankings import history as ranking
 
     info, _ = site
 
@@ -294,8 +294,8 @@ def test_a_failed_webhook_is_retried(app, site, receiver, smtp):
 
 
 def test_admin_form_settings_and_the_new_best_flag(app, site, receiver):
-    from service.extensions import db
-    from service.models import Site
+    from service.core.extensions import db
+    from service.db.models import Site
 
     info, _ = site
     client = app.test_client()

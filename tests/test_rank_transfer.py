@@ -54,8 +54,8 @@ def write(tmp_path: Path, text: str | bytes, name: str = "ranks.csv") -> str:
 
 
 def entry_count(cli_app: Any) -> int:
-    from service.extensions import db
-    from service.models import RankEntry
+    from service.core.extensions import db
+    from service.db.models import RankEntry
 
     with cli_app.app_context():
         return db.session.scalar(select(func.count()).select_from(RankEntry))

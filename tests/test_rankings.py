@@ -622,8 +622,8 @@ def test_put_category_needs_the_token(client, site):
 
 
 def test_delete_category_removes_it_with_its_history(client, site, app):
-    from service.extensions import db
-    from service.models import Category, RankEntry
+    from service.core.extensions import db
+    from service.db.models import Category, RankEntry
 
     record(client, site, {"consulting": 4, "marketing": 2}, at(0))
     record(client, site, {"consulting": 3}, at(1))

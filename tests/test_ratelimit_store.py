@@ -23,11 +23,7 @@ from limits.strategies import (
     SlidingWindowCounterRateLimiter,
 )
 
-from service.ratelimit_store import (
-    SQLiteStorage,
-    default_storage_uri,
-    storage_uri_for_path,
-)
+from service.http.ratelimit_store import SQLiteStorage, default_storage_uri, storage_uri_for_path
 
 STRATEGIES = {
     "fixed-window": FixedWindowRateLimiter,

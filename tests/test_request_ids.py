@@ -16,7 +16,7 @@ import pytest
 from gunicorn.http import errors as http_errors
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from service.errors import REQUEST_ID_RE
+from service.core.errors import REQUEST_ID_RE
 
 BASE = "/api/v1/sites/blog"
 ORIGIN = "https://blog.example.com"

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import func, select
 from support import SiteInfo
 
-from service import markup
+from service.comments import markup
 
 API = "/api/v1/sites"
 md = markup.render_comment
@@ -60,8 +60,8 @@ def make_site(ranklet: Any, slug: str, *options: str) -> SiteInfo:
 
 def rows(cli_app: Any) -> dict[str, int]:
     """How many rows each content table holds: 'nothing written' means these did not move."""
-    from service.extensions import db
-    from service.models import Category, Comment, RankEntry, Site, Thread
+    from service.core.extensions import db
+    from service.db.models import Category, Comment, RankEntry, Site, Thread
 
     with cli_app.app_context():
         counts = {
@@ -229,9 +229,9 @@ def export(ranklet: Any, slug: str, *options: str) -> dict[str, Any]:
 
 def secrets_of(cli_app: Any, site: SiteInfo) -> list[str]:
     """Every secret or keyed hash the database holds for the site."""
-    from service.extensions import db
-    from service.models import Comment, Like
-    from service.models import Site as SiteRow
+    from service.core.extensions import db
+    from service.db.models import Comment, Like
+    from service.db.models import Site as SiteRow
 
     with cli_app.app_context():
         row = db.session.scalar(select(SiteRow).where(SiteRow.slug == site.slug))
@@ -659,8 +659,8 @@ def test_isso_import(ranklet, client, cli_app, tmp_path):
     assert alice["email"] == "alice@example.com"
     # Privacy: the commenters' IP address was never copied.
     assert ISSO_IP not in json.dumps(document)
-    from service.extensions import db
-    from service.models import Comment
+    from service.core.extensions import db
+    from service.db.models import Comment
 
     with cli_app.app_context():
         for comment in db.session.scalars(select(Comment)):
@@ -854,8 +854,8 @@ def test_disqus_import(ranklet, client, cli_app, tmp_path):
     # No Markdown source for HTML bodies: a JSON re-import sanitizes body_html instead.
     assert all(c["body"] is None for t in document["threads"] for c in t["comments"])
     # Years-old comments wake nobody: an import queues no webhook or e-mail.
-    from service.extensions import db
-    from service.models import Notification
+    from service.core.extensions import db
+    from service.db.models import Notification
 
     with cli_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Notification)) == 0

@@ -177,8 +177,8 @@ def write(tmp_path: Path, text: str, name: str = "export.xml") -> str:
 
 
 def thread_comments(cli_app: Any, slug: str) -> dict[str, list[Any]]:
-    from service.extensions import db
-    from service.models import Comment, Site, Thread
+    from service.core.extensions import db
+    from service.db.models import Comment, Site, Thread
 
     with cli_app.app_context():
         site = db.session.scalar(select(Site).where(Site.slug == slug))

@@ -22,7 +22,7 @@ ORIGIN = "https://blog.example"
 
 def _make_app(database: Path, instance: Path) -> Any:
     from service import create_app
-    from service.extensions import db
+    from service.core.extensions import db
 
     app = create_app(
         {
@@ -42,8 +42,8 @@ def _make_app(database: Path, instance: Path) -> Any:
 @pytest.fixture
 def two_apps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
     monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
-    from service.extensions import db
-    from service.sites import SiteSettings, create_site
+    from service.core.extensions import db
+    from service.sites.settings import SiteSettings, create_site
 
     database = tmp_path / "ranklet.db"
     first = _make_app(database, tmp_path)
@@ -58,8 +58,8 @@ def two_apps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[
 
 
 def gate_of(app: Any) -> Any:
-    from service.db_types import GATES
-    from service.extensions import db
+    from service.core.extensions import db
+    from service.db.types import GATES
 
     with app.app_context():
         return GATES[db.engine]
@@ -131,7 +131,7 @@ def test_the_gate_is_released_after_refused_and_failed_writes(two_apps):
 
 
 def test_the_gate_excludes_writers_across_descriptors(tmp_path):
-    from service.db_types import WriteGate
+    from service.db.types import WriteGate
 
     database = str(tmp_path / "x.db")
     one, two = WriteGate(database, timeout=0.2), WriteGate(database, timeout=0.2)
@@ -146,7 +146,7 @@ def test_the_gate_excludes_writers_across_descriptors(tmp_path):
 
 
 def test_an_in_memory_database_has_a_process_lock_only():
-    from service.db_types import WriteGate
+    from service.db.types import WriteGate
 
     gate = WriteGate(":memory:")
     assert gate.path is None

@@ -1,0 +1,1 @@
+"""The author's admin pages and their texts."""

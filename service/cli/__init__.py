@@ -1,0 +1,1 @@
+"""The ``ranklet`` command, one module per command group."""

@@ -1,0 +1,5 @@
+"""``python -m service.cli``: the ``ranklet`` command."""
+
+from service.cli.main import main
+
+main()

@@ -1,0 +1,3 @@
+"""Comments: posting, reading, editing, likes, moderation, spam guards, Markdown, feeds,
+erasure, and the comments API.
+"""

@@ -1,0 +1,53 @@
+"""What a comment shows: the public fields every reader sees, and the private ones the site's
+author sees (moderation, export). A deleted comment is an empty placeholder to readers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.core.crypto import decrypt
+from service.db.models import Comment
+from service.i18n.messages import LANGS, text
+
+ANONYMOUS = {lang: text("comment.anonymous", lang) for lang in LANGS}
+
+
+def public(
+    comment: Comment, lang: str, replies: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The public fields; a deleted comment is an empty placeholder."""
+    deleted = comment.status == "deleted"
+    return {
+        "id": comment.id,
+        "parent_id": comment.parent_id,
+        "author": ANONYMOUS[lang] if deleted else (comment.author or ANONYMOUS[lang]),
+        "website": None if deleted else comment.website,
+        "avatar": comment.avatar,
+        "body_html": "" if deleted else comment.body_html,
+        "created_at": comment.created_at,
+        "edited_at": None if deleted else comment.edited_at,
+        "likes": comment.likes,
+        "is_author": comment.is_author,
+        "deleted": deleted,
+        "replies": replies or [],
+    }
+
+
+def private(comment: Comment, lang: str, article: str) -> dict[str, Any]:
+    """Public fields plus what only the site's author may see (moderation, export)."""
+    data = public(comment, lang)
+    if comment.status == "deleted":  # the moderator sees what was deleted, to restore it
+        data.update(
+            author=comment.author or ANONYMOUS[lang],
+            website=comment.website,
+            body_html=comment.body_html,
+            edited_at=comment.edited_at,
+        )
+    data.update(
+        email=decrypt(comment.email_encrypted),
+        status=comment.status,
+        article=article,
+        notify=comment.notify,
+    )
+    return data

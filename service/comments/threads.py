@@ -1,0 +1,112 @@
+"""Comment threads: finding an article's thread, and keeping its approved count right.
+
+An article's approved count lives on its thread row and changes in the same transaction as
+the comment (:func:`count_change`); the thread's version moves with every change, so the
+cached pages and the ETags of the thread (see ``caching``) follow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import abort
+from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from service.core.extensions import db
+from service.db.models import Comment, Site, Thread
+from service.db.types import utcnow
+from service.sites.settings import SLUG_RE
+
+MAX_DEPTH = 5
+
+
+def dialect_insert(model: Any) -> Any:
+    """An INSERT with ``on_conflict_do_nothing``, in the session's database's dialect."""
+    dialect = db.session.get_bind().dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
+
+
+# Statements on the posting path, built once: building one costs more than running it.
+_THREAD = select(Thread).where(
+    Thread.site_id == bindparam("site_id"), Thread.article == bindparam("article")
+)
+_COUNT_CHANGE = (
+    update(Thread.__table__)
+    .where(Thread.__table__.c.id == bindparam("thread_id"))
+    .values(
+        approved_count=Thread.__table__.c.approved_count + bindparam("delta"),
+        version=Thread.__table__.c.version + 1,
+    )
+)
+_SITE_AND_THREAD = (
+    select(Site, Thread)
+    .outerjoin(Thread, and_(Thread.site_id == Site.id, Thread.article == bindparam("article")))
+    .where(Site.slug == bindparam("slug"))
+)
+
+
+def site_and_thread(slug: str, article: str) -> tuple[Site | None, Thread | None]:
+    """The site and its article's thread (None when it has no comment yet) in one query."""
+    if not SLUG_RE.fullmatch(slug):
+        return None, None
+    row = db.session.execute(_SITE_AND_THREAD, {"slug": slug, "article": article}).first()
+    return (None, None) if row is None else (row[0], row[1])
+
+
+def find_thread(site: Site, article: str) -> Thread | None:
+    return db.session.scalar(_THREAD, {"site_id": site.id, "article": article})
+
+
+def ensure_thread(site: Site, article: str, title: str | None, url: str | None) -> Thread:
+    """Get or create the thread; safe when many first comments arrive at once."""
+    statement = (
+        dialect_insert(Thread)
+        .values(
+            site_id=site.id,
+            article=article,
+            title=title,
+            url=url,
+            approved_count=0,
+            version=0,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["site_id", "article"])
+    )
+    db.session.execute(statement)
+    thread = find_thread(site, article)
+    assert thread is not None
+    fill_thread(thread, title, url)
+    return thread
+
+
+def fill_thread(thread: Thread, title: str | None, url: str | None) -> None:
+    """A title or URL sent with a later comment fills one the thread still lacks."""
+    if title and not thread.title:
+        thread.title = title
+    if url and not thread.url:
+        thread.url = url
+
+
+def count_change(thread_id: int, delta: int) -> None:
+    """Adjust the approved count and bump the version, in SQL so concurrent writers add up.
+
+    A Core statement: no ORM object holds the count for longer than a request."""
+    db.session.connection().execute(_COUNT_CHANGE, {"thread_id": thread_id, "delta": delta})
+
+
+def set_status(comment: Comment, status: str) -> None:
+    """Change a comment's status; the thread's approved count follows."""
+    before = comment.status == "approved"
+    after = status == "approved"
+    comment.status = status
+    count_change(comment.thread_id, int(after) - int(before))
+
+
+def get_comment_or_404(site: Site, comment_id: int) -> Comment:
+    comment = db.session.get(Comment, comment_id)
+    if comment is None or comment.site_id != site.id:
+        abort(404, message=f"No comment {comment_id} on this site.")
+    assert comment is not None
+    return comment

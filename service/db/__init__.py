@@ -1,0 +1,1 @@
+"""The data model, its column types and the write gate, and the migrations."""

@@ -1,0 +1,203 @@
+"""The data model: sites, rankings, comment threads, likes and the notification outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from service.core.extensions import db
+from service.db.types import UtcDateTime, utcnow
+
+LANGS = ("ja", "en")
+MODERATION_MODES = ("none", "all")
+COMMENT_STATUSES = ("approved", "pending", "spam", "deleted")
+# Which rank events a site sends: new bests only (the default), every batch too, or none.
+RANK_EVENTS = ("best", "all", "none")
+
+
+class Site(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    lang: Mapped[str] = mapped_column(String(2), default="ja")
+    # An IANA name for the times the admin shows; None follows the language (sites.py).
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    moderation: Mapped[str] = mapped_column(String(8), default="none")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    webhook_url: Mapped[str | None] = mapped_column(String(2048))
+    # Needed in clear to sign deliveries, so it is encrypted with the data key instead.
+    webhook_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    notify_email_encrypted: Mapped[str | None] = mapped_column(Text)
+    notify_pending: Mapped[bool] = mapped_column(Boolean, default=True)
+    banned_words: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rank_events: Mapped[str] = mapped_column(String(8), default="best", server_default="best")
+    # Days the badge says "New best!" after a new best; 0 never.
+    best_flag_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
+    # Bumped by every change to settings, categories or rankings: ETags of rankings, badges
+    # and widgets derive from it, so a 304 costs one indexed lookup and no rendering.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    categories: Mapped[list[Category]] = relationship(
+        back_populates="site", order_by="(Category.order, Category.id)", cascade="all, delete"
+    )
+
+
+class Category(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "categories"
+    __table_args__ = (UniqueConstraint("site_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(32))
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    url: Mapped[str | None] = mapped_column(String(2048))
+    order: Mapped[int] = mapped_column(Integer, default=0)
+
+    site: Mapped[Site] = relationship(back_populates="categories")
+
+    def label(self, lang: str) -> str:
+        return self.labels.get(lang) or self.labels.get("en") or self.labels.get("ja") or self.key
+
+
+class RankEntry(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "rank_entries"
+    __table_args__ = (
+        UniqueConstraint("category_id", "observed_at"),
+        # best rank: the lowest position, earliest first
+        Index("ix_rank_entries_best", "category_id", "position", "observed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Thread(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "threads"
+    __table_args__ = (UniqueConstraint("site_id", "article"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    article: Mapped[str] = mapped_column(String(512))
+    title: Mapped[str | None] = mapped_column(String(512))
+    url: Mapped[str | None] = mapped_column(String(2048))
+    # Approved comments, replies included: kept in the same transaction as every change,
+    # so counts for many articles are one indexed lookup, never a scan of the comments.
+    approved_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Bumped on every change to the thread; ETags of thread reads derive from it.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Comment(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "comments"
+    __table_args__ = (
+        Index("ix_comments_thread_top", "thread_id", "depth", "status", "created_at", "id"),
+        Index("ix_comments_root", "root_id", "created_at"),
+        Index("ix_comments_parent", "parent_id", "status"),
+        Index("ix_comments_moderation", "site_id", "status", "id"),
+        Index("ix_comments_email_lookup", "site_id", "email_lookup"),
+        Index("ix_comments_site_created", "site_id", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id"))
+    # The top-level comment of this one's tree (itself for a top-level comment), so one
+    # query fetches the replies of a whole page of top-level comments.
+    root_id: Mapped[int | None] = mapped_column(Integer)
+    depth: Mapped[int] = mapped_column(Integer, default=1)
+    author: Mapped[str | None] = mapped_column(String(64))
+    website: Mapped[str | None] = mapped_column(String(256))
+    email_encrypted: Mapped[str | None] = mapped_column(Text)
+    # Keyed hash of the normalized address: finds one person's comments for erasure and
+    # export without storing the address in clear.
+    email_lookup: Mapped[str | None] = mapped_column(String(64))
+    avatar: Mapped[str] = mapped_column(String(32))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="approved")
+    is_author: Mapped[bool] = mapped_column(Boolean, default=False)
+    notify: Mapped[bool] = mapped_column(Boolean, default=False)
+    likes: Mapped[int] = mapped_column(Integer, default=0)
+    edit_token_hash: Mapped[str | None] = mapped_column(String(64))
+    # Where the comment came from, for idempotent imports ("isso:12", "disqus:345").
+    source_key: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    thread: Mapped[Thread] = relationship()
+
+
+Index("ix_comments_source", Comment.site_id, Comment.source_key, unique=True)
+
+
+def owner_key(target: str) -> Any:
+    """A primary-key column that is its owner's id: the row goes when its owner goes."""
+    return mapped_column(ForeignKey(target, ondelete="CASCADE"), primary_key=True)
+
+
+class Like(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "likes"
+
+    comment_id: Mapped[int] = owner_key("comments.id")
+    client_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Notification(db.Model):  # type: ignore[name-defined,misc]
+    """The outbox: written in the comment's transaction, delivered later with retries."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    # webhook | email_author | email_reply | email_rank
+    kind: Mapped[str] = mapped_column(String(16))
+    # Encrypted with the data key when it holds an address (e-mail kinds).
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10), default="queued")  # queued | done | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class UsedLink(db.Model):  # type: ignore[name-defined,misc]
+    """Nonces of one-use links (approve/delete from an e-mail) that have been used."""
+
+    __tablename__ = "used_links"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Unsubscribe(db.Model):  # type: ignore[name-defined,misc]
+    """Readers who asked for no more reply e-mails, by keyed hash of their address."""
+
+    __tablename__ = "unsubscribes"
+
+    site_id: Mapped[int] = owner_key("sites.id")
+    email_lookup: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

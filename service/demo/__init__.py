@@ -1,0 +1,1 @@
+"""The demo blog: its page and its data."""

@@ -1,0 +1,345 @@
+"""The embed's hot GETs answered before Flask runs, when this process already holds the answer.
+
+A page view of a blog makes two data requests, ``widget`` and ``counts``; a post that goes
+viral makes thousands a minute, nearly all for the same few answers. Routing, argument
+parsing, the CORS, compression and header hooks cost several times the one indexed query
+that tells whether an answer is still current, so a repeat of a request is answered here:
+
+1. A public view that may be kept marks its request with a :class:`ReadCheck`: which
+   versions (site and thread version counters) or which rows (counts) its answer was built
+   from, read *before* it rendered, so a stored answer is never newer than its check says.
+2. :class:`HotReads`, a WSGI middleware around Flask, keeps the complete 200 answer (status,
+   headers as the hooks left them, body, compressed when it was) keyed by everything the
+   answer can depend on: path, query string, Origin, Accept-Encoding, Host and scheme.
+3. On a repeat it runs the check's one query on a pooled connection. The same numbers give
+   the stored answer (or a 304 for a matching ``If-None-Match``); anything else, or any
+   error, goes through Flask as if this layer did not exist.
+
+The database stays the only source of truth, so every worker and every host sees a new
+comment at once: nothing is served that the database does not confirm as current.
+Requests with credentials (``Authorization``, ``X-Edit-Token``) always go through Flask.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select, and_, bindparam, select
+from werkzeug.http import parse_etags, unquote_etag
+
+from service.core.errors import REQUEST_ID_HEADER, sane_request_id
+from service.db.models import Site, Thread
+from service.db.types import BUSY_TIMEOUT_MS
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from sqlalchemy import Engine
+
+ENVIRON_KEY = "ranklet.read_check"
+BYPASS_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_X_EDIT_TOKEN")
+NOT_MODIFIED_DROPS = frozenset({"content-type", "content-length", "content-encoding"})
+# Never replayed: the server dates each answer itself (werkzeug's make_conditional adds one,
+# and an old Date would make every cache think the answer is as old as the entry); and each
+# answer carries its own request's id, never the one of the request that filled the entry.
+NOT_KEPT = frozenset({"date", "x-request-id"})
+MAX_COUNTS_ARTICLES = 100
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class ReadCheck:
+    """What a stored answer was built from, and the query that tells if it still holds.
+
+    ``kind`` is ``"thread"`` (token: site id, site version, thread version of one article)
+    or ``"counts"`` (token: the rows of site id, article and approved count).
+    """
+
+    kind: str
+    slug: str
+    articles: tuple[str, ...]
+    token: tuple[Any, ...]
+
+
+# --- the queries, shared by the views (through the session) and the middleware (raw) --------
+
+
+THREAD_VERSIONS = (
+    select(Site.id, Site.version, Thread.version)
+    .outerjoin(Thread, and_(Thread.site_id == Site.id, Thread.article == bindparam("article")))
+    .where(Site.slug == bindparam("slug"))
+)
+
+
+@functools.lru_cache(maxsize=MAX_COUNTS_ARTICLES)
+def counts_statement(size: int) -> Select[Any]:
+    """Site id and approved counts of ``size`` articles, joined on the slug: one query.
+
+    A site without any of the articles gives one row with a NULL article; no row means no
+    such site. Parameters: ``slug`` and ``a0`` .. ``a{size-1}``.
+    """
+    names = [bindparam(f"a{index}") for index in range(size)]
+    return (
+        select(Site.id, Thread.article, Thread.approved_count)
+        .outerjoin(Thread, and_(Thread.site_id == Site.id, Thread.article.in_(names)))
+        .where(Site.slug == bindparam("slug"))
+    )
+
+
+def counts_parameters(slug: str, articles: Sequence[str]) -> dict[str, str]:
+    params = {f"a{index}": article for index, article in enumerate(articles)}
+    params["slug"] = slug
+    return params
+
+
+def thread_token(row: Row | None) -> tuple[Any, ...] | None:
+    if row is None:
+        return None
+    return (row[0], row[1], -1 if row[2] is None else row[2])
+
+
+def counts_token(rows: Iterable[Row]) -> tuple[Row, ...] | None:
+    """The rows themselves (site id, article, count), in the order the query gave them, or
+    None when the site does not exist. Compared as they come: the same plan over the same
+    data gives the same order, and a different order only costs a render."""
+    found = tuple(tuple(row) for row in rows)
+    return found or None
+
+
+def counts_found(token: tuple[Row, ...]) -> dict[str, int]:
+    return {row[1]: int(row[2]) for row in token if row[1] is not None}
+
+
+def mark(environ: WSGIEnvironment, check: ReadCheck) -> None:
+    """Let :class:`HotReads` keep this request's answer (a 200 only) under ``check``."""
+    environ[ENVIRON_KEY] = check
+
+
+# --- the middleware -------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    check: ReadCheck
+    status: str
+    headers: list[tuple[str, str]]
+    not_modified_headers: list[tuple[str, str]]
+    etag: str | None
+    body: bytes
+    query: tuple[str, Any] | None = None  # the check's SQL and arguments, once prepared
+
+
+class _RawQueries:
+    """Compiled SQL run on a raw DBAPI connection (a thread's own on a SQLite file, else a
+    pooled one): a dozen microseconds on SQLite, against about a hundred for the same
+    statement through a Core connection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._compiled: dict[Any, tuple[str, list[str] | None]] = {}
+        self._local = threading.local()
+        self._sqlite_args: tuple[list[Any], dict[str, Any]] | None = None
+        database = engine.url.database or ""
+        in_memory = database in ("", ":memory:") or "mode=memory" in database
+        if engine.dialect.name == "sqlite" and not in_memory:
+            self._sqlite_args = engine.dialect.create_connect_args(engine.url)
+
+    def _sqlite(self) -> sqlite3.Connection | None:
+        """On a SQLite file, each thread's own read connection, outside the pool.
+
+        A pool checkout and return cost more than the check itself, and the pool is sized
+        for requests, not for every thread. Autocommit: each check is its own snapshot.
+        """
+        if self._sqlite_args is None:
+            return None
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            args, options = self._sqlite_args
+            connection = sqlite3.connect(*args, **{**options, "check_same_thread": True})
+            connection.isolation_level = None
+            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._local.connection = connection
+        return connection
+
+    def prepare(self, check: ReadCheck) -> tuple[str, Any]:
+        """The check's SQL for this database and its arguments in the driver's style."""
+        if check.kind == "thread":
+            name: Any = "thread"
+            statement = THREAD_VERSIONS
+            params: dict[str, Any] = {"slug": check.slug, "article": check.articles[0]}
+        else:
+            name = ("counts", len(check.articles))
+            statement = counts_statement(len(check.articles))
+            params = counts_parameters(check.slug, check.articles)
+        compiled = self._compiled.get(name)
+        if compiled is None:
+            done = statement.compile(dialect=self.engine.dialect)
+            order = list(done.positiontup) if done.positiontup is not None else None
+            compiled = self._compiled[name] = (str(done), order)
+        sql, order = compiled
+        return sql, ([params[key] for key in order] if order is not None else params)
+
+    def token(self, check: ReadCheck, query: tuple[str, Any]) -> tuple[Any, ...] | None:
+        own = self._sqlite()
+        if own is not None:
+            rows = own.execute(*query).fetchall()
+        else:
+            connection = self.engine.raw_connection()
+            try:
+                rows = _autocommit_rows(connection.driver_connection, query)
+            finally:
+                connection.close()
+        if check.kind == "thread":
+            return thread_token(rows[0] if rows else None)
+        return counts_token(rows)
+
+
+def _autocommit_rows(driver: Any, query: tuple[str, Any]) -> list[Row]:
+    """Run one SELECT outside a transaction where the driver allows it (psycopg): no BEGIN
+    before it and no ROLLBACK when the connection goes back to the pool."""
+    switched = False
+    if getattr(driver, "autocommit", True) is False:
+        try:
+            driver.autocommit = True
+            switched = True
+        except Exception:  # in a transaction (not expected after a checkout): run inside it
+            switched = False
+    try:
+        cursor = driver.cursor()
+        try:
+            cursor.execute(*query)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+    finally:
+        if switched:
+            driver.autocommit = False
+
+
+class HotReads:
+    """WSGI middleware: repeats of marked GETs answered from memory after one check query.
+
+    Bounded in entries and bytes (least recently used out first); one instance per app.
+    """
+
+    def __init__(
+        self,
+        wsgi_app: WSGIApplication,
+        engine: Callable[[], Engine],
+        max_entries: int = 4096,
+        max_bytes: int = 32 * 1024 * 1024,
+    ) -> None:
+        self.wsgi_app = wsgi_app
+        self._engine = engine
+        self._queries: _RawQueries | None = None
+        self._entries: OrderedDict[tuple[str, ...], Entry] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.hits = 0
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "GET" or any(h in environ for h in BYPASS_HEADERS):
+            return self.wsgi_app(environ, start_response)
+        key = (
+            environ.get("PATH_INFO", ""),
+            environ.get("QUERY_STRING", ""),
+            environ.get("HTTP_ORIGIN", ""),
+            environ.get("HTTP_ACCEPT_ENCODING", ""),
+            environ.get("HTTP_HOST", ""),
+            environ.get("wsgi.url_scheme", ""),
+        )
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+        if entry is not None and self._current(entry):
+            self.hits += 1
+            return self._answer(entry, environ, start_response)
+        return self._fill(key, environ, start_response)
+
+    def _current(self, entry: Entry) -> bool:
+        """The database confirms the entry; False on any doubt, errors included (Flask then
+        answers, with its own error handling: a 503 when the database is down)."""
+        try:
+            if self._queries is None:
+                self._queries = _RawQueries(self._engine())
+            if entry.query is None:
+                entry.query = self._queries.prepare(entry.check)
+            return self._queries.token(entry.check, entry.query) == entry.check.token
+        except Exception:
+            return False
+
+    @staticmethod
+    def _answer(
+        entry: Entry, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        request_id = (REQUEST_ID_HEADER, sane_request_id(environ.get("HTTP_X_REQUEST_ID")))
+        wanted = environ.get("HTTP_IF_NONE_MATCH")
+        if wanted and entry.etag is not None:
+            tag, _ = unquote_etag(entry.etag)
+            if tag is not None and parse_etags(wanted).contains_weak(tag):
+                start_response("304 NOT MODIFIED", [*entry.not_modified_headers, request_id])
+                return []
+        start_response(entry.status, [*entry.headers, request_id])
+        return [entry.body]
+
+    def _fill(
+        self, key: tuple[str, ...], environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        seen: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen[:] = [status, headers]
+            return start_response(status, headers, exc_info)
+
+        result = self.wsgi_app(environ, capture)
+        check = environ.get(ENVIRON_KEY)
+        if not isinstance(check, ReadCheck) or not seen or not seen[0].startswith("200 "):
+            return result
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status = seen[0]
+        headers = [(name, value) for name, value in seen[1] if name.lower() not in NOT_KEPT]
+        etag = next((value for name, value in headers if name.lower() == "etag"), None)
+        self._store(
+            key,
+            Entry(
+                check=check,
+                status=status,
+                headers=list(headers),
+                not_modified_headers=[
+                    (name, value)
+                    for name, value in headers
+                    if name.lower() not in NOT_MODIFIED_DROPS
+                ],
+                etag=etag,
+                body=body,
+            ),
+        )
+        return [body]
+
+    def _store(self, key: tuple[str, ...], entry: Entry) -> None:
+        size = len(entry.body) + sum(len(k) for k in key)
+        if size > self.max_bytes // 16:
+            return
+        with self._lock:
+            previous = self._entries.pop(key, None)
+            if previous is not None:
+                self._bytes -= len(previous.body) + sum(len(k) for k in key)
+            self._entries[key] = entry
+            self._bytes += size
+            while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+                old_key, old = self._entries.popitem(last=False)
+                self._bytes -= len(old.body) + sum(len(k) for k in old_key)

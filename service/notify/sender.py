@@ -1,0 +1,365 @@
+"""Delivering the notification outbox: signed webhooks and e-mails, with retries.
+
+The webhooks are here; the e-mails are composed and sent by ``notify_email``.
+
+Rows are written by ``outbox`` in the comment's (or rank entries') own transaction; this
+module sends them. Rank events (``ranking.best``, ``ranking.recorded``) are webhook rows
+whose payload is the whole body, and ``email_rank`` rows for the notify address.
+
+Who sends:
+
+- **Each server process**, by default: every gunicorn worker of ``ranklet serve`` runs one
+  daemon sender thread (``RANKLET_NOTIFY_WORKER``, default on). It starts in the worker,
+  never in gunicorn's master (a thread does not survive a fork): ``service.server`` starts it
+  when a worker loads the app, and ``create_app`` also starts it at a process's first
+  request, for those who run ``gunicorn 'service:create_app()'`` themselves.
+- **``ranklet worker``**, for those who prefer one separate process (set
+  ``RANKLET_NOTIFY_WORKER=false`` on the servers then): a foreground loop, Ctrl-C stops it;
+  ``--once`` does a single pass (for cron).
+
+Any number of senders, on any number of hosts, can run at once: a row is claimed with a
+conditional UPDATE (``status='queued'`` and no live claim) whose row count tells exactly one
+sender that the row is its own for ``CLAIM_SECONDS``. A sender that dies mid-delivery leaves
+the row to be claimed again when the claim lapses, so delivery is at-least-once: receivers
+deduplicate by the comment id and event. Rows stay ``queued`` until delivered, so a restart
+loses nothing. Failures are retried with exponential backoff (10 s, 20 s, 40 s ... capped at
+15 minutes; 12 attempts over about 80 minutes), then the row is ``failed`` with its last
+error. E-mail rows wait while this process has no ``RANKLET_SMTP_HOST``: another sender may.
+A webhook aimed at a non-public address (``service.webhook_target``) fails at once, with the
+reason, and is not retried: only a new URL or ``RANKLET_WEBHOOK_ALLOW_PRIVATE`` changes that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import os
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import delete, or_, select, update
+
+from service.core.crypto import decrypt
+from service.core.extensions import db
+from service.db.models import Notification, Site
+from service.db.types import transaction_intent, utcnow
+from service.notify import email
+from service.notify.delivery import DeliveryError, Send, Skip
+from service.sites import webhook_target
+
+log = logging.getLogger("ranklet.notifications")
+
+CLAIM_SECONDS = 60  # longer than any one delivery may take (webhook 10 s, SMTP 20 s)
+WEBHOOK_TIMEOUT = 10
+MAX_ATTEMPTS = 12
+FIRST_RETRY_SECONDS = 10
+MAX_RETRY_SECONDS = 15 * 60
+POLL_SECONDS = 2.0
+ERROR_PAUSE_SECONDS = 15.0
+KEEP_DONE = timedelta(days=7)  # delivered payloads hold comment text: keep them briefly
+KEEP_FAILED = timedelta(days=30)
+EMAIL_KINDS = ("email_author", "email_reply", "email_rank")
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Backoff after the ``attempts``-th failed attempt: 10 s, 20 s, 40 s ... at most 15 min."""
+    seconds = FIRST_RETRY_SECONDS * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, MAX_RETRY_SECONDS))
+
+
+# --- one pass -----------------------------------------------------------------------------
+
+
+def _due(now: datetime, limit: int) -> list[int]:
+    query = (
+        select(Notification.id)
+        .where(
+            Notification.status == "queued",
+            Notification.next_attempt_at <= now,
+            or_(Notification.claimed_until.is_(None), Notification.claimed_until < now),
+        )
+        .order_by(Notification.next_attempt_at, Notification.id)
+        .limit(limit)
+    )
+    if not current_app.config.get("SMTP_HOST"):
+        query = query.where(Notification.kind.not_in(EMAIL_KINDS))
+    ids = list(db.session.scalars(query))
+    db.session.rollback()  # end the read before any delivery; never hold a transaction open
+    return ids
+
+
+def _claim(notification_id: int, now: datetime) -> bool:
+    """Take one row for CLAIM_SECONDS; False when another sender was first."""
+    with transaction_intent(True):
+        claimed = db.session.execute(
+            update(Notification)
+            .where(
+                Notification.id == notification_id,
+                Notification.status == "queued",
+                Notification.next_attempt_at <= now,
+                or_(Notification.claimed_until.is_(None), Notification.claimed_until < now),
+            )
+            .values(
+                claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+                attempts=Notification.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+    return claimed == 1
+
+
+def _record(notification_id: int, values: dict[str, Any]) -> None:
+    """The outcome of an attempt; a row another sender finished meanwhile stays as it is."""
+    with transaction_intent(True):
+        db.session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.status == "queued")
+            .values(claimed_until=None, **values)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+
+
+def deliver_due(limit: int = 20, now: datetime | None = None) -> int:
+    """One pass over due rows: claim, deliver, record. Returns how many were delivered.
+
+    ``now`` (default: the clock) decides what is due; tests pass a later one to reach a
+    retry without waiting for it. Each row gets its own short transactions, and none is
+    open during a network call; call it with no pending changes in the session.
+    """
+    return _pass(limit, now)[1]
+
+
+def _pass(limit: int, now: datetime | None = None) -> tuple[int, int]:
+    """(rows taken, rows delivered) of one pass."""
+    clock = now or utcnow()
+    taken = delivered = 0
+    for notification_id in _due(clock, limit):
+        if not _claim(notification_id, clock):
+            continue
+        taken += 1
+        delivered += _attempt(notification_id, now)
+    return taken, delivered
+
+
+def _attempt(notification_id: int, now: datetime | None) -> int:
+    """Deliver one claimed row and record the outcome; 1 when it was delivered."""
+    try:
+        send = _prepare(notification_id)
+        db.session.rollback()  # no transaction stays open during the network call
+        send()
+    except Skip as skipped:
+        db.session.rollback()
+        _record(notification_id, {"status": "done", "done_at": utcnow(), "last_error": None})
+        log.info("notification %s skipped: %s", notification_id, skipped)
+        return 0
+    except Exception as error:  # any failure of one delivery is retried
+        db.session.rollback()
+        _failed(notification_id, error, now)
+        return 0
+    _record(notification_id, {"status": "done", "done_at": utcnow(), "last_error": None})
+    return 1
+
+
+def _failed(notification_id: int, error: Exception, now: datetime | None) -> None:
+    message = (str(error) or type(error).__name__)[:500]
+    attempts = db.session.scalar(
+        select(Notification.attempts).where(Notification.id == notification_id)
+    )
+    db.session.rollback()
+    permanent = isinstance(error, DeliveryError) and error.permanent
+    if permanent or (attempts or 0) >= MAX_ATTEMPTS:
+        _record(notification_id, {"status": "failed", "last_error": message})
+        log.warning("notification %s failed for good: %s", notification_id, message)
+        return
+    retry_at = (now or utcnow()) + retry_delay(attempts or 1)
+    _record(notification_id, {"next_attempt_at": retry_at, "last_error": message})
+    log.info(
+        "notification %s failed (attempt %s), retry at %s: %s",
+        notification_id,
+        attempts,
+        retry_at.isoformat(),
+        message,
+    )
+
+
+def prune(now: datetime | None = None) -> int:
+    """Forget delivered rows after KEEP_DONE and failed ones after KEEP_FAILED."""
+    clock = now or utcnow()
+    with transaction_intent(True):
+        removed = db.session.execute(
+            delete(Notification).where(
+                or_(
+                    (Notification.status == "done") & (Notification.done_at < clock - KEEP_DONE),
+                    (Notification.status == "failed")
+                    & (Notification.created_at < clock - KEEP_FAILED),
+                )
+            )
+        ).rowcount
+        db.session.commit()
+    return int(removed or 0)
+
+
+# --- preparing a delivery -----------------------------------------------------------------
+
+
+def _prepare(notification_id: int) -> Send:
+    notification = db.session.get(Notification, notification_id)
+    if notification is None:
+        raise Skip("the row is gone")
+    site = db.session.get(Site, notification.site_id)
+    if site is None:
+        raise Skip("the site is gone")
+    if notification.kind == "webhook":
+        return _prepare_webhook(site, notification.payload)
+    if notification.kind == "email_author":
+        return email.prepare_author_email(site, notification.payload)
+    if notification.kind == "email_reply":
+        return email.prepare_reply_email(site, notification.payload)
+    if notification.kind == "email_rank":
+        return email.prepare_rank_email(site, notification.payload)
+    raise DeliveryError(f"unknown kind {notification.kind!r}", permanent=True)
+
+
+# --- webhooks -----------------------------------------------------------------------------
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """``X-Ranklet-Signature``: HMAC-SHA256 keyed with the secret over ``"{t}.{raw body}"``."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def _prepare_webhook(site: Site, payload: dict[str, Any]) -> Send:
+    if not site.webhook_url:
+        raise Skip("the site has no webhook any more")
+    secret = decrypt(site.webhook_secret_encrypted)
+    if not secret:
+        raise DeliveryError(
+            "the webhook has no signing secret: run `ranklet site update SLUG --webhook URL`",
+            permanent=True,
+        )
+    url = site.webhook_url
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    allow_private = webhook_target.allow_private(current_app.config)
+
+    def send() -> None:
+        try:
+            # Resolved and checked once; the connection goes to exactly that address.
+            target = webhook_target.resolve(url, allow_private)
+        except webhook_target.TargetRefused as refused:
+            raise DeliveryError(f"webhook refused: {refused}", permanent=True) from None
+        except (OSError, UnicodeError) as error:  # DNS: may well work next time
+            raise DeliveryError(f"webhook unreachable: {error}") from None
+        connection = webhook_target.connection(target, WEBHOOK_TIMEOUT)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Ranklet",
+            "X-Ranklet-Signature": signature(secret, int(time.time()), body),
+        }
+        try:
+            connection.request("POST", target.path, body=body, headers=headers)
+            status = connection.getresponse().status  # the answer's body is not read
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            # refused, timeout, TLS, a broken answer
+            raise DeliveryError(f"webhook unreachable: {error}") from None
+        finally:
+            connection.close()
+        if not 200 <= status < 300:
+            # A redirect is a failure too: following it would turn the POST into a GET
+            # (and could lead anywhere, past the address check).
+            raise DeliveryError(f"HTTP {status} from the webhook")
+
+    return send
+
+
+# --- the loop -----------------------------------------------------------------------------
+
+
+class Sender:
+    """Delivers the outbox until stopped: a daemon thread, or the ``ranklet worker`` loop."""
+
+    def __init__(self, app: Flask, batch: int = 20) -> None:
+        self.app = app
+        self.batch = batch
+        self.stopping = threading.Event()
+        self.pid = os.getpid()
+        self._next_prune = 0.0
+        self.thread: threading.Thread | None = None
+
+    def run_once(self) -> tuple[int, int]:
+        with self.app.app_context():
+            if time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + 3600
+                prune()
+            return _pass(self.batch)
+
+    def run(self) -> None:
+        """Loop until ``stop()``; a full batch goes again at once, else it sleeps a bit."""
+        while not self.stopping.is_set():
+            pause = POLL_SECONDS
+            try:
+                taken, _ = self.run_once()
+                if taken >= self.batch:
+                    pause = 0
+            except Exception:  # the database may be down: log, pause, try again
+                log.exception("the notification sender failed; retrying shortly")
+                pause = ERROR_PAUSE_SECONDS
+            if pause:
+                self.stopping.wait(pause)
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self.run, name="ranklet-sender", daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+
+_START_LOCK = threading.Lock()
+
+
+def sender_enabled(app: Flask) -> bool:
+    """``RANKLET_NOTIFY_WORKER`` (true by default); never under TESTING."""
+    value = app.config.get("NOTIFY_WORKER")
+    if isinstance(value, str):
+        value = value.strip().lower() not in ("", "0", "false", "no", "off")
+    return bool(value) and not app.config.get("TESTING")
+
+
+def start_sender(app: Flask) -> Sender | None:
+    """Start this process's sender thread once, if configured; safe to call repeatedly.
+
+    Keyed by process id, so an app object inherited through a fork starts its own thread.
+    """
+    if not sender_enabled(app):
+        return None
+    with _START_LOCK:
+        current = app.extensions.get("ranklet_sender")
+        if isinstance(current, Sender) and current.pid == os.getpid():
+            return current
+        sender = Sender(app)
+        app.extensions["ranklet_sender"] = sender
+        sender.start()
+        return sender
+
+
+def init_app(app: Flask) -> None:
+    """Start the sender lazily at a process's first request (never in a forking master)."""
+    if not sender_enabled(app):
+        return
+
+    @app.before_request
+    def _ensure_sender() -> None:
+        current = app.extensions.get("ranklet_sender")
+        if not (isinstance(current, Sender) and current.pid == os.getpid()):
+            start_sender(app)

@@ -1,0 +1,1 @@
+"""Sites: finding, creating and changing one; where its webhook may point."""

@@ -1,0 +1,61 @@
+"""Reading an XML export (WordPress, Disqus) safely, as a stream.
+
+Files are parsed with defusedxml's ``iterparse`` with DTDs refused (so no entity expansion
+and no external entities, ever); the readers drop each element once it is read, so the
+tree never grows with the file. What goes wrong becomes one sentence for the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml
+from defusedxml import ElementTree as SafeElementTree
+
+from service.transfer.items import ImportRefused
+
+
+@contextmanager
+def refusing_unsafe_xml(
+    path: str, kind: str, broken: Callable[[ParseError], str]
+) -> Iterator[None]:
+    """Turn what the parser refuses into ``ImportRefused``; ``broken`` words a parse error."""
+    try:
+        yield
+    except defusedxml.DTDForbidden:
+        raise ImportRefused(
+            f"{path} declares a DTD (<!DOCTYPE ...>); {kind} exports never do, and DTDs "
+            "carry entity-expansion ('billion laughs') and external-entity attacks, so "
+            "the file is refused"
+        ) from None
+    except (defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden):
+        raise ImportRefused(
+            f"{path} declares XML entities or external references; {kind} exports never "
+            "do, so the file is refused"
+        ) from None
+    except ParseError as error:
+        raise ImportRefused(broken(error)) from None
+    except RecursionError:
+        raise ImportRefused(f"{path} is nested too deeply to be a {kind} export") from None
+    except LookupError as error:  # <?xml encoding="..."?> names no known encoding
+        raise ImportRefused(f"{path} is not valid XML ({error})") from None
+
+
+def xml_events(handle: IO[bytes]) -> Iterator[tuple[str, Element]]:
+    """Start and end events of a file, DTDs refused."""
+    return SafeElementTree.iterparse(handle, events=("start", "end"), forbid_dtd=True)
+
+
+def root_element(path: str) -> Element:
+    """The root element, read from the start of the file only (the rest is not parsed)."""
+    with open(path, "rb") as handle:
+        for _event, element in xml_events(handle):
+            return element
+    raise ParseError("no element found")
+
+
+def local_name(tag: str) -> str:
+    return tag.rpartition("}")[2]

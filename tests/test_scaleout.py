@@ -45,8 +45,8 @@ NGINX = "/usr/sbin/nginx"
 TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "nginx.conf"
 REDIS_DB = 5  # never db 0; only keys under this test's own prefix are deleted
 ORIGIN = "https://blog.example.com"
-# The log format's last two fields: "$upstream_addr" "$upstream_status".
-UPSTREAM_FIELDS = re.compile(r'"([^"]*)" "([^"]*)"$')
+# The log format's last fields: "$upstream_addr" "$upstream_status" and the request's id.
+UPSTREAM_FIELDS = re.compile(r'"([^"]*)" "([^"]*)" [A-Za-z0-9][A-Za-z0-9._:-]{0,127}$')
 
 
 @dataclass

@@ -164,8 +164,12 @@ def _prepare(site: str, category: str, kind: str, fmt: str) -> tuple[str, BadgeQ
     return etag, query
 
 
-def _badge(site: str, category: str, fmt: str) -> Response:
-    prepared = _prepare(site, category, "badge", fmt)
+Found = tuple[str, BadgeQuery, Site, Category, str]  # etag, query, site, category, language
+
+
+def _found(site: str, category: str, kind: str, fmt: str) -> Found | Response:
+    """A cached answer or an error image, else (etag, query, site, category, language)."""
+    prepared = _prepare(site, category, kind, fmt)
     if isinstance(prepared, Response):
         return prepared
     etag, query = prepared
@@ -173,7 +177,14 @@ def _badge(site: str, category: str, fmt: str) -> Response:
     if isinstance(found, Response):
         return found
     target, cat = found
-    lang = query.lang or target.lang
+    return etag, query, target, cat, query.lang or target.lang
+
+
+def _badge(site: str, category: str, fmt: str) -> Response:
+    found = _found(site, category, "badge", fmt)
+    if isinstance(found, Response):
+        return found
+    etag, query, target, cat, lang = found
 
     def render() -> str:
         standing = next(s for s in ranking.standings(target) if s.category.id == cat.id)
@@ -200,15 +211,10 @@ def badge_png(site: str, category: str) -> Response:
 @blp.get("/<site>/<category>/history.svg")
 def history_chart(site: str, category: str) -> Response:
     """The rank history as a small chart, better ranks higher, the best one marked."""
-    prepared = _prepare(site, category, "history-chart", "svg")
-    if isinstance(prepared, Response):
-        return prepared
-    etag, query = prepared
-    found = _lookup(site, category, query)
+    found = _found(site, category, "history-chart", "svg")
     if isinstance(found, Response):
         return found
-    target, cat = found
-    lang = query.lang or target.lang
+    etag, query, target, cat, lang = found
 
     def render() -> str:
         entries = ranking.history(cat, None, None, 365)

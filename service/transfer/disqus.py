@@ -8,11 +8,9 @@ may come later in the file; the writer waits for it. Disqus's ``ipAddress`` is n
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import IO
 from urllib.parse import quote, urlparse
 from xml.etree.ElementTree import Element
 
@@ -25,7 +23,12 @@ from service.transfer.items import (
     foreign_comment,
 )
 from service.transfer.parked import ParkedComments
-from service.transfer.xml_stream import refusing_unsafe_xml, root_element, xml_events
+from service.transfer.xml_stream import (
+    XmlFileReader,
+    refusing_unsafe_xml,
+    root_element,
+    xml_events,
+)
 
 DISQUS = "{http://disqus.com}"
 DSQ_ID = "{http://disqus.com/disqus-internals}id"
@@ -61,15 +64,11 @@ def article_from_link(link: str) -> str:
     return quote(urlparse(link).path or "/", safe=_PATH_SAFE)
 
 
-class _DisqusReader:
+class _DisqusReader(XmlFileReader):
     def __init__(self, path: str) -> None:
-        self.path = path
-        self.handle: IO[bytes] | None = None
-        self.source = ImportSource(
-            source="Disqus",
-            items=self._items(),
-            size=os.path.getsize(path),
-            position=self._position,
+        super().__init__(
+            path,
+            "Disqus",
             remarks=[
                 "Not imported, on purpose: IP addresses. Disqus bodies are HTML and were "
                 "sanitized by Ranklet's allowlist (scripts, images and unsafe links removed)."
@@ -96,10 +95,6 @@ class _DisqusReader:
         return refusing_unsafe_xml(
             self.path, "Disqus", lambda error: f"{self.path} is not valid XML ({error})"
         )
-
-    def _position(self) -> int:
-        handle = self.handle
-        return handle.tell() if handle is not None and not handle.closed else 0
 
     def _items(self) -> Iterator[Item]:
         try:

@@ -27,7 +27,6 @@ WordPress showed:
 
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -46,7 +45,13 @@ from service.transfer.items import (
     Item,
     foreign_comment,
 )
-from service.transfer.xml_stream import local_name, refusing_unsafe_xml, root_element, xml_events
+from service.transfer.xml_stream import (
+    XmlFileReader,
+    local_name,
+    refusing_unsafe_xml,
+    root_element,
+    xml_events,
+)
 
 WP_NAMESPACE_PREFIX = "{http://wordpress.org/export/"
 CONTENT_ENCODED = "{http://purl.org/rss/1.0/modules/content/}encoded"
@@ -129,18 +134,11 @@ def _article(link: str) -> str | None:
         return None
 
 
-class _WxrReader:
+class _WxrReader(XmlFileReader):
     """Hands on one WXR file's posts (as threads) and comments while it is parsed."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
-        self.handle: IO[bytes] | None = None
-        self.source = ImportSource(
-            source="WordPress",
-            items=self._items(),
-            size=os.path.getsize(path),
-            position=self._position,
-        )
+        super().__init__(path, "WordPress")
         self.threads: dict[str, IncomingThread] = {}  # article -> thread (one per post)
         self.used: set[str] = set()  # articles handed on, each before its first comment
         self.author_ids: dict[str, str] = {}  # login -> WordPress user id (wp:author)
@@ -170,10 +168,6 @@ class _WxrReader:
                 "export (an interrupted download?) ends like this: export it again"
             ),
         )
-
-    def _position(self) -> int:
-        handle = self.handle
-        return handle.tell() if handle is not None and not handle.closed else 0
 
     def _items(self) -> Iterator[Item]:
         with self._refusals(), open(self.path, "rb") as handle:

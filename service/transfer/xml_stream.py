@@ -7,6 +7,7 @@ tree never grows with the file. What goes wrong becomes one sentence for the use
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO
@@ -15,7 +16,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml
 from defusedxml import ElementTree as SafeElementTree
 
-from service.transfer.items import ImportRefused
+from service.transfer.items import ImportRefused, ImportSource, Item
 
 
 @contextmanager
@@ -59,3 +60,26 @@ def root_element(path: str) -> Element:
 
 def local_name(tag: str) -> str:
     return tag.rpartition("}")[2]
+
+
+class XmlFileReader:
+    """One XML export read as a stream: ``source`` hands on what ``_items`` yields and
+    reports, for the progress bar, how many bytes of the file are read."""
+
+    def __init__(self, path: str, source: str, remarks: list[str] | None = None) -> None:
+        self.path = path
+        self.handle: IO[bytes] | None = None
+        self.source = ImportSource(
+            source=source,
+            items=self._items(),
+            size=os.path.getsize(path),
+            position=self._position,
+            remarks=remarks or [],
+        )
+
+    def _position(self) -> int:
+        handle = self.handle
+        return handle.tell() if handle is not None and not handle.closed else 0
+
+    def _items(self) -> Iterator[Item]:
+        raise NotImplementedError

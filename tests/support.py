@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 import urllib.error
@@ -244,3 +245,16 @@ UNKNOWN_BADGES = [
     ("blog/nosuch", "", "ランキングが見つかりません"),
     ("blog/nosuch", "lang=en", "unknown category"),
 ]
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``ranklet <args>`` as a user runs it, in a child process with ``env``; never raises on
+    a failing exit status (the test reads ``returncode``, ``stdout`` and ``stderr``)."""
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

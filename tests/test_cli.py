@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
-from support import SiteInfo, free_port
+from support import SiteInfo, free_port, run_cli
 
 from service.cli.main import main
 from service.core.crypto import TOKEN_RE
@@ -536,14 +535,7 @@ def _walk_comments(comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(env, *args)
 
 
 def test_json_output_of_a_real_process(server_database, tmp_path: Path):

@@ -12,7 +12,6 @@ import os
 import sqlite3
 import stat
 import subprocess
-import sys
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from support import SiteInfo
+from support import SiteInfo, run_cli
 
 from service.comments import markup
 
@@ -1136,14 +1135,7 @@ def test_the_ranklet_command_end_to_end(database_url, tmp_path):
     )
 
     def ranklet(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "service.cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_cli(env, *args)
 
     created = ranklet("site", "create", "blog", "--origin", "https://blog.example.com")
     assert created.returncode == 0, created.stderr

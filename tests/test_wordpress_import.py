@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from support import run_cli
 from test_transfer import make_site, ok, refused, rows
 
 ARTICLE_JA = "/2023/05/%e7%b5%8c%e5%96%b6%e3%81%ae%e8%a9%b1/"  # /2023/05/経営の話/ as written
@@ -364,7 +365,6 @@ def test_through_the_console_script(tmp_path: Path, database_url: str) -> None:
     """As a user runs it: the installed ``ranklet`` command in a subprocess."""
     import os
     import subprocess
-    import sys
 
     env = {
         **os.environ,
@@ -374,14 +374,7 @@ def test_through_the_console_script(tmp_path: Path, database_url: str) -> None:
     }
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "service.cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_cli(env, *args)
 
     created = run("site", "create", "blog", "--origin", "https://blog.example.com", "--json")
     assert created.returncode == 0, created.stderr

@@ -8,6 +8,7 @@ tree never grows with the file. What goes wrong becomes one sentence for the use
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO
@@ -62,7 +63,7 @@ def local_name(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-class XmlFileReader:
+class XmlFileReader(ABC):
     """One XML export read as a stream: ``source`` hands on what ``_items`` yields and
     reports, for the progress bar, how many bytes of the file are read."""
 
@@ -81,5 +82,6 @@ class XmlFileReader:
         handle = self.handle
         return handle.tell() if handle is not None and not handle.closed else 0
 
+    @abstractmethod
     def _items(self) -> Iterator[Item]:
-        raise NotImplementedError
+        """The format's threads and comments, in file order, as the parse reaches them."""

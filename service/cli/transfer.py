@@ -1,8 +1,9 @@
-"""``ranklet export`` and ``ranklet import json|isso|disqus|wordpress``.
+"""``ranklet export`` and ``ranklet import json|isso|disqus|wordpress|blogger|movabletype``.
 
-The four import commands are made by one factory: the same options, the same progress
-bar on a terminal, the same one-line refusal with nothing written; only the reader of
-the file and the help text differ.
+The import commands are made by one factory: the same options, the same progress bar on
+a terminal, the same one-line refusal with nothing written; only the reader of the file
+and the help text differ. ``movabletype`` adds the options its format needs (where each
+entry lives, the encoding, the time zone).
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ IMPORT_FORMATS: dict[str, tuple[str, str]] = {
     "wordpress": (
         "service.transfer.wordpress:read_wordpress",
         "Import a WordPress export (WXR, Tools → Export): posts' comments, replies, statuses.",
+    ),
+    "blogger": (
+        "service.transfer.blogger:read_blogger",
+        "Import a Blogger export (Settings → Back up content, or Google Takeout's "
+        "feed.atom): comments on posts and pages, replies, statuses.",
     ),
 }
 
@@ -72,7 +78,8 @@ def export_command(slug: str, email: str | None, output: str | None) -> None:
 
 @click.group("import")
 def import_group() -> None:
-    """Import a Ranklet export, an Isso database, a Disqus or a WordPress export into a site.
+    """Import a Ranklet export, an Isso database, or a Disqus, WordPress, Blogger or
+    Movable Type (Hatena Blog, FC2, Seesaa, JUGEM, Cocolog, Livedoor) export into a site.
 
     Create the site first (`ranklet site create`). Each import runs in one transaction
     (all or nothing) and may be run again: what is already there is skipped.
@@ -134,3 +141,70 @@ def import_command(name: str, reader: str, help_text: str) -> click.Command:
 
 for _name, (_reader, _help) in IMPORT_FORMATS.items():
     import_group.add_command(import_command(_name, _reader, _help))
+
+
+@import_group.command("movabletype")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--site", "slug", required=True, help="The site to import into.")
+@click.option(
+    "--permalink",
+    metavar="TEMPLATE",
+    help="Each entry's path from its BASENAME and DATE: {basename} {year} {month} {day} "
+    "{hour} {minute} {second}. Hatena Blog: /entry/{basename}.",
+)
+@click.option(
+    "--map",
+    "mapping",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A CSV with the header title,path or basename,path: one row per entry.",
+)
+@click.option(
+    "--encoding",
+    type=click.Choice(["auto", "utf-8", "shift_jis", "euc-jp"]),
+    default="auto",
+    show_default=True,
+    help="The file's encoding; auto tries UTF-8, then Shift_JIS, then EUC-JP.",
+)
+@click.option(
+    "--timezone",
+    metavar="ZONE",
+    help="The zone the file's dates were written in (IANA name, e.g. Asia/Tokyo); "
+    "default: the site's (ja: Asia/Tokyo, en: UTC).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Read and check everything and print the summary, but write nothing.",
+)
+@with_appcontext
+def movabletype_command(
+    file: str,
+    slug: str,
+    permalink: str | None,
+    mapping: str | None,
+    encoding: str,
+    timezone: str | None,
+    dry_run: bool,
+) -> None:
+    """Import a Movable Type export (Hatena Blog, FC2, Seesaa, JUGEM, Cocolog, Livedoor, MT):
+    the entries' comments, each entry's path from --permalink or --map.
+
+    Entries that get no path are named in the summary and left out; two entries on one
+    path are refused (nothing is written). Trackbacks (PING) and IP addresses are not
+    imported.
+    """
+    from service.sites.settings import is_timezone, site_timezone
+    from service.transfer.movabletype import read_movabletype
+
+    if (permalink is None) == (mapping is None):
+        fail("give either --permalink TEMPLATE (Hatena Blog: /entry/{basename}) or --map CSV")
+    if timezone is not None and not is_timezone(timezone):
+        fail(f"--timezone {timezone!r} is not an IANA time zone name (such as Asia/Tokyo)")
+    zone = timezone or site_timezone(site_or_fail(slug))
+
+    def read(path: str) -> Any:
+        return read_movabletype(
+            path, permalink=permalink, mapping=mapping, encoding=encoding, timezone=zone
+        )
+
+    run_import(slug, file, read, dry_run)

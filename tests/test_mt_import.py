@@ -34,7 +34,8 @@ def write_map(tmp_path: Path, text: str, name: str = "map.csv") -> str:
 
 def title_map(tmp_path: Path) -> str:
     return write_map(
-        tmp_path, "title,path\nA dummy title,/2007/08/dummy.html\n2件目の記事,/2007/08/second.html\n"
+        tmp_path,
+        "title,path\nA dummy title,/2007/08/dummy.html\n2件目の記事,/2007/08/second.html\n",
     )
 
 
@@ -98,7 +99,9 @@ def test_two_entries_on_one_path_are_refused_by_name(
     though the first entry's comments were read before the second entry was met."""
     site = make_site(ranklet, "blog")
     before = rows(cli_app)
-    result = ranklet("import", "movabletype", REAL, "--site", site.slug, "--permalink", "/{basename}")
+    result = ranklet(
+        "import", "movabletype", REAL, "--site", site.slug, "--permalink", "/{basename}"
+    )
     message = refused(result, "two entries map to the path /filename", "'A dummy title'")
     assert "'2件目の記事'" in message
     assert rows(cli_app) == before
@@ -162,7 +165,8 @@ def test_hatena_export_with_image_ping_and_draft(ranklet: Any, cli_app: Any) -> 
     assert first["title"] == "万能じゃない。オブジェクトストレージの仕組みと利用を正しく理解する"
     assert first["author"] == "id:reader1" and first["website"] is None
     assert first["html"] == (
-        "<p>わかりやすい解説ありがとうございます。</p>\n<p>S3 の整合性モデルの話も読みたいです。</p>"
+        "<p>わかりやすい解説ありがとうございます。</p>\n"
+        "<p>S3 の整合性モデルの話も読みたいです。</p>"
     )
     assert first["created_at"].startswith("2017-03-19T00:05:00")
     assert second["website"] == "https://blog.mosuke.tech/"
@@ -214,7 +218,9 @@ def comment(text: str, date: str = "01/03/2020 10:00:00", author: str = "r") -> 
 def test_hostile_text_is_sanitized_or_skipped(ranklet: Any, cli_app: Any, tmp_path: Path) -> None:
     site = make_site(ranklet, "blog")
     text = entry(
-        comment('x<script>alert(1)</script><img src=x onerror=alert(2)><a href="javascript:a()">j</a>')
+        comment(
+            'x<script>alert(1)</script><img src=x onerror=alert(2)><a href="javascript:a()">j</a>'
+        )
         + comment("y" * 6000, author="long")
         + comment("no date", date="yesterday", author="nodate")
         + "COMMENT:\nAUTHOR: evil\nDATE: 01/03/2020 11:00:00\nURL: javascript:alert(1)\n"

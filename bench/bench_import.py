@@ -1,7 +1,9 @@
 """How fast `ranklet import` reads other systems' data, and how much memory it takes.
 
 For each size (default 1k and 20k comments) it writes a WordPress WXR export, an Isso
-database, a Disqus export and a Ranklet JSON export of the same blog (threads of 10
+database, a Disqus export, a Ranklet JSON export, a Movable Type export (Hatena-style,
+Shift_JIS-free UTF-8, flat comments as MT has them) and a Blogger Takeout feed.atom of the
+same blog (threads of 10
 comments, a third of them replies, some nested, Japanese text, a few pending/spam), then
 imports each with the ``ranklet`` command in a subprocess (a fresh site per run, a fresh
 SQLite file per run unless ``--database-url`` names a server) and prints wall time,
@@ -14,6 +16,7 @@ Isso 0.14's own ``isso import`` reads the same file in the same run as the basel
     python bench/bench_import.py --sizes 1000 20000 100000
     python bench/bench_import.py --database-url postgresql+psycopg://127.0.0.1/test
     python bench/bench_import.py --no-isso --formats wordpress
+    python bench/bench_import.py --no-isso --formats wordpress movabletype blogger --sizes 20000
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ from xml.sax.saxutils import escape
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-FORMATS = ("wordpress", "isso", "disqus", "json")
+FORMATS = ("wordpress", "isso", "disqus", "json", "movabletype", "blogger")
+# Options a format's import command needs besides FILE and --site.
+IMPORT_OPTIONS = {"movabletype": ["--permalink", "/{year}/{month}/{basename}/"]}
 ISSO_VENVS = (BENCH / ".venv-isso", Path("/tmp/venv-isso"))
 PER_THREAD = 10
 START = datetime(2020, 1, 1, tzinfo=UTC)
@@ -236,11 +241,75 @@ def write_json(path: Path, count: int) -> None:
         out.write("]}\n")
 
 
+def write_movabletype(path: Path, count: int) -> None:
+    """Entries as Hatena Blog writes them, each with its comments (flat, as in MT)."""
+    with path.open("w", encoding="utf-8") as out:
+        thread = -1
+        for c in fake_comments(count):
+            if c.thread != thread:
+                if thread >= 0:
+                    out.write("--------\n")
+                thread = c.thread
+                out.write(
+                    f"AUTHOR: admin\nTITLE: 記事 {thread}\nBASENAME: post-{thread}\n"
+                    "STATUS: Publish\nALLOW COMMENTS: 1\nCONVERT BREAKS: 0\n"
+                    "DATE: 01/01/2020 09:00:00\nCATEGORY: 経営\n"
+                    "IMAGE: https://cdn.example.com/a.png\n-----\nBODY:\n<p>本文</p>\n-----\n"
+                )
+            local = c.created + timedelta(hours=9)
+            out.write(
+                f"COMMENT:\nAUTHOR: 読者 {c.index}\nEMAIL: r{c.index}@example.org\n"
+                "IP: 203.0.113.9\nURL: https://reader.example.org/\n"
+                f"DATE: {local.strftime('%m/%d/%Y %I:%M:%S %p')}\n{c.text}\n-----\n"
+            )
+        if thread >= 0:
+            out.write("--------\n")
+
+
+def write_blogger(path: Path, count: int) -> None:
+    """A Takeout feed.atom: each post followed by its comments, replies by inReplyTo."""
+    ns = "tag:blogger.com,1999:blog-1"
+    status = {"approved": "LIVE", "pending": "PENDING", "spam": "SPAM"}
+    with path.open("w", encoding="utf-8") as out:
+        out.write(
+            "<?xml version='1.0' encoding='utf-8'?>\n<feed xmlns='http://www.w3.org/2005/Atom'"
+            " xmlns:blogger='http://schemas.google.com/blogger/2018'>\n"
+            f"<id>{ns}</id><title>Bench</title>\n"
+        )
+        thread = -1
+        for c in fake_comments(count):
+            if c.thread != thread:
+                thread = c.thread
+                out.write(
+                    f"<entry><id>{ns}.post-{thread + 1}</id><blogger:type>POST</blogger:type>"
+                    "<blogger:status>LIVE</blogger:status><author><name>admin</name>"
+                    "<uri>https://www.blogger.com/profile/1</uri></author>"
+                    f"<title>記事 {thread}</title><content type='html'>&lt;p&gt;本文&lt;/p&gt;"
+                    f"</content><published>2020-01-01T00:00:00Z</published>"
+                    f"<blogger:filename>{article(thread)}</blogger:filename></entry>\n"
+                )
+            reply = f"{ns}.post-{c.parent + 10**9}" if c.parent is not None else ""
+            out.write(
+                f"<entry><id>{ns}.post-{c.index + 10**9}</id>"
+                f"<blogger:parent>{ns}.post-{c.thread + 1}</blogger:parent>"
+                f"<blogger:inReplyTo>{reply}</blogger:inReplyTo>"
+                f"<blogger:type>COMMENT</blogger:type><blogger:status>{status[c.status]}"
+                f"</blogger:status><author><name>読者 {c.index}</name>"
+                f"<email>r{c.index}@example.org</email><uri>https://reader.example.org/</uri>"
+                f"</author><content type='html'>{escape(c.text.replace(chr(10), '<br />'))}"
+                f"</content><published>{c.created.strftime('%Y-%m-%dT%H:%M:%SZ')}</published>"
+                "</entry>\n"
+            )
+        out.write("</feed>\n")
+
+
 WRITERS = {
     "wordpress": ("wxr.xml", write_wxr),
     "isso": ("comments.db", write_isso),
     "disqus": ("disqus.xml", write_disqus),
     "json": ("export.json", write_json),
+    "movabletype": ("export.txt", write_movabletype),
+    "blogger": ("feed.atom", write_blogger),
 }
 
 
@@ -355,7 +424,12 @@ def main() -> None:
                     timeout=300,
                 )
                 seconds, cpu, rss, output = launcher.timed(
-                    [*ranklet, "import", name, str(source), "--site", slug], env
+                    [
+                        *ranklet,
+                        *("import", name, str(source), "--site", slug),
+                        *IMPORT_OPTIONS.get(name, []),
+                    ],
+                    env,
                 )
                 imported = next(
                     (line for line in output.splitlines() if line.startswith("Comments:")), "?"

@@ -197,3 +197,48 @@ def test_through_the_console_script(tmp_path: Path, database_url: str) -> None:
     assert "Comments: 3 imported" in done.stdout and "Importing" not in done.stderr
     again = run_cli(env, "import", "blogger", TAKEOUT, "--site", "blog")
     assert "Comments: 4 imported" in again.stdout, again.stderr
+
+
+def test_memory_stays_flat(cli_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tracemalloc's peak over both passes and the writer: 10,000 comments may not take
+    more than 1,000 do by more than a few hundred KiB."""
+    import tracemalloc
+
+    from service.core.extensions import db
+    from service.sites.settings import SiteSettings, create_site
+    from service.transfer import pipeline
+    from service.transfer import rows as transfer_rows
+    from service.transfer.blogger import read_blogger
+
+    monkeypatch.setattr(pipeline, "BATCH_ROWS", 100)
+    monkeypatch.setattr(transfer_rows, "PARALLEL_FROM_BATCH", 10**9)
+
+    def feed(count: int) -> Path:
+        path = tmp_path / f"{count}.atom"
+        entries = []
+        for number in range(count // 50):
+            entries.append(post(number + 1))
+            entries += [reply(10**6 + number * 50 + n, number + 1, f"c {n}") for n in range(50)]
+        path.write_text(takeout("".join(entries)), encoding="utf-8")
+        return path
+
+    def peak(count: int, slug: str) -> int:
+        path = feed(count)
+        with cli_app.app_context():
+            from service.cli.context import ensure_schema
+
+            ensure_schema()
+            site, _token = create_site(slug, SiteSettings(origins=["https://blog.example.com"]))
+            tracemalloc.start()
+            try:
+                summary = pipeline.apply_import(site, read_blogger(str(path)))
+                _now, highest = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            assert summary.comments == count
+            db.session.remove()
+        return highest
+
+    peak(1000, "warm")
+    small, large = peak(1000, "small"), peak(10_000, "large")
+    assert large - small < 400 * 1024, (small, large)

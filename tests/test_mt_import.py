@@ -332,3 +332,53 @@ def test_through_the_console_script_with_progress_on_a_terminal(
     assert shown.returncode == 0
     assert b"Importing from Movable Type" in screen and b"100%" in screen
     assert "0 imported" in shown.stdout and "2 × already imported" in shown.stdout
+
+
+def test_memory_stays_flat(cli_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tracemalloc's peak over reader and writer: 10,000 comments may not take more than
+    1,000 do by more than a few hundred KiB (any per-comment state would be ~1 MiB)."""
+    import tracemalloc
+
+    from service.core.extensions import db
+    from service.sites.settings import SiteSettings, create_site
+    from service.transfer import pipeline
+    from service.transfer import rows as transfer_rows
+    from service.transfer.movabletype import read_movabletype
+
+    monkeypatch.setattr(pipeline, "BATCH_ROWS", 100)
+    monkeypatch.setattr(transfer_rows, "PARALLEL_FROM_BATCH", 10**9)
+
+    def export(count: int) -> Path:
+        path = tmp_path / f"{count}.txt"
+        with path.open("w", encoding="utf-8") as out:
+            for post in range(count // 50):
+                comments = "".join(
+                    comment(
+                        f"comment {n} on {post}\n\nsecond paragraph", f"01/03/2020 10:{n:02d}:00"
+                    )
+                    for n in range(50)
+                )
+                out.write(entry(comments, f"post {post}", f"b{post}"))
+        return path
+
+    def peak(count: int, slug: str) -> int:
+        path = export(count)
+        with cli_app.app_context():
+            from service.cli.context import ensure_schema
+
+            ensure_schema()
+            site, _token = create_site(slug, SiteSettings(origins=["https://blog.example.com"]))
+            tracemalloc.start()
+            try:
+                source = read_movabletype(str(path), permalink="/{basename}/")
+                summary = pipeline.apply_import(site, source)
+                _now, highest = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            assert summary.comments == count
+            db.session.remove()
+        return highest
+
+    peak(1000, "warm")  # caches (compiled statements, regexes) fill on the first import
+    small, large = peak(1000, "small"), peak(10_000, "large")
+    assert large - small < 400 * 1024, (small, large)

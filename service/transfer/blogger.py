@@ -4,10 +4,11 @@ Both are one Atom feed of every post, page and comment (and, in the old backup, 
 settings and template), told apart by a ``kind#post`` category in the backup and by
 ``<blogger:type>`` in Takeout's ``blogger:`` namespace (``schemas.google.com/blogger/2018``).
 Neither promises that a post comes before its comments (Takeout often lists comments
-first), so the file is read twice as a stream (``transfer_xml``: DTDs and entities
-refused, each entry dropped once read): the first pass keeps one small record per post
-or page (its path, title and state), the second hands on the comments. Memory grows with
-the number of articles, never with the number of comments or the file's size.
+first). The file is read once as a stream (``transfer_xml``: DTDs and entities refused,
+each entry dropped once read), keeping one small record per post or page (its path,
+title and state); a comment whose post has not come yet waits for it in
+``ParkedComments`` (on disk past a few thousand), as Disqus posts wait for their thread.
+Memory grows with the number of articles, never with the number of comments.
 
 What the file records, honoured:
 
@@ -19,7 +20,8 @@ What the file records, honoured:
   ``related`` link; ``blogger:status`` LIVE is public, PENDING held, SPAM kept as spam,
   and a trashed, emptied or removed comment is not imported;
 * ``noreply@blogger.com``, Blogger's placeholder for "no address", is not an address;
-  a comment whose author's profile is also a post author's is the blog author's.
+  a comment whose author's profile (``uri``) is that of the author of a post read so far
+  (its own post's author at least) is the blog author's.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from service.transfer.items import (
     IncomingThread,
     Item,
 )
+from service.transfer.parked import ParkedComments
 from service.transfer.wordpress import wordpress_paragraphs
 from service.transfer.xml_stream import (
     XmlFileReader,
@@ -133,22 +136,18 @@ def _gone(entry: Element) -> bool:
 
 
 class _BloggerReader(XmlFileReader):
-    """Two streaming passes: the articles first, then the comments."""
+    """One streaming pass; a comment read before its post waits for it (``ParkedComments``)."""
 
     def __init__(self, path: str) -> None:
         super().__init__(path, "Blogger")
-        self.source.size *= 2
-        self.offset = 0  # bytes of the passes already done, for the progress bar
         self.articles: dict[str, _Article] = {}  # post or page number -> article
         self.author_uris: set[str] = set()
         self.used: set[str] = set()
+        self.early = ParkedComments()  # comments read before their post, by its number
         self.kinds: Counter[str] = Counter()
         self.on_drafts = 0
         self.no_address = 0
         self.takeout = False
-
-    def _position(self) -> int:
-        return self.offset + super()._position()
 
     def open(self) -> ImportSource:
         with self._refusals():
@@ -170,13 +169,32 @@ class _BloggerReader(XmlFileReader):
             ),
         )
 
-    def _entries(self) -> Iterator[Element]:
-        with self._refusals(), open(self.path, "rb") as handle:
-            self.handle = handle
-            yield from self._walk(handle)
-        self.offset += self.source.size // 2
+    def _items(self) -> Iterator[Item]:
+        try:
+            with self._refusals(), open(self.path, "rb") as handle:
+                self.handle = handle
+                for entry in self._entries(handle):
+                    kind = _kind(entry)
+                    self.kinds[kind or "unknown"] += 1
+                    if _text(entry, BLOGGER + "type"):
+                        self.takeout = True
+                    if kind in ("post", "page"):
+                        yield from self._article(entry)
+                    elif kind == "comment":
+                        yield from self._comment(entry)
+            if not self.articles and not self.kinds["comment"]:
+                raise ImportRefused(
+                    f"{self.path} is not a Blogger export: it has no posts, pages or "
+                    "comments (Blogger: Settings → Back up content; or Google Takeout's "
+                    "feed.atom)"
+                )
+            for _comment in self.early.drain():
+                self.source.skipped["comment on a post that is not in the file"] += 1
+        finally:
+            self.early.close()
+        self._finish()
 
-    def _walk(self, handle: IO[bytes]) -> Iterator[Element]:
+    def _entries(self, handle: IO[bytes]) -> Iterator[Element]:
         depth = 0
         root: Element | None = None
         for event, element in xml_events(handle):
@@ -191,26 +209,7 @@ class _BloggerReader(XmlFileReader):
                     yield element
                 root.remove(element)  # read: let it go, memory stays flat
 
-    def _items(self) -> Iterator[Item]:
-        for entry in self._entries():
-            self._article(entry)
-        if not self.articles and not self.kinds["comment"]:
-            raise ImportRefused(
-                f"{self.path} is not a Blogger export: it has no posts, pages or comments "
-                "(Blogger: Settings → Back up content; or Google Takeout's feed.atom)"
-            )
-        for entry in self._entries():
-            if _kind(entry) == "comment":
-                yield from self._comment(entry)
-        self._finish()
-
-    def _article(self, entry: Element) -> None:
-        kind = _kind(entry)
-        self.kinds[kind or "unknown"] += 1
-        if _text(entry, BLOGGER + "type"):
-            self.takeout = True
-        if kind not in ("post", "page"):
-            return
+    def _article(self, entry: Element) -> Iterator[Item]:
         status = _text(entry, BLOGGER + "status").upper()
         draft = entry.find("{http://purl.org/atom/app#}control/{http://purl.org/atom/app#}draft")
         if _gone(entry):
@@ -223,26 +222,20 @@ class _BloggerReader(XmlFileReader):
         path = _path(link) or _path(_text(entry, BLOGGER + "filename"))
         url = link if link.startswith(("http://", "https://")) else None
         title = _text(entry, ATOM + "title") or None
-        self.articles[_number(_text(entry, ATOM + "id"))] = _Article(path, title, url, state)
+        number = _number(_text(entry, ATOM + "id"))
+        article = self.articles[number] = _Article(path, title, url, state)
         if state != "deleted" and (uri := _text(entry, f"{ATOM}author/{ATOM}uri")):
             self.author_uris.add(uri)
+        for incoming in self.early.take(number):
+            yield from self._on_article(incoming, article)
 
     def _comment(self, entry: Element) -> Iterator[Item]:
         skipped, adjusted = self.source.skipped, self.source.adjusted
         reply_to = entry.find(THR + "in-reply-to")
-        post = _text(entry, BLOGGER + "parent") or (
-            reply_to.get("ref", "") if reply_to is not None else ""
+        post = _number(
+            _text(entry, BLOGGER + "parent")
+            or (reply_to.get("ref", "") if reply_to is not None else "")
         )
-        article = self.articles.get(_number(post)) if post else None
-        if article is None:
-            skipped["comment on a post that is not in the file"] += 1
-            return
-        if article.state == "deleted":
-            skipped["comment on a deleted post"] += 1
-            return
-        if article.path is None:
-            skipped["comment on a post without an address (a draft never published?)"] += 1
-            return
         if _gone(entry):
             skipped["deleted or trashed in Blogger"] += 1
             return
@@ -269,23 +262,39 @@ class _BloggerReader(XmlFileReader):
         body = (content.text or "") if content is not None else ""
         if content is not None and content.get("type", "html") == "text":
             body = wordpress_paragraphs(html.escape(body, quote=False))
-        if article.state == "draft":
-            self.on_drafts += 1
-        if article.path not in self.used:
-            self.used.add(article.path)
-            yield IncomingThread(article.path, article.title, article.url)
-        yield IncomingComment(
+        incoming = IncomingComment(
             source_key=f"blogger:{_number(_text(entry, ATOM + 'id'))}",
             parent_key=f"blogger:{_number(parent)}" if parent else None,
-            article=article.path,
+            article="",  # the post's path, once the post is known
             created_at=created_at,
             status=status,
             author=name or None,
             email=email or None,
             website=uri or None,
             body_html=body,
-            is_author=bool(uri) and uri in self.author_uris,
         )
+        article = self.articles.get(post)
+        if article is None:
+            self.early.add(post, incoming)  # Takeout often lists comments before their post
+        else:
+            yield from self._on_article(incoming, article)
+
+    def _on_article(self, incoming: IncomingComment, article: _Article) -> Iterator[Item]:
+        skipped = self.source.skipped
+        if article.state == "deleted":
+            skipped["comment on a deleted post"] += 1
+            return
+        if article.path is None:
+            skipped["comment on a post without an address (a draft never published?)"] += 1
+            return
+        if article.state == "draft":
+            self.on_drafts += 1
+        incoming.article = article.path
+        incoming.is_author = bool(incoming.website) and incoming.website in self.author_uris
+        if article.path not in self.used:
+            self.used.add(article.path)
+            yield IncomingThread(article.path, article.title, article.url)
+        yield incoming
 
     def _finish(self) -> None:
         remarks = self.source.remarks

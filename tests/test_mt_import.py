@@ -223,15 +223,18 @@ def test_hostile_text_is_sanitized_or_skipped(ranklet: Any, cli_app: Any, tmp_pa
         )
         + comment("y" * 6000, author="long")
         + comment("no date", date="yesterday", author="nodate")
+        + comment("z" * (3 << 20), author="huge line")
         + "COMMENT:\nAUTHOR: evil\nDATE: 01/03/2020 11:00:00\nURL: javascript:alert(1)\n"
         "EMAIL: not-an-address\nok \x00\u202etext\n-----\n"
     )
+    text = text.replace("BODY:\nbody\n", "BODY:\n" + "<p>" + "b" * (3 << 20) + "</p>\n")
     path = tmp_path / "hostile.txt"
     path.write_text(text, encoding="utf-8")
     args = ["--site", site.slug, "--permalink", "/{basename}"]
     out = ok(ranklet("import", "movabletype", str(path), *args)).stdout
     assert "Comments: 2 imported" in out, out
-    assert "1 × body longer than 5,000 characters" in out
+    assert "2 × body longer than 5,000 characters" in out
+    assert "2 lines longer than 1,048,576 characters were cut there" in out
     assert "1 × comment without a valid DATE" in out
     stored = by_author(cli_app)
     html = stored["r"]["html"]
@@ -244,7 +247,6 @@ def test_hostile_text_is_sanitized_or_skipped(ranklet: Any, cli_app: Any, tmp_pa
 @pytest.mark.parametrize(
     ("content", "options", "words"),
     [
-        (b"AUTHOR: a\n" + b"x" * (2 << 20) + b"\n", [], ["line 2", "longer than"]),
         (b"\xff\xfe\x00garbage\x81\x00\xfe", [], ["not text in UTF-8, Shift_JIS or EUC-JP"]),
         ("コメント".encode("cp932") + b"\n", ["--encoding", "utf-8"], ["line 1", "not UTF-8"]),
         (b'<?xml version="1.0"?><rss><channel/></rss>\n', [], ["not a Movable Type export"]),

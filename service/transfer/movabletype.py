@@ -39,7 +39,7 @@ from service.transfer.items import (
     Item,
 )
 from service.transfer.mt_paths import EntryFacts, PathMap, PermalinkTemplate
-from service.transfer.mt_text import ENCODING_NAMES, LineReader, encoding_for
+from service.transfer.mt_text import ENCODING_NAMES, MAX_LINE, LineReader, encoding_for
 from service.transfer.wordpress import wordpress_paragraphs
 
 ENTRY_END = "--------"
@@ -48,7 +48,7 @@ COMMENT_KEYS = frozenset({"AUTHOR", "EMAIL", "URL", "IP", "DATE"})
 MT_ENTRY_KEYS = frozenset({"AUTHOR", "TITLE", "BASENAME", "STATUS", "DATE", "PRIMARY CATEGORY"})
 MAX_TEXT = 64 * 1024  # characters of comment text kept; longer is refused by the API's limit
 NAMES_SHOWN = 20
-_KEY_LINE = re.compile(r"([A-Z][A-Z0-9 _]*?):(?: (.*)|)$")
+_KEY_LINE = re.compile(r"([A-Z][A-Z0-9 _]*?):[ \t]*(.*)$")
 _SECTION = re.compile(r"([A-Z][A-Z0-9 _]*):\s*$")
 _MT_DATE = re.compile(
     r"(\d{1,2})/(\d{1,2})/(\d{4}) (\d{1,2}):(\d{2}):(\d{2})(?:\s*([AaPp])\.?[Mm]\.?)?"
@@ -294,6 +294,11 @@ class _MtReader:
             remarks.append(
                 f"{self.drafts} entries with comments are not published (STATUS Draft or "
                 "Future); their comments were filed under the path they would have."
+            )
+        if self.lines.cut:
+            remarks.append(
+                f"{self.lines.cut} lines longer than {MAX_LINE:,} characters were cut there "
+                "(a comment with one is over the API's limit and was skipped)."
             )
         remarks.append(
             f"Read {self.entries} entries as {ENCODING_NAMES[self.lines.encoding]}, dates in "

@@ -72,13 +72,14 @@ def encoding_for(path: str, choice: str) -> str:
 
 
 class LineReader:
-    """The file's lines without their ends (CRLF, CR or LF), numbered, each at most
+    """The file's lines without their ends (CRLF, CR or LF), numbered, each cut to at most
     ``MAX_LINE`` characters; a byte that is not of the encoding is refused with its line."""
 
     def __init__(self, path: str, encoding: str) -> None:
         self.path = path
         self.encoding = encoding
         self.number = 0
+        self.cut = 0  # lines longer than MAX_LINE, cut to it
         self.raw: IO[bytes] | None = None
         self.size = os.path.getsize(path)
 
@@ -103,8 +104,19 @@ class LineReader:
                     return
                 self.number += 1
                 if len(line) > MAX_LINE and not line.endswith("\n"):
-                    raise ImportRefused(
-                        f"{self.path}, line {self.number}: longer than {MAX_LINE:,} characters;"
-                        " no Movable Type export has such lines, so the file is refused"
-                    )
+                    self._skip_rest(text)
+                    self.cut += 1
                 yield line.rstrip("\n")
+
+    def _skip_rest(self, text: io.TextIOWrapper) -> None:
+        """Read past the rest of an over-long line without keeping it."""
+        while True:
+            try:
+                rest = text.readline(MAX_LINE)
+            except UnicodeDecodeError as error:
+                raise ImportRefused(
+                    f"{self.path}, line {self.number}: bytes that are not "
+                    f"{ENCODING_NAMES[self.encoding]} ({error.reason})"
+                ) from None
+            if not rest or rest.endswith("\n"):
+                return

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -140,7 +139,6 @@ class _MtReader:
         self.drafts = 0
         self.entries = 0
         self.recognized = False
-        self.kinds: Counter[str] = Counter()
 
     # the walk
 
@@ -219,7 +217,6 @@ class _MtReader:
         entry.path = target
 
     def _open_section(self, name: str, entry: _Entry | None) -> _Comment | None:
-        self.kinds[name] += 1
         if name in ("BODY", "EXTENDED BODY", "EXCERPT", "KEYWORDS"):
             self.recognized = True
         if name == "PING":

@@ -63,6 +63,7 @@ NO_ADDRESS = "noreply@blogger.com"
 COMMENT_STATUSES = {"LIVE": "approved", "PENDING": "pending", "SPAM": "spam"}
 GONE_STATUSES = frozenset({"DELETED", "EMPTIED", "SOFT_TRASHED", "TRASHED", "REMOVED"})
 DRAFT_STATUSES = frozenset({"DRAFT", "SCHEDULED", "IMPORTED"})
+KINDS = frozenset({"post", "page", "comment", "settings", "template"})
 _ID_NUMBER = re.compile(r"(?:post|page|comment)-(\d+)$|/(\d+)$")
 
 
@@ -175,7 +176,7 @@ class _BloggerReader(XmlFileReader):
                 self.handle = handle
                 for entry in self._entries(handle):
                     kind = _kind(entry)
-                    self.kinds[kind or "unknown"] += 1
+                    self.kinds[kind if kind in KINDS else "other"] += 1
                     if _text(entry, BLOGGER + "type"):
                         self.takeout = True
                     if kind in ("post", "page"):

@@ -384,3 +384,28 @@ def test_memory_stays_flat(cli_app: Any, tmp_path: Path, monkeypatch: pytest.Mon
     peak(1000, "warm")  # caches (compiled statements, regexes) fill on the first import
     small, large = peak(1000, "small"), peak(10_000, "large")
     assert large - small < 400 * 1024, (small, large)
+
+
+def test_twelve_hour_clock_edges_and_missing_seconds(
+    ranklet: Any, cli_app: Any, tmp_path: Path
+) -> None:
+    """12 AM is midnight, 12 PM noon; some services write no seconds; hour 13 PM is no time."""
+    site = make_site(ranklet, "blog", "--lang", "en")  # dates in UTC
+    text = entry(
+        comment("midnight", "01/03/2020 12:10:00 AM", "a")
+        + comment("noon", "01/03/2020 12:10:00 PM", "b")
+        + comment("no seconds", "1/3/2020 9:05", "c")
+        + comment("impossible", "01/03/2020 13:10:00 PM", "d")
+    )
+    path = tmp_path / "clock.txt"
+    path.write_text(text, encoding="utf-8")
+    out = ok(
+        ranklet(
+            "import", "movabletype", str(path), "--site", site.slug, "--permalink", "/{basename}"
+        )
+    ).stdout
+    assert "Comments: 3 imported" in out and "1 × comment without a valid DATE" in out
+    stored = by_author(cli_app)
+    assert stored["a"]["created_at"].startswith("2020-01-03T00:10:00")
+    assert stored["b"]["created_at"].startswith("2020-01-03T12:10:00")
+    assert stored["c"]["created_at"].startswith("2020-01-03T09:05:00")

@@ -50,17 +50,18 @@ NAMES_SHOWN = 20
 _KEY_LINE = re.compile(r"([A-Z][A-Z0-9 _]*?):[ \t]*(.*)$")
 _SECTION = re.compile(r"([A-Z][A-Z0-9 _]*):\s*$")
 _MT_DATE = re.compile(
-    r"(\d{1,2})/(\d{1,2})/(\d{4}) (\d{1,2}):(\d{2}):(\d{2})(?:\s*([AaPp])\.?[Mm]\.?)?"
+    r"(\d{1,2})/(\d{1,2})/(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?"
 )
 _HREF = re.compile(r"""href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
 
 
 def mt_date(value: str) -> datetime | None:
-    """``MM/DD/YYYY hh:mm:ss``, 24-hour or with ``AM``/``PM``, as a naive time."""
+    """``MM/DD/YYYY hh:mm:ss``, 24-hour or with ``AM``/``PM`` (seconds may be missing, as
+    some services write them), as a naive time."""
     match = _MT_DATE.fullmatch(value.strip())
     if match is None:
         return None
-    month, day, year, hour, minute, second = (int(part) for part in match.groups()[:6])
+    month, day, year, hour, minute, second = (int(part or 0) for part in match.groups()[:6])
     half = (match.group(7) or "").upper()
     if half:
         if not 1 <= hour <= 12:

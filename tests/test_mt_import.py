@@ -396,6 +396,8 @@ def test_twelve_hour_clock_edges_and_missing_seconds(
         + comment("noon", "01/03/2020 12:10:00 PM", "b")
         + comment("no seconds", "1/3/2020 9:05", "c")
         + comment("impossible", "01/03/2020 13:10:00 PM", "d")
+        + "COMMENT:\nAUTHOR: e\nSECRET: 0\nDATE: 01/04/2020 10:00:00\n"
+        + "Nice: a key that is not upper-case is text\n-----\n"
     )
     path = tmp_path / "clock.txt"
     path.write_text(text, encoding="utf-8")
@@ -404,8 +406,9 @@ def test_twelve_hour_clock_edges_and_missing_seconds(
             "import", "movabletype", str(path), "--site", site.slug, "--permalink", "/{basename}"
         )
     ).stdout
-    assert "Comments: 3 imported" in out and "1 × comment without a valid DATE" in out
+    assert "Comments: 4 imported" in out and "1 × comment without a valid DATE" in out
     stored = by_author(cli_app)
     assert stored["a"]["created_at"].startswith("2020-01-03T00:10:00")
     assert stored["b"]["created_at"].startswith("2020-01-03T12:10:00")
     assert stored["c"]["created_at"].startswith("2020-01-03T09:05:00")
+    assert stored["e"]["html"] == "<p>Nice: a key that is not upper-case is text</p>"

@@ -47,6 +47,7 @@ COMMENT_KEYS = frozenset({"AUTHOR", "EMAIL", "URL", "IP", "DATE"})
 MT_ENTRY_KEYS = frozenset({"AUTHOR", "TITLE", "BASENAME", "STATUS", "DATE", "PRIMARY CATEGORY"})
 MAX_TEXT = 64 * 1024  # characters of comment text kept; longer is refused by the API's limit
 NAMES_SHOWN = 20
+MAX_KEY = 24  # an upper-case "KEY:" longer than this at a comment's start is text
 _KEY_LINE = re.compile(r"([A-Z][A-Z0-9 _]*?):[ \t]*(.*)$")
 _SECTION = re.compile(r"([A-Z][A-Z0-9 _]*):\s*$")
 _MT_DATE = re.compile(
@@ -93,8 +94,10 @@ class _Comment:
     def add(self, line: str) -> None:
         if not self.in_text:
             match = _KEY_LINE.fullmatch(line)
-            if match and match.group(1) in COMMENT_KEYS:
-                self.fields.setdefault(match.group(1), (match.group(2) or "").strip())
+            if match and len(match.group(1)) <= MAX_KEY:
+                # AUTHOR, EMAIL, URL, IP, DATE; other keys some services add are passed over
+                if match.group(1) in COMMENT_KEYS:
+                    self.fields.setdefault(match.group(1), (match.group(2) or "").strip())
                 return
             if not line.strip() and not self.text:
                 return  # blank lines between the keys and the text

@@ -56,6 +56,15 @@ _MT_DATE = re.compile(
 _HREF = re.compile(r"""href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
 
 
+def _same_thread_key(path: str) -> str:
+    """The key two entries' paths are compared by, to refuse two entries on one thread.
+
+    INTEGRATOR (issue 17): replace the body with the one canonical article-key function
+    of ``service/core/`` that the pipeline's thread lookup applies, so that paths the
+    lookup would merge (``/a`` and ``/a/``, say, if it does) are refused here too."""
+    return path
+
+
 def mt_date(value: str) -> datetime | None:
     """``MM/DD/YYYY hh:mm:ss``, 24-hour or with ``AM``/``PM`` (seconds may be missing, as
     some services write them), as a naive time."""
@@ -212,12 +221,13 @@ class _MtReader:
             if len(self.unmapped) < NAMES_SHOWN:
                 self.unmapped.append(name)
             return
-        if target in self.by_path:
+        key = _same_thread_key(target)
+        if key in self.by_path:
             raise ImportRefused(
-                f"two entries map to the path {target}: {self.by_path[target]} and {name}; "
+                f"two entries map to the path {target}: {self.by_path[key]} and {name}; "
                 "give them different paths (in --map, or a --permalink with more placeholders)"
             )
-        self.by_path[target] = name
+        self.by_path[key] = name
         entry.path = target
 
     def _open_section(self, name: str, entry: _Entry | None) -> _Comment | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from support import run_cli
+from test_mt_import import on_a_terminal
 from test_transfer import make_site, ok, refused, rows
 from test_wordpress_import import thread_comments
 
@@ -197,6 +198,9 @@ def test_through_the_console_script(tmp_path: Path, database_url: str) -> None:
     assert "Comments: 3 imported" in done.stdout and "Importing" not in done.stderr
     again = run_cli(env, "import", "blogger", TAKEOUT, "--site", "blog")
     assert "Comments: 4 imported" in again.stdout, again.stderr
+    shown, screen = on_a_terminal(env, "import", "blogger", BACKUP, "--site", "blog", "--dry-run")
+    assert shown.returncode == 0 and "3 × already imported" in shown.stdout
+    assert b"Importing from Blogger" in screen and b"100%" in screen
 
 
 def test_memory_stays_flat(cli_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

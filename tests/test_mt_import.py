@@ -291,6 +291,36 @@ def test_bad_paths_options_are_refused(
     assert both.exit_code == 1 and "--permalink" in both.stderr and "--map" in both.stderr
 
 
+def on_a_terminal(env: dict[str, str], *args: str) -> tuple[Any, bytes]:
+    """Run ``ranklet ARGS`` with stderr on a pseudo-terminal: (the run, what stderr showed)."""
+    leader, follower = pty.openpty()
+    try:
+        shown = subprocess.run(
+            [sys.executable, "-m", "service.cli", *args],
+            env={**env, "PYTHONPATH": str(Path(__file__).parent.parent)},
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=120,
+        )
+        os.close(follower)
+        follower = -1
+        screen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal's other end is closed: all was read
+                break
+            if not chunk:
+                break
+            screen += chunk
+    finally:
+        if follower >= 0:
+            os.close(follower)
+        os.close(leader)
+    return shown, screen
+
+
 def test_through_the_console_script_with_progress_on_a_terminal(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -306,31 +336,7 @@ def test_through_the_console_script_with_progress_on_a_terminal(
     done = run_cli(env, *args)
     assert done.returncode == 0, done.stderr
     assert "Comments: 2 imported" in done.stdout and "Importing" not in done.stderr
-    leader, follower = pty.openpty()
-    try:
-        shown = subprocess.run(
-            [sys.executable, "-m", "service.cli", *args, "--dry-run"],
-            env={**env, "PYTHONPATH": str(Path(__file__).parent.parent)},
-            stdout=subprocess.PIPE,
-            stderr=follower,
-            text=True,
-            timeout=120,
-        )
-        os.close(follower)
-        follower = -1
-        screen = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            screen += chunk
-    finally:
-        if follower >= 0:
-            os.close(follower)
-        os.close(leader)
+    shown, screen = on_a_terminal(env, *args, "--dry-run")
     assert shown.returncode == 0
     assert b"Importing from Movable Type" in screen and b"100%" in screen
     assert "0 imported" in shown.stdout and "2 × already imported" in shown.stdout

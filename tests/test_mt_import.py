@@ -139,6 +139,12 @@ def test_encodings_line_ends_and_hyphen_lines(
 ) -> None:
     site = make_site(ranklet, "blog")
     path = str(DATA / name)
+    raw = Path(path).read_bytes()
+    if "crlf" in name:  # the variants are what they say they are
+        assert raw.startswith(b"\xef\xbb\xbf") and raw.count(b"\r\n") == raw.count(b"\n")
+    elif "sjis" in name or "eucjp" in name:
+        with pytest.raises(UnicodeDecodeError):
+            raw.decode("utf-8")
     args = ["--permalink", "/{year}/{month}/{basename}.html", *options]
     out = ok(ranklet("import", "movabletype", path, "--site", site.slug, *args)).stdout
     assert f"as {words}, dates in Asia/Tokyo" in out and "Comments: 3 imported" in out, out

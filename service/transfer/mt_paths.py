@@ -20,6 +20,8 @@ from service.transfer.items import ImportRefused
 
 PLACEHOLDERS = ("basename", "year", "month", "day", "hour", "minute", "second")
 MAX_MAP_ROWS = 1_000_000
+MAX_MAP_BYTES = 64 << 20
+NAME_LIMIT = 80  # characters of a title shown when an entry is named
 _MAP_KEYS = ("title", "basename")
 
 
@@ -34,6 +36,8 @@ class EntryFacts:
 
     def name(self) -> str:
         label = self.title or self.basename or "(untitled)"
+        if len(label) > NAME_LIMIT:
+            label = label[:NAME_LIMIT] + "…"
         return f"{label!r} (line {self.line})"
 
 
@@ -97,9 +101,11 @@ class PathMap:
         self.paths: dict[str, str] = {}
         try:
             with open(path, "rb") as handle:
-                data = handle.read(64 << 20)
+                data = handle.read(MAX_MAP_BYTES + 1)
         except OSError as error:
             raise ImportRefused(f"--map {path} cannot be read ({error.strerror})") from None
+        if len(data) > MAX_MAP_BYTES:
+            raise ImportRefused(f"--map {path} is larger than {MAX_MAP_BYTES >> 20} MiB")
         for encoding in ("utf-8-sig", "cp932"):
             try:
                 text = data.decode(encoding)

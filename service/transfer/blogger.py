@@ -221,8 +221,8 @@ class _BloggerReader(XmlFileReader):
             state = "live"
         link = _link(entry, "alternate")
         path = _path(link) or _path(_text(entry, BLOGGER + "filename"))
-        url = link if link.startswith(("http://", "https://")) else None
-        title = _text(entry, ATOM + "title") or None
+        url = link if link.startswith(("http://", "https://")) and len(link) <= 2048 else None
+        title = _text(entry, ATOM + "title")[:512] or None  # kept per article: kept short
         number = _number(_text(entry, ATOM + "id"))
         article = self.articles[number] = _Article(path, title, url, state)
         if state != "deleted" and (uri := _text(entry, f"{ATOM}author/{ATOM}uri")):

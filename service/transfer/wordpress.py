@@ -34,6 +34,7 @@ WordPress showed:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -74,6 +75,7 @@ THREAD_TYPES = frozenset({"post", "page"})
 COMMENT_TYPES = frozenset({"", "comment", "review"})
 WP_STATUSES = {"1": "approved", "0": "pending", "spam": "spam"}
 TRASH_STATUSES = frozenset({"trash", "post-trashed"})
+_NOT_WXR = "item without WordPress fields"
 _ZERO_DATE = "0000-00-00 00:00:00"
 _WP_DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
@@ -115,14 +117,15 @@ class _WxrReader(XmlFileReader):
         self.wp: str | None = None  # the document's "{http(s)://wordpress.org/export/1.x/}"
         self.threads: dict[str, IncomingThread] = {}  # article -> thread (one per post)
         self.used: set[str] = set()  # articles handed on, each before its first comment
-        self.login_by_id: dict[str, str] = {}  # wp:author's id -> login
+        self.login_by_id: dict[str, str] = {}  # wp:author's id (or one learned) -> login
         self.login_by_email: dict[str, str] = {}  # of authors without an id
         self.login_by_name: dict[str, str] = {}  # login or display name of those -> login
         self.creators: set[str] = set()  # logins that wrote a post or page in the file
-        self.maybe_authors: list[tuple[str, str]] = []  # (source key, login), decided last
+        self.maybe_authors: list[tuple[str, str]] = []  # (source key, user id), decided last
         self.items_skipped: Counter[str] = Counter()
         self.items = 0
         self.comments = 0  # <wp:comment> elements seen on posts and pages
+        self.posts = 0  # items that are posts or pages
         self.unpublished = 0
         self.saw_channel = False
         self.post: _Post | None = None
@@ -174,7 +177,7 @@ class _WxrReader(XmlFileReader):
                 f"{self.path} is not a WordPress export: it has no <rss><channel> "
                 "(export it in WordPress under Tools → Export)"
             )
-        if not self.threads and not self.comments:
+        if not self.posts and not self.comments:
             self._refuse_empty()
         yield from self._finish()
 
@@ -184,11 +187,11 @@ class _WxrReader(XmlFileReader):
         hint = (
             "it has no element of WordPress's export namespace (wordpress.org/export/1.x/)"
             if self.wp is None
-            else "none of them is a post or page with a link and a post_id"
+            else "none of them is a post or page"
         )
         raise ImportRefused(
             f"nothing to import in {self.path}: found {found}, no post, page or comment; "
-            f"{hint}. Nothing was written. Export it again in WordPress under Tools → "
+            f"{hint}. Export it again in WordPress under Tools → "
             "Export (All content or Posts)."
         )
 
@@ -242,16 +245,20 @@ class _WxrReader(XmlFileReader):
         """The item's own fields, read once, at its first comment or at its end."""
         fields = self._wp_fields(item)
         post = _Post(post_id=fields.get("post_id", "").strip())
-        post.post_type = fields.get("post_type", "").strip() or "post"  # as WordPress reads it
+        # No post_type is a post, as WordPress reads it; no wp: field at all is not WXR.
+        post.post_type = fields.get("post_type", "").strip() or ("post" if fields else _NOT_WXR)
         if post.post_type not in THREAD_TYPES:
             return post
+        self.posts += 1
         creator = (item.findtext(DC_CREATOR) or "").strip()
         if creator:
             self.creators.add(creator)
         link = (item.findtext("link") or "").strip()
         article = article_from_url(link)
-        if article is None or not post.post_id:
+        if article is None:
             return post
+        if not post.post_id:  # seen in hand-made exports: the link names the post instead
+            post.post_id = "link-" + hashlib.sha256(article.encode()).hexdigest()[:16]
         title = (item.findtext("title") or "").strip() or None
         thread = self.threads.get(article)
         if thread is None:
@@ -264,11 +271,15 @@ class _WxrReader(XmlFileReader):
     def _on_comment(self, item: Element, element: Element) -> Iterator[Item]:
         post = self.post = self.post or self._start_post(item)
         if post.post_type not in THREAD_TYPES:
-            self.source.skipped[f"on a WordPress {post.post_type}, not a post or page"] += 1
+            self.source.skipped[
+                "on an item without WordPress fields"
+                if post.post_type == _NOT_WXR
+                else f"on a WordPress {post.post_type}, not a post or page"
+            ] += 1
             return
         self.comments += 1
         if post.thread is None:
-            self.source.skipped["on a post without a link or post_id"] += 1
+            self.source.skipped["on a post without a link"] += 1
             return
         incoming = self._comment(element, post.thread, post.post_id)
         if incoming is None:
@@ -327,31 +338,37 @@ class _WxrReader(XmlFileReader):
             website=fields.get("comment_author_url", ""),
             body_html=wordpress_paragraphs(fields.get("comment_content", "")),
         )
-        login = self._author_login(fields)
-        if login is not None:
-            if login in self.creators:
-                incoming.is_author = True
-            else:  # a post author whose post comes later in the file
-                self.maybe_authors.append((incoming.source_key, login))
+        user_id = fields.get("comment_user_id", "").strip()
+        if user_id in ("", "0"):  # not signed in: never the mark, whatever e-mail it gives
+            return incoming
+        login = self._author_login(user_id, fields)
+        if login is not None and login in self.creators:
+            incoming.is_author = True
+        else:  # the post, or the user's id, may come later in the file
+            self.maybe_authors.append((incoming.source_key, user_id))
         return incoming
 
-    def _author_login(self, fields: dict[str, str]) -> str | None:
+    def _author_login(self, user_id: str, fields: dict[str, str]) -> str | None:
         """The export author who wrote a comment while signed in: ``comment_user_id`` by
-        the authors' ids, or by e-mail or name where the export gives authors no id. A
-        ``comment_user_id`` of 0 was not signed in, whatever e-mail it gives."""
-        user_id = fields.get("comment_user_id", "").strip()
-        if user_id in ("", "0"):
-            return None
+        the authors' ids, or, where the export gives authors no id (WordPress.com), by the
+        comment's e-mail or name; a user id matched so is that author's for the rest of the
+        file (WordPress marks by user id, whatever name a comment shows)."""
         if user_id in self.login_by_id:
             return self.login_by_id[user_id]
         email = fields.get("comment_author_email", "").strip().lower()
-        if email and email in self.login_by_email:
-            return self.login_by_email[email]
-        return self.login_by_name.get(fields.get("comment_author", "").strip())
+        login = self.login_by_email.get(email) if email else None
+        login = login or self.login_by_name.get(fields.get("comment_author", "").strip())
+        if login is not None:
+            self.login_by_id[user_id] = login
+        return login
 
     def _finish(self) -> Iterator[Item]:
         # Only now is every post's author known: a post may come after comments by its author.
-        late = [key for key, login in self.maybe_authors if login in self.creators]
+        late = [
+            key
+            for key, user_id in self.maybe_authors
+            if self.login_by_id.get(user_id) in self.creators
+        ]
         if late:
             yield AuthorComments(late)
         remarks = self.source.remarks

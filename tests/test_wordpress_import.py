@@ -251,7 +251,8 @@ def test_import_follows_every_rule(
     assert post["wordpress:10:100"]["approved_count"] == 4
     email = post["wordpress:10:100"]["email"]
     assert email and "reader@example.org" not in email  # encrypted at rest
-    assert threads["/?p=12"][0]["title"] == "下書き" and threads["/?p=12"][0]["status"] == "approved"
+    draft = threads["/?p=12"][0]
+    assert draft["title"] == "下書き" and draft["status"] == "approved"
     assert "203.0.113.77" not in json.dumps(threads)
 
     exported = ok(ranklet("export", "blog")).stdout

@@ -246,7 +246,8 @@ class _WxrReader(XmlFileReader):
         fields = self._wp_fields(item)
         post = _Post(post_id=fields.get("post_id", "").strip())
         # No post_type is a post, as WordPress reads it; no wp: field at all is not WXR.
-        post.post_type = fields.get("post_type", "").strip() or ("post" if fields else _NOT_WXR)
+        is_wxr = bool(fields) or any(self._wp_name(child.tag) for child in item)
+        post.post_type = fields.get("post_type", "").strip() or ("post" if is_wxr else _NOT_WXR)
         if post.post_type not in THREAD_TYPES:
             return post
         self.posts += 1

@@ -54,6 +54,7 @@ from service.transfer.items import (
     Item,
     foreign_comment,
 )
+from service.transfer.rows import MAX_HTML
 from service.transfer.wpautop import wordpress_paragraphs
 from service.transfer.xml_stream import (
     XmlFileReader,
@@ -88,6 +89,12 @@ class _Post:
     post_type: str = "post"
     thread: IncomingThread | None = None
     unpublished: bool = False
+
+
+def _laid_out(content: str) -> str:
+    """WordPress's paragraphs, for a body the writer may take: one over its limit is
+    refused there (``transfer_rows``) without being laid out first."""
+    return wordpress_paragraphs(content) if len(content) <= MAX_HTML else content
 
 
 def _wp_time(value: str) -> datetime | None:
@@ -337,7 +344,7 @@ class _WxrReader(XmlFileReader):
             author=fields.get("comment_author", ""),
             email=fields.get("comment_author_email", ""),
             website=fields.get("comment_author_url", ""),
-            body_html=wordpress_paragraphs(fields.get("comment_content", "")),
+            body_html=_laid_out(fields.get("comment_content", "")),
         )
         user_id = fields.get("comment_user_id", "").strip()
         if user_id in ("", "0"):  # not signed in: never the mark, whatever e-mail it gives

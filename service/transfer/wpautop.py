@@ -77,8 +77,8 @@ def _chunk_html(chunk: str) -> str:
         return "\n".join(part for part in (lead, trail) if part)
     middle = "\n".join(line.strip() for line in middle.split("\n")).replace("\n", "<br>\n")
     if not lead or _OPENING_BLOCKQUOTE.search(lead):
-        middle = f"<p>{middle}</p>"
-    return "\n".join(part for part in (lead, middle, trail) if part)
+        return "\n".join(part for part in (lead, f"<p>{middle}</p>", trail) if part)
+    return lead + middle + trail
 
 
 def _without_edge_breaks(text: str) -> str:

@@ -154,8 +154,8 @@ def japanese_variant(source: Path, target: Path) -> dict[str, str]:
         parts = urlsplit(link)
         if parts.path in ("", "/") and not parts.query:
             continue  # the channel's own link
-        slug = JA_SLUGS[number % len(JA_SLUGS)] + str(number)
-        escaped = "".join(f"%{b:02x}" for b in slug.encode("utf-8"))
+        slug = JA_SLUGS[number % len(JA_SLUGS)]  # WordPress escapes only what is not ASCII
+        escaped = "".join(f"%{b:02x}" for b in slug.encode("utf-8")) + f"-{number}"
         renamed[link] = f"{parts.scheme}://{parts.netloc}/2023/05/{escaped}/"
     for old, new in renamed.items():
         text = text.replace(f"<link>{old}</link>", f"<link>{new}</link>")

@@ -131,6 +131,12 @@ def test_three_spellings_are_one_thread_everywhere(client: Any, site: Any) -> No
         headers={"Authorization": f"Bearer {site.token}"},
     ).get_json()
     assert {c["article"] for c in moderation["comments"]} == {JA}
+    # The admin lists the one thread, written as readers read it.
+    from test_admin import sign_in
+
+    sign_in(client, site)
+    listing = client.get("/admin/articles").get_data(as_text=True)
+    assert listing.count("/2023/05/経営/") >= 1 and "%E7" not in listing and "%e7" not in listing
 
 
 def test_repeated_counts_are_answered_from_the_hot_path_in_canonical_form(

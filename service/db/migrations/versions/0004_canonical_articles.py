@@ -59,7 +59,10 @@ def upgrade():
             _threads.c.version,
         ).order_by(_threads.c.id)
     ):
-        groups[(row.site_id, canonical_article(row.article))].append(row)
+        canonical = canonical_article(row.article)
+        if len(canonical) > 512:  # a stray "%" became "%25": too long to store, left as is
+            continue
+        groups[(row.site_id, canonical)].append(row)
     for (_site_id, canonical), rows in groups.items():
         if len(rows) == 1 and rows[0].article == canonical:
             continue

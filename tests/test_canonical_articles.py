@@ -65,6 +65,13 @@ def _split(escaped: str) -> list[str]:
     return [*parts, text]
 
 
+@given(st.text(alphabet="%2AaEe8C\u0301\u0300\u0308/c", max_size=30))
+def test_idempotent_where_escapes_meet_combining_marks(key: str) -> None:
+    once = canonical_article(key)
+    assert canonical_article(once) == once
+    assert canonical_article("/%2A\u0301") == "/%2A\u0301"  # not "%2Á"
+
+
 @given(st.binary(max_size=12))
 def test_bytes_that_are_not_utf8_stay_escaped_upper_case(raw: bytes) -> None:
     escaped = "/" + "".join(f"%{b:02x}" for b in raw)

@@ -149,6 +149,7 @@ def ascii_int(value: str, low: int, high: int) -> int | None:
 _UNRESERVED: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _ESCAPES_RE: Final = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 _STRAY_PERCENT_RE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_KEPT_ESCAPE_RE: Final = re.compile(r"(%[0-9A-F]{2})")
 # WordPress's plain permalinks: the post or page is named by the query, not the path.
 _PLAIN_PERMALINK_RE: Final = re.compile(r"(?:^|&)((?:p|page_id)=[0-9]{1,20})(?:&|$)")
 
@@ -185,9 +186,15 @@ def canonical_article(key: str) -> str:
     """
     if key.isascii() and "%" not in key:
         return key  # the common case, already canonical (NFC leaves ASCII alone)
-    if "%" in key:
-        key = _ESCAPES_RE.sub(_decoded_escapes, _STRAY_PERCENT_RE.sub("%25", key))
-    return unicodedata.normalize("NFC", key)
+    if "%" not in key:
+        return unicodedata.normalize("NFC", key)
+    key = _ESCAPES_RE.sub(_decoded_escapes, _STRAY_PERCENT_RE.sub("%25", key))
+    # NFC between the escapes left, never across one: "%2A" + U+0301 must not become "%2Á".
+    parts = _KEPT_ESCAPE_RE.split(key)
+    return "".join(
+        part if index % 2 else unicodedata.normalize("NFC", part)
+        for index, part in enumerate(parts)
+    )
 
 
 def article_from_url(url: str) -> str | None:

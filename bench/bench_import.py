@@ -17,6 +17,8 @@ Isso 0.14's own ``isso import`` reads the same file in the same run as the basel
     python bench/bench_import.py --database-url postgresql+psycopg://127.0.0.1/test
     python bench/bench_import.py --no-isso --formats wordpress
     python bench/bench_import.py --no-isso --formats wordpress movabletype blogger --sizes 20000
+    python bench/bench_import.py --no-isso --formats wordpress --per-thread 20000 \
+        --sizes 20000 80000 --code ../other-checkout   # one post's many comments, another tree
 """
 
 from __future__ import annotations
@@ -388,14 +390,23 @@ def main() -> None:
         "--isso-max", type=int, default=20000, help="largest size Isso's import is timed at"
     )
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument(
+        "--per-thread",
+        type=int,
+        default=10,
+        help="comments per post (a large number: memory per post, not per file)",
+    )
+    parser.add_argument("--code", default=str(ROOT), help="the Ranklet tree to run (PYTHONPATH)")
     args = parser.parse_args()
+    global PER_THREAD
+    PER_THREAD = args.per_thread
 
     launcher = Launcher()  # first, while this process is small
     work = Path(tempfile.mkdtemp(prefix="ranklet-bench-import-"))
     isso = None if args.no_isso else find_isso(args.isso_venv)
     if not args.no_isso and isso is None:
         print("Isso not found (run bench/bench_vs_isso.py once, or --isso-venv): no baseline")
-    base_env = {**os.environ, "PYTHONPATH": str(ROOT), "RANKLET_SECRET_KEY": "bench-key"}
+    base_env = {**os.environ, "PYTHONPATH": args.code, "RANKLET_SECRET_KEY": "bench-key"}
     ranklet = [sys.executable, "-m", "service.cli"]
     nonce = int(time.time())
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

@@ -90,6 +90,14 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     h('button', { type: 'button', class: 'ranklet-' + name, onclick, ...props }, label);
 
   const httpUrl = (url) => (/^https?:\/\//i.test(url) ? url : null);
+  // The article key as the server spells it (API.md §4: 経営, not %E7%B5%8C...)
+  const canon = (k) => {
+    try {
+      return decodeURI(k).normalize();
+    } catch (e) {
+      return k;
+    }
+  };
   const query = (params) => new URLSearchParams(Object.entries(params).filter(([, v]) => v));
   const langOf = (tag) => {
     const lang = String(tag).toLowerCase().split('-')[0];
@@ -362,14 +370,16 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
 
   function paint(counts, S) {
     for (const el of document.querySelectorAll('[data-ranklet-count]')) {
-      const n = counts[el.dataset.rankletCount];
+      const n = counts[canon(el.dataset.rankletCount)];
       if (n != null) el.textContent = el.dataset.rankletCountFormat === 'long' ? S.count(n) : n;
     }
   }
 
   async function mount(all) {
     const run = ++generation;
-    const article = cfg.article || location.pathname;
+    // WordPress's plain permalinks name the post in the query: /?p=1, /?page_id=2
+    const plain = /[?&](p(age_id)?=\d+)/.exec(location.search);
+    const article = canon(cfg.article || location.pathname + (plain ? '?' + plain[1] : ''));
     let lang = langOf(cfg.lang) || langOf(document.documentElement.lang);
     const els = [...document.querySelectorAll('[data-ranklet-badges],[data-ranklet-comments]')]
       .filter((el) => all || !el.hasAttribute('data-ranklet-mounted'));

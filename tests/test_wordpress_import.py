@@ -20,6 +20,7 @@ from support import run_cli
 from test_transfer import make_site, ok, refused, rows
 
 ARTICLE_JA = "/2023/05/%e7%b5%8c%e5%96%b6%e3%81%ae%e8%a9%b1/"  # /2023/05/経営の話/ as written
+KEY_JA = "/2023/05/経営の話/"  # the canonical key every door stores and answers
 POST_BODY = "<!-- wp:paragraph --><p>本文</p><!-- /wp:paragraph -->"
 
 
@@ -226,8 +227,8 @@ def test_import_follows_every_rule(
     assert "1 attachment, 1 nav_menu_item" in out
 
     threads = thread_comments(cli_app, "blog")
-    assert set(threads) == {ARTICLE_JA, "/about/", "/"}
-    post = {c["source"]: c for c in threads[ARTICLE_JA]}
+    assert set(threads) == {KEY_JA, "/about/", "/?p=12"}  # a plain permalink keeps its p
+    post = {c["source"]: c for c in threads[KEY_JA]}
     assert post["wordpress:10:100"]["title"] == "経営の話"
     assert post["wordpress:10:100"]["html"] == "<p>最初の段落<br>\n二行目</p>\n<p>次の段落</p>"
     reply = post["wordpress:10:101"]
@@ -250,7 +251,8 @@ def test_import_follows_every_rule(
     assert post["wordpress:10:100"]["approved_count"] == 4
     email = post["wordpress:10:100"]["email"]
     assert email and "reader@example.org" not in email  # encrypted at rest
-    assert threads["/"][0]["title"] == "下書き" and threads["/"][0]["status"] == "approved"
+    draft = threads["/?p=12"][0]
+    assert draft["title"] == "下書き" and draft["status"] == "approved"
     assert "203.0.113.77" not in json.dumps(threads)
 
     exported = ok(ranklet("export", "blog")).stdout

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from service.comments.markup import html_to_text
 from service.comments.representation import ANONYMOUS
 from service.core.extensions import db
-from service.core.text_rules import CONTROL_RE, LINE_CONTROL_RE
+from service.core.text_rules import CONTROL_RE, LINE_CONTROL_RE, canonical_article
 from service.db.models import Comment, Site, Thread
 from service.i18n.messages import text
 from service.sites.settings import get_site_or_404
@@ -87,6 +87,8 @@ def site_feed(site: str) -> Response:
     # The same rule as the API's article key; PostgreSQL also refuses NUL in a query.
     if article is not None and (not 1 <= len(article) <= 512 or LINE_CONTROL_RE.search(article)):
         abort(422, message="Invalid article.", errors={"article": ["Not a valid article key."]})
+    if article is not None:
+        article = canonical_article(article)
     response = Response(build_feed(target, article), mimetype="application/atom+xml")
     response.headers["Cache-Control"] = "public, max-age=60, stale-while-revalidate=60"
     response.add_etag()

@@ -22,6 +22,7 @@ from service.core.text_rules import (
     NAME_PATTERN,
     article_problem,
     body_problem,
+    canonical_article,
     collapse_line,
     email_problem,
     line_problem,
@@ -177,7 +178,16 @@ def http_url(max_length: int) -> fields.String:
 
 
 class ArticleField(fields.String):
+    """An article key, reduced to its canonical spelling (``canonical_article``) before it is
+    checked, so every view looks up, stores and answers one spelling per thread."""
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("metadata", {"pattern": ARTICLE_PATTERN})
         kwargs["metadata"] = {"minLength": 1, "maxLength": ARTICLE_MAX, **kwargs["metadata"]}
         super().__init__(validate=article_key, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > ARTICLE_MAX * 3:  # refused by the validator anyway: no work on it
+            return text
+        return canonical_article(text)

@@ -11,7 +11,9 @@ so plain code such as ``sites.py`` and the importers can use them without marshm
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Final
+from urllib.parse import urlsplit
 
 # Integer columns are 32-bit on PostgreSQL (and SQLite refuses anything past 64 bits): an id,
 # a like count or a cursor beyond this names nothing that can exist.
@@ -139,3 +141,74 @@ def ascii_int(value: str, low: int, high: int) -> int | None:
         return None
     number = int(value)
     return number if low <= number <= high else None
+
+
+# --- article keys: one canonical spelling per thread ---------------------------------------
+
+# RFC 3986's unreserved characters: an escape of one of them names the same resource.
+_UNRESERVED: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_ESCAPES_RE: Final = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+_STRAY_PERCENT_RE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_KEPT_ESCAPE_RE: Final = re.compile(r"(%[0-9A-F]{2})")
+# WordPress's plain permalinks: the post or page is named by the query, not the path.
+_PLAIN_PERMALINK_RE: Final = re.compile(r"(?:^|&)((?:p|page_id)=[0-9]{1,20})(?:&|$)")
+
+
+def _decoded_escapes(match: re.Match[str]) -> str:
+    """One run of escapes: UTF-8 text and unreserved characters decoded; reserved ASCII,
+    control characters and bytes that are not UTF-8 stay escaped, in upper case."""
+    raw = bytes.fromhex(match.group(0).replace("%", ""))
+    out: list[str] = []
+    for char in raw.decode("utf-8", errors="surrogateescape"):
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # a byte that is not part of any UTF-8 character
+            out.append(f"%{code - 0xDC00:02X}")
+        elif char in _UNRESERVED or (code > 0x9F and not _is_surrogate(code)):
+            out.append(char)
+        else:  # reserved or other ASCII, C0/C1 controls: the escape keeps its meaning
+            out.append("".join(f"%{byte:02X}" for byte in char.encode("utf-8")))
+    return "".join(out)
+
+
+def _is_surrogate(code: int) -> bool:
+    return 0xD800 <= code <= 0xDFFF
+
+
+def canonical_article(key: str) -> str:
+    """The one spelling of an article key that every door stores and looks up (API.md §4).
+
+    A browser sends ``/2023/05/%E7%B5%8C%E5%96%B6/``, WordPress writes ``%e7...`` and a
+    shared link has ``/2023/05/経営/``: all three become ``/2023/05/経営/``. Escapes of
+    UTF-8 text and of unreserved characters are decoded; every other escape (``%2F``, a
+    byte that is not UTF-8, a control character) stays, upper-cased; a ``%`` that starts no
+    escape becomes ``%25``; the result is NFC. Linear in the key's length, and idempotent:
+    ``canonical_article(canonical_article(k)) == canonical_article(k)``.
+    """
+    if key.isascii() and "%" not in key:
+        return key  # the common case, already canonical (NFC leaves ASCII alone)
+    if "%" not in key:
+        return unicodedata.normalize("NFC", key)
+    key = _ESCAPES_RE.sub(_decoded_escapes, _STRAY_PERCENT_RE.sub("%25", key))
+    # NFC between the escapes left, never across one: "%2A" + U+0301 must not become "%2Á".
+    parts = _KEPT_ESCAPE_RE.split(key)
+    return "".join(
+        part if index % 2 else unicodedata.normalize("NFC", part)
+        for index, part in enumerate(parts)
+    )
+
+
+def article_from_url(url: str) -> str | None:
+    """The article key of a page's address, as the embed derives it from ``location``: the
+    path (``/`` when empty), with WordPress's plain-permalink ``p`` or ``page_id`` kept
+    (``/?p=1``); any other query and the fragment dropped. None for no usable address."""
+    url = url.strip()
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    article = parts.path or "/"
+    if plain := _PLAIN_PERMALINK_RE.search(parts.query):
+        article += "?" + plain.group(1)
+    return canonical_article(article)

@@ -11,6 +11,9 @@ that tells whether an answer is still current, so a repeat of a request is answe
 2. :class:`HotReads`, a WSGI middleware around Flask, keeps the complete 200 answer (status,
    headers as the hooks left them, body, compressed when it was) keyed by everything the
    answer can depend on: path, query string, Origin, Accept-Encoding, Host and scheme.
+   The query is kept as sent, but the check's article keys are the view's canonical ones
+   (``canonical_article``), so every spelling of an article is confirmed against its one
+   thread and its answer names that thread.
 3. On a repeat it runs the check's one query on a pooled connection. The same numbers give
    the stored answer (or a 304 for a matching ``If-None-Match``); anything else, or any
    error, goes through Flask as if this layer did not exist.

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from urllib.parse import quote, urlparse
 from xml.etree.ElementTree import Element
 
+from service.core.text_rules import article_from_url
 from service.transfer.items import (
     ImportRefused,
     ImportSource,
@@ -32,10 +32,8 @@ from service.transfer.xml_stream import (
 
 DISQUS = "{http://disqus.com}"
 DSQ_ID = "{http://disqus.com/disqus-internals}id"
-# What a browser's location.pathname leaves as it is; everything else is percent-encoded,
-# so a Japanese path in the export matches the key the embed sends.
-_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _NO_THREAD = "its thread is not in the file (or has no link)"
+_DELETED_THREAD = "on a thread deleted in Disqus"
 
 
 def _text(element: Element, name: str, ns: str) -> str:
@@ -60,8 +58,9 @@ def _disqus_time(value: str) -> datetime | None:
 
 
 def article_from_link(link: str) -> str:
-    """The article key the embed would send for this page: its path, as the browser has it."""
-    return quote(urlparse(link).path or "/", safe=_PATH_SAFE)
+    """The article key the embed would send for this page: its path (``p``/``page_id`` of a
+    WordPress plain permalink kept), in the one canonical spelling of every door."""
+    return article_from_url(link) or "/"
 
 
 class _DisqusReader(XmlFileReader):
@@ -76,6 +75,7 @@ class _DisqusReader(XmlFileReader):
         )
         self.threads: dict[str, IncomingThread] = {}  # dsq:id -> thread, for those with a link
         self.linkless: set[str] = set()  # dsq:ids of threads without a link
+        self.deleted: set[str] = set()  # dsq:ids of threads marked <isDeleted>true
         self.used: set[str] = set()  # articles handed on, each before its first post
         self.early = ParkedComments()  # posts read before their thread, by its dsq:id
         self.ns = ""
@@ -124,6 +124,10 @@ class _DisqusReader(XmlFileReader):
         link = _text(element, "link", self.ns)
         if not thread_id:
             return
+        if _flag(element, "isDeleted", self.ns):  # Disqus hides its comments: so do we
+            self.deleted.add(thread_id)
+            self.source.skipped[_DELETED_THREAD] += len(self.early.take(thread_id))
+            return
         if not link:
             self.linkless.add(thread_id)
             return
@@ -149,6 +153,9 @@ class _DisqusReader(XmlFileReader):
             skipped["post without dsq:id"] += 1
             return
         thread_id = _reference(element, "thread", ns) or ""
+        if thread_id in self.deleted:
+            skipped[_DELETED_THREAD] += 1
+            return
         thread = self.threads.get(thread_id)
         if thread is None and (not thread_id or thread_id in self.linkless):
             skipped[_NO_THREAD] += 1

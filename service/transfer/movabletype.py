@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from service.core.text_rules import canonical_article
 from service.transfer.items import (
     ImportRefused,
     ImportSource,
@@ -57,12 +58,10 @@ _HREF = re.compile(r"""href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
 
 
 def _same_thread_key(path: str) -> str:
-    """The key two entries' paths are compared by, to refuse two entries on one thread.
-
-    INTEGRATOR (issue 17): replace the body with the one canonical article-key function
-    of ``service/core/`` that the pipeline's thread lookup applies, so that paths the
-    lookup would merge (``/a`` and ``/a/``, say, if it does) are refused here too."""
-    return path
+    """The key two entries' paths are compared by, to refuse two entries on one thread:
+    the canonical article key the pipeline's thread lookup applies, so that two spellings
+    of one address (``/entry/経営`` and ``/entry/%e7%b5%8c%e5%96%b6``) are refused here too."""
+    return canonical_article(path)
 
 
 def mt_date(value: str) -> datetime | None:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service.comments.threads import MAX_DEPTH
 from service.core.extensions import db
+from service.core.text_rules import canonical_article
 from service.db.models import Comment, Site, Thread
 from service.db.types import write_intent
 from service.transfer.items import (
@@ -142,6 +143,10 @@ class _Writer:
     # reading a batch: threads, what is there already, the rules, then rendering
 
     def _prepare(self, batch: _Batch) -> None:
+        # Every reader's keys, however the file spells them, become the one canonical key
+        # here (API.md §4), so no importer can split a thread or miss an existing one.
+        for item in (*batch.threads, *batch.comments):
+            item.article = canonical_article(item.article)
         self.threads.resolve([*batch.threads, *(IncomingThread(c.article) for c in batch.comments)])
         keys = [c.source_key for c in batch.comments]
         found = self._placed_by_key(keys)

@@ -23,6 +23,11 @@ from service.db.models import Comment
 from service.transfer.items import IncomingComment
 
 MAX_BODY = 5000  # characters, as for a comment posted through the API
+# Foreign HTML is parsed twice (the length of its text, the sanitizer), and nested tags cost
+# those parsers time by their depth: bodies past these sizes are refused before any parsing,
+# as the API refuses a request over 64 KiB before reading it. No real comment comes close.
+MAX_HTML = 64 * 1024  # characters
+MAX_TAGS = 2000
 MAX_COUNT = 2**31 - 1  # what an INTEGER column holds on every database
 RENDER_CHUNK = 125  # bodies per task sent to a rendering worker
 PARALLEL_FROM_BATCH = 2  # files of this many batches or more are prepared in forked workers
@@ -83,8 +88,12 @@ def comment_problem(incoming: IncomingComment, text: str, html: str) -> str | No
     would refuse is skipped and counted, not cut (a cut comment says something else)."""
     if len(incoming.source_key) > 128:
         return "source id longer than 128 characters"
+    if not text and html.count("<") > MAX_TAGS:
+        return f"HTML body with more than {MAX_TAGS:,} tags"
     if len(text) > MAX_BODY or (
-        not text and len(html) > MAX_BODY and len(markup.html_to_text(html)) > MAX_BODY
+        not text
+        and len(html) > MAX_BODY
+        and (len(html) > MAX_HTML or len(markup.html_to_text(html)) > MAX_BODY)
     ):
         return f"body longer than {MAX_BODY:,} characters (the API's limit)"
     if not text and not html.strip() and incoming.status != "deleted":

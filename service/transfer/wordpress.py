@@ -19,23 +19,32 @@ WordPress showed:
 * ``source_key`` is ``wordpress:<post id>:<comment id>``: comment ids are unique in one
   WordPress site, and the post id keeps two exports of a multisite network apart when
   they go into one Ranklet site.
+* Each post or page is the thread of the canonical key of its ``<link>``
+  (``article_from_url``: the path, with ``p``/``page_id`` of plain permalinks kept), so the
+  thread is the one the embed opens on that page. An item without ``wp:post_type`` is a
+  post, as WordPress reads it.
 * The author mark goes to comments by a WordPress user who wrote a post or page in the
-  file. WordPress lists those users (``wp:author``) before the items, so a comment's user
-  is known as one at once; when the user's own post comes later in the file than the
-  comment, the mark is given once the file is read (``AuthorComments``).
+  file: ``comment_user_id`` matched to ``wp:author`` by id, or, in exports whose authors
+  have no id (WordPress.com's), by e-mail or name; a ``comment_user_id`` of 0 never. When
+  the user's own post comes later in the file than the comment, the mark is given once the
+  file is read (``AuthorComments``).
+* A file in which nothing was recognized (no post, page or comment) is refused: an import
+  that "succeeds" with nothing is how a wrong file would look fine.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO
-from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element
 
+from service.core.text_rules import article_from_url
 from service.transfer.items import (
     AuthorComments,
     ImportRefused,
@@ -45,6 +54,8 @@ from service.transfer.items import (
     Item,
     foreign_comment,
 )
+from service.transfer.rows import MAX_HTML
+from service.transfer.wpautop import wordpress_paragraphs
 from service.transfer.xml_stream import (
     XmlFileReader,
     local_name,
@@ -53,60 +64,37 @@ from service.transfer.xml_stream import (
     xml_events,
 )
 
-WP_NAMESPACE_PREFIX = "{http://wordpress.org/export/"
+__all__ = ["read_wordpress", "wordpress_paragraphs"]
+
+# WordPress's own importer finds its namespace in the document: 1.0 to 1.2 so far, http or
+# https (WordPress.com writes https://wordpress.org/export/1.2/). The excerpt namespace
+# (".../1.2/excerpt/") is another one and does not match.
+WP_NAMESPACE = re.compile(r"\{https?://wordpress\.org/export/1\.[0-9]{1,3}/\}")
 CONTENT_ENCODED = "{http://purl.org/rss/1.0/modules/content/}encoded"
 DC_CREATOR = "{http://purl.org/dc/elements/1.1/}creator"
 THREAD_TYPES = frozenset({"post", "page"})
 COMMENT_TYPES = frozenset({"", "comment", "review"})
 WP_STATUSES = {"1": "approved", "0": "pending", "spam": "spam"}
 TRASH_STATUSES = frozenset({"trash", "post-trashed"})
+_NOT_WXR = "item without WordPress fields"
 _ZERO_DATE = "0000-00-00 00:00:00"
 _WP_DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
-_BLANK_LINE = re.compile(r"\n\s*\n")
-# Blocks that wpautop does not wrap in <p>: they are paragraphs (or lists) already.
-_BLOCK_START = re.compile(r"^\s*<(?:p|blockquote|ul|ol|pre|div|h[1-6]|table)[\s>]", re.I)
-_PRE_BLOCK = re.compile(r"<pre[\s>].*?</pre>", re.I | re.S)
 
 
-def _is_wp(tag: str, name: str) -> bool:
-    return tag.startswith(WP_NAMESPACE_PREFIX) and tag.endswith("}" + name)
+@dataclass
+class _Post:
+    """The item being read, known from its fields before its first comment."""
+
+    post_id: str = ""
+    post_type: str = "post"
+    thread: IncomingThread | None = None
+    unpublished: bool = False
 
 
-def _wp_fields(element: Element) -> dict[str, str]:
-    """The text of each ``wp:`` child by its local name (the first one of a name), read in
-    one pass over the children rather than one pass per field."""
-    fields: dict[str, str] = {}
-    for child in element:
-        if child.tag.startswith(WP_NAMESPACE_PREFIX):
-            fields.setdefault(child.tag.rpartition("}")[2], child.text or "")
-    return fields
-
-
-def wordpress_paragraphs(text: str) -> str:
-    """WordPress's display rules for comment text (wpautop): a blank line starts a new
-    paragraph, a single newline is a line break, and blocks written as HTML stay blocks.
-    Newlines inside ``<pre>`` are kept as they are."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
-    if not text:
-        return ""
-    kept: list[str] = []
-
-    def keep(match: re.Match[str]) -> str:
-        kept.append(match.group(0))
-        return f"\x00{len(kept) - 1}\x00"
-
-    text = _PRE_BLOCK.sub(keep, text)
-    out: list[str] = []
-    for chunk in _BLANK_LINE.split(text):
-        chunk = chunk.strip()
-        if not chunk:
-            continue
-        if chunk.startswith("\x00") or _BLOCK_START.match(chunk):
-            out.append(chunk)
-        else:
-            out.append("<p>" + chunk.replace("\n", "<br>\n") + "</p>")
-    html = "\n".join(out)
-    return re.sub("\x00(\\d+)\x00", lambda m: kept[int(m.group(1))], html)
+def _laid_out(content: str) -> str:
+    """WordPress's paragraphs, for a body the writer may take: one over its limit is
+    refused there (``transfer_rows``) without being laid out first."""
+    return wordpress_paragraphs(content) if len(content) <= MAX_HTML else content
 
 
 def _wp_time(value: str) -> datetime | None:
@@ -123,31 +111,31 @@ def _wp_time(value: str) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def _article(link: str) -> str | None:
-    """The thread key of a post: its link's path as written (percent-encoding kept)."""
-    link = link.strip()
-    if not link:
-        return None
-    try:
-        return urlsplit(link).path or "/"
-    except ValueError:
-        return None
-
-
 class _WxrReader(XmlFileReader):
-    """Hands on one WXR file's posts (as threads) and comments while it is parsed."""
+    """Hands on one WXR file's posts (as threads) and comments while it is parsed.
+
+    Each ``<wp:comment>`` is handled at its end tag and dropped from its item at once, so
+    memory holds one comment at a time, however many a post has: WordPress writes a post's
+    own fields (link, id, type) before its comments, and those are read at the first one.
+    """
 
     def __init__(self, path: str) -> None:
         super().__init__(path, "WordPress")
+        self.wp: str | None = None  # the document's "{http(s)://wordpress.org/export/1.x/}"
         self.threads: dict[str, IncomingThread] = {}  # article -> thread (one per post)
         self.used: set[str] = set()  # articles handed on, each before its first comment
-        self.author_ids: dict[str, str] = {}  # login -> WordPress user id (wp:author)
+        self.login_by_id: dict[str, str] = {}  # wp:author's id (or one learned) -> login
+        self.login_by_email: dict[str, str] = {}  # of authors without an id
+        self.login_by_name: dict[str, str] = {}  # login or display name of those -> login
         self.creators: set[str] = set()  # logins that wrote a post or page in the file
-        self.author_users: set[str] = set()  # user ids of those
         self.maybe_authors: list[tuple[str, str]] = []  # (source key, user id), decided last
         self.items_skipped: Counter[str] = Counter()
+        self.items = 0
+        self.comments = 0  # <wp:comment> elements seen on posts and pages
+        self.posts = 0  # items that are posts or pages
         self.unpublished = 0
         self.saw_channel = False
+        self.post: _Post | None = None
 
     def open(self) -> ImportSource:
         with self._refusals():
@@ -169,6 +157,24 @@ class _WxrReader(XmlFileReader):
             ),
         )
 
+    def _wp_name(self, tag: str) -> str | None:
+        """The local name of a ``wp:`` element, else None; the first one names the prefix."""
+        if self.wp is None:
+            if (found := WP_NAMESPACE.match(tag)) is None:
+                return None
+            self.wp = found.group(0)
+        return tag[len(self.wp) :] if tag.startswith(self.wp) else None
+
+    def _wp_fields(self, element: Element) -> dict[str, str]:
+        """The text of each ``wp:`` child by its local name (the first one of a name), read
+        in one pass over the children rather than one pass per field."""
+        fields: dict[str, str] = {}
+        for child in element:
+            name = self._wp_name(child.tag)
+            if name is not None and name != "comment":
+                fields.setdefault(name, child.text or "")
+        return fields
+
     def _items(self) -> Iterator[Item]:
         with self._refusals(), open(self.path, "rb") as handle:
             self.handle = handle
@@ -178,12 +184,29 @@ class _WxrReader(XmlFileReader):
                 f"{self.path} is not a WordPress export: it has no <rss><channel> "
                 "(export it in WordPress under Tools → Export)"
             )
+        if not self.posts and not self.comments:
+            self._refuse_empty()
         yield from self._finish()
+
+    def _refuse_empty(self) -> None:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in self.items_skipped.most_common())
+        found = f"{self.items} <item> elements" + (f" ({kinds})" if kinds else "")
+        hint = (
+            "it has no element of WordPress's export namespace (wordpress.org/export/1.x/)"
+            if self.wp is None
+            else "none of them is a post or page"
+        )
+        raise ImportRefused(
+            f"nothing to import in {self.path}: found {found}, no post, page or comment; "
+            f"{hint}. Export it again in WordPress under Tools → "
+            "Export (All content or Posts)."
+        )
 
     def _parse(self, handle: IO[bytes]) -> Iterator[Item]:
         depth = 0
         root: Element | None = None
         channel: Element | None = None
+        item: Element | None = None
         for event, element in xml_events(handle):
             if event == "start":
                 depth += 1
@@ -192,71 +215,101 @@ class _WxrReader(XmlFileReader):
                 elif depth == 2 and element.tag == "channel":
                     channel = element
                     self.saw_channel = True
+                elif depth == 3 and channel is not None and element.tag == "item":
+                    item, self.post = element, None
                 continue
             depth -= 1
-            if depth == 2 and channel is not None:
-                if element.tag == "item":
-                    yield from self._item(element)
-                elif _is_wp(element.tag, "author"):
+            if depth == 3 and item is not None and self._wp_name(element.tag) == "comment":
+                yield from self._on_comment(item, element)
+                item.remove(element)  # one comment in memory at a time
+            elif depth == 2 and channel is not None:
+                if element is item:
+                    self._end_item(element)
+                    item = None
+                elif self._wp_name(element.tag) == "author":
                     self._author(element)
                 channel.remove(element)  # read: let it go, memory stays flat
             elif depth == 1 and root is not None and element is channel:
                 root.remove(element)
 
     def _author(self, element: Element) -> None:
-        fields = _wp_fields(element)
+        fields = self._wp_fields(element)
         login = fields.get("author_login", "").strip()
+        if not login:
+            return
         user_id = fields.get("author_id", "").strip()
-        if login and user_id:
-            self.author_ids[login] = user_id
-            if login in self.creators:
-                self.author_users.add(user_id)
+        if user_id:
+            self.login_by_id[user_id] = login
+            return
+        # WordPress.com's style: no ids, the author known by login and e-mail.
+        if email := fields.get("author_email", "").strip().lower():
+            self.login_by_email[email] = login
+        self.login_by_name[login] = login
+        if name := fields.get("author_display_name", "").strip():
+            self.login_by_name.setdefault(name, login)
 
-    def _item(self, item: Element) -> Iterator[Item]:
-        fields = _wp_fields(item)
-        post_type = fields.get("post_type", "").strip()
-        comments = [child for child in item if _is_wp(child.tag, "comment")]
-        skipped = self.source.skipped
-        if post_type not in THREAD_TYPES:
-            self.items_skipped[post_type or "without a type"] += 1
-            if comments:
-                skipped[f"on a WordPress {post_type or 'item'}, not a post or page"] += len(
-                    comments
-                )
-            return
+    def _start_post(self, item: Element) -> _Post:
+        """The item's own fields, read once, at its first comment or at its end."""
+        fields = self._wp_fields(item)
+        post = _Post(post_id=fields.get("post_id", "").strip())
+        # No post_type is a post, as WordPress reads it; no wp: field at all is not WXR.
+        is_wxr = bool(fields) or any(self._wp_name(child.tag) for child in item)
+        post.post_type = fields.get("post_type", "").strip() or ("post" if is_wxr else _NOT_WXR)
+        if post.post_type not in THREAD_TYPES:
+            return post
+        self.posts += 1
         creator = (item.findtext(DC_CREATOR) or "").strip()
-        if creator and creator not in self.creators:
+        if creator:
             self.creators.add(creator)
-            if creator in self.author_ids:
-                self.author_users.add(self.author_ids[creator])
-        article = _article(item.findtext("link") or "")
-        post_id = fields.get("post_id", "").strip()
-        if article is None or not post_id:
-            if comments:
-                skipped["on a post without a link or post_id"] += len(comments)
-            return
+        link = (item.findtext("link") or "").strip()
+        article = article_from_url(link)
+        if article is None:
+            return post
+        if not post.post_id:  # seen in hand-made exports: the link names the post instead
+            post.post_id = "link-" + hashlib.sha256(article.encode()).hexdigest()[:16]
         title = (item.findtext("title") or "").strip() or None
         thread = self.threads.get(article)
         if thread is None:
-            link = (item.findtext("link") or "").strip()
             url = link if link.startswith(("http://", "https://")) else None
             thread = self.threads[article] = IncomingThread(article, title, url)
-        if fields.get("status", "").strip() not in ("publish", "") and comments:
-            self.unpublished += len(comments)
-        for element in comments:
-            incoming = self._comment(element, thread, post_id)
-            if incoming is None:
-                continue
-            if article not in self.used:
-                self.used.add(article)
-                yield thread
-            yield incoming
+        post.thread = thread
+        post.unpublished = fields.get("status", "").strip() not in ("publish", "")
+        return post
+
+    def _on_comment(self, item: Element, element: Element) -> Iterator[Item]:
+        post = self.post = self.post or self._start_post(item)
+        if post.post_type not in THREAD_TYPES:
+            self.source.skipped[
+                "on an item without WordPress fields"
+                if post.post_type == _NOT_WXR
+                else f"on a WordPress {post.post_type}, not a post or page"
+            ] += 1
+            return
+        self.comments += 1
+        if post.thread is None:
+            self.source.skipped["on a post without a link"] += 1
+            return
+        incoming = self._comment(element, post.thread, post.post_id)
+        if incoming is None:
+            return
+        self.unpublished += post.unpublished
+        if post.thread.article not in self.used:
+            self.used.add(post.thread.article)
+            yield post.thread
+        yield incoming
+
+    def _end_item(self, item: Element) -> None:
+        self.items += 1
+        post = self.post or self._start_post(item)
+        if post.post_type not in THREAD_TYPES:
+            self.items_skipped[post.post_type] += 1
+        self.post = None
 
     def _comment(
         self, element: Element, thread: IncomingThread, post_id: str
     ) -> IncomingComment | None:
         skipped, adjusted = self.source.skipped, self.source.adjusted
-        fields = _wp_fields(element)
+        fields = self._wp_fields(element)
         comment_id = fields.get("comment_id", "").strip()
         if not comment_id:
             skipped["comment without comment_id"] += 1
@@ -291,18 +344,39 @@ class _WxrReader(XmlFileReader):
             author=fields.get("comment_author", ""),
             email=fields.get("comment_author_email", ""),
             website=fields.get("comment_author_url", ""),
-            body_html=wordpress_paragraphs(fields.get("comment_content", "")),
+            body_html=_laid_out(fields.get("comment_content", "")),
         )
         user_id = fields.get("comment_user_id", "").strip()
-        if user_id in self.author_users:
+        if user_id in ("", "0"):  # not signed in: never the mark, whatever e-mail it gives
+            return incoming
+        login = self._author_login(user_id, fields)
+        if login is not None and login in self.creators:
             incoming.is_author = True
-        elif user_id in self.author_ids.values():  # a post author whose post comes later
+        else:  # the post, or the user's id, may come later in the file
             self.maybe_authors.append((incoming.source_key, user_id))
         return incoming
 
+    def _author_login(self, user_id: str, fields: dict[str, str]) -> str | None:
+        """The export author who wrote a comment while signed in: ``comment_user_id`` by
+        the authors' ids, or, where the export gives authors no id (WordPress.com), by the
+        comment's e-mail or name; a user id matched so is that author's for the rest of the
+        file (WordPress marks by user id, whatever name a comment shows)."""
+        if user_id in self.login_by_id:
+            return self.login_by_id[user_id]
+        email = fields.get("comment_author_email", "").strip().lower()
+        login = self.login_by_email.get(email) if email else None
+        login = login or self.login_by_name.get(fields.get("comment_author", "").strip())
+        if login is not None:
+            self.login_by_id[user_id] = login
+        return login
+
     def _finish(self) -> Iterator[Item]:
         # Only now is every post's author known: a post may come after comments by its author.
-        late = [key for key, user_id in self.maybe_authors if user_id in self.author_users]
+        late = [
+            key
+            for key, user_id in self.maybe_authors
+            if self.login_by_id.get(user_id) in self.creators
+        ]
         if late:
             yield AuthorComments(late)
         remarks = self.source.remarks
@@ -322,5 +396,6 @@ class _WxrReader(XmlFileReader):
 
 
 def read_wordpress(path: str) -> ImportSource:
-    """A WordPress WXR export (1.1 or 1.2): posts and pages, comments, replies, statuses."""
+    """A WordPress WXR export (1.0 to 1.2, any ``wordpress.org/export/1.x/`` namespace):
+    posts and pages, comments, replies, statuses, the author mark."""
     return _WxrReader(path).open()

@@ -179,7 +179,7 @@ def test_isso_disqus_fixture_and_a_deleted_thread(
 
 
 def test_data_readme_names_every_file() -> None:
-    readme = (DATA / "README.md").read_text(encoding="utf-8")
+    readmes = "".join(p.read_text(encoding="utf-8") for p in DATA.glob("README*.md"))
     for path in DATA.iterdir():
-        if path.name != "README.md":
-            assert f"`{path.name}`" in readme, path.name
+        if not path.name.startswith(("README", ".")):
+            assert f"`{path.name}`" in readmes, path.name

@@ -234,7 +234,6 @@ def _widget(site: str, query: dict[str, Any]) -> bytes:
             "lang": target.lang,
             "moderation": target.moderation,
             "edit_window": current_app.config["EDIT_WINDOW"],
-            "challenge": target.challenge,
         },
         "rankings": ranking.rankings_document(target, lang)["categories"],
         "comments": reading.thread_page(
@@ -242,4 +241,6 @@ def _widget(site: str, query: dict[str, Any]) -> bytes:
         ).as_dict(),
         "features": {"notify": bool(current_app.config.get("SMTP_HOST"))},
     }
+    if target.challenge == "pow":  # only then: the embed then loads its solver
+        document["site"]["challenge"] = "pow"
     return render_json(Widget, document)

@@ -163,7 +163,9 @@ class WidgetSite(Schema):
     moderation = fields.String(required=True)
     edit_window = fields.Integer(required=True)
     challenge = fields.String(
-        metadata={"description": "pow (absent when off): posts need a solved challenge (GET .../challenge)."}
+        metadata={
+            "description": "pow (absent when off): posts need a solved challenge (GET .../challenge)."
+        }
     )
 
 

@@ -164,7 +164,8 @@ class WidgetSite(Schema):
     edit_window = fields.Integer(required=True)
     challenge = fields.String(
         metadata={
-            "description": "pow (absent when off): posts need a solved challenge (GET .../challenge)."
+            "description": "pow (absent when off): posts need a solved challenge "
+            "(GET .../challenge)."
         }
     )
 

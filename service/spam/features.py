@@ -50,11 +50,13 @@ def comment_features(
     found["links:" + str(min(len(hosts), 4))] = None
     for host in hosts:
         found["host:" + host] = None
+        found["dom:" + _domain(host)] = None
         found["tld:" + host.rsplit(".", 1)[-1]] = None
     site_host = url_host(website)
     found["web:" + ("yes" if site_host else "no")] = None
     if site_host:
         found["webhost:" + site_host] = None
+        found["webdom:" + _domain(site_host)] = None
         found["webtld:" + site_host.rsplit(".", 1)[-1]] = None
     name = normalize(author or "")
     found["name:" + ("none" if not name else "digits" if _DIGITS.search(name) else "plain")] = None
@@ -64,6 +66,14 @@ def comment_features(
     found["len:" + _size(len(text))] = None
     found["latin:" + _size(len(words))] = None
     return list(found)[:MAX_FEATURES]
+
+
+def _domain(host: str) -> str:
+    """The last two labels (three under a two-letter country code's second level, such as
+    co.jp): subdomains that spammers rotate share it."""
+    labels = host.split(".")
+    keep = 3 if len(labels) > 2 and len(labels[-1]) == 2 and len(labels[-2]) <= 3 else 2
+    return ".".join(labels[-keep:])
 
 
 def bucket(feature: str) -> int:

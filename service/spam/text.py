@@ -13,6 +13,7 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
+_BLOCK_TAG = re.compile(r"</?(?:p|br|li|ul|ol|blockquote|pre|h[1-6]|hr|div)\b[^>]*>", re.I)
 _TAG = re.compile(r"<[^>]*>")
 _HREF = re.compile(r'href="([^"]*)"')
 _SPACES = re.compile(r"\s+")
@@ -27,8 +28,9 @@ def normalize(text: str) -> str:
 
 
 def rendered_text(body_html: str) -> str:
-    """The visible text of sanitized comment HTML (block ends become spaces)."""
-    return html.unescape(_TAG.sub(" ", body_html))
+    """The visible text of sanitized comment HTML: block ends become spaces, inline tags
+    (emphasis, links, code) vanish, as a reader sees ``c<strong>a</strong>sino``."""
+    return html.unescape(_TAG.sub("", _BLOCK_TAG.sub(" ", body_html)))
 
 
 def link_hosts(body_html: str) -> list[str]:

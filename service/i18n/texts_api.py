@@ -17,6 +17,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "not_string": {"en": "Not a valid string.", "ja": "文字列で指定してください。"},
     "not_bool": {"en": "Not a valid boolean.", "ja": "true か false で指定してください。"},
     "not_int": {"en": "Not a valid integer.", "ja": "型が正しくありません。"},
+    "not_number": {"en": "Not a valid number.", "ja": "数値で指定してください。"},
+    "special_number": {
+        "en": "Special numeric values (nan or infinity) are not permitted.",
+        "ja": "NaN や無限大は指定できません。",
+    },
     "not_mapping": {"en": "Not a valid mapping type.", "ja": "型が正しくありません。"},
     "not_list": {"en": "Not a valid list.", "ja": "型が正しくありません。"},
     "wrong_type": {"en": "Invalid input type.", "ja": "型が正しくありません。"},

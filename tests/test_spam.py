@@ -291,3 +291,28 @@ def test_proof_of_work_is_required_once_per_post_when_on(client, site, app):
         "<p>no pow needed yet</p>",
         "<p>solved</p>",
     ]
+
+
+def test_the_cli_sets_the_challenge_patterns_and_threshold(ranklet, cli_app):
+    made = ranklet(
+        "site", "create", "cli", "--origin", "https://b.example.com", "--challenge", "pow"
+    )
+    assert made.exit_code == 0, made.output
+    changed = ranklet(
+        "site", "update", "cli", "--spam-pattern", r"bit\.ly/", "--spam-threshold", "0.97"
+    )
+    assert changed.exit_code == 0, changed.output
+    unsafe = ranklet("site", "update", "cli", "--spam-pattern", r"(\w+\s?)+$")
+    assert unsafe.exit_code != 0 and "too slow" in unsafe.output
+    from service.sites.settings import get_site
+
+    with cli_app.app_context():
+        site = get_site("cli")
+        assert (site.challenge, site.spam_patterns, site.spam_threshold) == (
+            "pow",
+            [r"bit\.ly/"],
+            0.97,
+        )
+    assert ranklet("site", "update", "cli", "--challenge", "off").exit_code == 0
+    with cli_app.app_context():
+        assert get_site("cli").challenge == "off"

@@ -316,3 +316,31 @@ def test_the_cli_sets_the_challenge_patterns_and_threshold(ranklet, cli_app):
     assert ranklet("site", "update", "cli", "--challenge", "off").exit_code == 0
     with cli_app.app_context():
         assert get_site("cli").challenge == "off"
+
+
+def test_learning_is_exact_across_workers_in_parallel(app, app_config, new_app, site):
+    """Two apps on one database (two workers), four threads: every post and every move
+    between classes counts exactly once (atomic increments, conditional label updates)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from service.core.extensions import db
+    from service.db.models import SpamCount
+    from service.spam.features import bucket
+
+    other = new_app(app_config)
+    clients = [app.test_client(), other.test_client()]
+    posted = list(
+        ThreadPoolExecutor(4).map(
+            lambda n: _post(clients[n % 2], f"shared words number {n}", 201).get_json(),
+            range(16),
+        )
+    )
+    ids = [p["comment"]["id"] for p in posted]
+    # Each comment moved to spam twice at once, by both workers: counted once.
+    jobs = [(clients[n % 2], i) for n, i in enumerate(ids + ids)]
+    list(ThreadPoolExecutor(4).map(lambda job: _moderate(job[0], site, job[1], "spam"), jobs))
+    with app.app_context():
+        rows = {r.bucket: (r.ham, r.spam) for r in db.session.query(SpamCount).all()}
+    assert rows[-1] == (0, 16)
+    assert rows[bucket("w:shared")] == (0, 16)
+    assert rows[bucket("p:shared words")] == (0, 16)

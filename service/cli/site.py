@@ -155,7 +155,7 @@ def site_list(as_json: bool) -> None:
 @click.option(
     "--spam-threshold",
     type=click.FloatRange(0.5, 1.0),
-    help="The learning filter holds comments scored above this (0.5 to 1; default 0.9).",
+    help="The learning filter holds comments scored above this (0.5 to 1; default 0.95).",
 )
 @click.option(
     "--challenge",

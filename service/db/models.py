@@ -52,7 +52,7 @@ class Site(db.Model):  # type: ignore[name-defined,misc]
     # Spam guards (issue 19): regular expressions that store a match as spam, the learning
     # filter's threshold (a score above it is held as spam), and the proof of work (pow|off).
     spam_patterns: Mapped[list[str] | None] = mapped_column(JSON, default=list)
-    spam_threshold: Mapped[float] = mapped_column(Float, default=0.9, server_default="0.9")
+    spam_threshold: Mapped[float] = mapped_column(Float, default=0.95, server_default="0.95")
     challenge: Mapped[str] = mapped_column(String(8), default="off", server_default="off")
     # Bumped by every change to settings, categories or rankings: ETags of rankings, badges
     # and widgets derive from it, so a 304 costs one indexed lookup and no rendering.

@@ -1,9 +1,10 @@
 """The features the learning filter counts, hashed into a fixed number of buckets.
 
 Japanese has no spaces between words, so CJK text gives character bigrams; Latin text gives
-words (and word pairs). Link spam often reads harmless, so the links' hosts and top-level
-domains, the website field and the name are features too. Each feature is counted once per
-comment (presence, not frequency): a repeated word says no more than one.
+words, word pairs and the words' character 4-grams. Link spam often reads harmless, so the
+links' hosts, domains and top-level domains, the website field and the name are features too.
+Each feature is counted once per comment (presence, not frequency): a repeated word says no
+more than one.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def comment_features(
             found["w:" + ("#" if word.isdigit() else word)] = None
     for first, second in itertools.pairwise(words):
         found[f"p:{first} {second}"] = None
+    for word in words:  # character 4-grams: plurals, inflections and s.p.e.l.l.i.n.g tricks
+        padded = f" {word} "
+        for i in range(len(padded) - 3):
+            found["g:" + padded[i : i + 4]] = None
     for run in _CJK_RUN.findall(text):
         if len(run) == 1:
             found["c:" + run] = None

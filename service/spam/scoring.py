@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 MIN_EACH = 20  # comments of each class before the filter holds anything by itself
-STRENGTH = 0.45  # Robinson's s: how much an unseen feature leans to 0.5
+STRENGTH = 1.0  # Robinson's s: how much an unseen feature leans to 0.5
 MIN_DISTANCE = 0.1  # features closer than this to 0.5 say nothing
 MAX_CLUES = 150
 
@@ -54,9 +54,13 @@ def _chi2_survival(x2: float, freedom: int) -> float:
     if m <= 0:
         return 1.0
     log_m = math.log(m)
-    terms = [-m + i * log_m - math.lgamma(i + 1) for i in range(freedom // 2)]
+    log_term = -m  # log(e^-m m^i / i!), term by term
+    terms = [log_term]
+    for i in range(1, freedom // 2):
+        log_term += log_m - math.log(i)
+        terms.append(log_term)
     top = max(terms)
-    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
+    return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in terms))
 
 
 def clues(counts: Counts, buckets: Iterable[int]) -> list[tuple[int, float]]:

@@ -18,7 +18,7 @@ def upgrade():
     with op.batch_alter_table("sites") as batch:
         batch.add_column(sa.Column("spam_patterns", sa.JSON(), nullable=True))
         batch.add_column(
-            sa.Column("spam_threshold", sa.Float(), nullable=False, server_default="0.9")
+            sa.Column("spam_threshold", sa.Float(), nullable=False, server_default="0.95")
         )
         batch.add_column(
             sa.Column("challenge", sa.String(length=8), nullable=False, server_default="off")

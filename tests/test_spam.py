@@ -344,3 +344,21 @@ def test_learning_is_exact_across_workers_in_parallel(app, app_config, new_app, 
     assert rows[-1] == (0, 16)
     assert rows[bucket("w:shared")] == (0, 16)
     assert rows[bucket("p:shared words")] == (0, 16)
+
+
+def test_the_spam_link_of_an_e_mail_teaches_the_filter(app, client, site):
+    from urllib.parse import urlsplit
+
+    from service.notify.email_links import moderation_url
+
+    comment_id = _post(client, "Earn money fast", 201).get_json()["comment"]["id"]
+    assert _rules(client, site)["learned"] == {"ham": 1, "spam": 0, "ready": False}
+    with app.test_request_context():
+        link = urlsplit(moderation_url(comment_id, "spam")).path
+    page = client.get(link)
+    assert '<button type="submit">スパムにする</button>' in page.get_data(as_text=True)
+    done = client.post(link)
+    assert done.status_code == 200
+    assert "スパムフィルタが学習しました" in done.get_data(as_text=True)
+    assert _rules(client, site)["learned"] == {"ham": 0, "spam": 1, "ready": False}
+    assert [c["id"] for c in _queue(client, site, "spam")] == [comment_id]

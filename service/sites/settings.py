@@ -178,6 +178,8 @@ def _apply_spam(site: Site, settings: SiteSettings) -> None:
         patterns = list(dict.fromkeys(p.strip() for p in settings.spam_patterns if p.strip()))
         if len(patterns) > spam_rules.MAX_PATTERNS:
             raise SiteError(f"at most {spam_rules.MAX_PATTERNS} spam patterns")
+        for pattern in patterns:  # control characters (NUL) never reach the database
+            _field_error("spam_patterns", line_problem(pattern))
         try:
             site.spam_patterns = [spam_rules.check_pattern(p) for p in patterns]
         except spam_rules.PatternError as error:

@@ -13,7 +13,8 @@ from marshmallow import Schema, fields, validate
 from service.comments.threads import get_comment_or_404
 from service.core.extensions import db
 from service.core.request_input import ApiBlueprint
-from service.core.schema_fields import StrictSchema
+from service.core.schema_fields import StrictSchema, UtcDateTime, plain_line
+from service.core.text_rules import BANNED_WORD_MAX, LINE_PATTERN
 from service.db.models import SpamBlock
 from service.http.auth import require_admin
 from service.sites.settings import SiteError, SiteSettings, get_site_or_404, update_site
@@ -47,11 +48,23 @@ class SpamRules(Schema):
 
 
 class SpamRulesInput(StrictSchema):
+    """A PUT replaces the rules: words and patterns are both given (empty lists clear)."""
+
     words = fields.List(
-        fields.String(validate=validate.Length(max=200)), validate=validate.Length(max=1000)
+        fields.String(
+            validate=[validate.Length(max=BANNED_WORD_MAX), plain_line],
+            metadata={"pattern": LINE_PATTERN},
+        ),
+        required=True,
+        validate=validate.Length(max=1000),
     )
     patterns = fields.List(
-        fields.String(validate=validate.Length(max=200)), validate=validate.Length(max=100)
+        fields.String(
+            validate=[validate.Length(max=200), plain_line], metadata={"pattern": LINE_PATTERN}
+        ),
+        required=True,
+        validate=validate.Length(max=100),
+        metadata={"description": "Regular expressions; each must compile and run fast."},
     )
     threshold = fields.Float(validate=validate.Range(0.5, 1.0))
     challenge = fields.String(validate=validate.OneOf(challenge.CHALLENGE_MODES))
@@ -61,7 +74,7 @@ class Block(Schema):
     id = fields.Integer(required=True)
     kind = fields.String(required=True, metadata={"description": "client or email"})
     note = fields.String(required=True)
-    created_at = fields.DateTime(required=True)
+    created_at = UtcDateTime(required=True)
 
 
 class Blocks(Schema):

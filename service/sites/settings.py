@@ -141,16 +141,18 @@ def _apply(site: Site, settings: SiteSettings) -> None:
     if settings.notify_pending is not None:
         site.notify_pending = settings.notify_pending
     if settings.banned_words is not None:
-        # Stored as rules.py compares them: NFKC, case-folded (full-width = half-width).
-        words = {spam_rules.normalize_word(w) for w in settings.banned_words if w.strip()}
-        if len(words) > MAX_BANNED_WORDS:
+        given = {w.strip() for w in settings.banned_words if w.strip()}
+        if len(given) > MAX_BANNED_WORDS:
             raise SiteError(f"at most {MAX_BANNED_WORDS} banned words")
-        for word in words:
+        for word in given:
             _field_error(
                 "banned_words",
                 name_problem(word, BANNED_WORD_MAX) or line_problem(word),
                 max_length=BANNED_WORD_MAX,
             )
+        # Stored as rules.py compares them: NFKC, case-folded (full-width = half-width),
+        # without invisible characters (a word of only those says nothing, and is dropped).
+        words = {spam_rules.normalize_word(w) for w in given} - {""}
         site.banned_words = sorted(words)
     _apply_spam(site, settings)
     if settings.rank_events is not None:

@@ -370,3 +370,16 @@ def test_the_spam_link_of_an_e_mail_teaches_the_filter(app, client, site):
     assert "スパムフィルタが学習しました" in done.get_data(as_text=True)
     assert _rules(client, site)["learned"] == {"ham": 0, "spam": 1, "ready": False}
     assert [c["id"] for c in _queue(client, site, "spam")] == [comment_id]
+
+
+def test_the_solver_is_served_like_the_embed_and_nothing_else_is(client):
+    solver = client.get("/embed/pow.js", headers={"Accept-Encoding": "gzip"})
+    assert solver.status_code == 200 and solver.headers["Content-Encoding"] == "gzip"
+    assert solver.mimetype == "text/javascript"
+    import gzip
+
+    source = gzip.decompress(solver.data).decode()
+    assert "window.RankletPow" in source and "crypto.subtle.digest" in source
+    assert "/* Ranklet" not in source  # minified: comments gone
+    missing = client.get("/embed/other.js")
+    assert missing.status_code == 404 and missing.mimetype == "application/json"

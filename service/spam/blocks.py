@@ -7,9 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from service.core.extensions import db
 from service.db.models import Comment, Site, SpamBlock
+from service.db.types import utcnow
 
 KINDS = ("client", "email")
 
@@ -18,20 +21,24 @@ def block_commenter(site: Site, comment: Comment, note: str) -> list[SpamBlock]:
     """Block the comment's address and e-mail (those it has); repeats change nothing. The
     caller commits (with a moderation action, for the admin's one click)."""
     wanted = [("client", comment.client_lookup), ("email", comment.email_lookup)]
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     blocks = []
     for kind, digest in wanted:
         if not digest:
             continue
+        # ON CONFLICT DO NOTHING: two authors blocking at once make one row, never a 500.
+        db.session.execute(
+            insert(SpamBlock)
+            .values(site_id=site.id, kind=kind, digest=digest, note=note[:200], created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["site_id", "kind", "digest"])
+        )
         block = db.session.scalar(
             select(SpamBlock).where(
                 SpamBlock.site_id == site.id, SpamBlock.kind == kind, SpamBlock.digest == digest
             )
         )
-        if block is None:
-            block = SpamBlock(site_id=site.id, kind=kind, digest=digest, note=note[:200])
-            db.session.add(block)
         blocks.append(block)
-    db.session.flush()
     return blocks
 
 

@@ -141,7 +141,7 @@ def _bind_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from service.comments import feeds
+    from service.comments import feeds, spam_api
     from service.comments import views as comments
     from service.core.extensions import api
     from service.demo import views as demo
@@ -151,6 +151,7 @@ def _register_blueprints(app: Flask) -> None:
 
     api.register_blueprint(rankings.blp)
     api.register_blueprint(comments.blp)
+    api.register_blueprint(spam_api.blp)
     app.register_blueprint(ops.blp)
     app.register_blueprint(badges.blp)
     app.register_blueprint(feeds.blp)

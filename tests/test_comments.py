@@ -25,7 +25,14 @@ PUBLIC_FIELDS = {
     "deleted",
     "replies",
 }
-PRIVATE_FIELDS = (PUBLIC_FIELDS - {"replies"}) | {"email", "status", "article", "notify"}
+PRIVATE_FIELDS = (PUBLIC_FIELDS - {"replies"}) | {
+    "email",
+    "status",
+    "article",
+    "notify",
+    "spam_score",
+    "spam_features",
+}
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -1169,13 +1176,14 @@ def test_more_than_three_links_are_held_for_moderation(client, site):
     assert comment(client, four, headers=site.auth)["status"] == "approved"
 
 
-def test_banned_words_hold_a_comment_for_moderation(client, site, app):
+def test_banned_words_store_a_comment_as_spam(client, site, app):
     update_site(app, banned_words=["Casino", "  cheap pills "])
     assert comment(client, "Visit my CASINO today", expect=202)["status"] == "pending"
     assert comment(client, "hi", author="cheap pills", expect=202)["status"] == "pending"
     assert comment(client, "A perfectly fine comment")["status"] == "approved"
     assert page(client)["total"] == 1
-    assert len(moderation(client, site)["comments"]) == 2
+    spam = client.get(f"/api/v1/sites/{site.slug}/moderation?status=spam", headers=site.auth)
+    assert len(spam.json["comments"]) == 2
 
 
 def test_rate_limit_answers_429_with_retry_after(client, site, app):

@@ -603,7 +603,7 @@ def test_author_email_is_escaped_and_its_links_work_once(app, client, make_site,
     assert "Hi &lt;script&gt;alert(1)&lt;/script&gt; bold &amp; link" in rich
     assert "eve@example.com" not in message.as_string()
 
-    approve, delete = _links(message)
+    approve, _spam, delete = _links(message)
     page = client.get(urlsplit(approve).path)
     assert page.status_code == 200
     assert page.headers["Content-Security-Policy"] == PAGE_CSP
@@ -642,7 +642,7 @@ def test_an_approve_link_cannot_delete(app, client, make_site, smtp, monkeypatch
     make_site("blog", moderation="all", notify_email="author@example.com", lang="en")
     comment_id = post(client, status=202, body="Please approve")["comment"]["id"]
     assert deliver(app) == 1
-    approve, delete = (urlsplit(u).path for u in _links(smtp.messages[0]))
+    approve, _spam, delete = (urlsplit(u).path for u in _links(smtp.messages[0]))
     assert smtp.messages[0]["Subject"] == "[blog] Comment awaiting approval on /posts/1"
 
     with app.test_request_context():
@@ -692,7 +692,7 @@ def test_an_approve_link_after_a_delete_names_the_status_in_the_sites_language(
     make_site("blog", moderation="all", notify_email="author@example.com", lang=lang)
     comment_id = post(client, status=202, body="Please approve")["comment"]["id"]
     assert deliver(app) == 1
-    approve, delete = (urlsplit(u).path for u in _links(smtp.messages[0]))
+    approve, _spam, delete = (urlsplit(u).path for u in _links(smtp.messages[0]))
     done = client.post(delete).get_data(as_text=True)
     assert '<a href="http://127.0.0.1:8000/admin/">' in done  # on to the admin
     # The approve link now says at once that it has nothing to do: no button to press.

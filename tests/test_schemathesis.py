@@ -45,6 +45,12 @@ include-name = "GET /api/v1/sites/{site}/comments"
 checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 403, 404, 422]
 
 [[operations]]
+include-name = "PUT /api/v1/sites/{site}/spam-rules"
+# A pattern must compile as a regular expression and finish hostile probes in time (issue
+# 19): neither can be written as a schema, so a schema-valid pattern may be a 422.
+checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 403, 404, 422]
+
+[[operations]]
 include-name = "POST /api/v1/sites/{site}/comments"
 # The contract answers 422 for a schema-valid `parent_id` that is not a visible comment of
 # the same thread (API.md, comment rules): generated ids name no such comment.
@@ -160,6 +166,6 @@ def test_the_rest_of_the_api_passes_every_check(served):
     server, site, config = served
     done = run_schemathesis(server, site.token, config, "--exclude-path-regex", RANKINGS)
     assert done.returncode == 0, failures(done)
-    assert "Tested: 9" in done.stdout, done.stdout[-3000:]
+    assert "Tested: 15" in done.stdout, done.stdout[-3000:]
     # The stateful phase ran and followed the document's links from a posted comment.
     assert "Stateful" in done.stdout and "API Links" in done.stdout, done.stdout[-3000:]

@@ -12,14 +12,15 @@ from service.comments import representation
 from service.core.extensions import db
 from service.core.text_rules import MAX_ID, ascii_int
 from service.db.models import Comment, Site, Thread
+from service.spam import blocks
 
 PAGE_SIZE = 50
 THREAD_LIMIT = 500
 STATUSES = ("pending", "spam", "approved", "deleted")
 ACTIONS_FOR = {
-    "pending": ("approve", "spam", "delete"),
-    "approved": ("spam", "delete"),
-    "spam": ("approve", "delete"),
+    "pending": ("approve", "spam", "block", "delete"),
+    "approved": ("spam", "block", "delete"),
+    "spam": ("approve", "block", "delete"),
     "deleted": ("restore",),
 }
 
@@ -73,7 +74,7 @@ def moderate() -> Response:
     else:
         action = request.form.get("action", "")
         raw_ids = request.form.getlist("ids")
-    if action not in comment_moderation.MODERATION_STATUS:
+    if action not in comment_moderation.MODERATION_STATUS and action != "block":
         return page("admin/error.html", 400, message=g.t("bad_request"))
     ids = {number for raw in raw_ids if (number := ascii_int(raw, 1, MAX_ID)) is not None}
     back = _moderation_return()
@@ -84,7 +85,10 @@ def moderate() -> Response:
         select(Comment).where(Comment.site_id == g.site.id, Comment.id.in_(ids))
     ).all()
     try:
-        comment_moderation.moderate_many(comments, action)
+        if action == "block":  # one click: block the commenter and keep the comment as spam
+            for comment in comments:
+                blocks.block_commenter(g.site, comment, f"{comment.author or '-'} #{comment.id}")
+        comment_moderation.moderate_many(comments, "spam" if action == "block" else action)
     except comment_moderation.ErasedComment:
         flash(g.t("erased_cannot_restore"), "error")
         return redirect(back)

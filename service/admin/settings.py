@@ -21,6 +21,8 @@ from service.sites.settings import (
     rotate_token,
     update_site,
 )
+from service.spam.blocks import site_blocks, unblock
+from service.spam.challenge import CHALLENGE_MODES
 
 
 def _lines(name: str) -> list[str]:
@@ -37,6 +39,9 @@ def _settings_from_form() -> SiteSettings:
         notify_email=request.form.get("notify_email", ""),
         notify_pending=request.form.get("notify_pending") == "on",
         banned_words=_lines("banned_words"),
+        spam_patterns=_lines("spam_patterns"),
+        spam_threshold=request.form.get("spam_threshold") or None,
+        challenge=request.form.get("challenge") or None,
         rank_events=request.form.get("rank_events") or None,
         best_flag_days=request.form.get("best_flag_days") or None,
         timezone=request.form.get("timezone", ""),
@@ -67,6 +72,9 @@ def _settings_values(site: Site) -> dict[str, Any]:
         "notify_email": decrypt(site.notify_email_encrypted) or "",
         "notify_pending": site.notify_pending,
         "banned_words": "\n".join(site.banned_words or []),
+        "spam_patterns": "\n".join(site.spam_patterns or []),
+        "spam_threshold": f"{site.spam_threshold:g}",
+        "challenge": site.challenge,
         "rank_events": site.rank_events,
         "best_flag_days": site.best_flag_days,
         "timezone": site.timezone or "",
@@ -81,6 +89,8 @@ def _settings_page(code: int = 200, **context: Any) -> Response:
         modes=MODERATION_MODES,
         rank_event_modes=RANK_EVENTS,
         default_timezone=DEFAULT_TIMEZONES.get(g.site.lang, "UTC"),
+        challenge_modes=CHALLENGE_MODES,
+        blocks=site_blocks(g.site),
         **context,
     )
 
@@ -116,6 +126,14 @@ def save_settings() -> Response:
     if g.site.webhook_url and g.site.webhook_url != previous_webhook:
         reveal("webhook", new_webhook_secret(g.site))
     return done(g.t("saved"), "admin.settings")
+
+
+@blp.post("/blocks/<int(max=2147483647):block_id>/delete")
+def unblock_commenter(block_id: int) -> Response:
+    """Unblock one commenter: their later comments are checked like anyone's."""
+    if not unblock(g.site, block_id):
+        return page("admin/error.html", 404, message=g.t("not_found"))
+    return done(g.t("unblocked"), "admin.settings")
 
 
 # --- erasure --------------------------------------------------------------------------------

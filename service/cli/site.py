@@ -41,6 +41,14 @@ def site() -> None:
     show_default=True,
     help="all: every reader comment waits for approval.",
 )
+@click.option(
+    "--challenge",
+    type=click.Choice(["pow", "off"]),
+    default="off",
+    show_default=True,
+    help="pow: reader posts must carry an invisible proof of work solved by the embed "
+    "(ALTCHA); off: none.",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"site", "token"} as JSON only.')
 @with_appcontext
 def site_create(
@@ -50,6 +58,7 @@ def site_create(
     lang: str,
     timezone: str | None,
     moderation: str,
+    challenge: str,
     as_json: bool,
 ) -> None:
     """Create a site with the default categories and print its admin token once."""
@@ -65,6 +74,7 @@ def site_create(
                 lang=lang,
                 moderation=moderation,
                 timezone=timezone,
+                challenge=challenge,
             ),
         )
     except SiteError as error:
@@ -132,7 +142,26 @@ def site_list(as_json: bool) -> None:
     "--banned-word",
     "banned_words",
     multiple=True,
-    help="Hold comments containing this word (repeatable; replaces the list).",
+    help="Store comments containing this word as spam, as readers read it: after Markdown, "
+    "full-width and zero-width characters (repeatable; replaces the list).",
+)
+@click.option(
+    "--spam-pattern",
+    "spam_patterns",
+    multiple=True,
+    help="A regular expression whose match stores a comment as spam, e.g. 'bit\\.ly/' "
+    "(repeatable; replaces the list; checked to run fast).",
+)
+@click.option(
+    "--spam-threshold",
+    type=click.FloatRange(0.5, 1.0),
+    help="The learning filter holds comments scored above this (0.5 to 1; default 0.95).",
+)
+@click.option(
+    "--challenge",
+    type=click.Choice(["pow", "off"]),
+    help="pow: reader posts must carry an invisible proof of work solved by the embed "
+    "(ALTCHA); off: none.",
 )
 @click.option(
     "--rank-events",
@@ -158,6 +187,9 @@ def site_update(
     notify_email: str | None,
     notify_pending: bool | None,
     banned_words: tuple[str, ...],
+    spam_patterns: tuple[str, ...],
+    spam_threshold: float | None,
+    challenge: str | None,
     rank_events: str | None,
     best_flag_days: int | None,
     as_json: bool,
@@ -175,6 +207,9 @@ def site_update(
         notify_email=notify_email,
         notify_pending=notify_pending,
         banned_words=list(banned_words) or None,
+        spam_patterns=list(spam_patterns) or None,
+        spam_threshold=spam_threshold,
+        challenge=challenge,
         rank_events=rank_events,
         best_flag_days=best_flag_days,
         timezone=timezone,

@@ -18,6 +18,7 @@ from service.core.crypto import token_matches
 from service.core.extensions import db
 from service.db.models import Comment, Site
 from service.db.types import utcnow
+from service.spam import model as spam_model
 
 
 def edit_window_open(comment: Comment, edit_token: str | None) -> bool:
@@ -31,6 +32,8 @@ def edit_window_open(comment: Comment, edit_token: str | None) -> bool:
 
 
 def edit_comment(site: Site, comment: Comment, changes: dict[str, Any]) -> Comment:
+    label = comment.spam_label
+    spam_model.learn(comment, None)  # un-learn the old text; the new one is learned below
     if "body" in changes:
         comment.body_text = changes["body"].strip()
         comment.body_html = markup.render_comment(comment.body_text)
@@ -38,14 +41,16 @@ def edit_comment(site: Site, comment: Comment, changes: dict[str, Any]) -> Comme
         comment.author = (changes["author"] or "").strip() or None
     if "website" in changes:
         comment.website = changes["website"] or None
-    if (
-        not comment.is_author
-        and comment.status == "approved"
-        and held_reason(site, comment.body_text, comment.body_html, comment.author, comment.website)
-    ):
-        set_status(comment, "pending")  # an edit may not sneak spam past the checks
+    reason = None
+    if not comment.is_author and comment.status == "approved":
+        reason = held_reason(
+            site, comment.body_text, comment.body_html, comment.author, comment.website
+        )
+    if reason:  # an edit may not sneak spam past the checks
+        set_status(comment, "spam" if reason == "spam" else "pending")
     else:
         count_change(comment.thread_id, 0)
+        spam_model.learn(comment, label)
     comment.edited_at = utcnow()
     db.session.commit()
     return comment

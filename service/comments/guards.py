@@ -1,28 +1,42 @@
 """Spam guards: which new or edited comment is held for the site's author, or kept as spam.
 
 A filled honeypot is stored as spam but answered like a normal comment, so bots learn
-nothing; the status the client is told then follows the site's moderation mode. Too many
-links or a banned word hold a comment for moderation, at posting and at every edit. (The
-rate limit, which comes before any of this, is in ``rate_limits``.)
+nothing; the status the client is told then follows the site's moderation mode. The
+author's rules (blocked commenters, words, patterns: ``service.spam.rules``) and the learning
+filter over the site's threshold (``service.spam.model``) store a comment as spam and answer
+"pending", as for any held comment. Too many links hold a comment for moderation, at posting
+and at every edit. (The rate limit, which comes before any of this, is in ``rate_limits``.)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from service.comments import markup
 from service.db.models import Site
+from service.spam import model, rules
+from service.spam.features import comment_features
 
 MAX_LINKS = 3
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str  # stored
+    told: str  # what the poster is told: approved | pending
+    score: float | None  # the learning filter's, None when not scored
+    features: list[str]  # what the filter counts if the comment is learned as ham
 
 
 def held_reason(
     site: Site, body: str, body_html: str, author: str | None, website: str | None
 ) -> str | None:
-    """Why a reader's comment waits for moderation, or None when nothing holds it."""
+    """Why an edited comment may not stay published, or None: ``spam`` for the author's
+    rules, ``links`` for too many links."""
+    if rules.rule_match(site, body_html, author, website):
+        return "spam"
     if markup.count_html_links(body_html) > MAX_LINKS:
         return "links"
-    text = " ".join(x for x in (body, author or "", website or "") if x).lower()
-    if any(word in text for word in site.banned_words or []):
-        return "banned word"
     return None
 
 
@@ -31,19 +45,25 @@ def new_status(
     *,
     as_author: bool,
     honeypot: bool,
-    body: str,
     body_html: str,
     author: str | None,
     website: str | None,
-) -> tuple[str, str]:
-    """The status a new comment is stored with, and the one its poster is told."""
+    has_email: bool = False,
+    client_lookup: str | None = None,
+    email_lookup: str | None = None,
+) -> Decision:
+    """The status a new comment is stored with, the one its poster is told, and its score."""
     if as_author:
-        status = "approved"
-    elif honeypot:
-        status = "spam"
-    elif site.moderation == "all" or held_reason(site, body, body_html, author, website):
-        status = "pending"
-    else:
-        status = "approved"
-    held = status == "pending" or (honeypot and site.moderation == "all")
-    return status, "pending" if held else "approved"
+        return Decision("approved", "approved", None, [])
+    features = comment_features(body_html, author, website, has_email)
+    score, ready = model.score(site.id, features)
+    if honeypot:
+        return Decision("spam", "pending" if site.moderation == "all" else "approved", score, [])
+    rule = rules.rule_match(
+        site, body_html, author, website, client_lookup=client_lookup, email_lookup=email_lookup
+    )
+    if rule or (ready and score is not None and score > site.spam_threshold):
+        return Decision("spam", "pending", score, [])
+    if site.moderation == "all" or markup.count_html_links(body_html) > MAX_LINKS:
+        return Decision("pending", "pending", score, [])
+    return Decision("approved", "approved", score, features)

@@ -13,6 +13,7 @@ from service.comments.representation import private
 from service.comments.threads import set_status
 from service.core.extensions import db
 from service.db.models import Comment, Site, Thread
+from service.spam import model as spam_model
 
 MODERATION_STATUS = {
     "approve": "approved",
@@ -37,7 +38,10 @@ def moderate_many(comments: Sequence[Comment], action: str) -> Sequence[Comment]
         db.session.rollback()
         raise ErasedComment("An erased comment cannot be approved or restored.")
     for comment in comments:
+        label = spam_model.moderation_label(action, comment.status)
         set_status(comment, status)
+        if label is not None and not comment.is_author and comment.body_text:
+            spam_model.learn(comment, label)  # the filter learns in the same commit
     db.session.commit()
     return comments
 
@@ -59,4 +63,9 @@ def moderation_page(
     more = len(rows) > limit
     rows = rows[:limit]
     items = [private(comment, site.lang, article) for comment, article in rows]
+    reasons = spam_model.explain(site.id, [comment for comment, _ in rows])
+    for item in items:
+        item["spam_features"] = [
+            {"feature": name, "spam_probability": p} for name, p in reasons.get(item["id"], [])
+        ]
     return items, (str(rows[-1][0].id) if more and rows else None)

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
+from flask import current_app, has_request_context
 from flask_smorest import abort
 from sqlalchemy import Integer, bindparam, func, insert, select, update
 
 from service.comments import markup
-from service.comments.guards import new_status
+from service.comments.guards import Decision, new_status
 from service.comments.threads import (
     MAX_DEPTH,
     count_change,
@@ -26,10 +26,12 @@ from service.comments.threads import (
     find_thread,
 )
 from service.core import events
+from service.core.client import client_key
 from service.core.crypto import avatar_seed, email_lookup, encrypt, new_token, token_hash
 from service.core.extensions import db
 from service.db.models import Comment, Site, Thread
 from service.db.types import transaction_intent, utcnow
+from service.spam import model as spam_model
 
 EDIT_TOKEN_PREFIX = "et_"
 
@@ -86,19 +88,23 @@ def post_comment(
         if thread is None:
             thread = _create_thread(site, data)
         parent = _reply_parent(thread, data.get("parent_id"))
-        values, edit_token, told = _new_comment(site, thread, parent, data, as_author, body_html)
+        values, edit_token, decision = _new_comment(
+            site, thread, parent, data, as_author, body_html
+        )
         _commit_keeping_objects(db.session())
     with transaction_intent(True):
         # Core statements: the ORM's unit of work would cost more than the SQL, under the lock.
         comment_id = _insert_comment(values)
         count_change(thread.id, 1 if values["status"] == "approved" else 0)
+        if values["spam_label"]:
+            spam_model.learn_new(site.id, decision.features, values["spam_label"])
         fill_thread(thread, data.get("article_title"), data.get("article_url"))
         comment = Comment(id=comment_id, **values)
         comment.thread = thread  # for the listeners; the comment itself is not in the session
         events.announce(CommentPosted(site, comment, parent))
         _commit_keeping_objects(db.session())  # the objects stay loaded for the answer
     window = timedelta(seconds=current_app.config["EDIT_WINDOW"])
-    return Posted(comment, edit_token, comment.created_at + window), told
+    return Posted(comment, edit_token, comment.created_at + window), decision.told
 
 
 def _insert_comment(values: dict[str, Any]) -> int:
@@ -116,6 +122,14 @@ def _insert_comment(values: dict[str, Any]) -> int:
         connection.execute(_SET_ROOT, {"comment_id": comment_id, "root": root_id})
     values["root_id"] = root_id
     return int(comment_id)
+
+
+def block_key(site_id: int) -> str | None:
+    """The keyed hash of the poster's address that "block this commenter" matches: per site,
+    never rotating, never the address (None outside a request: the demo's seed)."""
+    if not has_request_context():
+        return None
+    return client_key(f"block:{site_id}", rotating=False)
 
 
 def _commit_keeping_objects(session: Any) -> None:
@@ -167,8 +181,8 @@ def _new_comment(
     data: dict[str, Any],
     as_author: bool,
     body_html: str | None,
-) -> tuple[dict[str, Any], str, str]:
-    """The new comment's column values, its edit token and the status the client is told."""
+) -> tuple[dict[str, Any], str, Decision]:
+    """The new comment's column values, its edit token and the spam guards' decision."""
     depth, root_id = (1, None) if parent is None else (parent.depth + 1, parent.root_id)
     body = data["body"].strip()
     if body_html is None:
@@ -176,14 +190,18 @@ def _new_comment(
     author = (data.get("author") or "").strip() or None
     email = (data.get("email") or "").strip() or None
     website = data.get("website") or None
-    status, told = new_status(
+    email_hash = email_lookup(email)
+    client_hash = None if as_author else block_key(site.id)
+    decision = new_status(
         site,
         as_author=as_author,
         honeypot=bool((data.get("homepage") or "").strip()),
-        body=body,
         body_html=body_html,
         author=author,
         website=website,
+        has_email=email is not None,
+        client_lookup=client_hash,
+        email_lookup=email_hash,
     )
     edit_token = new_token(EDIT_TOKEN_PREFIX)
     values: dict[str, Any] = dict(
@@ -195,15 +213,19 @@ def _new_comment(
         author=author,
         website=website,
         email_encrypted=encrypt(email),
-        email_lookup=email_lookup(email),
+        email_lookup=email_hash,
         avatar=avatar_seed(site.id, author, email),
         body_text=body,
         body_html=body_html,
-        status=status,
+        status=decision.status,
         is_author=as_author,
         notify=bool(data.get("notify")) and email is not None,
         likes=0,
         edit_token_hash=token_hash(edit_token),
         created_at=utcnow(),
+        spam_score=decision.score,
+        # A published reader comment counts as ham (learned in the writing transaction).
+        spam_label="ham" if decision.features else None,
+        client_lookup=client_hash,
     )
-    return values, edit_token, told
+    return values, edit_token, decision

@@ -49,5 +49,6 @@ def private(comment: Comment, lang: str, article: str) -> dict[str, Any]:
         status=comment.status,
         article=article,
         notify=comment.notify,
+        spam_score=None if comment.spam_score is None else round(comment.spam_score, 4),
     )
     return data

@@ -73,6 +73,15 @@ class CommentInput(StrictSchema):
         validate=validate.Length(max=2048),
         metadata={"description": "Honeypot: leave empty. Humans never see this field."},
     )
+    altcha = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=4096),
+        metadata={
+            "description": "With the site's proof of work on: base64 of the JSON solution "
+            '{"algorithm", "challenge", "number", "salt", "signature"} of a challenge from '
+            "GET .../challenge."
+        },
+    )
 
 
 class CommentPatch(StrictSchema):
@@ -153,6 +162,12 @@ class WidgetSite(Schema):
     lang = fields.String(required=True)
     moderation = fields.String(required=True)
     edit_window = fields.Integer(required=True)
+    challenge = fields.String(
+        metadata={
+            "description": "pow (absent when off): posts need a solved challenge "
+            "(GET .../challenge)."
+        }
+    )
 
 
 class Features(Schema):
@@ -179,11 +194,24 @@ class ModerationQuery(StrictSchema):
     )
 
 
+class SpamFeature(Schema):
+    feature = fields.String(required=True)
+    spam_probability = fields.Float(required=True)
+
+
 class PrivateComment(PublicComment):
     email = fields.String(allow_none=True, required=True)
     status = fields.String(required=True)
     article = fields.String(required=True)
     notify = fields.Boolean(required=True)
+    spam_score = fields.Float(
+        allow_none=True,
+        metadata={"description": "The learning filter's score at posting, 0 to 1; null: none."},
+    )
+    spam_features = fields.List(
+        fields.Nested(SpamFeature),
+        metadata={"description": "The features that weighed most in the score."},
+    )
 
     class Meta:
         exclude = ("replies",)

@@ -44,6 +44,7 @@ from service.http.hot_reads import (
 from service.http.rate_limits import check_comment_rate
 from service.rankings import history as ranking
 from service.sites.settings import SLUG_RE, get_site_or_404, no_site
+from service.spam import challenge
 
 blp = ApiBlueprint("comments", __name__, url_prefix="/api/v1/sites", description="Comments")
 
@@ -110,6 +111,8 @@ class CommentsView(MethodView):
             as_author = _admin_or_origin(target)
         if not as_author:
             check_comment_rate(target)
+            if target.challenge == "pow":
+                challenge.require_solution(target, body.get("altcha"))
         posted, status = posting.post_comment(
             target, body, as_author=as_author, body_html=body_html, thread=thread
         )
@@ -238,4 +241,6 @@ def _widget(site: str, query: dict[str, Any]) -> bytes:
         ).as_dict(),
         "features": {"notify": bool(current_app.config.get("SMTP_HOST"))},
     }
+    if target.challenge == "pow":  # only then: the embed then loads its solver
+        document["site"]["challenge"] = "pow"
     return render_json(Widget, document)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -48,6 +49,11 @@ class Site(db.Model):  # type: ignore[name-defined,misc]
     rank_events: Mapped[str] = mapped_column(String(8), default="best", server_default="best")
     # Days the badge says "New best!" after a new best; 0 never.
     best_flag_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
+    # Spam guards (issue 19): regular expressions that store a match as spam, the learning
+    # filter's threshold (a score above it is held as spam), and the proof of work (pow|off).
+    spam_patterns: Mapped[list[str] | None] = mapped_column(JSON, default=list)
+    spam_threshold: Mapped[float] = mapped_column(Float, default=0.95, server_default="0.95")
+    challenge: Mapped[str] = mapped_column(String(8), default="off", server_default="off")
     # Bumped by every change to settings, categories or rankings: ETags of rankings, badges
     # and widgets derive from it, so a 304 costs one indexed lookup and no rendering.
     version: Mapped[int] = mapped_column(Integer, default=0)
@@ -141,6 +147,12 @@ class Comment(db.Model):  # type: ignore[name-defined,misc]
     edit_token_hash: Mapped[str | None] = mapped_column(String(64))
     # Where the comment came from, for idempotent imports ("isso:12", "disqus:345").
     source_key: Mapped[str | None] = mapped_column(String(128))
+    # The learning filter's score when it was posted (None: not scored), the class the
+    # filter has learned this comment as (None, "ham", "spam": moving it un-learns the old
+    # one), and the keyed hash of the poster's address (for "block this commenter").
+    spam_score: Mapped[float | None] = mapped_column(Float)
+    spam_label: Mapped[str | None] = mapped_column(String(4))
+    client_lookup: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
@@ -201,3 +213,41 @@ class Unsubscribe(db.Model):  # type: ignore[name-defined,misc]
     site_id: Mapped[int] = owner_key("sites.id")
     email_lookup: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class SpamCount(db.Model):  # type: ignore[name-defined,misc]
+    """The learning filter of one site: per hashed feature bucket, how many ham and spam
+    comments had it (bucket -1 counts the comments themselves). Changed only by atomic
+    ``INSERT ... ON CONFLICT DO UPDATE SET n = n + d``, so workers never lose an update."""
+
+    __tablename__ = "spam_counts"
+
+    site_id: Mapped[int] = owner_key("sites.id")
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ham: Mapped[int] = mapped_column(Integer, default=0)
+    spam: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SpamBlock(db.Model):  # type: ignore[name-defined,misc]
+    """A blocked commenter: the keyed hash of a client address or an e-mail, never the value."""
+
+    __tablename__ = "spam_blocks"
+    __table_args__ = (UniqueConstraint("site_id", "kind", "digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))  # client | email
+    digest: Mapped[str] = mapped_column(String(64))
+    # What the author saw when blocking (the comment's name and id), to recognise it later.
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class UsedChallenge(db.Model):  # type: ignore[name-defined,misc]
+    """Proof-of-work challenges already spent, kept until they expire: one post per solution,
+    across every worker and host."""
+
+    __tablename__ = "used_challenges"
+
+    challenge: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

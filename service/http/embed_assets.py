@@ -20,13 +20,16 @@ from pathlib import Path
 
 import brotli
 import rjsmin
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, abort, request
 
 blp = Blueprint("embed", __name__)
 
 CACHE_CONTROL = "public, max-age=600, stale-while-revalidate=86400"
 PACKAGE = Path(__file__).parent.parent
 CANDIDATES = (PACKAGE / "_embed" / "embed.js", PACKAGE.parent / "embed" / "embed.js")
+# Scripts embed.js loads only when a page needs them, served the same way: pow.js solves the
+# proof-of-work challenge for sites that have it on.
+LAZY = frozenset({"pow"})
 
 
 @dataclass(frozen=True)
@@ -37,11 +40,12 @@ class Asset:
     etag: str
 
 
-def embed_path() -> Path:
-    for path in CANDIDATES:
+def embed_path(name: str = "embed") -> Path:
+    for candidate in CANDIDATES:
+        path = candidate.with_name(f"{name}.js")
         if path.is_file():
             return path
-    raise FileNotFoundError("embed.js is missing: reinstall Ranklet")
+    raise FileNotFoundError(f"{name}.js is missing: reinstall Ranklet")
 
 
 def minify(source: bytes) -> bytes:
@@ -61,8 +65,8 @@ def load_asset(path: Path, mtime: float) -> Asset:
     )
 
 
-def current_asset() -> Asset:
-    path = embed_path()
+def current_asset(name: str = "embed") -> Asset:
+    path = embed_path(name)
     return load_asset(path, path.stat().st_mtime)
 
 
@@ -76,7 +80,18 @@ def _accepts(encoding: str) -> bool:
 @blp.get("/embed.js")
 def embed_js() -> Response:
     """The embed script, minified, compressed for clients that accept it."""
-    asset = current_asset()
+    return _script(current_asset())
+
+
+@blp.get("/embed/<name>.js")
+def lazy_js(name: str) -> Response:
+    """A script the embed loads only when needed (``LAZY``), served like ``/embed.js``."""
+    if name not in LAZY:
+        abort(404)
+    return _script(current_asset(name))
+
+
+def _script(asset: Asset) -> Response:
     if _accepts("br"):
         body, encoding = asset.brotli, "br"
     elif _accepts("gzip"):

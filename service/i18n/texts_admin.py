@@ -61,6 +61,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "bulk_restore": {"ja": "選択を復元", "en": "Restore selected"},
     "do_approve": {"ja": "承認", "en": "Approve"},
     "do_spam": {"ja": "スパム", "en": "Spam"},
+    "do_block": {"ja": "投稿者をブロック", "en": "Block commenter"},
+    "bulk_block": {"ja": "選択の投稿者をブロック", "en": "Block selected commenters"},
+    "done_block": {
+        "ja": "投稿者をブロックしてスパムにしました",
+        "en": "blocked and marked as spam",
+    },
     "do_delete": {"ja": "削除", "en": "Delete"},
     "do_restore": {"ja": "復元", "en": "Restore"},
     "done_approve": {"ja": "承認しました", "en": "approved"},
@@ -196,9 +202,56 @@ TEXTS: dict[str, dict[str, str]] = {
     "new_best": {"ja": "最高順位更新！", "en": "New best!"},
     "banned_words": {"ja": "禁止語", "en": "Banned words"},
     "banned_words_hint": {
-        "ja": "1行に1つ。含むコメントは承認待ちになります。",
-        "en": "One per line; comments that contain one wait for approval.",
+        "ja": "1行に1つ。含むコメントはスパムとして保留します。全角・半角や大文字・小文字、"
+        "Markdown の装飾やゼロ幅文字をはさんでも見つけます。",
+        "en": "One per line; comments that contain one are held as spam, however they are "
+        "written (full-width letters, case, Markdown emphasis or zero-width characters).",
     },
+    "spam_guards": {"ja": "スパム対策", "en": "Spam guards"},
+    "spam_patterns": {
+        "ja": "禁止パターン（正規表現）",
+        "en": "Blocked patterns (regular expressions)",
+    },
+    "spam_patterns_hint": {
+        "ja": "1行に1つ。一致したコメントはスパムとして保留します（例：bit\\.ly/）。"
+        "処理に時間のかかるパターンは保存できません。",
+        "en": "One per line; a comment that matches is held as spam (e.g. bit\\.ly/). "
+        "Patterns that could run too long are refused.",
+    },
+    "invalid_spam_patterns": {
+        "ja": "正規表現として正しくないか、処理に時間がかかりすぎるパターンがあります。",
+        "en": "A pattern is not a valid regular expression, or could run too long.",
+    },
+    "spam_threshold": {"ja": "学習フィルタのしきい値", "en": "Learning filter threshold"},
+    "spam_threshold_hint": {
+        "ja": "0.5〜1。スコアがこれを超えたコメントはスパムとして保留します。フィルタは承認・"
+        "スパム判定から学習し、それぞれ20件以上になるまでは保留しません。",
+        "en": "0.5 to 1. Comments scored above it are held as spam. The filter learns from "
+        "what you publish and mark as spam, and holds nothing until it has seen 20 of each.",
+    },
+    "invalid_spam_threshold": {
+        "ja": "0.5 から 1 までの数を入れてください。",
+        "en": "Enter a number from 0.5 to 1.",
+    },
+    "challenge": {"ja": "自動投稿の防止（プルーフ・オブ・ワーク）", "en": "Proof of work"},
+    "challenge_off": {"ja": "使わない", "en": "Off"},
+    "challenge_pow": {
+        "ja": "使う（読者の画面にパズルは出ず、入力中にブラウザが計算します）",
+        "en": "On (no puzzle: the reader's browser solves it while they type)",
+    },
+    "invalid_challenge": {"ja": "選択肢から選んでください。", "en": "Choose one of the options."},
+    "blocks": {"ja": "ブロック中の投稿者", "en": "Blocked commenters"},
+    "blocks_hint": {
+        "ja": "IPアドレスやメールアドレスそのものは保存していません（鍵付きハッシュのみ）。",
+        "en": "Addresses themselves are never stored, only keyed hashes of them.",
+    },
+    "no_blocks": {"ja": "ブロック中の投稿者はいません。", "en": "Nobody is blocked."},
+    "block_kind_client": {"ja": "接続元", "en": "address"},
+    "block_kind_email": {"ja": "メール", "en": "e-mail"},
+    "unblock": {"ja": "ブロックを解除", "en": "Unblock"},
+    "unblocked": {"ja": "ブロックを解除しました。", "en": "Unblocked."},
+    "spam_score": {"ja": "スパムスコア", "en": "Spam score"},
+    "spam_reasons": {"ja": "判定の決め手", "en": "Weighed most"},
     "save": {"ja": "保存する", "en": "Save"},
     "saved": {"ja": "設定を保存しました。", "en": "Settings saved."},
     "invalid_name": {

@@ -17,6 +17,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "not_string": {"en": "Not a valid string.", "ja": "文字列で指定してください。"},
     "not_bool": {"en": "Not a valid boolean.", "ja": "true か false で指定してください。"},
     "not_int": {"en": "Not a valid integer.", "ja": "型が正しくありません。"},
+    "not_number": {"en": "Not a valid number.", "ja": "数値で指定してください。"},
+    "special_number": {
+        "en": "Special numeric values (nan or infinity) are not permitted.",
+        "ja": "NaN や無限大は指定できません。",
+    },
     "not_mapping": {"en": "Not a valid mapping type.", "ja": "型が正しくありません。"},
     "not_list": {"en": "Not a valid list.", "ja": "型が正しくありません。"},
     "wrong_type": {"en": "Invalid input type.", "ja": "型が正しくありません。"},
@@ -167,6 +172,25 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "このサイトにコメント #{id} はありません。",
     },
     "no_such_comment": {"en": "No such comment.", "ja": "コメントが見つかりません。"},
+    # the spam guards (service/spam, comments/spam_api.py)
+    "challenge_missing": {
+        "en": "This comment could not be verified as sent from the page. "
+        "Reload the page and send it again.",
+        "ja": "ページからの送信であることを確認できませんでした。"
+        "ページを再読み込みして、もう一度送信してください。",
+    },
+    "challenge_reused": {
+        "en": "This comment was already sent. Reload the page to send another.",
+        "ja": "このコメントは送信済みです。続けて投稿するときは、ページを再読み込みしてください。",
+    },
+    "spam_rules_invalid": {
+        "en": "Invalid spam rules.",
+        "ja": "スパム対策の設定を確認してください。",
+    },
+    "no_block": {
+        "en": "No block {id} on this site.",
+        "ja": "このサイトにブロック #{id} はありません。",
+    },
     "no_category": {
         "en": "No category {key!r} on this site.",
         "ja": "このサイトにカテゴリ「{key}」はありません。",

@@ -27,6 +27,16 @@ LINK: dict[str, dict[str, str]] = {
         "ja": "このコメントはすでに削除されています。",
         "en": "This comment is already deleted.",
     },
+    "spam.title": {"ja": "コメントをスパムにしますか？", "en": "Mark this comment as spam?"},
+    "spam.button": {"ja": "スパムにする", "en": "Mark as spam"},
+    "spam.done": {
+        "ja": "コメントをスパムにしました。スパムフィルタが学習しました。",
+        "en": "The comment is marked as spam; the spam filter has learned from it.",
+    },
+    "spam.moot": {
+        "ja": "このコメントはすでにスパムです。",
+        "en": "This comment is already marked as spam.",
+    },
     "by": {"ja": "投稿者：{author}", "en": "By {author}"},
     "used.title": {"ja": "使用済みのリンクです", "en": "This link has been used"},
     "used.text": {
@@ -105,6 +115,7 @@ MAIL: dict[str, dict[str, str]] = {
     },
     "approve": {"ja": "承認する", "en": "Approve"},
     "delete": {"ja": "削除する", "en": "Delete"},
+    "spam": {"ja": "スパムにする", "en": "Mark as spam"},
     "link_line": {"ja": "{label}：{url}", "en": "{label}: {url}"},
     "links": {
         "ja": "リンクは一度だけ使え、7日で期限が切れます。",

@@ -124,6 +124,7 @@ def prepare_author_email(site: Site, payload: dict[str, Any]) -> Send:
     quote = _shorten(markup.html_to_text(comment.body_html), QUOTE_LIMIT)
     url = article_url(site, thread)
     links = [("approve", email_links.moderation_url(comment.id, "approve"))] if pending else []
+    links.append(("spam", email_links.moderation_url(comment.id, "spam")))
     links.append(("delete", email_links.moderation_url(comment.id, "delete")))
 
     lines = [t("wrote", author=author, title=title)]

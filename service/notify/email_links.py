@@ -33,7 +33,7 @@ from service.i18n.messages import Texts, choose, text
 blp = Blueprint("email_links", __name__)
 
 LINK_MAX_AGE = 7 * 24 * 3600
-MODERATION_ACTIONS = ("approve", "delete")
+MODERATION_ACTIONS = ("approve", "spam", "delete")
 PAGE_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -163,10 +163,13 @@ def use_moderation_link(link: ModerationLink) -> tuple[Comment, bool]:
 
 
 def would_change(action: str, comment: Comment) -> bool:
-    """Whether the link's action still does something: approve a pending comment, delete
-    one that is not deleted yet."""
+    """Whether the link's action still does something: approve a pending comment, mark as
+    spam one that is published or pending (the filter learns it), delete one that is not
+    deleted yet."""
     if action == "approve":
         return comment.status == "pending"
+    if action == "spam":
+        return comment.status not in ("spam", "deleted")
     return comment.status != "deleted"
 
 

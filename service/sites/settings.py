@@ -24,6 +24,8 @@ from service.core.text_rules import (
 )
 from service.db.models import LANGS, MODERATION_MODES, RANK_EVENTS, Category, Site
 from service.sites import webhook_target
+from service.spam import rules as spam_rules
+from service.spam.challenge import CHALLENGE_MODES
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MAX_ORIGINS = 100
@@ -53,6 +55,9 @@ class SiteSettings:
     rank_events: str | None = None
     best_flag_days: int | str | None = None  # a form's text is checked here too
     timezone: str | None = None
+    spam_patterns: list[str] | None = None
+    spam_threshold: float | str | None = None  # a form's text is checked here too
+    challenge: str | None = None
 
 
 BEST_FLAG_DAYS_MAX = 365
@@ -136,16 +141,20 @@ def _apply(site: Site, settings: SiteSettings) -> None:
     if settings.notify_pending is not None:
         site.notify_pending = settings.notify_pending
     if settings.banned_words is not None:
-        words = {w.strip().lower() for w in settings.banned_words if w.strip()}
-        if len(words) > MAX_BANNED_WORDS:
+        given = {w.strip() for w in settings.banned_words if w.strip()}
+        if len(given) > MAX_BANNED_WORDS:
             raise SiteError(f"at most {MAX_BANNED_WORDS} banned words")
-        for word in words:
+        for word in given:
             _field_error(
                 "banned_words",
                 name_problem(word, BANNED_WORD_MAX) or line_problem(word),
                 max_length=BANNED_WORD_MAX,
             )
+        # Stored as rules.py compares them: NFKC, case-folded (full-width = half-width),
+        # without invisible characters (a word of only those says nothing, and is dropped).
+        words = {spam_rules.normalize_word(w) for w in given} - {""}
         site.banned_words = sorted(words)
+    _apply_spam(site, settings)
     if settings.rank_events is not None:
         if settings.rank_events not in RANK_EVENTS:
             raise SiteError(f"rank events must be one of {', '.join(RANK_EVENTS)}")
@@ -163,6 +172,34 @@ def _apply(site: Site, settings: SiteSettings) -> None:
         if zone and not is_timezone(zone):
             raise SiteError(f"{zone!r} is not an IANA time zone like Asia/Tokyo or UTC")
         site.timezone = zone or None
+
+
+def _apply_spam(site: Site, settings: SiteSettings) -> None:
+    """The spam guards' settings: patterns (checked to be safe), threshold, proof of work."""
+    if settings.spam_patterns is not None:
+        patterns = list(dict.fromkeys(p.strip() for p in settings.spam_patterns if p.strip()))
+        if len(patterns) > spam_rules.MAX_PATTERNS:
+            raise SiteError(f"at most {spam_rules.MAX_PATTERNS} spam patterns")
+        for pattern in patterns:  # control characters (NUL) never reach the database
+            _field_error("spam_patterns", line_problem(pattern))
+        try:
+            site.spam_patterns = [spam_rules.check_pattern(p) for p in patterns]
+        except spam_rules.PatternError as error:
+            raise SiteError(f"spam_patterns: {error}") from None
+    if settings.spam_threshold is not None:
+        threshold = settings.spam_threshold
+        if isinstance(threshold, str):
+            try:
+                threshold = float(threshold.strip())
+            except ValueError:
+                threshold = -1.0
+        if not 0.5 <= threshold <= 1.0 or threshold != threshold:
+            raise SiteError("the spam threshold must be a number from 0.5 to 1")
+        site.spam_threshold = threshold
+    if settings.challenge is not None:
+        if settings.challenge not in CHALLENGE_MODES:
+            raise SiteError(f"challenge must be one of {', '.join(CHALLENGE_MODES)}")
+        site.challenge = settings.challenge
 
 
 # The admin's times when a site has no time zone of its own: where its language is read.

@@ -1,0 +1,169 @@
+"""The spam guards' API (contract §4): the proof-of-work challenge, the author's rules and
+threshold, and blocked commenters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask.views import MethodView
+from flask_smorest import abort
+from marshmallow import Schema, fields, validate
+
+from service.comments.threads import get_comment_or_404
+from service.core.extensions import db
+from service.core.request_input import ApiBlueprint
+from service.core.schema_fields import StrictSchema, UtcDateTime, plain_line
+from service.core.text_rules import BANNED_WORD_MAX, LINE_PATTERN
+from service.db.models import SpamBlock
+from service.http.auth import require_admin
+from service.sites.settings import SiteError, SiteSettings, get_site_or_404, update_site
+from service.spam import blocks, challenge, model
+
+blp = ApiBlueprint("spam", __name__, url_prefix="/api/v1/sites", description="Spam guards")
+
+
+class Challenge(Schema):
+    algorithm = fields.String(required=True)
+    challenge = fields.String(required=True)
+    maxnumber = fields.Integer(required=True)
+    salt = fields.String(required=True)
+    signature = fields.String(required=True)
+
+
+class Learned(Schema):
+    ham = fields.Integer(required=True)
+    spam = fields.Integer(required=True)
+    ready = fields.Boolean(
+        required=True, metadata={"description": "Enough of each class to hold comments."}
+    )
+
+
+class SpamRules(Schema):
+    words = fields.List(fields.String(), required=True)
+    patterns = fields.List(fields.String(), required=True)
+    threshold = fields.Float(required=True)
+    challenge = fields.String(required=True)
+    learned = fields.Nested(Learned, required=True)
+
+
+class SpamRulesInput(StrictSchema):
+    """A PUT replaces the rules: words and patterns are both given (empty lists clear)."""
+
+    words = fields.List(
+        fields.String(
+            validate=[validate.Length(max=BANNED_WORD_MAX), plain_line],
+            metadata={"pattern": LINE_PATTERN},
+        ),
+        required=True,
+        validate=validate.Length(max=1000),
+    )
+    patterns = fields.List(
+        fields.String(
+            validate=[validate.Length(max=200), plain_line], metadata={"pattern": LINE_PATTERN}
+        ),
+        required=True,
+        validate=validate.Length(max=100),
+        metadata={"description": "Regular expressions; each must compile and run fast."},
+    )
+    threshold = fields.Float(validate=validate.Range(0.5, 1.0))
+    challenge = fields.String(validate=validate.OneOf(challenge.CHALLENGE_MODES))
+
+
+class Block(Schema):
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True, metadata={"description": "client or email"})
+    note = fields.String(required=True)
+    created_at = UtcDateTime(required=True)
+
+
+class Blocks(Schema):
+    blocks = fields.List(fields.Nested(Block), required=True)
+
+
+def _rules(site: Any) -> dict[str, Any]:
+    counts = model.load_counts(site.id, [])
+    return {
+        "words": list(site.banned_words or []),
+        "patterns": list(site.spam_patterns or []),
+        "threshold": site.spam_threshold,
+        "challenge": site.challenge,
+        "learned": {"ham": counts.ham_docs, "spam": counts.spam_docs, "ready": counts.ready},
+    }
+
+
+@blp.route("/<site>/challenge")
+class ChallengeView(MethodView):
+    @blp.response(200, Challenge)
+    def get(self, site: str) -> Response:
+        """A fresh proof-of-work challenge (ALTCHA) for a reader's next post."""
+        answer = challenge.new_challenge(get_site_or_404(site))
+        response = Response(Challenge().dumps(answer), mimetype="application/json")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+@blp.route("/<site>/spam-rules")
+class SpamRulesView(MethodView):
+    @blp.response(200, SpamRules)
+    def get(self, site: str) -> dict[str, Any]:
+        """The site's blocked words and patterns, threshold, challenge and what the filter
+        has learned."""
+        target = get_site_or_404(site)
+        require_admin(target)
+        return _rules(target)
+
+    @blp.arguments(SpamRulesInput())
+    @blp.response(200, SpamRules)
+    def put(self, body: dict[str, Any], site: str) -> dict[str, Any]:
+        """Replace the given rules; patterns are checked to be valid and safe to run."""
+        target = get_site_or_404(site)
+        require_admin(target)
+        settings = SiteSettings(
+            banned_words=body.get("words"),
+            spam_patterns=body.get("patterns"),
+            spam_threshold=body.get("threshold"),
+            challenge=body.get("challenge"),
+        )
+        try:
+            update_site(target, settings)
+        except SiteError as error:
+            db.session.rollback()
+            field = "patterns" if "pattern" in str(error) else "words"
+            abort(422, message="Invalid spam rules.", errors={field: [str(error)]})
+        return _rules(target)
+
+
+@blp.route("/<site>/blocks")
+class BlocksView(MethodView):
+    @blp.response(200, Blocks)
+    def get(self, site: str) -> dict[str, Any]:
+        """Blocked commenters, newest first (keyed hashes are never shown)."""
+        target = get_site_or_404(site)
+        require_admin(target)
+        return {"blocks": blocks.site_blocks(target)}
+
+
+@blp.route("/<site>/blocks/<int:block_id>")
+class BlockView(MethodView):
+    @blp.response(204)
+    def delete(self, site: str, block_id: int) -> None:
+        """Unblock: later comments of that commenter are checked like anyone's."""
+        target = get_site_or_404(site)
+        require_admin(target)
+        if not blocks.unblock(target, block_id):
+            abort(404, message=f"No block {block_id} on this site.")
+
+
+@blp.route("/<site>/comments/<int:comment_id>/block")
+class BlockCommenterView(MethodView):
+    @blp.response(201, Blocks)
+    def post(self, site: str, comment_id: int) -> dict[str, Any]:
+        """Block this comment's commenter (by address and e-mail): later comments are spam."""
+        target = get_site_or_404(site)
+        require_admin(target)
+        comment = get_comment_or_404(target, comment_id)
+        note = f"{comment.author or '-'} #{comment.id}"
+        created: list[SpamBlock] = blocks.block_commenter(target, comment, note)
+        db.session.commit()
+        return {"blocks": created}

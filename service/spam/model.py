@@ -1,0 +1,137 @@
+"""The learning filter's model in the database: reading the counts a comment needs, scoring
+it, and learning from the author's decisions in the transaction that records them.
+
+Every change is ``INSERT ... ON CONFLICT DO UPDATE SET n = n + d`` in ascending bucket order:
+no worker reads a count to write it back (no lost update under PostgreSQL's READ COMMITTED),
+and two transactions lock shared rows in one order (no deadlock). Each comment keeps the
+class it was learned as (``spam_label``), so moving it between classes un-learns the old
+one, and a conditional UPDATE of that label lets only one of two racing moderators count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import text, update
+from sqlalchemy.orm.attributes import set_committed_value
+
+from service.core.extensions import db
+from service.db.models import Comment
+from service.spam import scoring
+from service.spam.features import DOCS_BUCKET, bucket, buckets, comment_features
+
+LABELS = ("ham", "spam")
+# Which combining the filter uses; "bayes" only for the benchmark's comparison.
+METHOD = os.environ.get("RANKLET_SPAM_METHOD", "chi2")
+
+# One fixed statement per database, the buckets passed as one JSON or array parameter: an
+# expanding IN would be compiled again for every count of buckets (most of the cost).
+_COUNTS = {
+    "sqlite": text(
+        "SELECT bucket, ham, spam FROM spam_counts WHERE site_id = :site_id"
+        " AND bucket IN (SELECT value FROM json_each(:buckets))"
+    ),
+    "postgresql": text(
+        "SELECT bucket, ham, spam FROM spam_counts WHERE site_id = :site_id"
+        " AND bucket = ANY(CAST(:buckets AS integer[]))"
+    ),
+}
+_BUMP = text(
+    "INSERT INTO spam_counts (site_id, bucket, ham, spam) VALUES (:site_id, :bucket, :ham, :spam)"
+    " ON CONFLICT (site_id, bucket) DO UPDATE"
+    " SET ham = spam_counts.ham + excluded.ham, spam = spam_counts.spam + excluded.spam"
+)
+
+
+def features_of(comment: Comment) -> list[str]:
+    return comment_features(
+        comment.body_html, comment.author, comment.website, comment.email_encrypted is not None
+    )
+
+
+def load_counts(site_id: int, wanted: Sequence[int]) -> scoring.Counts:
+    """The document totals and the counts of these buckets, in one indexed query."""
+    connection = db.session.connection()
+    dialect = connection.dialect.name
+    keys = [DOCS_BUCKET, *wanted]
+    parameter: Any = json.dumps(keys) if dialect == "sqlite" else keys
+    rows = connection.execute(_COUNTS[dialect], {"site_id": site_id, "buckets": parameter}).all()
+    per_bucket = {row.bucket: (row.ham, row.spam) for row in rows}
+    ham_docs, spam_docs = per_bucket.pop(DOCS_BUCKET, (0, 0))
+    return scoring.Counts(ham_docs, spam_docs, per_bucket)
+
+
+def score(site_id: int, features: list[str]) -> tuple[float | None, bool]:
+    """The spam score (None before the filter has seen both classes) and whether the
+    filter has learned enough to hold comments by itself."""
+    wanted = buckets(features)
+    counts = load_counts(site_id, wanted)
+    if not counts.ham_docs or not counts.spam_docs:
+        return None, False
+    return scoring.METHODS[METHOD](counts, wanted), counts.ready
+
+
+def _bump(site_id: int, features: list[str], ham: int, spam: int) -> None:
+    rows = [
+        {"site_id": site_id, "bucket": b, "ham": ham, "spam": spam}
+        for b in [DOCS_BUCKET, *buckets(features)]
+    ]
+    db.session.execute(_BUMP, rows)
+
+
+def learn_new(site_id: int, features: list[str], label: str) -> None:
+    """Count a comment being inserted in this transaction (its row carries the label)."""
+    _bump(site_id, features, int(label == "ham"), int(label == "spam"))
+
+
+def learn(comment: Comment, label: str | None) -> None:
+    """Make the filter count ``comment`` as ``label`` (None: forget it), un-learning the
+    class it was counted as before. Part of the caller's transaction; the caller commits."""
+    old = comment.spam_label
+    if old == label:
+        return
+    was = Comment.spam_label.is_(None) if old is None else Comment.spam_label == old
+    moved = db.session.execute(
+        update(Comment)
+        .where(Comment.id == comment.id, was)
+        .values(spam_label=label)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(comment, "spam_label", label)
+    if moved.rowcount != 1:
+        return  # another request moved it first and counted the move
+    ham = int(label == "ham") - int(old == "ham")
+    spam = int(label == "spam") - int(old == "spam")
+    _bump(comment.site_id, features_of(comment), ham, spam)
+
+
+def moderation_label(action: str, status_before: str) -> str | None:
+    """What a moderation action teaches: ``spam`` from any state; approving or restoring
+    makes a comment ham; deleting teaches nothing (a deleted comment may be either)."""
+    if action == "spam":
+        return "spam"
+    if action in ("approve", "restore"):
+        return "ham"
+    return None
+
+
+def explain(site_id: int, comments: Sequence[Comment], top: int = 5) -> dict[int, list[Any]]:
+    """Per comment, the few features that weighed most: (feature, spam probability)."""
+    named = {c.id: features_of(c) for c in comments}
+    wanted = sorted({bucket(f) for features in named.values() for f in features})
+    if not wanted:
+        return {}
+    counts = load_counts(site_id, wanted)
+    answer: dict[int, list[Any]] = {}
+    for comment_id, features in named.items():
+        weighed = []
+        for feature in features:
+            f = scoring.feature_probability(counts, bucket(feature))
+            if f is not None and abs(f - 0.5) >= scoring.MIN_DISTANCE:
+                weighed.append((feature, round(f, 2)))
+        weighed.sort(key=lambda item: -abs(item[1] - 0.5))
+        answer[comment_id] = weighed[:top]
+    return answer

@@ -2,14 +2,14 @@
 site and comment columns they need (issue 19)
 
 Revision ID: 0006_spam_filter
-Revises: 0003_language
+Revises: 0004_canonical_articles
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_spam_filter"
-down_revision = "0003_language"
+down_revision = "0004_canonical_articles"
 branch_labels = None
 depends_on = None
 

@@ -80,8 +80,11 @@ def moderate() -> Response:
     if not ids:
         flash(g.t("nothing_selected"), "error")
         return redirect(back)
-    comments = db.session.scalars(
-        select(Comment).where(Comment.site_id == g.site.id, Comment.id.in_(ids))
+    comments = db.session.scalars(  # locked: each decides its own status change
+        select(Comment)
+        .where(Comment.site_id == g.site.id, Comment.id.in_(ids))
+        .order_by(Comment.id)
+        .with_for_update()
     ).all()
     try:
         comment_moderation.moderate_many(comments, action)

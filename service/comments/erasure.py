@@ -43,7 +43,10 @@ def erase_email(site: Site, address: str) -> int:
         return 0
     comments = list(
         db.session.scalars(
-            select(Comment).where(Comment.site_id == site.id, Comment.email_lookup == lookup)
+            select(Comment)
+            .where(Comment.site_id == site.id, Comment.email_lookup == lookup)
+            .order_by(Comment.id)
+            .with_for_update()  # the counts below follow the statuses read here
         )
     )
     ids = {c.id for c in comments}

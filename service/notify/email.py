@@ -30,6 +30,7 @@ from service.db.models import Comment, Site, Thread, Unsubscribe
 from service.i18n.messages import LANGS, Texts, text
 from service.notify import email_links
 from service.notify.delivery import DeliveryError, Send, Skip
+from service.sites.article_links import article_url
 
 SMTP_TIMEOUT = 20
 
@@ -52,19 +53,6 @@ def _one_line(text: str) -> str:
 
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def article_url(site: Site, thread: Thread) -> str | None:
-    """The article's address, only on one of the site's origins: readers supply the URL."""
-    for candidate in (thread.url, thread.article):
-        if not candidate:
-            continue
-        if candidate.startswith("/") and not candidate.startswith("//") and site.origins:
-            candidate = site.origins[0] + candidate
-        parts = urllib.parse.urlsplit(candidate)
-        if f"{parts.scheme}://{parts.netloc}" in (site.origins or []):
-            return candidate
-    return None
 
 
 def _html_text(text: str) -> str:

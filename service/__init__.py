@@ -166,9 +166,10 @@ def _register_blueprints(app: Flask) -> None:
     from service.admin import views as admin
 
     app.register_blueprint(admin.blp)
-    from service.notify import email_links
+    from service.notify import confirmation, email_links
 
     app.register_blueprint(email_links.blp)
+    app.register_blueprint(confirmation.blp)
 
 
 def _relative_redirect(routing: RequestRedirect) -> Response:

@@ -45,10 +45,13 @@ _COLLAPSIBLE_RE: Final = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 _UNSAFE_URL_CHARS = r"\x00-\x20\x7f-\x9f\"<>\\^`{|}\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069"
 LINK_URL_RE: Final = rf"^https?://[^{_UNSAFE_URL_CHARS}/?#]+([/?#][^{_UNSAFE_URL_CHARS}]*)?$"
 _LINK_URL: Final = re.compile(LINK_URL_RE)
-# Deliberately simple (RFC 5322 in full accepts far more than any mail server delivers):
-# one @, a dot in the domain, no white space, control or bidi characters.
-_EMAIL_PART = r"[^@\s\x00-\x1f\x7f-\x9f]+"
-EMAIL_RE: Final = re.compile(rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$")
+# Exactly one mailbox, ``local@domain``: a dot-atom on each side (RFC 5322's atext, plus
+# non-ASCII letters for internationalized addresses), a dot in the domain. Nothing that
+# makes a header hold more than one address or a display name: no comma, semicolon,
+# colon, quotes, angle brackets, parentheses (comments), backslash, white space, CR/LF.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u00a1-\u2027\u202a-\uffff]+"
+_LABEL = r"[A-Za-z0-9\-\u00a1-\u2027\u202a-\uffff]+"
+EMAIL_RE: Final = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+$")
 ASCII_DIGITS_RE: Final = re.compile(r"[0-9]+")
 
 # The same rules as OpenAPI patterns (ECMA regex).
@@ -64,10 +67,9 @@ NAME_PATTERN: Final = (
     "[^\\s\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]"
     "[^\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]*$"
 )
-EMAIL_PATTERN: Final = (
-    "^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+@[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+"
-    "\\.[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+$"
-)
+_ATOM_P = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~\\-\\u00a1-\\u2027\\u202a-\\uffff]+"
+_LABEL_P = "[A-Za-z0-9\\-\\u00a1-\\u2027\\u202a-\\uffff]+"
+EMAIL_PATTERN: Final = f"^{_ATOM_P}(?:\\.{_ATOM_P})*@{_LABEL_P}(?:\\.{_LABEL_P})+$"
 
 
 def line_problem(value: str) -> str | None:
@@ -105,7 +107,8 @@ def name_problem(value: str, max_length: int) -> str | None:
 
 
 def email_problem(value: str) -> str | None:
-    """An e-mail address up to EMAIL_MAX characters (RFC 5321's limit on a path)."""
+    """Exactly one mailbox up to EMAIL_MAX characters (RFC 5321's limit on a path): the
+    rule at input (API, import, settings) and again when a mail is sent."""
     if len(value) > EMAIL_MAX:
         return "email_length"
     if BIDI_RE.search(value) or not EMAIL_RE.fullmatch(value):

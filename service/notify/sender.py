@@ -49,7 +49,7 @@ from service.core.crypto import decrypt
 from service.core.extensions import db
 from service.db.models import Notification, Site
 from service.db.types import transaction_intent, utcnow
-from service.notify import email
+from service.notify import confirmation, email
 from service.notify.delivery import DeliveryError, Send, Skip
 from service.sites import webhook_target
 
@@ -64,7 +64,7 @@ POLL_SECONDS = 2.0
 ERROR_PAUSE_SECONDS = 15.0
 KEEP_DONE = timedelta(days=7)  # delivered payloads hold comment text: keep them briefly
 KEEP_FAILED = timedelta(days=30)
-EMAIL_KINDS = ("email_author", "email_reply", "email_rank")
+EMAIL_KINDS = ("email_author", "email_reply", "email_rank", "email_confirm")
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -225,6 +225,8 @@ def _prepare(notification_id: int) -> Send:
         return email.prepare_reply_email(site, notification.payload)
     if notification.kind == "email_rank":
         return email.prepare_rank_email(site, notification.payload)
+    if notification.kind == "email_confirm":
+        return confirmation.prepare_confirm_email(site, notification.payload)
     raise DeliveryError(f"unknown kind {notification.kind!r}", permanent=True)
 
 

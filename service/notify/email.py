@@ -30,7 +30,7 @@ from service.core.text_rules import email_problem
 from service.db.models import Comment, ConfirmedAddress, Site, Thread, Unsubscribe
 from service.i18n.messages import LANGS, Texts, text
 from service.notify import email_links
-from service.notify.delivery import DeliveryError, Send, Skip
+from service.notify.delivery import Deadline, DeliveryError, Send, Skip
 from service.sites.article_links import article_url
 
 SMTP_TIMEOUT = 20
@@ -308,14 +308,17 @@ class SmtpSettings:
 def send_mail(settings: SmtpSettings, message: EmailMessage, to: str) -> None:
     """Send to exactly ``to``: the envelope names one recipient, whatever the headers say."""
     context = ssl.create_default_context()
+    deadline = Deadline()
     try:
+        timeout = deadline.timeout(SMTP_TIMEOUT)
         if settings.tls == "ssl":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                settings.host, settings.port, timeout=SMTP_TIMEOUT, context=context
+                settings.host, settings.port, timeout=timeout, context=context
             )
         else:
-            smtp = smtplib.SMTP(settings.host, settings.port, timeout=SMTP_TIMEOUT)
-        with smtp:
+            smtp = smtplib.SMTP(settings.host, settings.port, timeout=timeout)
+        deadline.guard(lambda: smtp.sock)
+        with deadline, smtp:
             if settings.tls == "starttls":
                 smtp.starttls(context=context)
             if settings.user:
@@ -327,6 +330,8 @@ def send_mail(settings: SmtpSettings, message: EmailMessage, to: str) -> None:
             f"recipient refused: {codes}", permanent=all(c >= 500 for c in codes)
         ) from None
     except (smtplib.SMTPException, OSError) as error:
+        if deadline.expired:
+            raise DeliveryError(f"SMTP: not done within {deadline.seconds:g} s") from None
         raise DeliveryError(f"SMTP: {error}") from None
 
 

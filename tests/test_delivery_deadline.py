@@ -127,7 +127,7 @@ def app(
     from service.core.extensions import db
     from service.sites.settings import SiteSettings, create_site, new_webhook_secret
 
-    monkeypatch.setattr(service.notify.delivery, "DELIVERY_SECONDS", 3.0)
+    monkeypatch.setattr(service.notify.delivery, "DELIVERY_SECONDS", 3.0, raising=False)
     monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
     trickle, receiver, _, smtp_port = endpoints
     config = {

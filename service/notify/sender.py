@@ -211,8 +211,8 @@ class Deliveries:
                 self.busy.discard(where)
         return taken, delivered
 
-    def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+    def close(self, wait: bool = False) -> None:
+        self.pool.shutdown(wait=wait, cancel_futures=True)
 
 
 def _attempt(notification_id: int, now: datetime | None) -> int:
@@ -338,7 +338,7 @@ class Sender:
                     pause = ERROR_PAUSE_SECONDS
                 self.stopping.wait(pause)
         finally:
-            deliveries.close()
+            deliveries.close(wait=True)  # deliveries in flight end by their deadline
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self.run, name="ranklet-sender", daemon=True)

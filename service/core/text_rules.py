@@ -49,8 +49,13 @@ _LINK_URL: Final = re.compile(LINK_URL_RE)
 # non-ASCII letters for internationalized addresses), a dot in the domain. Nothing that
 # makes a header hold more than one address or a display name: no comma, semicolon,
 # colon, quotes, angle brackets, parentheses (comments), backslash, white space, CR/LF.
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u00a1-\u2027\u202a-\uffff]+"
-_LABEL = r"[A-Za-z0-9\-\u00a1-\u2027\u202a-\uffff]+"
+# Non-ASCII letters and signs: not white space, line separators, bidi marks or surrogates.
+_WIDE = (
+    "\u00a1-\u061b\u061d-\u167f\u1681-\u1fff\u2010-\u2027\u2030-\u205e\u2060-\u2065"
+    "\u206a-\u2fff\u3001-\ud7ff\ue000-\ufefe\uff00-\uffff"
+)
+_ATOM = rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~\-{_WIDE}]+"
+_LABEL = rf"[A-Za-z0-9\-{_WIDE}]+"
 EMAIL_RE: Final = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+$")
 ASCII_DIGITS_RE: Final = re.compile(r"[0-9]+")
 
@@ -67,8 +72,9 @@ NAME_PATTERN: Final = (
     "[^\\s\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]"
     "[^\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]*$"
 )
-_ATOM_P = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~\\-\\u00a1-\\u2027\\u202a-\\uffff]+"
-_LABEL_P = "[A-Za-z0-9\\-\\u00a1-\\u2027\\u202a-\\uffff]+"
+_WIDE_P = "".join(c if c.isascii() else f"\\u{ord(c):04x}" for c in _WIDE)  # for ECMA
+_ATOM_P = f"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~\\-{_WIDE_P}]+"
+_LABEL_P = f"[A-Za-z0-9\\-{_WIDE_P}]+"
 EMAIL_PATTERN: Final = f"^{_ATOM_P}(?:\\.{_ATOM_P})*@{_LABEL_P}(?:\\.{_LABEL_P})+$"
 
 

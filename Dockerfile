@@ -17,9 +17,10 @@ WORKDIR /src
 # The whole checkout (pyproject.toml, setup.py, README.md, service/, embed/ ...), minus
 # what .dockerignore leaves out: setup.py copies embed/ into the package at build time.
 COPY . .
-# Installs this project (not pinned here: its dependency ranges live in pyproject.toml).
+# Installs this project with every dependency at the release in constraints.txt (what CI
+# built and smoke-tested; refresh it with `python scripts/refresh_constraints.py`).
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir '.[postgres,redis]'
+RUN pip install --no-cache-dir -c constraints.txt '.[postgres,redis]'
 
 ENV RANKLET_INSTANCE_PATH=/data
 VOLUME /data

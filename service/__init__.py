@@ -97,7 +97,14 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 
 def _one_vary_header(response: Response) -> Response:
-    """One ``Vary`` header listing each name once."""
+    """One ``Vary`` header listing each name once, with every header the body was chosen
+    by (``messages.header_read``: ``Accept-Language`` for an error in the browser's
+    language, a badge that says "unknown site" ...)."""
+    from service.i18n.messages import VARY_KEY
+
+    read = request.environ.get(VARY_KEY)
+    if read:
+        response.headers.add("Vary", ", ".join(sorted(read)))
     varies = response.headers.getlist("Vary")
     if len(varies) > 1:
         names = [n.strip() for line in varies for n in line.split(",") if n.strip()]
@@ -160,9 +167,10 @@ def _register_blueprints(app: Flask) -> None:
     from service.admin import views as admin
 
     app.register_blueprint(admin.blp)
-    from service.notify import email_links
+    from service.notify import confirmation, email_links
 
     app.register_blueprint(email_links.blp)
+    app.register_blueprint(confirmation.blp)
 
 
 def _relative_redirect(routing: RequestRedirect) -> Response:

@@ -198,10 +198,10 @@ def test_sign_out_ends_the_session(signed_in):
 
 
 def test_an_old_session_expires(signed_in, monkeypatch):
-    import service.admin.views
+    import service.admin.pages
 
-    now = service.admin.views.time.time()
-    monkeypatch.setattr(service.admin.views.time, "time", lambda: now + 13 * 3600)
+    now = service.admin.pages.time.time()
+    monkeypatch.setattr(service.admin.pages.time, "time", lambda: now + 13 * 3600)
     answer = signed_in.get("/admin/moderation")
     assert answer.headers["Location"] == "/admin/"
     assert JA["session_ended"] in text(signed_in.get("/admin/"))

@@ -708,16 +708,26 @@ def test_an_approve_link_after_a_delete_names_the_status_in_the_sites_language(
 # --- e-mail to readers --------------------------------------------------------------------
 
 
+def confirm_address(app: Any, client: Any, smtp: Smtp) -> None:
+    """Deliver the one confirmation mail of a first "notify me" and use its link."""
+    assert deliver(app) == 1
+    [link] = re.findall(
+        r"https?://\S+/confirm/[\w.-]+", smtp.messages[-1].get_body(("plain",)).get_content()
+    )
+    assert client.post(urlsplit(link).path).status_code == 200
+
+
 def test_reply_email_and_one_click_unsubscribe(app, client, make_site, smtp):
     make_site("blog", lang="en")
     alice = post(client, author="Alice", email="alice@example.com", notify=True, body="First")
     alice_id = alice["comment"]["id"]
+    confirm_address(app, client, smtp)  # double opt-in: tests/test_mail_safety.py
     bob = post(
         client, parent_id=alice_id, author="Bob <b>", email="bob@example.com", body="Reply *one*"
     )["comment"]["id"]
     assert deliver(app) == 1
-    [message] = smtp.messages
-    assert smtp.mailbox.recipients == [["alice@example.com"]]
+    [_, message] = smtp.messages
+    assert smtp.mailbox.recipients == [["alice@example.com"]] * 2
     assert message["Subject"] == "[blog] Bob <b> replied to your comment"
     [unsubscribe] = UNSUBSCRIBE_RE.findall(message["List-Unsubscribe"])
     assert message["List-Unsubscribe"].strip() == f"<{unsubscribe}>"  # may be folded
@@ -732,10 +742,9 @@ def test_reply_email_and_one_click_unsubscribe(app, client, make_site, smtp):
     # Replying to oneself or to a reader who did not ask sends nothing.
     post(client, parent_id=alice_id, author="Alice", email="ALICE@example.com", body="Me again")
     post(client, parent_id=bob, author="Alice", body="To Bob, who did not ask")
-    assert {r.kind for r in rows(app)} == {"email_reply"}
-    assert len(rows(app)) == 1
+    assert [r.kind for r in rows(app)] == ["email_confirm", "email_reply"]
     assert deliver(app) == 0
-    assert len(smtp.messages) == 1
+    assert len(smtp.messages) == 2
 
     # The GET only asks; a second reply still arrives.
     page = client.get(urlsplit(unsubscribe).path)
@@ -745,7 +754,7 @@ def test_reply_email_and_one_click_unsubscribe(app, client, make_site, smtp):
     assert "/admin/" not in page.get_data(as_text=True)  # a reader has no business there
     post(client, parent_id=alice_id, author="Carol", body="Second reply")
     assert deliver(app) == 1
-    assert len(smtp.messages) == 2
+    assert len(smtp.messages) == 3
 
     one_click = client.post(
         urlsplit(unsubscribe).path,
@@ -758,8 +767,8 @@ def test_reply_email_and_one_click_unsubscribe(app, client, make_site, smtp):
 
     post(client, parent_id=alice_id, author="Dave", body="Third reply")
     assert deliver(app) == 0
-    assert len(smtp.messages) == 2
-    assert [r.status for r in rows(app)] == ["done", "done", "done"]  # Dave's: skipped
+    assert len(smtp.messages) == 3
+    assert [r.status for r in rows(app)] == ["done"] * 4  # Dave's: skipped
 
     forged = urlsplit(unsubscribe).path[:-3] + "xyz"
     refused = client.post(forged)

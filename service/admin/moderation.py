@@ -13,6 +13,7 @@ from service.core.extensions import db
 from service.core.text_rules import MAX_ID, ascii_int
 from service.db.models import Comment, Site, Thread
 from service.spam import blocks
+from service.sites.article_links import article_url
 
 PAGE_SIZE = 50
 THREAD_LIMIT = 500
@@ -81,8 +82,11 @@ def moderate() -> Response:
     if not ids:
         flash(g.t("nothing_selected"), "error")
         return redirect(back)
-    comments = db.session.scalars(
-        select(Comment).where(Comment.site_id == g.site.id, Comment.id.in_(ids))
+    comments = db.session.scalars(  # locked: each decides its own status change
+        select(Comment)
+        .where(Comment.site_id == g.site.id, Comment.id.in_(ids))
+        .order_by(Comment.id)
+        .with_for_update()
     ).all()
     try:
         if action == "block":  # one click: block the commenter and keep the comment as spam
@@ -106,17 +110,6 @@ def _moderation_return() -> str:
 
 
 # --- comments per article -------------------------------------------------------------------
-
-
-def article_url(site: Site, thread: Thread) -> str | None:
-    """Where the article is read: the URL its first commenter's page sent, else (a thread
-    made by an import, the demo seed or an API client that sent no URL) the site's first
-    origin joined with the article key, when that key is a path as the embed makes it."""
-    if thread.url:
-        return thread.url
-    if site.origins and thread.article.startswith("/") and not thread.article.startswith("//"):
-        return site.origins[0].rstrip("/") + thread.article
-    return None
 
 
 @blp.get("/articles")

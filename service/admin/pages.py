@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import (
@@ -32,12 +32,13 @@ from flask import (
 from flask.blueprints import BlueprintSetupState
 from flask.sessions import SecureCookieSessionInterface
 from markupsafe import Markup, escape
+from sqlalchemy import delete
 from werkzeug.exceptions import HTTPException
 
 from service.core.crypto import decrypt, encrypt, keyed_hash
 from service.core.extensions import db
-from service.db.models import Site
-from service.i18n.messages import LANGS, Texts
+from service.db.models import AdminSession, Site
+from service.i18n.messages import LANGS, Texts, browser_language
 
 blp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -85,7 +86,8 @@ def proof(token_hash: str) -> str:
 
 def _signed_in_site() -> Site | None:
     site_id, kept, since = session.get("site"), session.get("proof"), session.get("at")
-    if not isinstance(site_id, int) or not isinstance(kept, str):
+    sid = session.get("sid")
+    if not isinstance(site_id, int) or not isinstance(kept, str) or not isinstance(sid, str):
         return None
     if not isinstance(since, int) or time.time() - since > SESSION_SECONDS:
         forget_site()
@@ -94,11 +96,45 @@ def _signed_in_site() -> Site | None:
     if site is None or not hmac.compare_digest(kept, proof(site.token_hash)):
         forget_site()
         return None
+    held = db.session.get(AdminSession, _session_key(sid))
+    if held is None or held.site_id != site_id:  # signed out (or never signed in here)
+        forget_site()
+        return None
     return site
 
 
+def _session_key(sid: str) -> str:
+    return keyed_hash("admin session id", sid)
+
+
+def start_session(site: Site) -> None:
+    """A new server-side session for the signed-in author: the cookie holds only its id.
+
+    Signed cookies alone cannot be ended: a copy taken before sign-out worked for 12 hours.
+    The row can, and sign-out deletes it. Expired rows of the site go at each sign-in."""
+    sid = secrets.token_urlsafe(32)
+    cutoff = datetime.fromtimestamp(time.time() - SESSION_SECONDS, UTC)
+    db.session.execute(
+        delete(AdminSession).where(
+            AdminSession.site_id == site.id, AdminSession.created_at < cutoff
+        )
+    )
+    db.session.add(AdminSession(id_hash=_session_key(sid), site_id=site.id))
+    db.session.commit()
+    session.update(site=site.id, proof=proof(site.token_hash), at=int(time.time()), sid=sid)
+
+
+def end_session() -> None:
+    """Sign-out: the server forgets the session, so every copy of the cookie stops working."""
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        db.session.execute(delete(AdminSession).where(AdminSession.id_hash == _session_key(sid)))
+        db.session.commit()
+    forget_site()
+
+
 def forget_site() -> None:
-    for key in ("site", "proof", "at", "reveal"):
+    for key in ("site", "proof", "at", "reveal", "sid"):
         session.pop(key, None)
 
 
@@ -112,7 +148,7 @@ def _language(site: Site | None) -> str:
         return str(remembered)
     if site is not None:
         return site.lang
-    return request.accept_languages.best_match(LANGS, default=DEFAULT_LANG) or DEFAULT_LANG
+    return browser_language(DEFAULT_LANG)
 
 
 def csrf_token() -> str:

@@ -9,14 +9,12 @@ comments per article), ``rankings`` (recording positions, the history charts) an
 
 from __future__ import annotations
 
-import time
-
 from flask import Response, g, redirect, request, session, url_for
 
 from service.admin import moderation as admin_moderation
 from service.admin import rankings as admin_rankings
 from service.admin import settings as admin_settings
-from service.admin.pages import ADMIN_CSP, blp, done, page, proof
+from service.admin.pages import ADMIN_CSP, blp, done, end_session, page, start_session
 from service.core.crypto import TOKEN_RE, token_matches
 from service.i18n.messages import LANGS, Texts
 from service.sites.settings import get_site
@@ -48,7 +46,7 @@ def sign_in() -> Response:
     session.clear()  # a fresh session (and CSRF token) for the signed-in author
     if lang in LANGS:
         session["lang"] = lang
-    session.update(site=target.id, proof=proof(target.token_hash), at=int(time.time()))
+    start_session(target)
     t = Texts("admin", lang if lang in LANGS else target.lang)
     return done(t("signed_in", name=target.name), "admin.moderation")
 
@@ -57,6 +55,7 @@ def sign_in() -> Response:
 def sign_out() -> Response:
     """End the session."""
     lang = session.get("lang")
+    end_session()
     session.clear()
     if lang in LANGS:
         session["lang"] = lang

@@ -18,7 +18,15 @@ from sqlalchemy import delete, select, update
 
 from service.core.crypto import avatar_seed, email_lookup
 from service.core.extensions import db
-from service.db.models import Comment, Like, Notification, Site, Thread, Unsubscribe
+from service.db.models import (
+    Comment,
+    ConfirmedAddress,
+    Like,
+    Notification,
+    Site,
+    Thread,
+    Unsubscribe,
+)
 
 
 def _mentions(payload: object, ids: set[int]) -> bool:
@@ -43,7 +51,10 @@ def erase_email(site: Site, address: str) -> int:
         return 0
     comments = list(
         db.session.scalars(
-            select(Comment).where(Comment.site_id == site.id, Comment.email_lookup == lookup)
+            select(Comment)
+            .where(Comment.site_id == site.id, Comment.email_lookup == lookup)
+            .order_by(Comment.id)
+            .with_for_update()  # the counts below follow the statuses read here
         )
     )
     ids = {c.id for c in comments}
@@ -81,6 +92,11 @@ def erase_email(site: Site, address: str) -> int:
     db.session.execute(
         delete(Unsubscribe).where(
             Unsubscribe.site_id == site.id, Unsubscribe.email_lookup == lookup
+        )
+    )
+    db.session.execute(
+        delete(ConfirmedAddress).where(
+            ConfirmedAddress.site_id == site.id, ConfirmedAddress.email_lookup == lookup
         )
     )
     db.session.commit()

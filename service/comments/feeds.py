@@ -16,6 +16,7 @@ from service.core.extensions import db
 from service.core.text_rules import CONTROL_RE, LINE_CONTROL_RE, canonical_article
 from service.db.models import Comment, Site, Thread
 from service.i18n.messages import text
+from service.sites.article_links import article_url
 from service.sites.settings import get_site_or_404
 
 blp = Blueprint("feeds", __name__, url_prefix="/feeds")
@@ -32,8 +33,10 @@ def _xml(text: str) -> str:
     return _NOT_XML.sub("", text)
 
 
-def _entry_link(feed_url: str, thread: Thread, comment: Comment) -> str:
-    page = thread.url or f"{feed_url}?{urlencode({'article': thread.article})}"
+def _entry_link(feed_url: str, site: Site, thread: Thread, comment: Comment) -> str:
+    """The comment on its article's page, when that page is on the site's origins (a
+    reader chose the URL); else the article's own feed."""
+    page = article_url(site, thread) or f"{feed_url}?{urlencode({'article': thread.article})}"
     return f"{page}#ranklet-comment-{comment.id}"
 
 
@@ -66,7 +69,7 @@ def build_feed(site: Site, article: str | None) -> bytes:
         author = _xml(comment.author or ANONYMOUS[site.lang])
         entry.author({"name": author})
         entry.title(_xml(_title(site.lang, author, thread, html_to_text(comment.body_html))))
-        entry.link(href=_xml(_entry_link(self_url, thread, comment)))
+        entry.link(href=_xml(_entry_link(self_url, site, thread, comment)))
         entry.published(comment.created_at)
         entry.updated(comment.edited_at or comment.created_at)
         entry.content(_xml(comment.body_html), type="html")

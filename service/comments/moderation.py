@@ -37,7 +37,8 @@ def moderate_many(comments: Sequence[Comment], action: str) -> Sequence[Comment]
     if status == "approved" and any(not c.body_text for c in comments):
         db.session.rollback()
         raise ErasedComment("An erased comment cannot be approved or restored.")
-    for comment in comments:
+    # Threads' rows are updated in one order, so two bulk actions never wait on each other.
+    for comment in sorted(comments, key=lambda c: (c.thread_id, c.id)):
         label = spam_model.moderation_label(action, comment.status)
         set_status(comment, status)
         if label is not None and not comment.is_author and comment.body_text:

@@ -16,19 +16,21 @@ ANONYMOUS = {lang: text("comment.anonymous", lang) for lang in LANGS}
 def public(
     comment: Comment, lang: str, replies: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    """The public fields; a deleted comment is an empty placeholder."""
+    """The public fields; a deleted comment is an empty placeholder that carries nothing of
+    its author: no name, website or avatar seed (which would tie it to their other
+    comments), no author mark and no likes, only its place in the tree."""
     deleted = comment.status == "deleted"
     return {
         "id": comment.id,
         "parent_id": comment.parent_id,
         "author": ANONYMOUS[lang] if deleted else (comment.author or ANONYMOUS[lang]),
         "website": None if deleted else comment.website,
-        "avatar": comment.avatar,
+        "avatar": "" if deleted else comment.avatar,
         "body_html": "" if deleted else comment.body_html,
         "created_at": comment.created_at,
         "edited_at": None if deleted else comment.edited_at,
-        "likes": comment.likes,
-        "is_author": comment.is_author,
+        "likes": 0 if deleted else comment.likes,
+        "is_author": False if deleted else comment.is_author,
         "deleted": deleted,
         "replies": replies or [],
     }
@@ -41,8 +43,11 @@ def private(comment: Comment, lang: str, article: str) -> dict[str, Any]:
         data.update(
             author=comment.author or ANONYMOUS[lang],
             website=comment.website,
+            avatar=comment.avatar,
             body_html=comment.body_html,
             edited_at=comment.edited_at,
+            likes=comment.likes,
+            is_author=comment.is_author,
         )
     data.update(
         email=decrypt(comment.email_encrypted),

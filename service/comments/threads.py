@@ -13,6 +13,7 @@ from flask_smorest import abort
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
 
 from service.core.extensions import db
 from service.db.models import Comment, Site, Thread
@@ -39,6 +40,15 @@ _COUNT_CHANGE = (
         approved_count=Thread.__table__.c.approved_count + bindparam("delta"),
         version=Thread.__table__.c.version + 1,
     )
+)
+_SET_STATUS = (
+    update(Comment.__table__)
+    .where(
+        Comment.__table__.c.id == bindparam("comment_id"),
+        Comment.__table__.c.status == bindparam("old"),
+    )
+    .values(status=bindparam("new"))
+    .returning(Comment.__table__.c.id)
 )
 _SITE_AND_THREAD = (
     select(Site, Thread)
@@ -97,15 +107,37 @@ def count_change(thread_id: int, delta: int) -> None:
 
 
 def set_status(comment: Comment, status: str) -> None:
-    """Change a comment's status; the thread's approved count follows."""
-    before = comment.status == "approved"
-    after = status == "approved"
-    comment.status = status
-    count_change(comment.thread_id, int(after) - int(before))
+    """Change a comment's status; the thread's approved count follows, once per transition.
+
+    One conditional UPDATE (``WHERE status = <the status read>``): when another writer
+    changed the row since it was read (PostgreSQL under READ COMMITTED; SQLite's write gate
+    serializes writers), nothing changes here, the row is read again under a lock and the
+    count follows what was really there, so parallel requests never count one transition
+    twice.
+    """
+    for _attempt in range(3):
+        old = comment.status
+        if old == status:
+            count_change(comment.thread_id, 0)
+            return
+        changed = db.session.execute(
+            _SET_STATUS, {"comment_id": comment.id, "old": old, "new": status}
+        ).first()
+        if changed is not None:
+            set_committed_value(comment, "status", status)
+            count_change(comment.thread_id, int(status == "approved") - int(old == "approved"))
+            return
+        db.session.refresh(comment, attribute_names=["status"], with_for_update=True)
+    raise RuntimeError(f"comment {comment.id}: status kept changing under the update")
 
 
-def get_comment_or_404(site: Site, comment_id: int) -> Comment:
-    comment = db.session.get(Comment, comment_id)
+def get_comment_or_404(site: Site, comment_id: int, *, lock: bool = False) -> Comment:
+    """The site's comment; ``lock`` reads it ``FOR UPDATE`` (PostgreSQL) for a request that
+    decides on its status: parallel writers to one comment then decide one after another
+    on what the one before them committed (the PATCH that loses to a DELETE sees it)."""
+    comment = db.session.get(
+        Comment, comment_id, with_for_update=True if lock else None, populate_existing=lock
+    )
     if comment is None or comment.site_id != site.id:
         abort(404, message=f"No comment {comment_id} on this site.")
     assert comment is not None

@@ -134,7 +134,7 @@ class CommentView(MethodView):
         """Edit one's own comment within the edit window (X-Edit-Token)."""
         target = get_site_or_404(site)
         require_origin(target)
-        comment = threads.get_comment_or_404(target, comment_id)
+        comment = threads.get_comment_or_404(target, comment_id, lock=True)
         if not editing.edit_window_open(comment, request.headers.get("X-Edit-Token")):
             abort(403, message="This comment can no longer be edited with this token.")
         editing.edit_comment(target, comment, body)
@@ -146,7 +146,7 @@ class CommentView(MethodView):
         """Delete one's own comment within the window, or any comment with the site token."""
         target = get_site_or_404(site)
         admin = _admin_or_origin(target)
-        comment = threads.get_comment_or_404(target, comment_id)
+        comment = threads.get_comment_or_404(target, comment_id, lock=True)
         if not admin and not editing.edit_window_open(comment, request.headers.get("X-Edit-Token")):
             abort(403, message="This comment can no longer be deleted with this token.")
         editing.delete_comment(comment)
@@ -159,7 +159,7 @@ class LikeView(MethodView):
         """Like a comment; one like per client, repeats change nothing."""
         target = get_site_or_404(site)
         require_origin(target)
-        comment = threads.get_comment_or_404(target, comment_id)
+        comment = threads.get_comment_or_404(target, comment_id, lock=True)
         return {"likes": likes.like_comment(comment, client_address())}
 
 
@@ -171,7 +171,7 @@ class ModerateView(MethodView):
         """Approve, mark as spam, delete or restore a comment."""
         target = get_site_or_404(site)
         require_admin(target)
-        comment = threads.get_comment_or_404(target, comment_id)
+        comment = threads.get_comment_or_404(target, comment_id, lock=True)
         try:
             moderation.moderate(comment, body["action"])
         except moderation.ErasedComment as error:

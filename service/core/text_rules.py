@@ -47,10 +47,18 @@ _COLLAPSIBLE_RE: Final = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 _UNSAFE_URL_CHARS = r"\x00-\x20\x7f-\x9f\"<>\\^`{|}\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069"
 LINK_URL_RE: Final = rf"^https?://[^{_UNSAFE_URL_CHARS}/?#]+([/?#][^{_UNSAFE_URL_CHARS}]*)?$"
 _LINK_URL: Final = re.compile(LINK_URL_RE)
-# Deliberately simple (RFC 5322 in full accepts far more than any mail server delivers):
-# one @, a dot in the domain, no white space, control or bidi characters.
-_EMAIL_PART = r"[^@\s\x00-\x1f\x7f-\x9f]+"
-EMAIL_RE: Final = re.compile(rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$")
+# Exactly one mailbox, ``local@domain``: a dot-atom on each side (RFC 5322's atext, plus
+# non-ASCII letters for internationalized addresses), a dot in the domain. Nothing that
+# makes a header hold more than one address or a display name: no comma, semicolon,
+# colon, quotes, angle brackets, parentheses (comments), backslash, white space, CR/LF.
+# Non-ASCII letters and signs: not white space, line separators, bidi marks or surrogates.
+_WIDE = (
+    "\u00a1-\u061b\u061d-\u167f\u1681-\u1fff\u2010-\u2027\u2030-\u205e\u2060-\u2065"
+    "\u206a-\u2fff\u3001-\ud7ff\ue000-\ufefe\uff00-\uffff"
+)
+_ATOM = rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~\-{_WIDE}]+"
+_LABEL = rf"[A-Za-z0-9\-{_WIDE}]+"
+EMAIL_RE: Final = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+$")
 ASCII_DIGITS_RE: Final = re.compile(r"[0-9]+")
 
 # The same rules as OpenAPI patterns (ECMA regex).
@@ -66,10 +74,10 @@ NAME_PATTERN: Final = (
     "[^\\s\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]"
     "[^\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]*$"
 )
-EMAIL_PATTERN: Final = (
-    "^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+@[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+"
-    "\\.[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+$"
-)
+_WIDE_P = "".join(c if c.isascii() else f"\\u{ord(c):04x}" for c in _WIDE)  # for ECMA
+_ATOM_P = f"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~\\-{_WIDE_P}]+"
+_LABEL_P = f"[A-Za-z0-9\\-{_WIDE_P}]+"
+EMAIL_PATTERN: Final = f"^{_ATOM_P}(?:\\.{_ATOM_P})*@{_LABEL_P}(?:\\.{_LABEL_P})+$"
 
 
 def line_problem(value: str) -> str | None:
@@ -107,7 +115,8 @@ def name_problem(value: str, max_length: int) -> str | None:
 
 
 def email_problem(value: str) -> str | None:
-    """An e-mail address up to EMAIL_MAX characters (RFC 5321's limit on a path)."""
+    """Exactly one mailbox up to EMAIL_MAX characters (RFC 5321's limit on a path): the
+    rule at input (API, import, settings) and again when a mail is sent."""
     if len(value) > EMAIL_MAX:
         return "email_length"
     if BIDI_RE.search(value) or not EMAIL_RE.fullmatch(value):

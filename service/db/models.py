@@ -251,3 +251,28 @@ class UsedChallenge(db.Model):  # type: ignore[name-defined,misc]
 
     challenge: Mapped[str] = mapped_column(String(128), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class ConfirmedAddress(db.Model):  # type: ignore[name-defined,misc]
+    """Readers' addresses confirmed for reply e-mails (double opt-in), by keyed hash.
+
+    ``confirmed_at`` is NULL while the confirmation mail is out: one mail per address, so
+    nobody can make Ranklet mail a stranger twice by posting again."""
+
+    __tablename__ = "confirmed_addresses"
+
+    site_id: Mapped[int] = owner_key("sites.id")
+    email_lookup: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asked_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AdminSession(db.Model):  # type: ignore[name-defined,misc]
+    """A signed-in author's session, kept on the server: signing out deletes the row, so a
+    copy of the cookie stops working at once. The cookie holds the id, this row its hash."""
+
+    __tablename__ = "admin_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -123,9 +123,33 @@ class WriteGate:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._lock.release()
 
+    def forget_inherited(self) -> None:
+        """In a forked child: close the parent's descriptor, never unlock it.
+
+        A ``flock`` belongs to the open file, shared by every copy of the descriptor: a child
+        that kept its copy would hold the parent's lock after the parent died (an import's
+        render workers did, and every write on the live server answered 503). Closing a copy
+        leaves the parent's lock as it is; the child opens its own file if it ever writes."""
+        if self._fd is not None and self._pid != os.getpid():
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd = None
+        self._pid = 0
+        self._lock = threading.Lock()  # a copy may have been held by another thread
+
 
 # Each SQLite engine's gate (for tests and diagnostics).
 GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
+
+
+def _forget_gates_in_child() -> None:
+    for gate in list(GATES.values()):
+        gate.forget_inherited()
+
+
+# Every fork, whoever makes it (gunicorn, an import's render workers, multiprocessing):
+# the child starts without the parent's write-gate descriptors.
+os.register_at_fork(after_in_child=_forget_gates_in_child)
 
 
 def _locked() -> OperationalError:

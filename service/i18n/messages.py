@@ -132,6 +132,21 @@ def choose(asked: Any, site_lang: Any, default: str = DEFAULT_LANG) -> str:
         return asked.lower()
     if isinstance(site_lang, str) and site_lang in LANGS:
         return site_lang
+    return browser_language(default)
+
+
+VARY_KEY = "ranklet.vary"  # request.environ: the headers this answer's body was chosen by
+
+
+def header_read(name: str) -> None:
+    """Note that this request's answer depends on the header ``name``: ``create_app`` adds
+    it to ``Vary``, so no shared cache hands one browser's answer to another."""
+    request.environ.setdefault(VARY_KEY, set()).add(name)
+
+
+def browser_language(default: str) -> str:
+    """The best of ``LANGS`` for the browser's ``Accept-Language`` (the answer varies by it)."""
+    header_read("Accept-Language")
     return request.accept_languages.best_match(LANGS, default=default) or default
 
 

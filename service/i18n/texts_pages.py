@@ -76,6 +76,19 @@ LINK: dict[str, dict[str, str]] = {
         "en": "Please check it on the admin page.",
     },
     "admin_link": {"ja": "管理画面を開く", "en": "Open the admin page"},
+    "confirm.title": {
+        "ja": "返信の通知を受け取りますか？",
+        "en": "Get an e-mail when someone replies?",
+    },
+    "confirm.text": {
+        "ja": "{site} であなたのコメントに返信があったとき、このアドレスにメールでお知らせします。",
+        "en": "{site} will e-mail this address when someone replies to your comments.",
+    },
+    "confirm.button": {"ja": "通知を受け取る", "en": "Yes, notify me"},
+    "confirm.done": {
+        "ja": "確認しました。{site} から返信の通知メールが届きます。",
+        "en": "Confirmed: {site} will e-mail you when someone replies.",
+    },
 }
 
 BADGE: dict[str, dict[str, str]] = {
@@ -131,6 +144,21 @@ MAIL: dict[str, dict[str, str]] = {
     "why": {
         "ja": "このメールは、コメント時に「返信を通知」を選んだため送られています。",
         "en": "You get this e-mail because you asked to be notified of replies.",
+    },
+    "subject.confirm": {
+        "ja": "[{site}] 返信の通知メールの確認",
+        "en": "[{site}] Confirm reply notifications",
+    },
+    "confirm": {
+        "ja": "{site} へのコメントで「返信を通知」が選ばれました。"
+        "返信をメールで受け取るには、次のリンクを開いて確認してください。",
+        "en": "A comment on {site} asked to be notified of replies at this address. "
+        "To get those e-mails, open the link below and confirm.",
+    },
+    "confirm_link": {"ja": "通知を受け取る", "en": "Confirm"},
+    "confirm_ignore": {
+        "ja": "お心当たりがなければ、このメールは無視してください。これ以上メールは届きません。",
+        "en": "If this was not you, ignore this e-mail: nothing more will be sent to you.",
     },
     "rank.best": {
         "ja": "{label}ランキングで最高順位を更新しました：{position}位",

@@ -26,10 +26,12 @@ from sqlalchemy import exists, select
 from service.comments import markup
 from service.core.crypto import decrypt
 from service.core.extensions import db
-from service.db.models import Comment, Site, Thread, Unsubscribe
+from service.core.text_rules import email_problem
+from service.db.models import Comment, ConfirmedAddress, Site, Thread, Unsubscribe
 from service.i18n.messages import LANGS, Texts, text
 from service.notify import email_links
-from service.notify.delivery import DeliveryError, Send, Skip
+from service.notify.delivery import Deadline, DeliveryError, Send, Skip
+from service.sites.article_links import article_url
 
 SMTP_TIMEOUT = 20
 
@@ -52,19 +54,6 @@ def _one_line(text: str) -> str:
 
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def article_url(site: Site, thread: Thread) -> str | None:
-    """The article's address, only on one of the site's origins: readers supply the URL."""
-    for candidate in (thread.url, thread.article):
-        if not candidate:
-            continue
-        if candidate.startswith("/") and not candidate.startswith("//") and site.origins:
-            candidate = site.origins[0] + candidate
-        parts = urllib.parse.urlsplit(candidate)
-        if f"{parts.scheme}://{parts.netloc}" in (site.origins or []):
-            return candidate
-    return None
 
 
 def _html_text(text: str) -> str:
@@ -150,6 +139,19 @@ def prepare_author_email(site: Site, payload: dict[str, Any]) -> Send:
     return _mail_outgoing(mail)
 
 
+def address_confirmed(site_id: int, lookup: str | None) -> bool:
+    """Whether the owner of the address confirmed reply e-mails on this site (the link of
+    ``confirmation``): nothing but that one confirmation mail goes to an address before."""
+    if not lookup:
+        return False
+    confirmed_at = db.session.scalar(
+        select(ConfirmedAddress.confirmed_at).where(
+            ConfirmedAddress.site_id == site_id, ConfirmedAddress.email_lookup == lookup
+        )
+    )
+    return confirmed_at is not None
+
+
 def prepare_reply_email(site: Site, payload: dict[str, Any]) -> Send:
     reply, thread, lang, title = _comment_context(site, payload.get("comment_id"))
     parent_id = payload.get("parent_id")
@@ -170,6 +172,8 @@ def prepare_reply_email(site: Site, payload: dict[str, Any]) -> Send:
     )
     if unsubscribed:
         raise Skip("the reader unsubscribed")
+    if not address_confirmed(site.id, parent.email_lookup):  # double opt-in (confirmation)
+        raise Skip("the reader's address is not confirmed")
     t = Texts("mail", lang)
     author = _author_name(reply, lang)
     subject = t("subject.reply", site=_one_line(site.name), author=_shorten(author, 64))
@@ -302,33 +306,41 @@ class SmtpSettings:
         )
 
 
-def send_mail(settings: SmtpSettings, message: EmailMessage) -> None:
+def send_mail(settings: SmtpSettings, message: EmailMessage, to: str) -> None:
+    """Send to exactly ``to``: the envelope names one recipient, whatever the headers say."""
     context = ssl.create_default_context()
+    deadline = Deadline()
     try:
+        timeout = deadline.timeout(SMTP_TIMEOUT)
         if settings.tls == "ssl":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                settings.host, settings.port, timeout=SMTP_TIMEOUT, context=context
+                settings.host, settings.port, timeout=timeout, context=context
             )
         else:
-            smtp = smtplib.SMTP(settings.host, settings.port, timeout=SMTP_TIMEOUT)
-        with smtp:
+            smtp = smtplib.SMTP(settings.host, settings.port, timeout=timeout)
+        deadline.guard(lambda: smtp.sock)
+        with deadline, smtp:
             if settings.tls == "starttls":
                 smtp.starttls(context=context)
             if settings.user:
                 smtp.login(settings.user, settings.password or "")
-            smtp.send_message(message)
+            smtp.send_message(message, to_addrs=[to])
     except smtplib.SMTPRecipientsRefused as error:
         codes = [code for code, _ in error.recipients.values()]
         raise DeliveryError(
             f"recipient refused: {codes}", permanent=all(c >= 500 for c in codes)
         ) from None
     except (smtplib.SMTPException, OSError) as error:
+        if deadline.expired:
+            raise DeliveryError(f"SMTP: not done within {deadline.seconds:g} s") from None
         raise DeliveryError(f"SMTP: {error}") from None
 
 
 def _mail_outgoing(mail: Mail) -> Send:
     if not current_app.config.get("SMTP_HOST"):
         raise DeliveryError("e-mail is off (RANKLET_SMTP_HOST is unset)")
+    if email_problem(mail.to):  # checked at input too; a row written before that rule
+        raise DeliveryError("the recipient is not exactly one address", permanent=True)
     settings = SmtpSettings.from_config(current_app.config)
     message = build_message(mail)
-    return lambda: send_mail(settings, message)
+    return lambda: send_mail(settings, message, mail.to)

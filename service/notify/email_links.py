@@ -140,7 +140,7 @@ def use_moderation_link(link: ModerationLink) -> tuple[Comment, bool]:
     The nonce is stored in the moderation's own transaction; of two concurrent clicks only
     one inserts it, the other gets a LinkError(410).
     """
-    comment = db.session.get(Comment, link.comment_id)
+    comment = db.session.get(Comment, link.comment_id, with_for_update=True)  # decides on it
     if comment is None:
         db.session.rollback()
         raise LinkError(404, "gone")

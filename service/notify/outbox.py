@@ -18,6 +18,8 @@ from service.comments.schemas import PublicComment
 from service.core import events
 from service.core.extensions import db
 from service.db.models import Comment, Notification, Site
+from service.notify import confirmation
+from service.notify.email import address_confirmed
 from service.rankings.history import RankEvent
 
 
@@ -53,12 +55,14 @@ def enqueue_comment(site: Site, comment: Comment, parent: Comment | None) -> Non
         db.session.add(
             Notification(site_id=site.id, kind="email_author", payload={"comment_id": comment.id})
         )
+    confirmation.ask_once(site, comment)  # the first "notify me" of an address asks it
     if (
         parent is not None
         and comment.status == "approved"
         and parent.notify
         and parent.email_encrypted
         and parent.email_lookup != comment.email_lookup
+        and address_confirmed(site.id, parent.email_lookup)
     ):
         db.session.add(
             Notification(

@@ -1,6 +1,8 @@
 """Delivering the notification outbox: signed webhooks and e-mails, with retries.
 
-The webhooks are here; the e-mails are composed and sent by ``notify_email``.
+Webhooks are sent by ``webhooks``, e-mails by ``email``, each within one total deadline
+(``delivery.Deadline``); ``Deliveries`` runs them in a small pool of threads with one queue
+per destination (a site's webhook, a site's mail), so a slow endpoint delays only its own.
 
 Rows are written by ``outbox`` in the comment's (or rank entries') own transaction; this
 module sends them. Rank events (``ranking.best``, ``ranking.recorded``) are webhook rows
@@ -31,40 +33,36 @@ reason, and is not retried: only a new URL or ``RANKLET_WEBHOOK_ALLOW_PRIVATE`` 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import http.client
-import json
 import logging
 import os
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import delete, or_, select, update
 
-from service.core.crypto import decrypt
 from service.core.extensions import db
 from service.db.models import Notification, Site
 from service.db.types import transaction_intent, utcnow
-from service.notify import email
+from service.notify import confirmation, email, webhooks
 from service.notify.delivery import DeliveryError, Send, Skip
-from service.sites import webhook_target
 
 log = logging.getLogger("ranklet.notifications")
 
-CLAIM_SECONDS = 60  # longer than any one delivery may take (webhook 10 s, SMTP 20 s)
-WEBHOOK_TIMEOUT = 10
+CLAIM_SECONDS = 60  # longer than any one delivery may take (``delivery.DELIVERY_SECONDS``)
+DELIVERY_THREADS = 4  # destinations served at once by one sender
 MAX_ATTEMPTS = 12
 FIRST_RETRY_SECONDS = 10
 MAX_RETRY_SECONDS = 15 * 60
 POLL_SECONDS = 2.0
+BUSY_POLL_SECONDS = 0.25  # while deliveries run: new rows of other destinations go soon
 ERROR_PAUSE_SECONDS = 15.0
 KEEP_DONE = timedelta(days=7)  # delivered payloads hold comment text: keep them briefly
 KEEP_FAILED = timedelta(days=30)
-EMAIL_KINDS = ("email_author", "email_reply", "email_rank")
+EMAIL_KINDS = ("email_author", "email_reply", "email_rank", "email_confirm")
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -76,9 +74,17 @@ def retry_delay(attempts: int) -> timedelta:
 # --- one pass -----------------------------------------------------------------------------
 
 
-def _due(now: datetime, limit: int) -> list[int]:
+Destination = tuple[str, int]  # ("webhook" or "mail", site id): one queue each
+
+
+def destination(kind: str, site_id: int) -> Destination:
+    return ("webhook" if kind == "webhook" else "mail", site_id)
+
+
+def _due(now: datetime, limit: int, busy: set[Destination]) -> dict[Destination, list[int]]:
+    """Due rows by destination, oldest first, leaving out the destinations being served."""
     query = (
-        select(Notification.id)
+        select(Notification.id, Notification.kind, Notification.site_id)
         .where(
             Notification.status == "queued",
             Notification.next_attempt_at <= now,
@@ -89,9 +95,17 @@ def _due(now: datetime, limit: int) -> list[int]:
     )
     if not current_app.config.get("SMTP_HOST"):
         query = query.where(Notification.kind.not_in(EMAIL_KINDS))
-    ids = list(db.session.scalars(query))
+    for channel in ("webhook", "mail"):
+        sites = [site for kind, site in busy if kind == channel]
+        if sites:
+            is_webhook = Notification.kind == "webhook"
+            channel_rows = is_webhook if channel == "webhook" else ~is_webhook
+            query = query.where(~(channel_rows & Notification.site_id.in_(sites)))
+    found: dict[Destination, list[int]] = {}
+    for notification_id, kind, site_id in db.session.execute(query):
+        found.setdefault(destination(kind, site_id), []).append(notification_id)
     db.session.rollback()  # end the read before any delivery; never hold a transaction open
-    return ids
+    return found
 
 
 def _claim(notification_id: int, now: datetime) -> bool:
@@ -132,21 +146,73 @@ def deliver_due(limit: int = 20, now: datetime | None = None) -> int:
 
     ``now`` (default: the clock) decides what is due; tests pass a later one to reach a
     retry without waiting for it. Each row gets its own short transactions, and none is
-    open during a network call; call it with no pending changes in the session.
+    open during a network call; call it with no pending changes in the session. It waits
+    for the pass's deliveries (``Deliveries`` runs them side by side).
     """
     return _pass(limit, now)[1]
 
 
 def _pass(limit: int, now: datetime | None = None) -> tuple[int, int]:
-    """(rows taken, rows delivered) of one pass."""
-    clock = now or utcnow()
-    taken = delivered = 0
-    for notification_id in _due(clock, limit):
-        if not _claim(notification_id, clock):
-            continue
-        taken += 1
-        delivered += _attempt(notification_id, now)
-    return taken, delivered
+    """(rows taken, rows delivered) of one pass, waited for."""
+    deliveries = Deliveries(current_app._get_current_object())  # type: ignore[attr-defined]
+    try:
+        turns = deliveries.start(limit, now)
+        results = [turn.result() for turn in turns]
+    finally:
+        deliveries.close()
+    return sum(taken for taken, _ in results), sum(done for _, done in results)
+
+
+class Deliveries:
+    """A small pool of delivery threads, one destination's rows in order in one of them.
+
+    A destination is a site's webhook, or a site's mail: while one is being served (a slow
+    endpoint may take up to the deadline per row) its rows are left out of the next passes,
+    and the other destinations go on in the other threads. One sender used to deliver row
+    after row, so one site's trickling endpoint held every site's mail for minutes.
+    """
+
+    def __init__(self, app: Flask, workers: int = DELIVERY_THREADS) -> None:
+        self.app = app
+        self.workers = workers
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ranklet-delivery")
+        self.busy: set[Destination] = set()
+        self.lock = threading.Lock()
+
+    def start(self, limit: int, now: datetime | None = None) -> list[Future[tuple[int, int]]]:
+        """Start serving due destinations in free threads; each future gives (taken,
+        delivered). Runs in an app context (the sender's or the caller's)."""
+        with self.lock:
+            busy = set(self.busy)
+        room = self.workers - len(busy)
+        if room <= 0:
+            return []
+        clock = now or utcnow()
+        turns = []
+        for where, ids in list(_due(clock, limit, busy).items())[:room]:
+            with self.lock:
+                self.busy.add(where)
+            turns.append(self.pool.submit(self._serve, where, ids, clock, now))
+        return turns
+
+    def _serve(
+        self, where: Destination, ids: list[int], clock: datetime, now: datetime | None
+    ) -> tuple[int, int]:
+        taken = delivered = 0
+        try:
+            with self.app.app_context():
+                for notification_id in ids:
+                    if _claim(notification_id, clock):
+                        taken += 1
+                        delivered += _attempt(notification_id, now)
+                db.session.remove()
+        finally:
+            with self.lock:
+                self.busy.discard(where)
+        return taken, delivered
+
+    def close(self, wait: bool = False) -> None:
+        self.pool.shutdown(wait=wait, cancel_futures=True)
 
 
 def _attempt(notification_id: int, now: datetime | None) -> int:
@@ -218,66 +284,16 @@ def _prepare(notification_id: int) -> Send:
     if site is None:
         raise Skip("the site is gone")
     if notification.kind == "webhook":
-        return _prepare_webhook(site, notification.payload)
+        return webhooks.prepare_webhook(site, notification.payload)
     if notification.kind == "email_author":
         return email.prepare_author_email(site, notification.payload)
     if notification.kind == "email_reply":
         return email.prepare_reply_email(site, notification.payload)
     if notification.kind == "email_rank":
         return email.prepare_rank_email(site, notification.payload)
+    if notification.kind == "email_confirm":
+        return confirmation.prepare_confirm_email(site, notification.payload)
     raise DeliveryError(f"unknown kind {notification.kind!r}", permanent=True)
-
-
-# --- webhooks -----------------------------------------------------------------------------
-
-
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    """``X-Ranklet-Signature``: HMAC-SHA256 keyed with the secret over ``"{t}.{raw body}"``."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={digest.hexdigest()}"
-
-
-def _prepare_webhook(site: Site, payload: dict[str, Any]) -> Send:
-    if not site.webhook_url:
-        raise Skip("the site has no webhook any more")
-    secret = decrypt(site.webhook_secret_encrypted)
-    if not secret:
-        raise DeliveryError(
-            "the webhook has no signing secret: run `ranklet site update SLUG --webhook URL`",
-            permanent=True,
-        )
-    url = site.webhook_url
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    allow_private = webhook_target.allow_private(current_app.config)
-
-    def send() -> None:
-        try:
-            # Resolved and checked once; the connection goes to exactly that address.
-            target = webhook_target.resolve(url, allow_private)
-        except webhook_target.TargetRefused as refused:
-            raise DeliveryError(f"webhook refused: {refused}", permanent=True) from None
-        except (OSError, UnicodeError) as error:  # DNS: may well work next time
-            raise DeliveryError(f"webhook unreachable: {error}") from None
-        connection = webhook_target.connection(target, WEBHOOK_TIMEOUT)
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "Ranklet",
-            "X-Ranklet-Signature": signature(secret, int(time.time()), body),
-        }
-        try:
-            connection.request("POST", target.path, body=body, headers=headers)
-            status = connection.getresponse().status  # the answer's body is not read
-        except (OSError, http.client.HTTPException, ValueError) as error:
-            # refused, timeout, TLS, a broken answer
-            raise DeliveryError(f"webhook unreachable: {error}") from None
-        finally:
-            connection.close()
-        if not 200 <= status < 300:
-            # A redirect is a failure too: following it would turn the POST into a GET
-            # (and could lead anywhere, past the address check).
-            raise DeliveryError(f"HTTP {status} from the webhook")
-
-    return send
 
 
 # --- the loop -----------------------------------------------------------------------------
@@ -295,25 +311,34 @@ class Sender:
         self.thread: threading.Thread | None = None
 
     def run_once(self) -> tuple[int, int]:
+        """One pass, waited for (``ranklet worker --once``)."""
         with self.app.app_context():
-            if time.monotonic() >= self._next_prune:
-                self._next_prune = time.monotonic() + 3600
-                prune()
+            self._prune()
             return _pass(self.batch)
 
+    def _prune(self) -> None:
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + 3600
+            prune()
+
     def run(self) -> None:
-        """Loop until ``stop()``; a full batch goes again at once, else it sleeps a bit."""
-        while not self.stopping.is_set():
-            pause = POLL_SECONDS
-            try:
-                taken, _ = self.run_once()
-                if taken >= self.batch:
-                    pause = 0
-            except Exception:  # the database may be down: log, pause, try again
-                log.exception("the notification sender failed; retrying shortly")
-                pause = ERROR_PAUSE_SECONDS
-            if pause:
+        """Loop until ``stop()``: start what is due in free delivery threads, look again
+        soon while some are busy, else after a pause."""
+        deliveries = Deliveries(self.app)
+        try:
+            while not self.stopping.is_set():
+                pause = POLL_SECONDS
+                try:
+                    with self.app.app_context():
+                        self._prune()
+                        if deliveries.start(self.batch) or deliveries.busy:
+                            pause = BUSY_POLL_SECONDS
+                except Exception:  # the database may be down: log, pause, try again
+                    log.exception("the notification sender failed; retrying shortly")
+                    pause = ERROR_PAUSE_SECONDS
                 self.stopping.wait(pause)
+        finally:
+            deliveries.close(wait=True)  # deliveries in flight end by their deadline
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self.run, name="ranklet-sender", daemon=True)

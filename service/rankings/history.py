@@ -200,6 +200,12 @@ def announce_batch(
     the best rank so far, and the moment an author most wants to hear of.
     """
     ids = sorted({row["category_id"] for row in rows})
+    if site.rank_events != "none" and ids:
+        # The categories' rows, locked in id order: parallel batches (PostgreSQL) read the
+        # best before them one after another, so one improvement is announced once.
+        db.session.execute(
+            select(Category.id).where(Category.id.in_(ids)).order_by(Category.id).with_for_update()
+        )
     before = best_ranks(ids) if site.rank_events != "none" else {}
     store(rows)
     if site.rank_events == "none" or not rows:

@@ -4,9 +4,14 @@ forked workers for large files; then ids chosen up front."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing as mp
 import os
 import re
+import signal
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +37,7 @@ MAX_COUNT = 2**31 - 1  # what an INTEGER column holds on every database
 RENDER_CHUNK = 125  # bodies per task sent to a rendering worker
 PARALLEL_FROM_BATCH = 2  # files of this many batches or more are prepared in forked workers
 ID_BLOCK = 1000  # PostgreSQL ids reserved per round trip
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 _LINK_URL = re.compile(LINK_URL_RE)
 _BARE_HOST = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?=[:/?#]|$)")
@@ -142,9 +148,37 @@ def prepare(job: Job) -> tuple[Any, ...]:
     )
 
 
-def _enter(app: Any) -> None:
-    """A worker's start: the app's context, for the keys that encrypt and hash."""
+def _enter(app: Any, parent: int) -> None:
+    """A worker's start: it dies with the importer, holds nothing of the importer's
+    transaction, and has the app's context for the keys that encrypt and hash.
+
+    The pool is forked while the importer holds the write gate and an open transaction. A
+    worker that outlived a killed importer (SIGKILL from the OOM killer, SIGTERM from
+    ``timeout``, ``docker stop`` or systemd) kept copies of both, and the live server's
+    writes waited on them. So: the kernel kills the worker when its parent dies
+    (``PR_SET_PDEATHSIG``, checked once against a parent that died before it was set), a
+    watch thread covers systems without it, the gate's descriptor is closed at the fork
+    (``db.types``) and the pooled connections are dropped without being closed (closing
+    them would end the importer's own session)."""
+    parent_death_signal(parent)
     app.app_context().push()
+    db.engine.dispose(close=False)
+
+
+def parent_death_signal(parent: int) -> None:
+    """Exit when ``parent`` is gone: a signal from the kernel on Linux, and a watch."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ranklet-parent-watch", daemon=True).start()
 
 
 class RowPreparer:
@@ -176,7 +210,7 @@ class RowPreparer:
                 max_workers=min(cores, 4),
                 mp_context=mp.get_context("fork"),
                 initializer=_enter,
-                initargs=(current_app._get_current_object(),),  # type: ignore[attr-defined]
+                initargs=(current_app._get_current_object(), os.getpid()),  # type: ignore[attr-defined]
             )
         if self.first is not None:
             first_jobs, sent = self.first

@@ -12,8 +12,8 @@ from service.comments import representation
 from service.core.extensions import db
 from service.core.text_rules import MAX_ID, ascii_int
 from service.db.models import Comment, Site, Thread
-from service.spam import blocks
 from service.sites.article_links import article_url
+from service.spam import blocks
 
 PAGE_SIZE = 50
 THREAD_LIMIT = 500

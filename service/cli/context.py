@@ -16,10 +16,13 @@ def fail(message: str) -> NoReturn:
 
 
 def _sqlite_file() -> str | None:
-    """The SQLite file the app uses, if it is one (not PostgreSQL, not in memory)."""
+    """The default SQLite file in the instance folder, unless a database URL is configured
+    (then the user chose where it lives and knows)."""
     from flask import current_app
     from sqlalchemy.engine import make_url
 
+    if current_app.config.get("DATABASE_URL"):
+        return None
     url = make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None

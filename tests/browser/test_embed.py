@@ -878,7 +878,7 @@ def test_validation_errors_are_alerts_in_an_error_colour(page: Page, blog: Blog)
     post_through(form, "   \n  ")  # passes `required`, refused by the server
     alert = form.locator(".ranklet-error[role=alert]")
     # The server's own Japanese message, which names the field, shown once and alone.
-    expect(alert).to_have_text("コメントは1〜5000文字で入力してください。")
+    expect(alert).to_have_text("コメントは1〜5,000文字で入力してください。")
     colours = alert.evaluate(
         "e => [getComputedStyle(e).color,"
         " getComputedStyle(e.getRootNode().querySelector('.ranklet-note')).color]"

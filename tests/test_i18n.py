@@ -117,7 +117,8 @@ def test_rate_limit_message_in_japanese(app, client, make_site):
     wait = int(limited_answer.headers["Retry-After"])
     unit = f"{wait}秒" if wait < 60 else "1分"
     assert limited["message"] == (
-        f"短い時間に続けて投稿されたため、受け付けを一時停止しています。{unit}後にもう一度お試しください。"
+        f"短い時間に続けて投稿されたため、受け付けを一時停止しています。"
+        f"{unit}後にもう一度お試しください。"
     )
 
 

@@ -260,7 +260,7 @@ def test_english_stays_english(texts):
             "送信された JSON の入れ子が深すぎます（32段まで）。",
         ),
         ("Must be at most 254 characters.", "254文字以内で入力してください。"),
-        ("Must be from 1 to 2147483647.", "1〜2147483647で指定してください。"),
+        ("Must be from 1 to 2147483647.", "1〜2,147,483,647で指定してください。"),
         (
             "'ftp://x' is not an origin like https://blog.example.com.",
             "「ftp://x」はオリジン（例：https://blog.example.com）の形式ではありません。",

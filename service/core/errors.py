@@ -78,8 +78,10 @@ def _without_dict_parts(errors: Any) -> Any:
     under the entry's name instead (``positions.consulting: [...]``)."""
     if not isinstance(errors, dict):
         return errors
-    if errors and set(errors) <= {"key", "value"} and all(
-        isinstance(v, list) for v in errors.values()
+    if (
+        errors
+        and set(errors) <= {"key", "value"}
+        and all(isinstance(v, list) for v in errors.values())
     ):
         return [message for v in errors.values() for message in v]
     return {name: _without_dict_parts(value) for name, value in errors.items()}

@@ -100,7 +100,7 @@ _NUMBERS = frozenset({"min", "max", "low", "high", "max_length", "seconds", "min
 
 def _groups(found: re.Match[str]) -> dict[str, str]:
     return {
-        name: f"{int(value):,}" if name in _NUMBERS and value.isascii() and value.isdigit() else value
+        name: f"{int(value):,}" if name in _NUMBERS and value.isdecimal() else value
         for name, value in found.groupdict().items()
         if value is not None
     }

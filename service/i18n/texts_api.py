@@ -80,7 +80,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Control characters are not allowed (except newlines and tabs).",
         "ja": "制御文字（改行とタブを除く）は使えません。",
     },
-    "body_length": {"en": "Must be 1 to 5000 characters.", "ja": "1〜5000文字で入力してください。"},
+    "body_length": {"en": "Must be 1 to 5000 characters.", "ja": "1〜5,000文字で入力してください。"},
     "article_length": {
         "en": "Must be 1 to 512 characters.",
         "ja": "1〜512文字で入力してください。",
@@ -202,11 +202,13 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "too_many_seconds": {
         "en": "Too many comments in a short time; try again in {seconds} s.",
-        "ja": "短い時間に続けて投稿されたため、受け付けを一時停止しています。{seconds}秒後にもう一度お試しください。",
+        "ja": "短い時間に続けて投稿されたため、受け付けを一時停止しています。"
+        "{seconds}秒後にもう一度お試しください。",
     },
     "too_many_minutes": {
         "en": "Too many comments in a short time; try again in {minutes} min.",
-        "ja": "短い時間に続けて投稿されたため、受け付けを一時停止しています。{minutes}分後にもう一度お試しください。",
+        "ja": "短い時間に続けて投稿されたため、受け付けを一時停止しています。"
+        "{minutes}分後にもう一度お試しください。",
     },
     "too_many_hours": {
         "en": "Too many comments today; try again in {hours} h.",

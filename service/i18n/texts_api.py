@@ -80,7 +80,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Control characters are not allowed (except newlines and tabs).",
         "ja": "制御文字（改行とタブを除く）は使えません。",
     },
-    "body_length": {"en": "Must be 1 to 5000 characters.", "ja": "1〜5,000文字で入力してください。"},
+    "body_length": {
+        "en": "Must be 1 to 5000 characters.",
+        "ja": "1〜5,000文字で入力してください。",
+    },
     "article_length": {
         "en": "Must be 1 to 512 characters.",
         "ja": "1〜512文字で入力してください。",

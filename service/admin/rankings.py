@@ -15,8 +15,8 @@ from service.core.text_rules import MAX_POSITION, ascii_int
 from service.db.models import Site
 from service.db.types import utcnow
 from service.rankings import history as ranking
-from service.sites.local_time import read_time
 from service.rankings.schemas import RecordPositions
+from service.sites.local_time import read_time
 
 
 def _standing_rows(site: Site, lang: str) -> list[dict[str, Any]]:

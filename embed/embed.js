@@ -334,7 +334,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
     async function send(f, path, method, body, token) {
       const headers = body ? { 'Content-Type': 'application/json' } : {};
       if (token) headers['X-Edit-Token'] = token;
-      const r = await api(path, { method, headers, body: body && JSON.stringify(body) });
+      const r = await api(path + '?lang=' + lang, { method, headers, body: body && JSON.stringify(body) });
       if (r.ok) return r;
       // The service's own words (already in the reader's language): per field for a 422,
       // each under its short label unless it names the field itself
@@ -388,9 +388,9 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
       countEls.slice(0, 100).map((el) => ['article', el.dataset.rankletCount])));
     const r = els[0] && await api('/widget?' + query({ article, lang }));
     if (run !== generation) return;
-    if (r && !r.ok) log(r.data.message || S.loadError, r.status == 404 ? `Check data-site="${site}" (ranklet site list)` : '');
     lang ||= langOf(r?.data.site?.lang) || 'en';
     const S = STRINGS[lang];
+    if (r && !r.ok) log(r.data.message || S.loadError, r.status == 404 ? `Check data-site="${site}" (ranklet site list)` : '');
     for (const el of els) {
       const isThread = el.hasAttribute('data-ranklet-comments');
       let content;

@@ -536,6 +536,25 @@ def test_demo_comments_are_spread_over_the_days_after_the_article(ranklet, clien
     assert times[-1] - times[0] > timedelta(days=7)
 
 
+def test_demo_history_is_seeded_at_a_morning_in_japan(ranklet, client, no_server):
+    """Every seeded position was seen at 09:00 JST, so the admin's best-rank time reads as
+    a morning (not 05:00), and the demo's bold next to 「」 renders without spaces."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    ok(ranklet("demo", "--port", str(free_port())))
+    history = client.get("/api/v1/sites/demo/rankings/consulting/history").get_json()["entries"]
+    assert len(history) == 20
+    tokyo = {
+        datetime.fromisoformat(e["observed_at"]).astimezone(ZoneInfo("Asia/Tokyo")) for e in history
+    }
+    assert {(t.hour, t.minute) for t in tokyo} == {(9, 0)}
+    page = client.get("/api/v1/sites/demo/comments?article=/demo/").get_json()
+    bodies = " ".join(c["body_html"] for c in _walk_comments(page["comments"]))
+    assert "<strong>「誰も使わないシステム」</strong>が残りました" in bodies
+    assert "**" not in bodies
+
+
 def _walk_comments(comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
     found = []
     for comment in comments:

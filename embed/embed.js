@@ -29,7 +29,7 @@
       notify: 'E-mail me replies', submit: 'Post', save: 'Save', cancel: 'Cancel',
       reply: 'Reply', edit: 'Edit', delete: 'Delete', like: 'Like', isAuthor: 'Author', edited: 'edited',
       deleted: 'This comment was deleted', sure: 'Delete?', more: 'More comments',
-      posted: 'Posted', pending: 'Thanks! Your comment will appear once it is approved.',
+      posted: 'Posted', pending: 'Thanks! It will appear once approved.',
       now: 'just now', left: (n) => (n < 0 ? -n + ' characters too many' : n + ' characters left'),
       failed: 'Something went wrong',
       loadError: 'Comments could not be loaded',
@@ -48,9 +48,9 @@ section,.ranklet-badge,.ranklet-author-badge,input,select,textarea,button,svg{bo
 .ranklet-badge span{padding:1px 8px;background:var(--soft)}
 .ranklet-badge span+span,.ranklet-submit,.ranklet-author-badge{background:var(--a);color:var(--bg);font-weight:600}.ranklet-author-badge{padding:0 6px}
 form{display:grid;gap:6px;margin:10px 0}form p{margin:0}.ranklet-field{display:grid;flex:1 1 12em}
-label,small,time,.ranklet-deleted>div p{color:var(--mute);font-size:.85em}
+label,small,time,.ranklet-note,.ranklet-deleted>div p{color:var(--mute);font-size:.85em}
 input,select,textarea,button{font:inherit;color:inherit;background:none;border:1px solid var(--mute);padding:4px 8px}
-.ranklet-hp{position:absolute;clip-path:inset(50%)}.ranklet-error{color:var(--err)}[aria-invalid=true]{border-color:var(--err)}.ranklet-note{color:var(--mute)}
+.ranklet-hp{position:absolute;clip-path:inset(50%)}.ranklet-error{color:var(--err)}[aria-invalid=true]{border-color:var(--err)}
 .ranklet-list,.ranklet-replies{list-style:none;margin:0;padding:0}.ranklet-replies{margin-left:8px;padding-left:10px;border-left:2px solid var(--soft)}
 .ranklet-c{display:flex;gap:10px;padding:8px 0}.ranklet-main{flex:1;min-width:0}svg{flex:none;background:var(--soft)}
 .ranklet-author{font-weight:600}pre{overflow:auto}

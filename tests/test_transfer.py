@@ -453,7 +453,9 @@ def test_json_import_twice_adds_nothing(ranklet, client, cli_app, tmp_path):
     again = ok(ranklet("import", "json", str(dump), "--site", "copy")).stdout
     assert "Comments: 0 imported" in again
     assert "8 × already imported" in again
-    assert "rank history: 0 entries added, 6 already present" in again
+    assert "Categories: 0 new, 0 updated; rank history: 0 entries added, 6 already present" in (
+        again
+    )
     after = rows(cli_app)
     assert {k: v for k, v in after.items() if k != "site_versions"} == {
         k: v for k, v in before.items() if k != "site_versions"

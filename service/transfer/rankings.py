@@ -29,6 +29,8 @@ def import_categories(
             or (incoming.order is not None and category.order != incoming.order)
         ):
             summary.categories_updated += 1  # only what changed: a re-run reports none
+        else:
+            summary.categories_unchanged += 1
         category.labels = dict(incoming.labels)
         category.url = incoming.url
         if incoming.order is not None:

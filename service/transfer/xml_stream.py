@@ -61,7 +61,8 @@ def _starts_like_xml(path: str) -> bool:
         return True
     for mark in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
         start = start.removeprefix(mark)
-    return start.replace(b"\x00", b"").lstrip().startswith(b"<")
+    start = start.replace(b"\x00", b"").lstrip()
+    return not start or start.startswith(b"<")  # an empty file is an interrupted one
 
 
 def xml_events(handle: IO[bytes]) -> Iterator[tuple[str, Element]]:

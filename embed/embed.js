@@ -7,52 +7,50 @@
     ja: {
       ranking: 'ランキング',
       rank: (pos, best) => pos + '位' + (best ? `（最高順位 ${best}位）` : ''), nb: '最高順位更新！',
-      unranked: '未登録',
       count: (n) => `コメント ${n}件`,
       sort: '並び順', oldest: '古い順', newest: '新しい順', top: '人気順',
-      author: '名前', email: 'メール（任意）', emailNote: 'メールアドレスは公開されません',
+      author: '名前（任意）', email: 'メール（任意）', emailNote: 'メールアドレスは公開されません',
       website: 'サイト（任意）', body: 'コメント', hint: 'Markdown が使えます',
       notify: '返信をメールで通知', submit: '投稿', save: '保存', cancel: 'キャンセル',
       reply: '返信', edit: '編集', delete: '削除', like: 'いいね', isAuthor: '著者', edited: '編集済み',
       deleted: 'このコメントは削除されました', sure: '削除しますか？', more: 'さらに表示',
-      posted: '投稿しました', pending: '承認待ちです',
-      wait: (n, min) => `投稿が多すぎます。${n}${min ? '分' : '秒'}後にどうぞ`,
+      posted: '投稿しました', pending: 'コメントを受け付けました。承認後に表示されます。',
+      now: 'たった今', left: (n) => (n < 0 ? `${-n}文字オーバー` : `残り${n}文字`),
       failed: 'エラーが発生しました',
       loadError: 'コメントを読み込めませんでした',
     },
     en: {
       ranking: ' ranking',
       rank: (pos, best) => '#' + pos + (best ? ` (best #${best})` : ''), nb: 'New best!',
-      unranked: 'not ranked yet',
       count: (n) => n + (n === 1 ? ' comment' : ' comments'),
       sort: 'Sort', oldest: 'Oldest', newest: 'Newest', top: 'Top',
-      author: 'Name', email: 'E-mail (optional)', emailNote: 'Your e-mail is never shown',
+      author: 'Name (optional)', email: 'E-mail (optional)', emailNote: 'Your e-mail is never shown',
       website: 'Website (optional)', body: 'Comment', hint: 'Markdown works',
       notify: 'E-mail me replies', submit: 'Post', save: 'Save', cancel: 'Cancel',
       reply: 'Reply', edit: 'Edit', delete: 'Delete', like: 'Like', isAuthor: 'Author', edited: 'edited',
       deleted: 'This comment was deleted', sure: 'Delete?', more: 'More comments',
-      posted: 'Posted', pending: 'Your comment awaits moderation',
-      wait: (n, min) => `Too many comments, try again in ${n} ${min ? 'min' : 's'}`,
+      posted: 'Posted', pending: 'Thanks! It will appear once approved.',
+      now: 'just now', left: (n) => (n < 0 ? -n + ' characters too many' : n + ' characters left'),
       failed: 'Something went wrong',
       loadError: 'Comments could not be loaded',
     },
   };
 
-  const CSS = `:host{all:initial;display:block}:host([hidden]){display:none}
-.r{all:initial;display:block;font:15px/1.6 var(--ranklet-font,system-ui,sans-serif);color:var(--fg);overflow-wrap:anywhere;--bg:#fff;--fg:#1f2328;--mute:#57606a;--soft:#eef1f4;--a:var(--ranklet-accent,#0a58ca);--err:#b42318}
-.dark{--bg:#16181d;--fg:#e6e8eb;--mute:#a4adb8;--soft:#262a31;--a:var(--ranklet-accent,#7cb4ff);--err:#ff9b93;color-scheme:dark}
+  const CSS = `:host{all:initial;display:block;font:inherit;color:inherit}:host([hidden]){display:none}
+.r{all:initial;display:block;font:inherit;font-family:var(--ranklet-font);color:inherit;overflow-wrap:anywhere;--bg:#fff;--mute:color-mix(in srgb,currentColor 72%,transparent);--soft:color-mix(in srgb,currentColor 12%,transparent);--a:var(--ranklet-accent,#0a58ca);--err:#b42318}
+.dark{--bg:#16181d;--a:var(--ranklet-accent,#7cb4ff);--err:#ff9b93;color-scheme:dark}
 a{color:var(--a)}:focus-visible{outline:2px solid var(--a)}
-section{background:var(--bg);padding:12px}h2{font-size:1.2em;margin:0}
+h2{font-size:1.2em;margin:0}
 section,.ranklet-badge,.ranklet-author-badge,input,select,textarea,button,svg{border-radius:var(--ranklet-radius,6px)}
 .ranklet-head,.ranklet-fields,.ranklet-meta{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 10px}
 .ranklet-badges{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(12em,100%),1fr));gap:6px}
 .ranklet-badge{display:grid;font-size:13px;border:1px solid var(--a);overflow:hidden;text-decoration:none}
-.ranklet-badge span{padding:1px 8px;background:var(--soft);color:var(--fg)}
+.ranklet-badge span{padding:1px 8px;background:var(--soft)}
 .ranklet-badge span+span,.ranklet-submit,.ranklet-author-badge{background:var(--a);color:var(--bg);font-weight:600}.ranklet-author-badge{padding:0 6px}
 form{display:grid;gap:6px;margin:10px 0}form p{margin:0}.ranklet-field{display:grid;flex:1 1 12em}
-label,small,time,.ranklet-deleted>div p{color:var(--mute);font-size:.85em}
-input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);border:1px solid var(--mute);padding:4px 8px}
-.ranklet-hp{position:absolute;clip-path:inset(50%)}.ranklet-error{color:var(--err)}[aria-invalid=true]{border-color:var(--err)}.ranklet-note{order:1;flex-basis:100%;margin:0;color:var(--mute)}
+label,small,time,.ranklet-note,.ranklet-deleted>div p{color:var(--mute);font-size:.85em}
+input,select,textarea,button{font:inherit;color:inherit;background:none;border:1px solid var(--mute);padding:4px 8px}
+.ranklet-hp{position:absolute;clip-path:inset(50%)}.ranklet-error{color:var(--err)}[aria-invalid=true]{border-color:var(--err)}
 .ranklet-list,.ranklet-replies{list-style:none;margin:0;padding:0}.ranklet-replies{margin-left:8px;padding-left:10px;border-left:2px solid var(--soft)}
 .ranklet-c{display:flex;gap:10px;padding:8px 0}.ranklet-main{flex:1;min-width:0}svg{flex:none;background:var(--soft)}
 .ranklet-author{font-weight:600}pre{overflow:auto}
@@ -123,12 +121,13 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
   }
 
   function badges(categories, S) {
-    const picked = cfg.categories?.split(',').map((key) => categories.find((c) => c.key === key.trim())).filter(Boolean) || categories;
+    // Readers see positions only: a category not ranked yet reads as "not registered"
+    const picked = (cfg.categories?.split(',').map((key) => categories.find((c) => c.key === key.trim())) || categories).filter((c) => c?.current);
     return h('div', { class: 'ranklet-badges' }, ...picked.map((c) => {
       const url = httpUrl(c.url);
       return h(url ? 'a' : 'span', { class: 'ranklet-badge', href: url, rel: url && 'noopener' },
         h('span', {}, c.label + S.ranking), ' ',
-        h('span', {}, c.current ? S.rank(c.current.position, c.best?.position) : S.unranked),
+        h('span', {}, S.rank(c.current.position, c.best?.position)),
         Date.parse(c.new_best_until) > Date.now() && h('span', {}, S.nb));
     }));
   }
@@ -140,13 +139,14 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     const title = h('h2', {});
     const list = h('ol', { class: 'ranklet-list' });
     const more = button('more', S.more, () => load(cursor));
-    const top = form();
-    // What just happened, for a while; a form's errors go to its alert line
-    const note = h('p', { class: 'ranklet-note', role: 'status' });
-    const say = (text, error) => {
+    // What just happened, for a while, beside the top form's button; errors go to a form's
+    // alert line. One replaces the other in place: never both, and nothing moves the form.
+    const note = h('span', { class: 'ranklet-note', role: 'status' });
+    const top = form(void 0, void 0, 0, note);
+    const say = (text, error, f = top) => {
       clearTimeout(note.t);
-      note.textContent = text;
-      note.className = 'ranklet-note' + (error ? ' ranklet-error' : '');
+      note.textContent = error ? '' : text;
+      f.lastChild.textContent = error ? text : '';
       note.t = setTimeout(() => (note.textContent = ''), 8e3);
     };
     const sync = () => {
@@ -163,8 +163,9 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       const date = new Date(iso);
       let n = (date - Date.now()) / 1000;
       const units = { second: 60, minute: 60, hour: 24, day: 30, month: 12, year: 1 / 0 };
+      if (!text && Math.abs(n) < 60) text = S.now;
       for (const unit in units) {
-        if (!text && Math.abs(n) < units[unit]) text = relative.format(Math.round(n), unit);
+        if (!text && Math.abs(n) < units[unit]) text = relative.format(Math.round(n), unit).replace(/ (?=[^ -~])/, ''); // 16日前
         n /= units[unit];
       }
       return date > 0 && h('time', { datetime: iso, title: date.toLocaleString(lang) }, text);
@@ -262,7 +263,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
 
     // Every field is described by its note, if any, and by the form's alert line, which
     // is empty until the server refuses a post (then the fields it names are aria-invalid).
-    function form(parent, close, edit) {
+    function form(parent, close, edit, note) {
       const fid = 'rk' + ++uid;
       const field = (name, label, tag, attrs, note) => h('p', { class: 'ranklet-field' },
         h('label', { for: fid + name }, label),
@@ -279,12 +280,19 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
         field('author', S.author, 'input', { maxlength: 64, value: recall('author', '') }),
         field('email', S.email, 'input', { type: 'email', maxlength: 254 }, S.emailNote),
         field('website', S.website, 'input', { type: 'url', maxlength: 256 })),
-      field('body', S.body, 'textarea', { required: true, maxlength: 5000, rows: 4 }, S.hint),
+      field('body', S.body, 'textarea', {
+        required: true, rows: 4,
+        // A counter near the limit instead of a silent cut; the service refuses what is over
+        oninput: (e) => {
+          const left = 5e3 - [...e.target.value.trim()].length;
+          e.target.nextSibling.textContent = left < 500 ? S.left(left) : S.hint;
+        },
+      }, S.hint),
       !edit && h('input', { class: 'ranklet-hp', name: 'homepage', tabindex: -1, autocomplete: 'off', 'aria-hidden': 'true' }),
       !edit && widget.features?.notify && h('label', {}, h('input', { type: 'checkbox', name: 'notify' }), ' ', S.notify),
       h('p', {},
         h('button', { class: 'ranklet-submit' }, edit ? S.save : S.submit), ' ',
-        close && button('cancel', S.cancel, close)),
+        close && button('cancel', S.cancel, close), note),
       h('p', { class: 'ranklet-error', role: 'alert', id: fid + 'e' }));
       f.close = close;
       return f;
@@ -325,6 +333,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
       }
       remember('author', fields.author.value.trim());
       fields.body.value = '';
+      fields.body.dispatchEvent(new Event('input'));
       f.close?.();
       if (r.status === 202) return say(S.pending);
       const c = r.data.comment;
@@ -341,14 +350,15 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     async function send(f, path, method, body, token) {
       const headers = body ? { 'Content-Type': 'application/json' } : {};
       if (token) headers['X-Edit-Token'] = token;
-      const r = await api(path, { method, headers, body: body && JSON.stringify(body) });
+      const r = await api(path + '?lang=' + lang, { method, headers, body: body && JSON.stringify(body) });
       if (r.ok) return r;
+      // The service's own words (already in the reader's language): per field for a 422,
+      // each under its short label unless it names the field itself
       const named = (r.status === 422 && r.data.errors) || {};
-      const s = Number(r.retry) || 60;
-      const text = r.status === 429 ? S.wait(s < 60 ? s : Math.ceil(s / 60), s >= 60)
-        : Object.entries(named).map(([n, m], l) => (l = S[n] || n, `${m}`.includes(l) ? m : `${l}: ${m}`)).join(' ') || S.failed;
-      if (!f) return void say(text, 1);
-      f.lastChild.textContent = text;
+      const text = Object.entries(named).map(([n, m], l) => (l = S[n]?.split(/ \(|（/)[0] || n, `${m}`.includes(l) ? m : `${l}: ${m}`)).join(' ') || r.data.message || S.failed;
+      if (r.status === 403 && !token) log(text, `Add ${location.origin} to the origins of site "${site}" (admin settings, or ranklet site update)`);
+      say(text, 1, f || top);
+      if (!f) return;
       const bad = [...f.elements].filter((el) => named[el.name]);
       for (const el of bad) el.setAttribute('aria-invalid', 'true');
       bad[0]?.focus();
@@ -356,7 +366,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
 
     page(widget.comments);
     return h('section', { class: 'ranklet-thread' },
-      h('div', { class: 'ranklet-head' }, title, note, h('label', {}, S.sort, ' ', h('select', {
+      h('div', { class: 'ranklet-head' }, title, h('label', {}, S.sort, ' ', h('select', {
         class: 'ranklet-sort',
         onchange: (e) => {
           sort = e.target.value;
@@ -398,6 +408,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
     if (run !== generation) return;
     lang ||= langOf(r?.data.site?.lang) || 'en';
     const S = STRINGS[lang];
+    if (r && !r.ok) log(r.data.message || S.loadError, r.status == 404 ? `Check data-site="${site}" (ranklet site list)` : '');
     for (const el of els) {
       const isThread = el.hasAttribute('data-ranklet-comments');
       let content;
@@ -407,8 +418,9 @@ input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);bor
         log(e);
       }
       el.setAttribute('data-ranklet-mounted', '');
+      // A failed badge load stays quiet for readers (the console has it); comments say so
       (el.shadowRoot || el.attachShadow({ mode: 'open' })).replaceChildren(h('style', {}, CSS),
-        h('div', { class: 'r ' + shade(el), lang }, content || h('p', { class: 'ranklet-error' }, isThread ? S.loadError : S.failed)));
+        h('div', { class: 'r ' + shade(el), lang }, content || isThread && h('p', { class: 'ranklet-error' }, S.loadError)));
     }
     const found = await counts;
     if (found?.ok && run === generation) paint(found.data.counts, S);

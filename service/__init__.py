@@ -22,8 +22,20 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def instance_path() -> str:
-    """``RANKLET_INSTANCE_PATH``, else ``./instance``: where the SQLite file and secrets live."""
-    return os.path.abspath(os.environ.get("RANKLET_INSTANCE_PATH") or "instance")
+    """Where the SQLite file and the secret live: ``RANKLET_INSTANCE_PATH``, else the user's
+    data folder by the XDG rule (``$XDG_DATA_HOME/ranklet``, else ``~/.local/share/ranklet``).
+
+    Never the working folder: every ``ranklet`` command of one user, run from anywhere,
+    must see the same sites (API.md §1). A relative ``XDG_DATA_HOME`` is ignored, as the
+    XDG Base Directory specification says.
+    """
+    explicit = os.environ.get("RANKLET_INSTANCE_PATH")
+    if explicit:
+        return os.path.abspath(os.path.expanduser(explicit))
+    data_home = os.environ.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(data_home):
+        data_home = os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data_home, "ranklet")
 
 
 def _load_or_create_secret(folder: str) -> str:
@@ -48,6 +60,11 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
     app.config.from_prefixed_env("RANKLET")
     if test_config:
         app.config.from_mapping(test_config)
+    from service.core.drivers import MissingDriverError, missing_driver
+
+    missing = missing_driver(app.config)
+    if missing:
+        raise MissingDriverError(missing)
     os.makedirs(app.instance_path, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _load_or_create_secret(app.instance_path)

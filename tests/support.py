@@ -247,12 +247,16 @@ UNKNOWN_BADGES = [
 ]
 
 
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``ranklet <args>`` as a user runs it, in a child process with ``env``; never raises on
-    a failing exit status (the test reads ``returncode``, ``stdout`` and ``stderr``)."""
+def run_cli(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``ranklet <args>`` as a user runs it, in a child process with ``env`` (in the folder
+    ``cwd``, if given); never raises on a failing exit status (the test reads
+    ``returncode``, ``stdout`` and ``stderr``)."""
     return subprocess.run(
         [sys.executable, "-m", "service.cli", *args],
         env=env,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,

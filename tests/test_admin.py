@@ -456,7 +456,7 @@ def test_record_with_an_observation_time(signed_in):
         ({"position-consulting": "1000001"}, "position_invalid"),
         ({"position-consulting": "abc", "position-marketing": "3"}, "position_invalid"),
         ({"position-consulting": "-3"}, "position_invalid"),
-        ({"position-consulting": "3", "observed_at": "2024-03-01T09:00:00"}, "observed_at_invalid"),
+        ({"position-consulting": "3", "observed_at": "3月1日の朝"}, "observed_at_invalid"),
         (
             {"position-consulting": "3", "observed_at": "2999-01-01T00:00:00Z"},
             "observed_at_invalid",
@@ -748,6 +748,30 @@ def test_times_are_shown_in_the_sites_time_zone(app, signed_in, held):
     # API times stay UTC.
     mine = signed_in.get(f"/api/v1/sites/blog/comments?article={ARTICLE}", headers=held.auth)
     assert "JST" not in text(mine) and "+09:00" not in text(mine)
+
+
+def test_a_time_typed_without_a_zone_is_the_sites_local_time(app, signed_in):
+    """The API refuses a zone-less time; the blogger at the admin means the site's clock."""
+    page = text(signed_in.get("/admin/rankings"))
+    assert "2026-01-05T09:00（Asia/Tokyo の時刻として記録します）" in page
+    answer = post_form(
+        signed_in,
+        "/admin/rankings",
+        {"position-consulting": "3", "observed_at": "2026-01-05T09:00"},
+    )
+    assert answer.status_code == 302
+    best = signed_in.get("/api/v1/sites/blog/rankings").get_json()["categories"][0]["best"]
+    assert best == {"position": 3, "observed_at": "2026-01-05T00:00:00Z"}
+    page = text(signed_in.get("/admin/rankings"))
+    assert "2026-01-05 09:00 JST" in page
+    # The chart under it ends on the same (Tokyo) day as the admin's text says.
+    post_form(
+        signed_in,
+        "/admin/rankings",
+        {"position-consulting": "2", "observed_at": "2026-01-06T05:00"},
+    )
+    chart = text(signed_in.get("/badge/blog/consulting/history.svg"))
+    assert ">2026-01-05</text>" in chart and ">2026-01-06</text>" in chart
 
 
 def test_the_settings_page_shows_the_zone_and_refuses_a_wrong_one(app, signed_in):

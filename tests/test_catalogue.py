@@ -73,13 +73,13 @@ def test_every_error_as_raised_is_found_and_translated(key: str):
 
 def test_a_field_wording_wins_for_its_field_only():
     raised = "Must be 1 to 5000 characters."
-    assert translate(raised, "ja", "body") == "コメントは1〜5000文字で入力してください。"
-    assert translate(raised, "ja", "title") == "1〜5000文字で入力してください。"
+    assert translate(raised, "ja", "body") == "コメントは1〜5,000文字で入力してください。"
+    assert translate(raised, "ja", "title") == "1〜5,000文字で入力してください。"
 
 
 def test_the_range_is_not_read_as_a_minimum():
     raised = "Must be greater than or equal to 1 and less than or equal to 1000000."
-    assert translate(raised, "ja") == "1〜1000000の整数で指定してください。"
+    assert translate(raised, "ja") == "1〜1,000,000の整数で指定してください。"
     assert translate("Must be greater than or equal to 1.", "ja") == "1以上で指定してください。"
 
 

@@ -262,7 +262,7 @@ def test_rank_set_records_a_position(ranklet, client, site):
     result = ok(
         ranklet("rank", "set", "blog", "consulting", "4", "--at", "2024-01-01T09:00:00+09:00")
     )
-    assert "consulting: 4 recorded; best 4 (first 2024-01-01 00:00 UTC)" in result.stdout
+    assert "consulting: 4 recorded; best 4 (first 2024-01-01 09:00 JST)" in result.stdout
     ok(ranklet("rank", "set", "blog", "consulting", "7"))
     item = client.get(f"{BASE}/rankings").get_json()["categories"][0]
     assert item["entries"] == 2
@@ -307,7 +307,6 @@ def test_rank_set_accepts_a_comma_grouped_position(ranklet, client, site):
 @pytest.mark.parametrize(
     ("when", "said"),
     [
-        ("2024-01-01T09:00:00", "Error: --at needs a time zone, e.g. 2026-12-03T09:00:00+09:00\n"),
         (
             "tomorrow",
             "Error: --at must be a date and time like 2026-12-03T09:00:00+09:00 "
@@ -323,6 +322,20 @@ def test_rank_set_accepts_a_comma_grouped_position(ranklet, client, site):
 def test_rank_set_with_a_bad_time(ranklet, client, site, when, said):
     assert failed(ranklet("rank", "set", "blog", "consulting", "4", "--at", when)) == said
     assert client.get(f"{BASE}/rankings").get_json()["categories"][0]["entries"] == 0
+
+
+def test_rank_set_reads_a_time_without_a_zone_in_the_sites_zone(ranklet, client, site):
+    """A Japanese blogger types 09:00 and means 09:00 in Tokyo; the output says JST."""
+    result = ok(ranklet("rank", "set", "blog", "consulting", "4", "--at", "2026-01-05T09:00"))
+    assert "consulting: 4 recorded; best 4 (first 2026-01-05 09:00 JST)" in result.stdout
+    best = client.get(f"{BASE}/rankings").get_json()["categories"][0]["best"]
+    assert best == {"position": 4, "observed_at": "2026-01-05T00:00:00Z"}
+
+    ok(ranklet("site", "update", "blog", "--timezone", "America/New_York"))
+    result = ok(ranklet("rank", "set", "blog", "management", "2", "--at", "2026-01-05 09:00"))
+    assert "management: 2 recorded; best 2 (first 2026-01-05 09:00 EST)" in result.stdout
+    item = client.get(f"{BASE}/rankings").get_json()["categories"][1]
+    assert item["best"]["observed_at"] == "2026-01-05T14:00:00Z"
 
 
 def test_rank_set_with_a_malformed_category_key(ranklet, site):
@@ -521,6 +534,25 @@ def test_demo_comments_are_spread_over_the_days_after_the_article(ranklet, clien
     assert len(times) == 7 and all(t > published for t in times)
     assert len({t.date() for t in times}) >= 5  # not all 「57 秒前」
     assert times[-1] - times[0] > timedelta(days=7)
+
+
+def test_demo_history_is_seeded_at_a_morning_in_japan(ranklet, client, no_server):
+    """Every seeded position was seen at 09:00 JST, so the admin's best-rank time reads as
+    a morning (not 05:00), and the demo's bold next to 「」 renders without spaces."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    ok(ranklet("demo", "--port", str(free_port())))
+    history = client.get("/api/v1/sites/demo/rankings/consulting/history").get_json()["entries"]
+    assert len(history) == 20
+    tokyo = {
+        datetime.fromisoformat(e["observed_at"]).astimezone(ZoneInfo("Asia/Tokyo")) for e in history
+    }
+    assert {(t.hour, t.minute) for t in tokyo} == {(9, 0)}
+    page = client.get("/api/v1/sites/demo/comments?article=/demo/").get_json()
+    bodies = " ".join(c["body_html"] for c in _walk_comments(page["comments"]))
+    assert "<strong>「誰も使わないシステム」</strong>が残りました" in bodies
+    assert "**" not in bodies
 
 
 def _walk_comments(comments: list[dict[str, Any]]) -> list[dict[str, Any]]:

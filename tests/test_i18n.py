@@ -26,21 +26,21 @@ def errors_of(answer: Any, status: int) -> dict[str, Any]:
 def test_a_blank_comment_on_a_japanese_site_is_said_in_japanese(client, make_site):
     make_site("blog", lang="ja")
     body = errors_of(post(client, {"article": "/a", "body": "   \n "}), 422)
-    assert body["errors"] == {"body": ["コメントは1〜5000文字で入力してください。"]}
+    assert body["errors"] == {"body": ["コメントは1〜5,000文字で入力してください。"]}
     assert body["message"] == "入力内容に誤りがあります。"
 
 
 def test_a_blank_comment_on_an_english_site_stays_english(client, make_site):
     make_site("blog", lang="en")
     body = errors_of(post(client, {"article": "/a", "body": " "}), 422)
-    assert body["errors"] == {"body": ["Must be 1 to 5000 characters."]}
+    assert body["errors"] == {"body": ["Must be 1 to 5,000 characters."]}
     assert body["message"] == "Some fields are invalid."
 
 
 def test_the_lang_parameter_wins_over_the_sites_language(client, make_site):
     make_site("blog", lang="ja")
     body = errors_of(post(client, {"article": "/a", "body": ""}, "?lang=en"), 422)
-    assert body["errors"] == {"body": ["Must be 1 to 5000 characters."]}
+    assert body["errors"] == {"body": ["Must be 1 to 5,000 characters."]}
     make_site("other", lang="en")
     answer = client.get("/api/v1/sites/other/comments?article=/a&sort=bogus&lang=ja")
     assert errors_of(answer, 422)["errors"] == {
@@ -62,7 +62,7 @@ def test_several_fields_keep_the_field_to_messages_shape(client, make_site):
         },
     )
     assert errors_of(answer, 422)["errors"] == {
-        "author": ["64文字以内で入力してください。"],
+        "author": ["名前は64文字以内で入力してください。"],
         "email": ["メールアドレスの形式が正しくありません（例：name@example.com）。"],
         "website": ["ウェブサイトは http:// か https:// で始まるURLで入力してください。"],
         "note": ["この項目は受け付けていません。"],
@@ -112,9 +112,13 @@ def test_rate_limit_message_in_japanese(app, client, make_site):
     make_site("blog", lang="ja")
     app.config["COMMENT_RATE_LIMIT"] = "1/minute"
     assert post(client, {"article": "/a", "body": "一つ目"}).status_code == 201
-    limited = errors_of(post(client, {"article": "/a", "body": "二つ目"}), 429)
+    limited_answer = post(client, {"article": "/a", "body": "二つ目"})
+    limited = errors_of(limited_answer, 429)
+    wait = int(limited_answer.headers["Retry-After"])
+    unit = f"{wait}秒" if wait < 60 else "1分"
     assert limited["message"] == (
-        "短い間にコメントが多すぎます。しばらくしてからもう一度お試しください。"
+        f"短い時間に続けて投稿されたため、受け付けを一時停止しています。"
+        f"{unit}後にもう一度お試しください。"
     )
 
 
@@ -124,7 +128,7 @@ def test_ranking_errors_in_japanese(client, make_site):
         f"{BASE}/rankings", json={"positions": {"consulting": 0}}, headers=site.auth
     )
     assert errors_of(answer, 422)["errors"] == {
-        "positions": {"consulting": {"value": ["1〜1000000の整数で指定してください。"]}}
+        "positions": {"consulting": ["1〜1,000,000の整数で指定してください。"]}
     }
 
 

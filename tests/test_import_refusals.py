@@ -377,3 +377,46 @@ def test_json_import_drops_addresses_and_links_the_api_refuses(
     assert "1 × website that is not an http(s) URL: dropped" in out.stdout
     comment = json.loads(ok(ranklet("export", "blog")).stdout)["threads"][0]["comments"][0]
     assert comment["email"] is None and comment["website"] is None
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("comments.csv", "author,body\nann,hello\n"),
+        ("export.json", '{"threads": []}'),
+        ("archive.zip", b"PK\x03\x04\x14\x00\x00\x00binary"),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["wordpress", "disqus"])
+def test_a_file_that_is_not_xml_is_called_so_not_truncated(
+    ranklet: Any, cli_app: Any, tmp_path: Path, name: str, data: str | bytes, fmt: str
+) -> None:
+    site = make_site(ranklet, "blog")
+    result = ranklet("import", fmt, write(tmp_path, name, data), "--site", site.slug)
+    message = refused(result, "is not an XML file")
+    assert "truncated" not in message
+
+
+def test_markdown_and_html_meet_the_limit_on_their_visible_text(
+    ranklet: Any, cli_app: Any, tmp_path: Path
+) -> None:
+    """A Markdown body (Isso, JSON) is measured like WordPress's HTML: by what a reader
+    sees. A long link target is not text; 6,000 visible characters are over either way."""
+    site = make_site(ranklet, "blog")
+    link = "[資料](https://example.com/" + "a" * 5200 + ")"
+    doc = export_doc(link, "長" * 6000)
+    out = ok(
+        ranklet("import", "json", write(tmp_path, "e.json", json.dumps(doc)), "--site", site.slug)
+    )
+    assert "Comments: 1 imported" in out.stdout, out.stdout
+    assert "1 × body longer than 5,000 characters (the API's limit)" in out.stdout
+    item = WpItem(
+        1,
+        "t",
+        "https://blog.example.com/t/",
+        [WpComment(1, '<a href="https://example.com/' + "a" * 5200 + '">資料</a>')],
+    )
+    out = ok(
+        ranklet("import", "wordpress", write(tmp_path, "w.xml", wxr([item])), "--site", site.slug)
+    )
+    assert "Comments: 1 imported" in out.stdout, out.stdout

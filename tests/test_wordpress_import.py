@@ -349,7 +349,7 @@ LAUGHS = (
         ("<html><body>no</body></html>", ["not a WordPress export", "<html>"]),
         ("<rss><nochannel/></rss>", ["no <rss><channel>"]),
         ("", ["not a complete"]),
-        ("\xff\xfe garbage", ["not a complete"]),
+        ("\xff\xfe garbage", ["is not an XML file"]),
     ],
 )
 def test_hostile_or_broken_files_are_refused(

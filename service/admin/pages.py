@@ -39,6 +39,7 @@ from service.core.crypto import decrypt, encrypt, keyed_hash
 from service.core.extensions import db
 from service.db.models import AdminSession, Site
 from service.i18n.messages import LANGS, Texts, browser_language
+from service.sites.settings import site_timezone
 
 blp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -180,12 +181,9 @@ def _time_text(moment: datetime | None) -> str:
     site = g.get("site")
     if site is None:
         return moment.strftime("%Y-%m-%d %H:%M UTC")
-    from zoneinfo import ZoneInfo
+    from service.sites.local_time import local_text
 
-    from service.sites.settings import site_timezone
-
-    local = moment.astimezone(ZoneInfo(site_timezone(site)))
-    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or site_timezone(site))
+    return local_text(site, moment)
 
 
 @blp.context_processor
@@ -199,6 +197,7 @@ def _template_context() -> dict[str, Any]:
         "lang_url": _lang_url,
         "time_text": _time_text,
         "code_marks": code_marks,
+        "site_timezone": site_timezone(g.site) if g.get("site") is not None else "UTC",
     }
 
 

@@ -16,6 +16,7 @@ from service.db.models import Site
 from service.db.types import utcnow
 from service.rankings import history as ranking
 from service.rankings.schemas import RecordPositions
+from service.sites.local_time import read_time
 
 
 def _standing_rows(site: Site, lang: str) -> list[dict[str, Any]]:
@@ -67,7 +68,9 @@ def record() -> Response:
             positions[key] = value if number is None else number
     body: dict[str, Any] = {"positions": positions}
     if observed_at:
-        body["observed_at"] = observed_at
+        # Typed without a zone, it is the site's local time (the API itself refuses that).
+        typed = read_time(g.site, unicodedata.normalize("NFKC", observed_at))
+        body["observed_at"] = typed.isoformat() if typed is not None else observed_at
     errors: dict[str, str] = {}
     try:
         loaded = RecordPositions().load(body)

@@ -46,8 +46,16 @@ def main() -> None:
     """Ranklet: ranking badges and privacy-first comments for your blog.
 
     Settings come from RANKLET_* environment variables (see the README); with none set,
-    data lives in ./instance (SQLite) and the server listens on 127.0.0.1:8000.
+    data lives in ~/.local/share/ranklet (SQLite; $XDG_DATA_HOME/ranklet where that is
+    set), whichever folder you run it from, and the server listens on 127.0.0.1:8000.
     """
+    from service.core.drivers import missing_driver
+
+    prefix = "RANKLET_"
+    settings = {k[len(prefix) :]: v for k, v in os.environ.items() if k.startswith(prefix)}
+    missing = missing_driver(settings)  # before any app, migration or server starts
+    if missing:
+        fail(missing)
 
 
 def _serve_options(function: Any) -> Any:

@@ -26,20 +26,24 @@ def rank() -> None:
 @click.argument("category")
 @click.argument("position")
 @click.option(
-    "--at", "at", help=f"When it was observed, with a zone, e.g. {AT_EXAMPLE} (default: now)."
+    "--at",
+    "at",
+    help=f"When it was observed, e.g. {AT_EXAMPLE}; without a zone, in the site's time "
+    "zone (default: now).",
 )
 @with_appcontext
 def rank_set(slug: str, category: str, position: str, at: str | None) -> None:
     """Record POSITION (1 = top) for CATEGORY, e.g. `ranklet rank set myblog consulting 4`."""
     from service.rankings import history as ranking
     from service.rankings.schemas import RecordPositions
+    from service.sites.local_time import local_text
 
     # ignore_unknown_options: "-3" reaches us as POSITION, not as "No such option '-3'".
     number = _position_or_fail(position)
     target = site_or_fail(slug)
     raw: dict[str, Any] = {"positions": {category: number}}
     if at:
-        raw["observed_at"] = _aware_time_or_fail(at)
+        raw["observed_at"] = _aware_time_or_fail(at, target)
     try:
         body = RecordPositions().load(raw)
     except ValidationError as error:
@@ -51,9 +55,10 @@ def rank_set(slug: str, category: str, position: str, at: str | None) -> None:
         fail(f"unknown category {category!r}; this site has: {keys}")
     standing = next(s for s in ranking.standings(target) if s.category.key == category)
     assert standing.best is not None
+    first = local_text(target, standing.best.observed_at)
     click.echo(
         f"{category}: {body['positions'][category]} recorded; best {standing.best.position} "
-        f"(first {standing.best.observed_at:%Y-%m-%d %H:%M} UTC)"
+        f"(first {first})"
     )
 
 
@@ -110,15 +115,13 @@ def _position_or_fail(text: str) -> int:
     return number
 
 
-def _aware_time_or_fail(text: str) -> str:
-    from datetime import datetime
+def _aware_time_or_fail(text: str, target: Any) -> str:
+    """``--at`` as typed; a time without a zone is the site's local time."""
+    from service.sites.local_time import read_time
 
-    try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
+    parsed = read_time(target, text)
+    if parsed is None:
         fail(f"--at must be a date and time like {AT_EXAMPLE} (got {text!r}).")
-    if parsed.tzinfo is None:
-        fail(f"--at needs a time zone, e.g. {AT_EXAMPLE}")
     return parsed.isoformat()
 
 

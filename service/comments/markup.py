@@ -24,9 +24,10 @@ import mistune
 import nh3
 from mistune.block_parser import BlockParser
 from mistune.core import BlockState
-from mistune.inline_parser import InlineParser
 from mistune.plugins.url import url as url_plugin
 from mistune.util import escape as escape_text
+
+from service.comments.cjk_emphasis import CjkInlineParser
 
 __all__ = [
     "ALLOWED_ATTRIBUTES",
@@ -206,7 +207,9 @@ def _comment_markdown() -> mistune.Markdown:
     """The comment dialect: CommonMark core, no headings/rules, bare URLs autolinked.
 
     ``hard_wrap`` because commenters expect a newline to be a line break, as on most
-    comment systems. No tables, images, footnotes, strikethrough or other plugins.
+    comment systems. Emphasis follows the CJK-friendly flanking rules (API.md §4), so
+    ``**「棚卸し」**から`` is bold as a Japanese writer means it. No tables, images,
+    footnotes, strikethrough or other plugins.
     """
     rules = [rule for rule in BlockParser.DEFAULT_RULES if rule not in _UNSUPPORTED_BLOCK_RULES]
     block = BlockParser(block_quote_rules=list(rules), list_rules=list(rules))
@@ -214,7 +217,7 @@ def _comment_markdown() -> mistune.Markdown:
     return mistune.Markdown(
         renderer=_CommentRenderer(),
         block=block,
-        inline=InlineParser(hard_wrap=True),
+        inline=CjkInlineParser(hard_wrap=True),
         plugins=[url_plugin],
     )
 

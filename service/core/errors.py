@@ -72,6 +72,21 @@ UNAVAILABLE_HINTS = (
 )
 
 
+def _without_dict_parts(errors: Any) -> Any:
+    """marshmallow words a ``Dict`` field's errors per entry as ``{"key": [...]}`` or
+    ``{"value": [...]}``: its own words, not the API's. The entry's messages are given
+    under the entry's name instead (``positions.consulting: [...]``)."""
+    if not isinstance(errors, dict):
+        return errors
+    if (
+        errors
+        and set(errors) <= {"key", "value"}
+        and all(isinstance(v, list) for v in errors.values())
+    ):
+        return [message for v in errors.values() for message in v]
+    return {name: _without_dict_parts(value) for name, value in errors.items()}
+
+
 def _flatten(messages: Any) -> dict[str, Any]:
     """webargs nests errors by location (``{"json": {...}}``); users want field -> messages."""
     if not isinstance(messages, dict):
@@ -81,8 +96,8 @@ def _flatten(messages: Any) -> dict[str, Any]:
         merged: dict[str, Any] = {}
         for value in messages.values():
             merged.update(value if isinstance(value, dict) else {"_schema": value})
-        return merged
-    return messages
+        messages = merged
+    return {name: _without_dict_parts(value) for name, value in messages.items()}
 
 
 def error_response(

@@ -13,6 +13,7 @@ from service.core.extensions import db
 from service.db.models import Comment, Site
 from service.db.types import utcnow
 from service.rankings import history as ranking
+from service.sites.local_time import site_zone
 from service.sites.settings import SiteSettings, create_site, get_site, rotate_token, update_site
 
 DEMO_SLUG = "demo"
@@ -42,7 +43,7 @@ COMMENTS: list[tuple[str, str | None, str | None, str, int, bool]] = [
         None,
         "佐藤 健一",
         "「まず業務の棚卸しから」という点、本当にその通りだと思います。"
-        "弊社はツール選定から入ってしまい、半年で **誰も使わないシステム** が残りました。",
+        "弊社はツール選定から入ってしまい、半年で**「誰も使わないシステム」**が残りました。",
         27,
         False,
     ),
@@ -51,7 +52,7 @@ COMMENTS: list[tuple[str, str | None, str | None, str, int, bool]] = [
         "c1",
         "山田 コンサルティング",
         "コメントありがとうございます。ツールから入る失敗は本当によく見かけます。"
-        "棚卸しは *Excel 1枚* からで十分ですので、ぜひ再挑戦してみてください。",
+        "棚卸しは*Excel 1枚*からで十分ですので、ぜひ再挑戦してみてください。",
         30,
         True,
     ),
@@ -85,7 +86,7 @@ COMMENTS: list[tuple[str, str | None, str | None, str, int, bool]] = [
         "c6",
         "c5",
         "山田 コンサルティング",
-        "10名規模なら兼任で構いません。ただし、週に半日など **時間を先に確保** するのがコツです。"
+        "10名規模なら兼任で構いません。ただし、週に半日など**時間を先に確保**するのがコツです。"
         "詳しくは [KPI設計の記事](https://example.jp/demo/kpi-design/) も参考にしてください。",
         196,
         True,
@@ -125,10 +126,15 @@ def seed_demo(base_url: str) -> str:
 def _seed_history(site: Site) -> None:
     if any(s.entries for s in ranking.standings(site)):
         return
-    now = utcnow().replace(minute=0, second=0, microsecond=0)
+    # Checked every third morning at 09:00 on the site's clock (JST for a ja site), as a
+    # blogger would, so the admin's 「…に初めて到達」 reads as a morning, not 05:00.
+    local_now = utcnow().astimezone(site_zone(site))
+    last = local_now.replace(hour=9, minute=0, second=0, microsecond=0)
+    if last > local_now:
+        last -= timedelta(days=1)
     steps = len(HISTORY["consulting"])
     for step in range(steps):
-        at = now - timedelta(days=3 * (steps - 1 - step))
+        at = (last - timedelta(days=3 * (steps - 1 - step))).astimezone(UTC)
         ranking.record_positions(site, {k: v[step] for k, v in HISTORY.items()}, at)
 
 

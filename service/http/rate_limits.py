@@ -27,8 +27,26 @@ log = logging.getLogger("ranklet")
 
 
 class CommentRateLimited(TooManyRequests):
+    """A 429 whose message says how long to wait, in the unit a reader thinks in: the
+    embed shows it as it is (API.md §5), so it must read well in both languages."""
+
     def __init__(self, retry_after: int) -> None:
-        super().__init__("Too many comments; try again later.", retry_after=retry_after)
+        if retry_after < 60:
+            super().__init__(
+                f"Too many comments in a short time; try again in {retry_after} s.",
+                retry_after=retry_after,
+            )
+        elif retry_after < 3600:
+            minutes = math.ceil(retry_after / 60)
+            super().__init__(
+                f"Too many comments in a short time; try again in {minutes} min.",
+                retry_after=retry_after,
+            )
+        else:
+            hours = math.ceil(retry_after / 3600)
+            super().__init__(
+                f"Too many comments today; try again in {hours} h.", retry_after=retry_after
+            )
 
 
 @cache

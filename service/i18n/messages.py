@@ -93,13 +93,23 @@ _ERRORS = _matchers("error")
 _FIELDS = _matchers("field")
 
 
+# Placeholders that hold a limit: shown with thousands separators (1,000,000, 5,000) in
+# both languages, as people write numbers, whatever the validator raised (1000000).
+_NUMBERS = frozenset({"min", "max", "low", "high", "max_length", "seconds", "minutes", "hours"})
+
+
 def _groups(found: re.Match[str]) -> dict[str, str]:
-    return {name: value for name, value in found.groupdict().items() if value is not None}
+    return {
+        name: f"{int(value):,}" if name in _NUMBERS and value.isdecimal() else value
+        for name, value in found.groupdict().items()
+        if value is not None
+    }
 
 
 def translate(raised: str, lang: str, field: str | None = None) -> str:
-    """The raised English in ``lang``, or as it is when no catalogue entry matches it."""
-    if lang not in LANGS or lang == DEFAULT_LANG:
+    """The raised English in ``lang`` (English too: numbers get their separators), or as
+    it is when no catalogue entry matches it."""
+    if lang not in LANGS:
         return raised
     candidates = [(k, p) for k, p in _FIELDS if k.startswith(f"field.{field}.")] if field else []
     for key, pattern in candidates + _ERRORS:

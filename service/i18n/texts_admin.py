@@ -118,8 +118,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "pos": {"ja": "{n}位", "en": "#{n}"},
     "observed_at": {"ja": "観測日時（任意）", "en": "Observed at (optional)"},
     "observed_at_hint": {
-        "ja": "空欄なら現在時刻。例：2026-01-05T09:00:00+09:00（タイムゾーン必須）",
-        "en": "Empty means now. E.g. 2026-01-05T09:00:00+09:00 (a time zone is required)",
+        "ja": "空欄なら現在時刻。例：2026-01-05T09:00（{zone} の時刻として記録します）",
+        "en": "Empty means now. E.g. 2026-01-05T09:00 (read as {zone} time)",
     },
     "record": {"ja": "記録する", "en": "Record"},
     "recorded": {"ja": "{n}件の順位を記録しました。", "en": "Recorded {n} position(s)."},
@@ -128,8 +128,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Enter a whole number from 1 to 1,000,000.",
     },
     "observed_at_invalid": {
-        "ja": "タイムゾーン付きの日時を、現在より5分以上先にならないように入力してください。",
-        "en": "Enter a time with a time zone, no more than 5 minutes ahead.",
+        "ja": "日時を 2026-01-05T09:00 の形で、現在より5分以上先にならないように入力してください。",
+        "en": "Enter a time like 2026-01-05T09:00, no more than 5 minutes ahead.",
     },
     "nothing_to_record": {
         "ja": "順位を1つ以上入力してください。",
@@ -265,10 +265,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "invalid_lang": {"ja": "言語を選んでください。", "en": "Choose a language."},
     "timezone": {"ja": "タイムゾーン", "en": "Time zone"},
     "timezone_hint": {
-        "ja": "管理画面の日時の表示に使います（例：Asia/Tokyo）。"
-        "空欄なら言語に合わせます（日本語は Asia/Tokyo、英語は UTC）。",
-        "en": "Times in this admin are shown in it (e.g. Europe/London). Empty follows the"
-        " language (Japanese: Asia/Tokyo, English: UTC).",
+        "ja": "管理画面・メール・コマンドの日時と、ランキング推移グラフの日付に使います"
+        "（例：Asia/Tokyo）。空欄なら言語に合わせます（日本語は Asia/Tokyo、英語は UTC）。",
+        "en": "Times in this admin, in e-mails and in commands, and the dates of the history"
+        " charts, are in it (e.g. Europe/London). Empty follows the language (Japanese:"
+        " Asia/Tokyo, English: UTC).",
     },
     "invalid_timezone": {
         "ja": "Asia/Tokyo や UTC のような IANA のタイムゾーン名を入力してください。",

@@ -85,7 +85,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Control characters are not allowed (except newlines and tabs).",
         "ja": "制御文字（改行とタブを除く）は使えません。",
     },
-    "body_length": {"en": "Must be 1 to 5000 characters.", "ja": "1〜5000文字で入力してください。"},
+    "body_length": {
+        "en": "Must be 1 to 5000 characters.",
+        "ja": "1〜5,000文字で入力してください。",
+    },
     "article_length": {
         "en": "Must be 1 to 512 characters.",
         "ja": "1〜512文字で入力してください。",
@@ -224,9 +227,19 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "An erased comment cannot be approved or restored.",
         "ja": "消去されたコメントは承認・復元できません。",
     },
-    "too_many_comments": {
-        "en": "Too many comments; try again later.",
-        "ja": "短い間にコメントが多すぎます。しばらくしてからもう一度お試しください。",
+    "too_many_seconds": {
+        "en": "Too many comments in a short time; try again in {seconds} s.",
+        "ja": "短い時間に続けて投稿されたため、受け付けを一時停止しています。"
+        "{seconds}秒後にもう一度お試しください。",
+    },
+    "too_many_minutes": {
+        "en": "Too many comments in a short time; try again in {minutes} min.",
+        "ja": "短い時間に続けて投稿されたため、受け付けを一時停止しています。"
+        "{minutes}分後にもう一度お試しください。",
+    },
+    "too_many_hours": {
+        "en": "Too many comments today; try again in {hours} h.",
+        "ja": "本日の投稿数の上限に達しました。{hours}時間後にもう一度お試しください。",
     },
     "database_down": {
         "en": "The database is unavailable; try again shortly.",
@@ -332,8 +345,12 @@ TEXTS: dict[str, dict[str, str]] = {
 # One field's own wording (catalogue keys ``field.<field>.<name>``); English stays as raised.
 FIELD_TEXTS: dict[str, dict[str, str]] = {
     "body.length": {
-        "en": "Must be 1 to 5000 characters.",
-        "ja": "コメントは1〜5000文字で入力してください。",
+        "en": "Must be 1 to {max} characters.",
+        "ja": "コメントは1〜{max}文字で入力してください。",
+    },
+    "author.longer": {
+        "en": "Longer than maximum length {max}.",
+        "ja": "名前は{max}文字以内で入力してください。",
     },
     "email.invalid": {
         "en": "Not a valid email address.",

@@ -229,9 +229,7 @@ def rank_best_line(lang: str, event: dict[str, Any]) -> str:
 
 def _local_time(site: Site, moment: Any) -> str:
     """An event's UTC time as the blogger reads it: in the site's time zone, zone named."""
-    from zoneinfo import ZoneInfo
-
-    from service.sites.settings import site_timezone
+    from service.sites.local_time import local_text
 
     try:
         parsed = datetime.fromisoformat(str(moment))
@@ -239,8 +237,7 @@ def _local_time(site: Site, moment: Any) -> str:
         return str(moment)
     if parsed.tzinfo is None:
         return str(moment)
-    local = parsed.astimezone(ZoneInfo(site_timezone(site)))
-    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or site_timezone(site))
+    return local_text(site, parsed)
 
 
 def prepare_rank_email(site: Site, event: dict[str, Any]) -> Send:

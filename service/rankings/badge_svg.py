@@ -13,7 +13,7 @@ import hashlib
 import html
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Final
 
 from service.rankings.badge_metrics import (
@@ -288,8 +288,12 @@ def render_history(
     height: int = 80,
     best_text: str | None = None,
     empty_text: str = "No ranking history yet",
+    zone: tzinfo | None = None,
 ) -> str:
     """Draw positions over time with better ranks higher, as readers expect of a ranking.
+
+    The dates under the axis are days in ``zone`` (the site's), so the chart ends on the
+    day the admin above it names, not on a UTC day.
 
     `best` may lie outside the drawn period (the history is limited to recent entries), so
     it is always shown as a dashed level line with its label, and as a dot when it falls
@@ -337,14 +341,15 @@ def render_history(
             f'<text class="axis-worst" x="{_num(left - 4)}" '
             f'y="{_num(y_of(bottom_position) + 3.5)}">{bottom_position}</text>'
         )
+    first_day, last_day = ((m.astimezone(zone) if zone else m).date() for m in (start, end))
     parts.append(
         f'<text class="axis-start" x="{_num(left)}" y="{_num(height - 5)}" '
-        f'text-anchor="start">{start:%Y-%m-%d}</text>'
+        f'text-anchor="start">{first_day:%Y-%m-%d}</text>'
     )
-    if end.date() != start.date():
+    if last_day != first_day:
         parts.append(
             f'<text class="axis-end" x="{_num(left + plot_width)}" y="{_num(height - 5)}">'
-            f"{end:%Y-%m-%d}</text>"
+            f"{last_day:%Y-%m-%d}</text>"
         )
     parts.append("</g>")
 

@@ -20,6 +20,7 @@ from service.rankings.badge_svg import (
     render_not_found,
 )
 from service.rankings.history import CategoryStanding
+from service.sites.local_time import site_zone
 from service.sites.settings import get_site
 
 blp = Blueprint("badges", __name__, url_prefix="/badge")
@@ -227,7 +228,12 @@ def history_chart(site: str, category: str) -> Response:
             label = best_text(standing.best.position, lang)
         title = t("ranking", label=cat.label(lang))
         return render_history(
-            points, best=best, title=title, best_text=label, empty_text=t("empty")
+            points,
+            best=best,
+            title=title,
+            best_text=label,
+            empty_text=t("empty"),
+            zone=site_zone(target),
         )
 
     return _cached(etag, query, render)

@@ -150,6 +150,7 @@ class ImportSummary:
     adjusted: Counter[str] = field(default_factory=Counter)
     categories_created: int = 0
     categories_updated: int = 0
+    categories_unchanged: int = 0
     history_added: int = 0
     history_present: int = 0
     remarks: list[str] = field(default_factory=list)
@@ -174,7 +175,13 @@ class ImportSummary:
             f"Threads:  {self.threads} ({self.threads_created} new)",
             f"Comments: {self.comments} imported" + (f" ({by_status})" if by_status else ""),
         ]
-        if self.categories_created or self.categories_updated or self.history_added:
+        if (
+            self.categories_created
+            or self.categories_updated
+            or self.categories_unchanged
+            or self.history_added
+            or self.history_present
+        ):
             lines.append(
                 f"Categories: {self.categories_created} new, {self.categories_updated} updated;"
                 f" rank history: {self.history_added} entries added,"

@@ -23,8 +23,14 @@ def import_categories(
             next_order += 1
             db.session.add(category)
             summary.categories_created += 1
+        elif (
+            category.labels != dict(incoming.labels)
+            or category.url != incoming.url
+            or (incoming.order is not None and category.order != incoming.order)
+        ):
+            summary.categories_updated += 1  # only what changed: a re-run reports none
         else:
-            summary.categories_updated += 1
+            summary.categories_unchanged += 1
         category.labels = dict(incoming.labels)
         category.url = incoming.url
         if incoming.order is not None:

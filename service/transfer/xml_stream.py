@@ -39,11 +39,30 @@ def refusing_unsafe_xml(
             "do, so the file is refused"
         ) from None
     except ParseError as error:
+        if not _starts_like_xml(path):
+            raise ImportRefused(
+                f"{path} is not an XML file (it does not begin with '<'); a {kind} export "
+                "is the .xml file its export writes"
+            ) from None
         raise ImportRefused(broken(error)) from None
     except RecursionError:
         raise ImportRefused(f"{path} is nested too deeply to be a {kind} export") from None
     except LookupError as error:  # <?xml encoding="..."?> names no known encoding
         raise ImportRefused(f"{path} is not valid XML ({error})") from None
+
+
+def _starts_like_xml(path: str) -> bool:
+    """Whether the file begins as XML does (after a byte-order mark and blank space): a
+    CSV, a JSON or a zip is "not XML", not "a truncated export"."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(512)
+    except OSError:
+        return True
+    for mark in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
+        start = start.removeprefix(mark)
+    start = start.replace(b"\x00", b"").lstrip()
+    return not start or start.startswith(b"<")  # an empty file is an interrupted one
 
 
 def xml_events(handle: IO[bytes]) -> Iterator[tuple[str, Element]]:

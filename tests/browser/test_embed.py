@@ -156,8 +156,7 @@ def test_badges_in_japanese(page: Page, rankings: Blog) -> None:
     assert badge_texts(page) == [
         ("コンサルタントランキング 4位（最高順位 2位） 最高順位更新！", f"{PORTAL}/consulting/"),
         ("経営ランキング 12位（最高順位 12位） 最高順位更新！", f"{PORTAL}/management/"),
-        ("マーケティングランキング 未登録", f"{PORTAL}/marketing/"),
-    ]
+    ]  # marketing has no position yet: readers do not see it (it read as "not registered")
     assert page.locator(".ranklet-badge").first.get_attribute("rel") == "noopener"
 
 
@@ -168,7 +167,6 @@ def test_badges_in_english_and_chosen_categories(page: Page, rankings: Blog) -> 
     assert badge_texts(page) == [
         ("Consulting ranking #4 (best #2) New best!", f"{PORTAL}/consulting/"),
         ("Management ranking #12 (best #12) New best!", f"{PORTAL}/management/"),
-        ("Marketing ranking not ranked yet", f"{PORTAL}/marketing/"),
     ]
     # <html lang="en-US"> picks English; data-categories picks and orders, unknown keys drop
     url, _ = rankings.page(
@@ -176,7 +174,6 @@ def test_badges_in_english_and_chosen_categories(page: Page, rankings: Blog) -> 
     )
     page.goto(url)
     assert badge_texts(page) == [
-        ("Marketing ranking not ranked yet", f"{PORTAL}/marketing/"),
         ("Consulting ranking #4 (best #2) New best!", f"{PORTAL}/consulting/"),
     ]
     url, _ = rankings.page("badges-one-ja", html_lang="en", lang="ja", categories="management")
@@ -192,7 +189,7 @@ def test_badges_fit_a_narrow_sidebar(page: Page, rankings: Blog) -> None:
     body = '<aside style="width:200px"><div data-ranklet-badges></div></aside>'
     url, _ = rankings.page("badges-sidebar", body, html_lang="ja")
     page.goto(url)
-    expect(page.locator(".ranklet-badge")).to_have_count(3)
+    expect(page.locator(".ranklet-badge")).to_have_count(2)
     for badge in page.locator(".ranklet-badge").all():
         box = badge.bounding_box()
         assert box and box["width"] <= 200
@@ -242,7 +239,9 @@ def test_comment_posted_through_the_form_survives_a_reload(page: Page, blog: Blo
     # More than three links: held for moderation, and the reader is told so.
     links = " ".join(f"https://example.com/{n}" for n in range(4))
     post_through(top_form(page), f"参考リンク {links}")
-    expect(page.locator(".ranklet-note[role=status]")).to_have_text("承認待ちです")
+    expect(page.locator(".ranklet-note[role=status]")).to_have_text(
+        "コメントを受け付けました。承認後に表示されます。"
+    )
     expect(thread_items(page)).to_have_count(1)
 
 
@@ -396,38 +395,46 @@ def test_counts_fill_from_one_request_and_reads_are_not_preflighted(page: Page, 
     # The detector does see preflights: a JSON write has one.
     post_through(top_form(page), "A write", author="Ann")
     expect(thread_items(page)).to_have_count(2)
-    assert requests.count("OPTIONS", rf"^{api}/comments$") == 1
-    assert requests.count("POST", rf"^{api}/comments$") == 1
+    assert requests.count("OPTIONS", rf"^{api}/comments\?lang=en$") == 1
+    assert requests.count("POST", rf"^{api}/comments\?lang=en$") == 1
 
 
 # --- themes and isolation ------------------------------------------------------------------
 
 
+TRANSPARENT = "rgba(0, 0, 0, 0)"
+
+
+def accent(page: Page) -> float:
+    """Luminance of the accent (the submit button): dark on light pages, light on dark."""
+    return luminance(background(page, ".ranklet-submit"))
+
+
 def test_dark_theme_and_auto_following_the_system(page: Page, blog: Blog) -> None:
+    """The widget paints no box of its own: a theme only picks accents that read on the
+    page's own background (which shows through)."""
     page.emulate_media(color_scheme="light")
     url, _ = blog.page("theme-dark", theme="dark")
     page.goto(url)
-    assert luminance(background(page)) < 0.15
-    assert (
-        luminance(page.locator(".ranklet-thread h2").evaluate("e => getComputedStyle(e).color"))
-        > 0.7
-    )
-    assert luminance(background(page, ".ranklet-badge span")) < 0.2
+    assert "dark" in widget_class(page)
+    assert background(page) == TRANSPARENT
+    assert accent(page) > 0.55
 
     url, _ = blog.page("theme-auto", theme="auto")
     page.goto(url)
-    assert luminance(background(page)) > 0.95
+    assert "dark" not in widget_class(page)
+    assert accent(page) < 0.4
     # Changes live, without a reload: the media query's change event runs a task later, so
     # the new colours are waited for (within two seconds), not read at once.
     page.emulate_media(color_scheme="dark")
-    assert settles(lambda: luminance(background(page)) < 0.15)
+    assert settles(lambda: accent(page) > 0.55)
     page.emulate_media(color_scheme="light")
-    assert settles(lambda: luminance(background(page)) > 0.95)
+    assert settles(lambda: accent(page) < 0.4)
 
     url, _ = blog.page("theme-light", theme="light")
     page.emulate_media(color_scheme="dark")
     page.goto(url)
-    assert luminance(background(page)) > 0.95
+    assert "dark" not in widget_class(page) and accent(page) < 0.4
 
 
 def test_custom_properties_match_the_host_theme(page: Page, blog: Blog) -> None:
@@ -547,7 +554,9 @@ def test_hostile_host_css_neither_breaks_the_widget_nor_is_changed(
         "e => { const s = getComputedStyle(e); return [s.borderTopStyle, s.textTransform,"
         " s.letterSpacing, s.fontSize, getComputedStyle(e.closest('.r')).textAlign] }"
     )
-    assert inside == ["solid", "none", "normal", "15px", "start"]
+    # The host's font (and size) is inherited on purpose; its text layout tricks are not.
+    size = page.locator("[data-ranklet-comments]").evaluate("e => getComputedStyle(e).fontSize")
+    assert inside == ["solid", "none", "normal", size, "start"]
     post_through(top_form(page), "Still works", author="Ann")
     expect(thread_items(page).first.locator(".ranklet-body")).to_have_text("Still works")
     assert thread_items(page).first.evaluate("e => getComputedStyle(e).listStyleType") == "none"
@@ -617,9 +626,8 @@ def test_service_unreachable_shows_a_message_and_the_page_keeps_working(
     page.goto(url)
     comments = page.locator("[data-ranklet-comments] .ranklet-error")
     expect(comments).to_have_text("コメントを読み込めませんでした")
-    expect(page.locator("[data-ranklet-badges] .ranklet-error")).to_have_text(
-        "エラーが発生しました"
-    )
+    # A sidebar of badges stays quiet for readers: nothing red in every reader's sidebar
+    expect(page.locator("[data-ranklet-badges] .r")).to_have_text("")
     expect(page.locator("#host-marker")).to_have_text("host script ran")
     page.locator("#host-button").click()
     expect(page.locator("#host-button")).to_have_text("clicked")
@@ -645,7 +653,7 @@ def test_double_include_and_async_render_once(page: Page, blog: Blog) -> None:
     page.goto(blog.host.add(path, html_page(body, script=tags)))
     expect(page.locator(f'[data-ranklet-count="{path}"]')).to_have_text("1")
     expect(thread_items(page)).to_have_count(1)
-    expect(page.locator(".ranklet-badge")).to_have_count(3)
+    expect(page.locator(".ranklet-badges")).to_have_count(1)
     expect(page.locator(".ranklet-thread")).to_have_count(1)
     page.evaluate("() => window.Ranklet.refresh()")
     page.wait_for_timeout(300)
@@ -757,10 +765,15 @@ def test_rate_limit_message_with_the_wait_time(page: Page, blog: Blog) -> None:
     form = top_form(page)
     post_through(form, "First", author="Ann")
     expect(page.locator(".ranklet-note")).to_have_text("Posted")
+    box = form.locator("textarea[name=body]").bounding_box()
     post_through(form, "Second")
+    # The service's own message (in the page's language), where "Posted" was: never both,
+    # and the form does not move
     expect(form.locator(".ranklet-error[role=alert]")).to_have_text(
-        re.compile(r"^Too many comments, try again in (1 min|[1-5]?\d s)$")
+        re.compile(r"^Too many comments in a short time; try again in (1 min|[1-5]?\d s)\.$")
     )
+    expect(form.locator(".ranklet-note")).to_have_text("")
+    assert form.locator("textarea[name=body]").bounding_box() == box
     expect(form.locator("textarea[name=body]")).to_have_value("Second")  # nothing is lost
     expect(thread_items(page)).to_have_count(1)
 
@@ -768,7 +781,10 @@ def test_rate_limit_message_with_the_wait_time(page: Page, blog: Blog) -> None:
     page.goto(url)
     post_through(top_form(page), "三回目")
     expect(top_form(page).locator("[role=alert]")).to_have_text(
-        re.compile(r"^投稿が多すぎます。(1分|[1-5]?\d秒)後にどうぞ$")
+        re.compile(
+            r"^短い時間に続けて投稿されたため、受け付けを一時停止しています。"
+            r"(1分|[1-5]?\d秒)後にもう一度お試しください。$"
+        )
     )
 
 
@@ -786,14 +802,14 @@ def test_auto_theme_follows_the_host_pages_own_background(page: Page, blog: Blog
     page.emulate_media(color_scheme="dark")
     url, _ = blog.page("auto-white-host", head="<style>body{background:#fff}</style>", theme="auto")
     page.goto(url)
-    assert luminance(background(page)) > 0.95
+    assert background(page) == TRANSPARENT
     assert "dark" not in widget_class(page)
 
     page.emulate_media(color_scheme="light")
     url, _ = blog.page("auto-dark-host", head="<style>html{background:#101418}</style>")
     page.goto(url)  # no data-theme: auto is the default
-    assert luminance(background(page)) < 0.15
-    assert luminance(background(page, ".ranklet-badge span")) < 0.2
+    assert "dark" in widget_class(page) and accent(page) > 0.55
+    assert "dark" in widget_class(page, "[data-ranklet-badges]")
 
     body = (
         '<main style="background:#fff"><div style="background:rgba(0,0,0,0)">'
@@ -812,10 +828,10 @@ def test_auto_theme_follows_the_host_pages_own_background(page: Page, blog: Blog
     )
     url, _ = blog.page("auto-host-follows-system", head=follows, theme="auto")
     page.goto(url)
-    assert luminance(background(page)) > 0.95
+    assert "dark" not in widget_class(page)
     page.emulate_media(color_scheme="dark")
     expect(page.locator("[data-ranklet-comments] .r")).to_have_class(re.compile(r"\bdark\b"))
-    assert luminance(background(page)) < 0.15
+    assert accent(page) > 0.55
 
 
 def test_badges_share_one_arrangement_at_375_px(page: Page, rankings: Blog) -> None:
@@ -823,7 +839,7 @@ def test_badges_share_one_arrangement_at_375_px(page: Page, rankings: Blog) -> N
     url, _ = rankings.page("badges-375", html_lang="ja")
     page.goto(url)
     badges = page.locator(".ranklet-badge")
-    expect(badges).to_have_count(3)
+    expect(badges).to_have_count(2)
     widths = set()
     for badge in badges.all():
         label, rank = (s.bounding_box() for s in badge.locator("span").all()[:2])  # (then the flag)
@@ -863,9 +879,9 @@ def test_delete_leaves_a_bare_placeholder_and_a_passing_status(page: Page, blog:
     own_part(page, mine).locator(".ranklet-delete").click()
     expect(own_part(page, mine)).to_have_text("このコメントは削除されました")
     expect(own_part(page, mine).locator("svg path")).to_have_count(0)  # no avatar, at once
-    note = page.locator(".ranklet-head .ranklet-note[role=status]")
+    # Said in place beside the top form's button: nothing above the form moves
+    note = top_form(page).locator(".ranklet-note[role=status]")
     expect(note).to_have_text("このコメントは削除されました")
-    expect(top_form(page)).not_to_contain_text("このコメントは削除されました")
     expect(note).to_have_text("", timeout=12_000)  # transient
     page.reload()
     expect(own_part(page, mine).locator("svg path")).to_have_count(0)  # as after a reload
@@ -878,7 +894,8 @@ def test_validation_errors_are_alerts_in_an_error_colour(page: Page, blog: Blog)
     post_through(form, "   \n  ")  # passes `required`, refused by the server
     alert = form.locator(".ranklet-error[role=alert]")
     # The server's own Japanese message, which names the field, shown once and alone.
-    expect(alert).to_have_text("コメントは1〜5000文字で入力してください。")
+    expect(alert).to_have_text("コメントは1〜5,000文字で入力してください。")
+    expect(form.locator(".ranklet-note")).to_have_text("")  # never success and error at once
     colours = alert.evaluate(
         "e => [getComputedStyle(e).color,"
         " getComputedStyle(e.getRootNode().querySelector('.ranklet-note')).color]"
@@ -925,7 +942,8 @@ def test_axe_clean_in_dark_mode_and_at_375_px(page: Page, blog: Blog, case: str)
     if case == "auto-dark-system":
         head = (
             "<style>:root{color-scheme:light dark}"
-            "@media (prefers-color-scheme: dark){a{color:#9cf}}</style>"
+            "@media (prefers-color-scheme: dark){body{background:#16181d;color:#e6e8eb}"
+            "a{color:#9cf}}</style>"
         )
     url, article = blog.page(f"axe-{case}", head=head, theme="auto", html_lang="ja")
     question = blog.comment(article, "KPI は何個？ https://example.com/kpi", author="Q")
@@ -937,8 +955,8 @@ def test_axe_clean_in_dark_mode_and_at_375_px(page: Page, blog: Blog, case: str)
     expect(top_form(page).locator("[role=alert]")).not_to_have_text("")
     if case != "narrow-375":
         assert "dark" in widget_class(page)
-    # On a transparent page axe takes the canvas for white, whatever the scheme: the host's
-    # own text is not what is tested there, the widget is.
+    # The widget is transparent and takes the page's text colour: the page paints its own
+    # dark background (axe takes an unpainted canvas for white, whatever the scheme).
     widget = {"include": [["[data-ranklet-comments]"], ["[data-ranklet-badges]"]]}
     results = Axe().run(page, context=widget if case == "auto-dark-system" else None)
     assert serious(results) == [], results.generate_report()

@@ -29,7 +29,7 @@ from playwright.sync_api import Page, expect
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 WEBSITE_MESSAGE = "ウェブサイトは http:// か https:// で始まるURLで入力してください。"
-BODY_MESSAGE = "コメントは1〜5000文字で入力してください。"
+BODY_MESSAGE = "コメントは1〜5,000文字で入力してください。"
 
 
 @pytest.fixture(scope="module")

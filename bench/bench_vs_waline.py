@@ -221,9 +221,9 @@ def measure_setup(
         finally:
             for holder in idle:
                 holder.stop()
-        memory = {
-            "ranklet": sum(rss_mib(pid) or 0.0 for pid in ranklet.workers()),
-            "waline": rss_mib(waline.pid) or 0.0,
+        memory = {  # every process of each: gunicorn's master and workers, Node's two
+            name: sum(rss_mib(pid) or 0.0 for pid in [server.pid, *server.workers()])
+            for name, server in servers.items()
         }
         held = f", {args.idle} idle sockets held to each" if args.idle else ""
         print_table(f"{title}{held}", figures(articles), results, memory, workers)
@@ -298,7 +298,7 @@ def print_table(
             targets.append((f"{figure.label}: Ranklet >= 2x Waline", ratio >= 2))
         if figure.read and not figure.label.startswith("trivial"):
             targets.append((f"{figure.label}: Ranklet p99 < 20 ms", ours.p99() < 20))
-    print(f"| memory (RSS MiB after the loads) | {memory['ranklet']:.0f} | | "
+    print(f"| memory (RSS MiB, all processes, after the loads) | {memory['ranklet']:.0f} | | "
           f"{memory['waline']:.0f} | | |")  # fmt: skip
     if workers == 1:
         print()

@@ -44,7 +44,7 @@ __all__ = [
 # Threads per worker. They run only requests that are whole (the poller holds the rest),
 # so they are for overlapping database waits, not for waiting on clients; more of them
 # only fight over the GIL (see docs/scaling.md, "Workers and threads").
-DEFAULT_THREADS = 4
+DEFAULT_THREADS = 8
 # Connections one worker holds at once (idle ones included): each costs a descriptor and
 # a few hundred bytes, never a thread.
 WORKER_CONNECTIONS = 10_000

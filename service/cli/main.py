@@ -53,7 +53,7 @@ def main() -> None:
 def _serve_options(function: Any) -> Any:
     function = click.option(
         "--threads",
-        default=4,
+        default=8,
         show_default=True,
         type=click.IntRange(1, 256),
         help="Threads per worker. They run only whole requests (idle and slow connections "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -65,8 +66,9 @@ def _lua_string(value: bytes | str) -> str:
     return '"' + "".join(f"\\{byte}" for byte in raw) + '"'
 
 
-# With ``vary``, each request's body has VARY_MARK replaced by "<wrk thread>-<request>": a
-# peer that refuses identical comments (Waline) still stores every post.
+# With ``vary``, each request's body has VARY_MARK replaced by "<run>-<wrk thread>-<request>"
+# (run: random per script): a peer that refuses identical comments (Waline) still stores
+# every post, across runs too.
 VARY_MARK = "@N@"
 VARY_LUA = f"""
 local counter = 1
@@ -74,7 +76,7 @@ function setup(thread) thread:set("id", counter); counter = counter + 1 end
 local n = 0
 request = function()
   n = n + 1
-  local body = string.gsub(wrk.body, "{VARY_MARK}", tostring(id) .. "-" .. tostring(n))
+  local body = string.gsub(wrk.body, "{VARY_MARK}", RUN .. "-" .. tostring(id) .. "-" .. tostring(n))
   return wrk.format(nil, nil, nil, body)
 end
 """
@@ -91,6 +93,7 @@ def wrk_script(method: str, body: bytes | None, headers: dict[str, str], vary: b
     for name, value in headers.items():
         lines.append(f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}")
     if vary and body:
+        lines.append(f'RUN = "{secrets.token_hex(4)}"')
         lines.append(VARY_LUA)
     return "\n".join(lines) + "\n"
 

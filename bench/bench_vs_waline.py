@@ -18,8 +18,9 @@ What it does (issue 20, item 4), all on 127.0.0.1 and bounded in time:
    Ranklet ``widget``, Waline ``/api/comment?path=...``), counts of 50 articles and comment
    posts, each post's body unique (Waline refuses identical ones, with HTTP 200, so posts
    are counted as stored in each database, per second of load).
-5. ``--idle N`` keeps N idle connections open to each server during every run (re-opened
-   as the servers close them), to show what thousands of idle sockets change.
+5. ``--idle N`` also runs every Ranklet figure with N idle connections held open to it
+   (re-opened as the server closes them), alternated with the runs without, and prints
+   what thousands of idle sockets change.
 6. Prints the table with ratios, RSS of each side after the loads, and the issue's targets.
 
     python bench/bench_vs_waline.py                        # 10 s x 3 per figure, ~10 min
@@ -188,45 +189,47 @@ def measure_setup(
     ranklet = Server("ranklet", command, port, env, work / "ranklet.log")
     waline = waline_server(args.waline_dir, work / "waline", stub_port, work / "waline.log")
     servers = {"ranklet": ranklet, "waline": waline}
-    results = {(f.label, name): Runs() for f in figures(articles) for name in servers}
+    # (name, server, idle sockets held during its runs); with --idle, Ranklet runs both ways
+    entries = [("ranklet", ranklet, 0), ("waline", waline, 0)]
+    if args.idle:
+        entries.append(("ranklet+idle", ranklet, args.idle))
+    results = {(f.label, name): Runs() for f in figures(articles) for name, _, _ in entries}
     try:
         for server in servers.values():
             server.start().wait_ready(limit=90)
-        idle = [IdleSockets(s.port, args.idle) for s in servers.values()] if args.idle else []
-        for holder in idle:
-            holder.start()
-        try:
-            for figure in figures(articles):
-                for name, server in servers.items():
-                    one_run(server, getattr(figure, name), args.warmup, args)  # warm-up
-                for repeat in range(args.repeat):
-                    order = list(servers.items())
-                    if repeat % 2:
-                        order.reverse()
-                    for name, server in order:
-                        method, path, body = getattr(figure, name)
-                        before = stored(name, work) if not figure.read else 0
+        for figure in figures(articles):
+            for name, server in servers.items():
+                one_run(server, getattr(figure, name), args.warmup, args)  # warm-up
+            for repeat in range(args.repeat):
+                order = entries if repeat % 2 == 0 else entries[::-1]
+                for name, server, idle in order:
+                    side = name.split("+")[0]
+                    method, path, body = getattr(figure, side)
+                    before = stored(side, work) if not figure.read else 0
+                    crowd = IdleSockets(server.port, idle).start() if idle else None
+                    try:
+                        if crowd is not None:
+                            time.sleep(1.0)  # all of them connected before the load
                         result = one_run(server, (method, path, body), args.duration, args)
-                        measured = results[(figure.label, name)]
-                        measured.runs.append(result)
-                        if not figure.read:
-                            measured.stored.append(
-                                (stored(name, work) - before) / result.duration_s
-                            )
-                        print(
-                            f"  [{title}] {figure.label} {name}: {result.rps:.0f} req/s, "
-                            f"p99 {result.p99_ms:.1f} ms {dict(result.statuses)}",
-                            flush=True,
-                        )
-        finally:
-            for holder in idle:
-                holder.stop()
+                    finally:
+                        if crowd is not None:
+                            crowd.stop()
+                    measured = results[(figure.label, name)]
+                    measured.runs.append(result)
+                    if not figure.read:
+                        measured.stored.append((stored(side, work) - before) / result.duration_s)
+                    print(
+                        f"  [{title}] {figure.label} {name}: {result.rps:.0f} req/s, "
+                        f"p99 {result.p99_ms:.1f} ms {dict(result.statuses)}",
+                        flush=True,
+                    )
         memory = {  # every process of each: gunicorn's master and workers, Node's two
             name: sum(rss_mib(pid) or 0.0 for pid in [server.pid, *server.workers()])
             for name, server in servers.items()
         }
-        held = f", {args.idle} idle sockets held to each" if args.idle else ""
-        print_table(f"{title}{held}", figures(articles), results, memory, workers)
+        print_table(title, figures(articles), results, memory, workers)
+        if args.idle:
+            print_idle(args.idle, figures(articles), results)
     finally:
         for server in servers.values():
             server.stop()
@@ -304,6 +307,20 @@ def print_table(
         print()
         for text, met in targets:
             print(f"- [{'x' if met else ' '}] {text}")
+    print(flush=True)
+
+
+def print_idle(count: int, rows: list[Figure], results: dict[tuple[str, str], Runs]) -> None:
+    print(f"Ranklet with {count:,} idle sockets held open during its runs, against without:\n")
+    print("| figure | without req/s | p99 ms | with req/s | p99 ms | with / without |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for figure in rows:
+        calm, crowded = results[(figure.label, "ranklet")], results[(figure.label, "ranklet+idle")]
+        ratio = crowded.rps() / calm.rps() if calm.rps() else 0.0
+        print(
+            f"| {figure.label} | {calm.rps():,.0f} | {calm.p99():.1f} | {crowded.rps():,.0f} | "
+            f"{crowded.p99():.1f} | {ratio:.2f} |"
+        )
     print(flush=True)
 
 

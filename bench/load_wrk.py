@@ -76,7 +76,8 @@ function setup(thread) thread:set("id", counter); counter = counter + 1 end
 local n = 0
 request = function()
   n = n + 1
-  local body = string.gsub(wrk.body, "{VARY_MARK}", RUN .. "-" .. tostring(id) .. "-" .. tostring(n))
+  local tag = RUN .. "-" .. tostring(id) .. "-" .. tostring(n)
+  local body = string.gsub(wrk.body, "{VARY_MARK}", tag)
   return wrk.format(nil, nil, nil, body)
 end
 """

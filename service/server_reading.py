@@ -236,6 +236,16 @@ class DeadlineSocket:
         return int(self._bounded_write(self.raw.send, data, *flags))
 
     def sendall(self, data: bytes, *flags: int) -> None:
+        if not flags and self.raw.gettimeout() is None:
+            # Most answers fit the socket's buffer: one non-blocking send, instead of
+            # switching the socket to a timeout and back around a polled send.
+            try:
+                sent = self.raw.send(data, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]  # type: ignore[assignment]
         self._bounded_write(self.raw.sendall, data, *flags)
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:

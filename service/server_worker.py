@@ -151,7 +151,7 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
 
     def accept(self, listener: socket.socket) -> None:
         for _ in range(ACCEPT_BATCH):
-            if self.nr_conns >= self.worker_connections:
+            if self.nr_conns >= self.worker_connections and not self._evict_idle():
                 return
             try:
                 client, address = listener.accept()
@@ -165,6 +165,24 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
             conn.scan = RequestScan(self._body_limit)
             conn.complete = False
             self.enqueue_req(conn)
+
+    def _evict_idle(self) -> bool:
+        """At the cap, the connection idle the longest (nothing sent) makes room for a new
+        one: a crowd of idle sockets cannot lock out the next reader."""
+        idle = [conn for conn in self._watched.values() if not conn.sock.pending]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda conn: conn.deadline)
+        self._unwatch(oldest)
+        self._drop(oldest)
+        return True
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        """gunicorn stops accepting at ``worker_connections``; this worker goes on while an
+        idle connection can make room (see :meth:`_evict_idle`)."""
+        if not enabled and self.alive and any(not c.sock.pending for c in self._watched.values()):
+            return
+        super().set_accept_enabled(enabled)
 
     def enqueue_req(self, conn: Any) -> None:
         """Every path that would give gunicorn's threads a connection lands here: the poller

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -65,7 +66,24 @@ def _lua_string(value: bytes | str) -> str:
     return '"' + "".join(f"\\{byte}" for byte in raw) + '"'
 
 
-def wrk_script(method: str, body: bytes | None, headers: dict[str, str]) -> str:
+# With ``vary``, each request's body has VARY_MARK replaced by "<run>-<wrk thread>-<request>"
+# (run: random per script): a peer that refuses identical comments (Waline) still stores
+# every post, across runs too.
+VARY_MARK = "@N@"
+VARY_LUA = f"""
+local counter = 1
+function setup(thread) thread:set("id", counter); counter = counter + 1 end
+local n = 0
+request = function()
+  n = n + 1
+  local tag = RUN .. "-" .. tostring(id) .. "-" .. tostring(n)
+  local body = string.gsub(wrk.body, "{VARY_MARK}", tag)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def wrk_script(method: str, body: bytes | None, headers: dict[str, str], vary: bool = False) -> str:
     """The Lua script that makes every wrk request this method, body and headers."""
     lines = [f"wrk.method = {_lua_string(method)}"]
     headers = dict(headers)
@@ -75,6 +93,9 @@ def wrk_script(method: str, body: bytes | None, headers: dict[str, str]) -> str:
             headers["Content-Type"] = "application/json"  # as the python client does
     for name, value in headers.items():
         lines.append(f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}")
+    if vary and body:
+        lines.append(f'RUN = "{secrets.token_hex(4)}"')
+        lines.append(VARY_LUA)
     return "\n".join(lines) + "\n"
 
 
@@ -86,6 +107,7 @@ def run_wrk(
     connections: int,
     duration: float,
     timeout: float,
+    vary: bool = False,
 ) -> LoadResult:
     binary = wrk_path()
     if binary is None:
@@ -105,7 +127,7 @@ def run_wrk(
         f"{max(1, round(timeout))}s",
     ]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(wrk_script(method, body, headers))
+        script.write(wrk_script(method, body, headers, vary))
     try:
         command += ["-s", script.name, url]
         done = subprocess.run(

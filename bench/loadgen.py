@@ -76,12 +76,14 @@ def run_load(
     max_requests: int | None = None,
     tool: str | None = None,
     timeout: float = REQUEST_TIMEOUT,
+    vary: bool = False,
 ) -> LoadResult:
     """Run one bounded load and return what it measured.
 
     ``tool=None`` picks wrk for any request without ``max_requests`` when wrk is
     installed, else python. ``max_requests=None`` means the default cap (1,000,000) for
-    the python tool; wrk runs are bounded by ``duration`` only.
+    the python tool; wrk runs are bounded by ``duration`` only. ``vary`` (wrk only) makes
+    each body unique (``load_wrk.VARY_MARK``).
     """
     method = method.upper()
     if isinstance(body, str):
@@ -98,7 +100,7 @@ def run_load(
     if tool == "wrk":
         if max_requests is not None:
             raise ValueError("wrk cannot stop after N requests: use --tool python for a cap")
-        return run_wrk(url, method, body, headers or {}, connections, duration, timeout)
+        return run_wrk(url, method, body, headers or {}, connections, duration, timeout, vary)
     if tool != "python":
         raise ValueError(f"unknown tool {tool!r} (choose from {', '.join(TOOLS)})")
     cap = DEFAULT_MAX_REQUESTS if max_requests is None else max_requests

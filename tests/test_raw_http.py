@@ -186,7 +186,7 @@ def test_a_slow_but_timely_body_and_keep_alive_requests_are_served(server):
 
 
 def test_healthz_answers_while_140_short_bodies_hold_connections(server):
-    """2 workers x 64 threads, and more short bodies than threads: /healthz still answers,
+    """2 workers x 8 threads, and more short bodies than threads: /healthz still answers,
     at worst after one read deadline, and every short body gets its 408."""
     held = []
     try:

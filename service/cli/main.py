@@ -61,17 +61,18 @@ def main() -> None:
 def _serve_options(function: Any) -> Any:
     function = click.option(
         "--threads",
-        default=64,
+        default=8,
         show_default=True,
         type=click.IntRange(1, 256),
-        help="Threads per worker; idle or slow connections each hold one.",
+        help="Threads per worker. They run only whole requests (idle and slow connections "
+        "wait in the worker's poller), so a few overlap database waits; more fight over "
+        "the GIL.",
     )(function)
     function = click.option(
         "--workers",
-        default=2,
-        show_default=True,
+        default=None,
         type=click.IntRange(1, 64),
-        help="gunicorn worker processes.",
+        help="gunicorn worker processes.  [default: one per CPU core this process may use]",
     )(function)
     function = click.option(
         "--port",
@@ -100,7 +101,7 @@ def _port_free_or_fail(host: str, port: int) -> None:
         )
 
 
-def _run_server(host: str, port: int, workers: int, threads: int) -> None:
+def _run_server(host: str, port: int, workers: int | None, threads: int) -> None:
     from service.server import serve as gunicorn_serve
 
     if not os.environ.get("RANKLET_PUBLIC_URL"):
@@ -114,10 +115,13 @@ def _run_server(host: str, port: int, workers: int, threads: int) -> None:
 @main.command()
 @_serve_options
 @with_appcontext
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     """Upgrade the database schema if needed, then serve with gunicorn."""
+    from service.server import default_workers
+
     _port_free_or_fail(host, port)
     upgrade()
+    workers = workers or default_workers()
     click.echo(f"Ranklet on http://{host}:{port}/ ({workers} workers)", err=True)
     _run_server(host, port, workers, threads)
 
@@ -125,7 +129,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 @main.command()
 @_serve_options
 @with_appcontext
-def demo(host: str, port: int, workers: int, threads: int) -> None:
+def demo(host: str, port: int, workers: int | None, threads: int) -> None:
     """Create the `demo` site with sample data, print its token and URL, then serve.
 
     Each start issues a new admin token for the site `demo` (a token is stored only as a

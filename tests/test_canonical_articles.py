@@ -190,7 +190,7 @@ def test_migration_merges_the_threads_main_split(cli_app: Any) -> None:
     """Data as today's main stores it (each key as it came), then the upgrade: one thread
     per canonical key, every comment kept, counts and replies right; a second run is a
     no-op."""
-    from flask_migrate import upgrade
+    from flask_migrate import downgrade, upgrade
     from sqlalchemy import select
 
     from service import MIGRATIONS_DIR
@@ -199,7 +199,9 @@ def test_migration_merges_the_threads_main_split(cli_app: Any) -> None:
     from service.sites.settings import SiteSettings, create_site
 
     with cli_app.app_context():
-        upgrade(directory=MIGRATIONS_DIR, revision="0003_language")
+        # Rows are written with today's models at the head, keys as they came, then the
+        # schema goes back to 0003 (0004 is data only) so the upgrade below runs 0004 on them.
+        upgrade(directory=MIGRATIONS_DIR)
         site, _ = create_site("blog", SiteSettings(origins=["https://blog.example.com"]))
         other, _ = create_site("other", SiteSettings(origins=["https://other.example.com"]))
         made = {}
@@ -235,6 +237,7 @@ def test_migration_merges_the_threads_main_split(cli_app: Any) -> None:
         site_id, other_id, reply_id, top_id = site.id, other.id, reply.id, top.id
         db.session.remove()  # end the read: the upgrade runs on its own connection
 
+        downgrade(directory=MIGRATIONS_DIR, revision="0003_language")
         upgrade(directory=MIGRATIONS_DIR)
         upgrade(directory=MIGRATIONS_DIR)  # idempotent: at head, nothing more to do
         threads = db.session.scalars(select(Thread).order_by(Thread.site_id, Thread.id)).all()

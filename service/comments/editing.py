@@ -22,8 +22,10 @@ from service.spam import model as spam_model
 
 
 def edit_window_open(comment: Comment, edit_token: str | None) -> bool:
-    """The reader's own comment, still inside the edit window, not deleted."""
-    if not edit_token or comment.status in ("deleted", "spam"):
+    """The reader's own comment, still inside the edit window, not deleted. A comment held
+    as spam stays the reader's to fix or delete (it was answered ``pending`` like any held
+    comment, so refusing here would tell a spammer what the filter decided)."""
+    if not edit_token or comment.status == "deleted":
         return False
     if not token_matches(edit_token, comment.edit_token_hash):
         return False

@@ -62,11 +62,9 @@ def downgrade():
     op.drop_table("used_challenges")
     op.drop_table("spam_blocks")
     op.drop_table("spam_counts")
-    with op.batch_alter_table("comments") as batch:
-        batch.drop_column("client_lookup")
-        batch.drop_column("spam_label")
-        batch.drop_column("spam_score")
-    with op.batch_alter_table("sites") as batch:
-        batch.drop_column("challenge")
-        batch.drop_column("spam_threshold")
-        batch.drop_column("spam_patterns")
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+): a batch copy of ``comments`` would
+    # drop the table its replies and likes point at, which foreign keys refuse.
+    for column in ("client_lookup", "spam_label", "spam_score"):
+        op.drop_column("comments", column)
+    for column in ("challenge", "spam_threshold", "spam_patterns"):
+        op.drop_column("sites", column)

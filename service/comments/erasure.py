@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select, update
 
+from service.comments.threads import site_comments_changed
 from service.core.crypto import avatar_seed, email_lookup
 from service.core.extensions import db
 from service.db.models import Comment, Like, Notification, Site, Thread, Unsubscribe
@@ -78,6 +79,8 @@ def erase_email(site: Site, address: str) -> int:
             .where(Thread.id == thread_id)
             .values(approved_count=Thread.approved_count - approved, version=Thread.version + 1)
         )
+    if approved_per_thread:
+        site_comments_changed(site.id)
     db.session.execute(
         delete(Unsubscribe).where(
             Unsubscribe.site_id == site.id, Unsubscribe.email_lookup == lookup

@@ -1,5 +1,6 @@
 """Moderation by the site's author: approve, mark as spam, delete or restore, one comment or
-many at once (all or none), and the moderation queue, newest first with private fields.
+many at once (all or none); pinning; and the moderation queue, newest first with private
+fields, searchable by words.
 """
 
 from __future__ import annotations
@@ -7,12 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from service.comments.representation import private
-from service.comments.threads import set_status
+from service.comments.threads import count_change, set_status
 from service.core.extensions import db
 from service.db.models import Comment, Site, Thread
+from service.db.types import utcnow
 
 MODERATION_STATUS = {
     "approve": "approved",
@@ -42,14 +45,43 @@ def moderate_many(comments: Sequence[Comment], action: str) -> Sequence[Comment]
     return comments
 
 
+SEARCH_WORDS_MAX = 10
+
+
+def search_words(q: str | None) -> list[str]:
+    """The words of a search: split on white space (full-width included), at most 10."""
+    return (q or "").split()[:SEARCH_WORDS_MAX]
+
+
+def _matches(word: str) -> ColumnElement[bool]:
+    """One word found in the text, the author, the website, the article key or its title.
+
+    Substring matching (``LIKE '%word%'``, case-insensitive, its wildcards escaped), so
+    Japanese, written without spaces between words, is found inside a sentence."""
+    return or_(
+        *(
+            column.icontains(word, autoescape=True)
+            for column in (
+                Comment.body_text,
+                Comment.author,
+                Comment.website,
+                Thread.article,
+                Thread.title,
+            )
+        )
+    )
+
+
 def moderation_page(
-    site: Site, status: str, limit: int, before: int | None
+    site: Site, status: str, limit: int, before: int | None, q: str | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first, flat, with private fields."""
+    """Newest first, flat, with private fields; with ``q``, only comments that contain every
+    word of it. Paged by id, so a search pages with the same cursor as the plain list."""
     query = (
         select(Comment, Thread.article)
         .join(Thread, Thread.id == Comment.thread_id)
         .where(Comment.site_id == site.id, Comment.status == status)
+        .where(*(_matches(word) for word in search_words(q)))
         .order_by(Comment.id.desc())
         .limit(limit + 1)
     )
@@ -60,3 +92,22 @@ def moderation_page(
     rows = rows[:limit]
     items = [private(comment, site.lang, article) for comment, article in rows]
     return items, (str(rows[-1][0].id) if more and rows else None)
+
+
+class ReplyNotPinnable(ValueError):
+    """Only a top-level comment leads its thread; a reply stays under its parent."""
+
+
+def pin(comment: Comment, pinned: bool) -> Comment:
+    """Pin or unpin a top-level comment. Pinning again keeps the first pin's time (a retry
+    changes nothing); the thread's version moves, so cached pages follow at once."""
+    if comment.parent_id is not None or comment.depth != 1:
+        db.session.rollback()
+        raise ReplyNotPinnable("A reply cannot be pinned.")
+    if pinned and comment.pinned_at is None:
+        comment.pinned_at = utcnow()
+    elif not pinned:
+        comment.pinned_at = None
+    count_change(comment.thread_id, 0)
+    db.session.commit()
+    return comment

@@ -29,6 +29,7 @@ def public(
         "edited_at": None if deleted else comment.edited_at,
         "likes": comment.likes,
         "is_author": comment.is_author,
+        "pinned": comment.pinned_at is not None,
         "deleted": deleted,
         "replies": replies or [],
     }

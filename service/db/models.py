@@ -48,6 +48,11 @@ class Site(db.Model):  # type: ignore[name-defined,misc]
     rank_events: Mapped[str] = mapped_column(String(8), default="best", server_default="best")
     # Days the badge says "New best!" after a new best; 0 never.
     best_flag_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
+    # Chat channels (LINE, Slack, Discord, Telegram): one JSON object of tokens and webhook
+    # URLs, encrypted with the data key like the webhook secret; shown to nobody again.
+    chat_encrypted: Mapped[str | None] = mapped_column(Text)
+    # Bumped with every change to any comment of the site (the recent-comments list).
+    comments_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Bumped by every change to settings, categories or rankings: ETags of rankings, badges
     # and widgets derive from it, so a 304 costs one indexed lookup and no rendering.
     version: Mapped[int] = mapped_column(Integer, default=0)
@@ -115,6 +120,7 @@ class Comment(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_comments_moderation", "site_id", "status", "id"),
         Index("ix_comments_email_lookup", "site_id", "email_lookup"),
         Index("ix_comments_site_created", "site_id", "status", "created_at"),
+        Index("ix_comments_pinned", "thread_id", "pinned_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -143,6 +149,8 @@ class Comment(db.Model):  # type: ignore[name-defined,misc]
     source_key: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Set when the author pins this top-level comment: pinned ones lead, newest pin first.
+    pinned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     thread: Mapped[Thread] = relationship()
 

@@ -200,6 +200,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "An erased comment cannot be approved or restored.",
         "ja": "消去されたコメントは承認・復元できません。",
     },
+    "reply_not_pinnable": {
+        "en": "A reply cannot be pinned.",
+        "ja": "返信は固定できません。固定できるのはスレッド直下のコメントだけです。",
+    },
     "too_many_comments": {
         "en": "Too many comments; try again later.",
         "ja": "短い間にコメントが多すぎます。しばらくしてからもう一度お試しください。",

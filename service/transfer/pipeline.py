@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from service.comments.threads import MAX_DEPTH
+from service.comments.threads import MAX_DEPTH, site_comments_changed
 from service.core.extensions import db
 from service.db.models import Comment, Site, Thread
 from service.db.types import write_intent
@@ -340,6 +340,8 @@ class _Writer:
                 .values(approved_count=approved, version=Thread.version + 1)
                 .execution_options(synchronize_session=False)
             )
+        if self.touched:
+            site_comments_changed(self.site.id)
 
     def _report_progress(self, *, done: bool = False) -> None:
         position = self.source.size if done else self.source.position()

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import logging
 import os
@@ -49,8 +48,8 @@ from service.core.crypto import decrypt
 from service.core.extensions import db
 from service.db.models import Notification, Site
 from service.db.types import transaction_intent, utcnow
-from service.notify import email
-from service.notify.delivery import DeliveryError, Send, Skip
+from service.notify import chat, email
+from service.notify.delivery import DeliveryError, Send, Skip, post_json
 from service.sites import webhook_target
 
 log = logging.getLogger("ranklet.notifications")
@@ -225,6 +224,8 @@ def _prepare(notification_id: int) -> Send:
         return email.prepare_reply_email(site, notification.payload)
     if notification.kind == "email_rank":
         return email.prepare_rank_email(site, notification.payload)
+    if notification.kind == "chat":
+        return chat.prepare_chat(site, notification.payload)
     raise DeliveryError(f"unknown kind {notification.kind!r}", permanent=True)
 
 
@@ -251,31 +252,12 @@ def _prepare_webhook(site: Site, payload: dict[str, Any]) -> Send:
     allow_private = webhook_target.allow_private(current_app.config)
 
     def send() -> None:
-        try:
-            # Resolved and checked once; the connection goes to exactly that address.
-            target = webhook_target.resolve(url, allow_private)
-        except webhook_target.TargetRefused as refused:
-            raise DeliveryError(f"webhook refused: {refused}", permanent=True) from None
-        except (OSError, UnicodeError) as error:  # DNS: may well work next time
-            raise DeliveryError(f"webhook unreachable: {error}") from None
-        connection = webhook_target.connection(target, WEBHOOK_TIMEOUT)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "Ranklet",
             "X-Ranklet-Signature": signature(secret, int(time.time()), body),
         }
-        try:
-            connection.request("POST", target.path, body=body, headers=headers)
-            status = connection.getresponse().status  # the answer's body is not read
-        except (OSError, http.client.HTTPException, ValueError) as error:
-            # refused, timeout, TLS, a broken answer
-            raise DeliveryError(f"webhook unreachable: {error}") from None
-        finally:
-            connection.close()
-        if not 200 <= status < 300:
-            # A redirect is a failure too: following it would turn the POST into a GET
-            # (and could lead anywhere, past the address check).
-            raise DeliveryError(f"HTTP {status} from the webhook")
+        post_json(url, body, headers, allow_private=allow_private, timeout=WEBHOOK_TIMEOUT)
 
     return send
 

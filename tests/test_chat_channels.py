@@ -250,8 +250,8 @@ def test_failures_are_retried_and_a_revoked_token_fails_for_good(app, client, fa
 def test_secrets_are_encrypted_and_never_printed(app, fake):
     make_blog(app)
     values = [setting(channel, fake) for channel in CHANNELS]
-    answer = ranklet(app, "site", "update", "blog", "--json",
-                     *[a for c, v in zip(CHANNELS, values, strict=True) for a in (f"--notify-{c}", v)])  # fmt: skip
+    options = [a for c, v in zip(CHANNELS, values, strict=True) for a in (f"--notify-{c}", v)]
+    answer = ranklet(app, "site", "update", "blog", "--json", *options)
     assert answer.exit_code == 0, answer.output
     assert json.loads(answer.stdout) == {"site": "blog", "chat": list(CHANNELS)}
     with app.app_context():
@@ -290,7 +290,7 @@ def test_the_private_address_rule_holds_for_chat_channels(app_config, new_app, f
         create_site("blog", SiteSettings(origins=["https://blog.example.com"],
                                          notify_line=setting("line", fake)))  # fmt: skip
         with pytest.raises(
-            SiteError, match="the Slack webhook is refused: 127.0.0.1 is a loopback"
+            SiteError, match=r"the Slack webhook is refused: 127\.0\.0\.1 is a loopback"
         ):
             from service.sites.settings import update_site
 

@@ -10,10 +10,10 @@ from setuptools.command.build_py import build_py
 class BuildPyWithEmbed(build_py):
     def run(self) -> None:
         super().run()
-        source = Path(__file__).parent / "embed" / "embed.js"
         target = Path(self.build_lib) / "service" / "_embed"
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target / "embed.js")
+        for source in (Path(__file__).parent / "embed").glob("*.js"):  # embed.js, lazy parts
+            shutil.copy2(source, target / source.name)
 
 
 setup(cmdclass={"build_py": BuildPyWithEmbed})

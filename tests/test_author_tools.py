@@ -185,7 +185,13 @@ def test_the_widget_carries_the_recent_comments_in_the_same_request(app, client,
     assert answered_hot(app, f"{BASE}/widget?article=/a")
     post(client, "on c", article="/c")
     assert answered_hot(app, f"{BASE}/widget?article=/a")  # the plain widget kept its entry
-    assert client.get(f"{BASE}/widget?article=/a&recent=51").status_code == 422
+    clamped = client.get(f"{BASE}/widget?article=/a&recent=51").json["recent"]
+    assert [c["id"] for c in clamped] == [
+        c["id"] for c in client.get(f"{BASE}/recent").json["comments"]
+    ]
+    assert len(client.get(f"{BASE}/widget?article=/a&recent=0").json["recent"]) == 1
+    for bad in ("x", "-4"):
+        assert client.get(f"{BASE}/widget?article=/a&recent={bad}").status_code == 422
 
 
 # --- search -------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from service.core.extensions import db
 from service.db.models import Comment, Site, Thread
 
 EXCERPT_MAX = 100
+RECENT_MAX = 50
 
 
 def excerpt(body_html: str, limit: int = EXCERPT_MAX) -> str:

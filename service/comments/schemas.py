@@ -152,10 +152,11 @@ class WidgetQuery(StrictSchema):
     sort = fields.String(load_default="oldest", validate=validate.OneOf(SORTS))
     limit = QueryInteger(load_default=50, validate=validate.Range(1, 200))
     recent = QueryInteger(
-        validate=validate.Range(1, 50),
+        validate=validate.Range(0, MAX_ID),
         metadata={
-            "description": "Also this many of the site's latest comments (`recent`), for a "
-            "page with a recent-comments box: one request for both."
+            "description": "Also this many (1 to 50; beyond is brought into that range) of the "
+            "site's latest comments (`recent`), for a page with a recent-comments box: one "
+            "request for both. A page's `data-limit` typo then never breaks the thread."
         },
     )
 

@@ -80,7 +80,7 @@ def _thread_answer(
 ) -> Response:
     """A read of one article's thread: answered from the cache while its version stands
     (and the site's comments version, when the answer carries the recent comments)."""
-    with_recent = bool(query.get("recent"))
+    with_recent = "recent" in query
     known = thread_read(site, query["article"], with_recent=with_recent)
     parts = [known.site_id, known.site, known.thread, sorted(query.items())]
     if with_recent:
@@ -288,6 +288,7 @@ def _widget(site: str, query: dict[str, Any]) -> bytes:
         ).as_dict(),
         "features": {"notify": bool(current_app.config.get("SMTP_HOST"))},
     }
-    if query.get("recent"):
-        document["recent"] = recent.recent_comments(target, query["recent"], lang)
+    if "recent" in query:
+        count = min(max(query["recent"], 1), recent.RECENT_MAX)
+        document["recent"] = recent.recent_comments(target, count, lang)
     return render_json(Widget, document)

@@ -27,6 +27,9 @@ blp = Blueprint("embed", __name__)
 CACHE_CONTROL = "public, max-age=600, stale-while-revalidate=86400"
 PACKAGE = Path(__file__).parent.parent
 CANDIDATES = (PACKAGE / "_embed" / "embed.js", PACKAGE.parent / "embed" / "embed.js")
+# Parts of the embed that only some pages need, loaded by embed.js when a page has them:
+# served path -> file in embed/ (the recent-comments box, issue 22).
+LAZY_PARTS = {"embed-recent.js": "recent.js"}
 
 
 @dataclass(frozen=True)
@@ -37,11 +40,11 @@ class Asset:
     etag: str
 
 
-def embed_path() -> Path:
+def embed_path(name: str = "embed.js") -> Path:
     for path in CANDIDATES:
-        if path.is_file():
-            return path
-    raise FileNotFoundError("embed.js is missing: reinstall Ranklet")
+        if path.with_name(name).is_file():
+            return path.with_name(name)
+    raise FileNotFoundError(f"{name} is missing: reinstall Ranklet")
 
 
 def minify(source: bytes) -> bytes:
@@ -61,8 +64,8 @@ def load_asset(path: Path, mtime: float) -> Asset:
     )
 
 
-def current_asset() -> Asset:
-    path = embed_path()
+def current_asset(name: str = "embed.js") -> Asset:
+    path = embed_path(name)
     return load_asset(path, path.stat().st_mtime)
 
 
@@ -76,7 +79,16 @@ def _accepts(encoding: str) -> bool:
 @blp.get("/embed.js")
 def embed_js() -> Response:
     """The embed script, minified, compressed for clients that accept it."""
-    asset = current_asset()
+    return _script(current_asset())
+
+
+@blp.get("/embed-recent.js")
+def embed_recent_js() -> Response:
+    """The recent-comments box, loaded by embed.js only on pages that have one."""
+    return _script(current_asset(LAZY_PARTS["embed-recent.js"]))
+
+
+def _script(asset: Asset) -> Response:
     if _accepts("br"):
         body, encoding = asset.brotli, "br"
     elif _accepts("gzip"):

@@ -242,3 +242,33 @@ def test_search_pages_with_the_cursor(client, site):
         if not cursor:
             break
     assert seen == needles
+
+
+# --- the embed's lazily loaded part -------------------------------------------------------
+
+
+def test_the_recent_box_script_is_served_minified_like_embed_js(client):
+    import gzip
+    from pathlib import Path
+
+    from test_embed_assets import template_literals
+
+    from service.http import embed_assets
+
+    source_path = Path(embed_assets.__file__).parents[2] / "embed" / "recent.js"
+    source = source_path.read_text()
+    assert [text for level, text in template_literals(source) if level] == []
+    expected = embed_assets.minify(source.encode())
+    answer = client.get("/embed-recent.js", headers={"Accept-Encoding": "gzip"})
+    assert answer.status_code == 200 and answer.headers["Content-Encoding"] == "gzip"
+    assert answer.mimetype == "text/javascript"
+    assert gzip.decompress(answer.data) == expected
+    assert "'最近のコメント'" in expected.decode()
+    for _, text in template_literals(source):
+        assert text in expected.decode()
+    again = client.get(
+        "/embed-recent.js",
+        headers={"Accept-Encoding": "gzip", "If-None-Match": answer.headers["ETag"]},
+    )
+    assert again.status_code == 304
+    assert client.get("/embed-other.js").status_code == 404

@@ -100,11 +100,12 @@ def seed(count: int) -> str:
             }
         )
         if len(batch) == 5000:
-            db.session.execute(insert(Comment), batch)
+            db.session.connection().execute(insert(Comment.__table__), batch)
             batch.clear()
-            print(f"  seeded {index + 1:,} comments", end="\r", flush=True)
+            if sys.stdout.isatty():
+                print(f"  seeded {index + 1:,} comments", end="\r", flush=True)
     if batch:
-        db.session.execute(insert(Comment), batch)
+        db.session.connection().execute(insert(Comment.__table__), batch)
     db.session.commit()
     print(f"  seeded {count:,} comments       ")
     return "search"
@@ -201,12 +202,14 @@ def main() -> None:
     parser.add_argument("--comments", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
 
     results: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory() as folder:
-        sqlite_url = f"sqlite:///{folder}/search.db"
-        results.update(run_database("SQLite", sqlite_url, args.comments, args.runs, None))
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory() as folder:
+            sqlite_url = f"sqlite:///{folder}/search.db"
+            results.update(run_database("SQLite", sqlite_url, args.comments, args.runs, None))
     if not args.no_postgres:
         import psycopg
 

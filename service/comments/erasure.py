@@ -73,14 +73,14 @@ def erase_email(site: Site, address: str) -> int:
         doomed = [row_id for row_id, payload in rows if _mentions(payload, ids)]
         if doomed:
             db.session.execute(delete(Notification).where(Notification.id.in_(doomed)))
+    if approved_per_thread:  # the site's row before the threads', as count_change does
+        site_comments_changed(site.id)
     for thread_id, approved in approved_per_thread.items():
         db.session.execute(
             update(Thread)
             .where(Thread.id == thread_id)
             .values(approved_count=Thread.approved_count - approved, version=Thread.version + 1)
         )
-    if approved_per_thread:
-        site_comments_changed(site.id)
     db.session.execute(
         delete(Unsubscribe).where(
             Unsubscribe.site_id == site.id, Unsubscribe.email_lookup == lookup

@@ -105,9 +105,9 @@ def count_change(thread_id: int, delta: int, *, shown_in_recent: bool = True) ->
     comments version moves too (the recent-comments list is keyed by it), unless the change
     is one that list does not show (a like)."""
     connection = db.session.connection()
-    connection.execute(_COUNT_CHANGE, {"thread_id": thread_id, "delta": delta})
-    if shown_in_recent:
+    if shown_in_recent:  # the site's row first, then the thread's: one lock order for all
         connection.execute(_SITE_COMMENTS_CHANGED, {"thread_id": thread_id})
+    connection.execute(_COUNT_CHANGE, {"thread_id": thread_id, "delta": delta})
 
 
 def site_comments_changed(site_id: int) -> None:

@@ -117,7 +117,9 @@ def _shorten(message: str, limit: int) -> str:
     return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
-def request_for(channel: str, settings: dict[str, str], message: str) -> tuple[str, Any, dict]:
+def request_for(
+    channel: str, settings: dict[str, str], message: str
+) -> tuple[str, Any, dict[str, str]]:
     """(URL, JSON body, extra headers) of one channel's request for ``message``."""
     message = _shorten(message, LIMITS[channel])
     bases = {**API_BASES, **_test_bases()}

@@ -340,8 +340,6 @@ class _Writer:
                 .values(approved_count=approved, version=Thread.version + 1)
                 .execution_options(synchronize_session=False)
             )
-        if self.touched:
-            site_comments_changed(self.site.id)
 
     def _report_progress(self, *, done: bool = False) -> None:
         position = self.source.size if done else self.source.position()
@@ -369,6 +367,9 @@ def apply_import(
         target = db.session.get(Site, site_id)
         if target is None:
             raise ImportRefused("the site was deleted while the file was being read")
+        # First: the site's row before any thread's, the order every comment write keeps
+        # (count_change), so an import and a reader's post cannot deadlock on PostgreSQL.
+        site_comments_changed(site_id)
         summary = _Writer(target, source, progress).run()
         summary.dry_run = dry_run
         if dry_run:

@@ -96,7 +96,7 @@ def test_chat_channels_on_the_settings_page(app, client, site):
     refused = client.post("/admin/settings", data=_settings_form(client, notify_telegram="nope"))
     assert refused.status_code == 422
     body = text(refused)
-    assert "「ボットのトークン:チャットID」の形で入力してください" in body
+    assert "<code>BOT_TOKEN:CHAT_ID</code> の形で入力してください" in body
     assert 'value="nope"' not in body
     client.post("/admin/settings", data=_settings_form(client, notify_line_remove="on"))
     assert "設定済み" not in text(client.get("/admin/settings"))

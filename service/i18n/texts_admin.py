@@ -265,10 +265,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "notify_slack": {"ja": "Slack（Incoming Webhook）", "en": "Slack (incoming webhook)"},
     "notify_discord": {"ja": "Discord（Webhook）", "en": "Discord (webhook)"},
     "notify_telegram": {"ja": "Telegram（ボット）", "en": "Telegram (bot)"},
-    "chat_format_line": {
-        "ja": "チャネルアクセストークン:送信先ID",
-        "en": "CHANNEL_ACCESS_TOKEN:TO",
-    },
+    "chat_format_line": {"ja": "TOKEN:TO", "en": "TOKEN:TO"},
     "chat_format_slack": {
         "ja": "https://hooks.slack.com/services/…",
         "en": "https://hooks.slack.com/services/…",
@@ -277,15 +274,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "ja": "https://discord.com/api/webhooks/…",
         "en": "https://discord.com/api/webhooks/…",
     },
-    "chat_format_telegram": {"ja": "ボットのトークン:チャットID", "en": "BOT_TOKEN:CHAT_ID"},
+    "chat_format_telegram": {"ja": "BOT_TOKEN:CHAT_ID", "en": "BOT_TOKEN:CHAT_ID"},
     "chat_set": {"ja": "設定済み（値は表示されません）", "en": "Set (never shown again)"},
     "chat_unset": {"ja": "未設定", "en": "Not set"},
     "chat_remove": {"ja": "この通知先を削除する", "en": "Remove this channel"},
     "invalid_notify_line": {
-        "ja": "「チャネルアクセストークン:送信先ID」の形で入力してください。"
+        "ja": "チャネルアクセストークンと送信先IDを `TOKEN:TO` の形で入力してください。"
         "送信先IDは U・C・R のいずれかで始まる33文字です。",
-        "en": "Enter CHANNEL_ACCESS_TOKEN:TO; TO is the 33-character user (U…), group (C…)"
-        " or room (R…) id.",
+        "en": "Enter the channel access token and the id to push to as `TOKEN:TO`; the id is"
+        " the 33-character user (U…), group (C…) or room (R…) id.",
     },
     "invalid_notify_slack": {
         "ja": "Slack の Incoming Webhook の https:// で始まるURLを入力してください。",
@@ -296,9 +293,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Enter the https URL of a Discord webhook.",
     },
     "invalid_notify_telegram": {
-        "ja": "「ボットのトークン:チャットID」の形で入力してください"
-        "（例：123456789:AAH…:-1001234567890）。",
-        "en": "Enter BOT_TOKEN:CHAT_ID, e.g. 123456789:AAH…:-1001234567890.",
+        "ja": "ボットのトークンとチャットIDを `BOT_TOKEN:CHAT_ID` の形で入力してください"
+        "（例：`123456789:AAH…:-1001234567890`）。",
+        "en": "Enter the bot token and the chat id as `BOT_TOKEN:CHAT_ID`, e.g."
+        " `123456789:AAH…:-1001234567890`.",
     },
     "shown_once": {
         "ja": "この値は今回だけ表示されます。安全な場所に保存してください。",

@@ -61,11 +61,15 @@ def _matches(site: Site, word: str) -> ColumnElement[bool]:
     without spaces between words, is found inside a sentence. Case-insensitive: SQLite's
     LIKE already is (for ASCII, like ILIKE on PostgreSQL's ASCII), so no ``lower()`` runs per
     row. The articles that match are found once, in the threads table, not per comment."""
-    postgres = db.session.get_bind().dialect.name == "postgresql"
+    # PostgreSQL's ILIKE folds case character by character; a word without ASCII letters
+    # (Japanese) has no case to fold, and its plain LIKE is several times faster.
+    folded = db.session.get_bind().dialect.name == "postgresql" and bool(
+        re.search(r"[A-Za-z]", word)
+    )
+    pattern = "%" + re.sub(r"([/%_])", r"/\1", word) + "%"
 
     def found(column: Any) -> ColumnElement[bool]:
-        pattern = "%" + re.sub(r"([/%_])", r"/\1", word) + "%"
-        return column.ilike(pattern, escape="/") if postgres else column.like(pattern, escape="/")
+        return column.ilike(pattern, escape="/") if folded else column.like(pattern, escape="/")
 
     articles = select(Thread.id).where(
         Thread.site_id == site.id, or_(found(Thread.article), found(Thread.title))

@@ -45,6 +45,11 @@ include-name = "GET /api/v1/sites/{site}/comments"
 checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 403, 404, 422]
 
 [[operations]]
+include-name = "POST /api/v1/sites/{site}/comments/{comment_id}/pin"
+# The contract answers 422 for pinning a reply (API.md §4): generated ids may name one.
+checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 403, 404, 422]
+
+[[operations]]
 include-name = "POST /api/v1/sites/{site}/comments"
 # The contract answers 422 for a schema-valid `parent_id` that is not a visible comment of
 # the same thread (API.md, comment rules): generated ids name no such comment.

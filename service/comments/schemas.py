@@ -188,7 +188,8 @@ class ModerationQuery(StrictSchema):
         validate=[validate.Length(max=SEARCH_MAX), plain_line],
         metadata={
             "maxLength": SEARCH_MAX,
-            "pattern": LINE_PATTERN,
+            # the length inside the pattern too: generators that read only the pattern
+            "pattern": LINE_PATTERN.replace("]*$", f"]{{0,{SEARCH_MAX}}}$"),
             "description": "Words (separated by spaces) that must all be found in the text, "
             "author, website or article; substrings match, so Japanese needs no spaces.",
         },

@@ -35,6 +35,7 @@ from service.db.models import Comment, Notification, Site, Thread
 from service.i18n.messages import LANGS, Texts, text
 from service.notify import email_links
 from service.notify.delivery import DeliveryError, Send, Skip, post_json
+from service.notify.email import article_url, rank_best_line
 from service.sites import chat_channels, webhook_target
 
 CHAT_TIMEOUT = 10
@@ -79,8 +80,6 @@ def comment_message(site: Site, comment_id: Any) -> str:
         raise Skip("the comment is gone")
     if comment.status not in ("approved", "pending"):
         raise Skip(f"the comment is {comment.status} already")
-    from service.notify.email import article_url  # the one rule for a thread's address
-
     thread = db.session.get(Thread, comment.thread_id)
     assert thread is not None
     lang = site.lang if site.lang in LANGS else "en"
@@ -103,8 +102,6 @@ def comment_message(site: Site, comment_id: Any) -> str:
 
 
 def rank_message(site: Site, event: Any) -> str:
-    from service.notify.email import rank_best_line
-
     if not isinstance(event, dict):
         raise DeliveryError("the rank event is malformed", permanent=True)
     lang = site.lang if site.lang in LANGS else "en"

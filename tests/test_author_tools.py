@@ -223,7 +223,8 @@ def test_search_finds_words_in_text_author_website_and_article(app, client, site
     assert found("d_r") == []  # "_" is no wildcard: "der" does not match
     assert found("経営", "pending") == []
     assert found("") == list(reversed(made))
-    refused = client.get(f"{BASE}/moderation?q=" + "x" * 201, headers=site.auth)
+    assert found("感想" + " " * 199 + "absent") == [made[2]]  # past 200 characters: cut
+    refused = client.get(f"{BASE}/moderation?q=a%01b", headers=site.auth)
     assert refused.status_code == 422 and "q" in refused.json["errors"]
 
 

@@ -46,12 +46,14 @@ def moderate_many(comments: Sequence[Comment], action: str) -> Sequence[Comment]
     return comments
 
 
+SEARCH_CHARS_MAX = 200
 SEARCH_WORDS_MAX = 10
 
 
 def search_words(q: str | None) -> list[str]:
-    """The words of a search: split on white space (full-width included), at most 10."""
-    return (q or "").split()[:SEARCH_WORDS_MAX]
+    """The words of a search: its first 200 characters split on white space (full-width
+    included), at most 10 words. A longer search is cut, not refused: it is a search box."""
+    return (q or "")[:SEARCH_CHARS_MAX].split()[:SEARCH_WORDS_MAX]
 
 
 def _matches(site: Site, word: str) -> ColumnElement[bool]:

@@ -41,6 +41,7 @@ from service.rankings.schemas import CategoryRanking
 
 SORTS = ("oldest", "newest", "top")
 SEARCH_MAX = 200
+SEARCH_WORDS = 10
 
 
 class CommentInput(StrictSchema):
@@ -185,13 +186,12 @@ class ModerationQuery(StrictSchema):
         load_default="pending", validate=validate.OneOf(("pending", "spam", "approved", "deleted"))
     )
     q = fields.String(
-        validate=[validate.Length(max=SEARCH_MAX), plain_line],
+        validate=plain_line,
         metadata={
-            "maxLength": SEARCH_MAX,
-            # the length inside the pattern too: generators that read only the pattern
-            "pattern": LINE_PATTERN.replace("]*$", f"]{{0,{SEARCH_MAX}}}$"),
+            "pattern": LINE_PATTERN,
             "description": "Words (separated by spaces) that must all be found in the text, "
-            "author, website or article; substrings match, so Japanese needs no spaces.",
+            f"author, website or article; substrings match, so Japanese needs no spaces. Only "
+            f"the first {SEARCH_MAX} characters and {SEARCH_WORDS} words count.",
         },
     )
     limit = QueryInteger(load_default=50, validate=validate.Range(1, 200))

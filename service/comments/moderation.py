@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from service.comments.representation import private
 from service.comments.threads import count_change, set_status
 from service.core.extensions import db
+from service.core.text_rules import BIDI_RE, LINE_CONTROL_RE
 from service.db.models import Comment, Site, Thread
 from service.db.types import utcnow
 
@@ -52,8 +53,10 @@ SEARCH_WORDS_MAX = 10
 
 def search_words(q: str | None) -> list[str]:
     """The words of a search: its first 200 characters split on white space (full-width
-    included), at most 10 words. A longer search is cut, not refused: it is a search box."""
-    return (q or "")[:SEARCH_CHARS_MAX].split()[:SEARCH_WORDS_MAX]
+    included), at most 10 words. A longer search is cut, not refused: it is a search box;
+    control and bidi characters, which no stored text has, separate words like spaces."""
+    text = BIDI_RE.sub(" ", LINE_CONTROL_RE.sub(" ", (q or "")[:SEARCH_CHARS_MAX]))
+    return text.split()[:SEARCH_WORDS_MAX]
 
 
 def _matches(site: Site, word: str) -> ColumnElement[bool]:

@@ -186,12 +186,11 @@ class ModerationQuery(StrictSchema):
         load_default="pending", validate=validate.OneOf(("pending", "spam", "approved", "deleted"))
     )
     q = fields.String(
-        validate=plain_line,
         metadata={
-            "pattern": LINE_PATTERN,
             "description": "Words (separated by spaces) that must all be found in the text, "
             f"author, website or article; substrings match, so Japanese needs no spaces. Only "
-            f"the first {SEARCH_MAX} characters and {SEARCH_WORDS} words count.",
+            f"the first {SEARCH_MAX} characters and {SEARCH_WORDS} words count; control "
+            "characters separate words like spaces (a search box never refuses a search).",
         },
     )
     limit = QueryInteger(load_default=50, validate=validate.Range(1, 200))

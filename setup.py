@@ -12,7 +12,7 @@ class BuildPyWithEmbed(build_py):
         super().run()
         target = Path(self.build_lib) / "service" / "_embed"
         target.mkdir(parents=True, exist_ok=True)
-        for source in (Path(__file__).parent / "embed").glob("*.js"):
+        for source in (Path(__file__).parent / "embed").glob("*.js"):  # embed.js, lazy parts
             shutil.copy2(source, target / source.name)
 
 

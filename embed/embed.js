@@ -12,7 +12,7 @@
       author: '名前（任意）', email: 'メール（任意）', emailNote: 'メールアドレスは公開されません',
       website: 'サイト（任意）', body: 'コメント', hint: 'Markdown が使えます',
       notify: '返信をメールで通知', submit: '投稿', save: '保存', cancel: 'キャンセル',
-      reply: '返信', edit: '編集', delete: '削除', like: 'いいね', isAuthor: '著者', edited: '編集済み',
+      reply: '返信', edit: '編集', delete: '削除', like: 'いいね', isAuthor: '著者', pin: '固定', edited: '編集済み',
       deleted: 'このコメントは削除されました', sure: '削除しますか？', more: 'さらに表示',
       posted: '投稿しました', pending: 'コメントを受け付けました。承認後に表示されます。',
       now: 'たった今', left: (n) => (n < 0 ? `${-n}文字オーバー` : `残り${n}文字`),
@@ -27,7 +27,7 @@
       author: 'Name (optional)', email: 'E-mail (optional)', emailNote: 'Your e-mail is never shown',
       website: 'Website (optional)', body: 'Comment', hint: 'Markdown works',
       notify: 'E-mail me replies', submit: 'Post', save: 'Save', cancel: 'Cancel',
-      reply: 'Reply', edit: 'Edit', delete: 'Delete', like: 'Like', isAuthor: 'Author', edited: 'edited',
+      reply: 'Reply', edit: 'Edit', delete: 'Delete', like: 'Like', isAuthor: 'Author', pin: 'Pinned', edited: 'edited',
       deleted: 'This comment was deleted', sure: 'Delete?', more: 'More comments',
       posted: 'Posted', pending: 'Thanks! It will appear once approved.',
       now: 'just now', left: (n) => (n < 0 ? -n + ' characters too many' : n + ' characters left'),
@@ -256,6 +256,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
       main.append(h('div', { class: 'ranklet-meta' },
         h(url ? 'a' : 'span', { class: 'ranklet-author', href: url, rel: url && 'nofollow ugc noopener noreferrer' }, c.author),
         c.is_author && h('span', { class: 'ranklet-author-badge' }, S.isAuthor),
+        c.pinned && h('span', { class: 'ranklet-author-badge' }, S.pin),
         time(c.created_at),
         c.edited_at && time(c.edited_at, S.edited)), body, actions);
       return li;
@@ -402,9 +403,11 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
     const els = [...document.querySelectorAll('[data-ranklet-badges],[data-ranklet-comments]')]
       .filter((el) => all || !el.hasAttribute('data-ranklet-mounted'));
     const countEls = [...document.querySelectorAll('[data-ranklet-count]')];
+    // A recent-comments box rides on the widget request; embed/recent.js draws it
+    const rec = document.querySelector('[data-ranklet-recent]');
     const counts = countEls[0] && api('/counts?' + new URLSearchParams(
       countEls.slice(0, 100).map((el) => ['article', el.dataset.rankletCount])));
-    const r = els[0] && await api('/widget?' + query({ article, lang }));
+    const r = (els[0] || rec) && await api('/widget?' + query({ article, lang, recent: rec && (rec.dataset.limit || 10) }));
     if (run !== generation) return;
     lang ||= langOf(r?.data.site?.lang) || 'en';
     const S = STRINGS[lang];
@@ -421,6 +424,10 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
       // A failed badge load stays quiet for readers (the console has it); comments say so
       (el.shadowRoot || el.attachShadow({ mode: 'open' })).replaceChildren(h('style', {}, CSS),
         h('div', { class: 'r ' + shade(el), lang }, content || isThread && h('p', { class: 'ranklet-error' }, S.loadError)));
+    }
+    if (rec) {
+      Ranklet.x = { h, avatar, shade, CSS, lang, r };
+      document.head.append(h('script', { src: base.replace(/api.*/, 'embed/recent.js') }));
     }
     const found = await counts;
     if (found?.ok && run === generation) paint(found.data.counts, S);

@@ -22,6 +22,7 @@ PUBLIC_FIELDS = {
     "edited_at",
     "likes",
     "is_author",
+    "pinned",
     "deleted",
     "replies",
 }

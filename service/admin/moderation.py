@@ -10,7 +10,7 @@ from service.admin.pages import blp, page
 from service.comments import moderation as comment_moderation
 from service.comments import representation
 from service.core.extensions import db
-from service.core.text_rules import MAX_ID, ascii_int
+from service.core.text_rules import CONTROL_RE, MAX_ID, ascii_int
 from service.db.models import Comment, Site, Thread
 from service.sites.article_links import article_url
 from service.spam import blocks
@@ -51,7 +51,8 @@ def moderation() -> Response:
     if status not in STATUSES:
         status = "pending"
     before = ascii_int(request.args.get("cursor", ""), 1, MAX_ID)  # else the first page
-    items, next_cursor = comment_moderation.moderation_page(g.site, status, PAGE_SIZE, before)
+    q = _search_text(request.args.get("q", ""))
+    items, next_cursor = comment_moderation.moderation_page(g.site, status, PAGE_SIZE, before, q)
     return page(
         "admin/moderation.html",
         status=status,
@@ -62,12 +63,36 @@ def moderation() -> Response:
         threads=_threads_by_article(g.site, {item["article"] for item in items}),
         thread_url=lambda thread: article_url(g.site, thread),
         next_cursor=next_cursor,
+        q=q,
     )
+
+
+def _search_text(raw: str) -> str:
+    """The search box's words as one line: control characters dropped, at most 200."""
+    return " ".join(CONTROL_RE.sub(" ", raw).split())[:200]
+
+
+def _pin(value: str) -> Response:
+    """One click on a card's pin button: ``1:ID`` pins, ``0:ID`` unpins."""
+    flag, _, raw_id = value.partition(":")
+    comment_id = ascii_int(raw_id, 1, MAX_ID)
+    comment = db.session.get(Comment, comment_id) if comment_id is not None else None
+    if flag not in ("0", "1") or comment is None or comment.site_id != g.site.id:
+        return page("admin/error.html", 400, message=g.t("bad_request"))
+    try:
+        comment_moderation.pin(comment, flag == "1")
+    except comment_moderation.ReplyNotPinnable:
+        return page("admin/error.html", 400, message=g.t("bad_request"))
+    flash(g.t("done_pin" if flag == "1" else "done_unpin"), "success")
+    return redirect(_moderation_return())
 
 
 @blp.post("/moderation")
 def moderate() -> Response:
-    """Approve, mark as spam, delete or restore one comment or all the selected ones."""
+    """Approve, mark as spam, delete or restore one comment or all the selected ones; or pin
+    or unpin one."""
+    if request.form.get("pin"):
+        return _pin(request.form["pin"])
     one = request.form.get("one", "")
     if one:
         action, _, raw_id = one.partition(":")
@@ -106,7 +131,8 @@ def _moderation_return() -> str:
     if thread is not None:
         return url_for("admin.article", thread_id=thread)
     status = request.form.get("status", "pending")
-    return url_for("admin.moderation", status=status if status in STATUSES else "pending")
+    q = _search_text(request.form.get("q", "")) or None
+    return url_for("admin.moderation", status=status if status in STATUSES else "pending", q=q)
 
 
 # --- comments per article -------------------------------------------------------------------

@@ -13,6 +13,7 @@ from service.core.crypto import decrypt, email_lookup
 from service.core.extensions import db
 from service.core.text_rules import CONTROL_RE, email_problem
 from service.db.models import LANGS, MODERATION_MODES, RANK_EVENTS, Comment, Site
+from service.sites.chat_channels import CHANNELS, configured
 from service.sites.settings import (
     DEFAULT_TIMEZONES,
     SiteError,
@@ -45,7 +46,21 @@ def _settings_from_form() -> SiteSettings:
         rank_events=request.form.get("rank_events") or None,
         best_flag_days=request.form.get("best_flag_days") or None,
         timezone=request.form.get("timezone", ""),
+        **_chat_from_form(),
     )
+
+
+def _chat_from_form() -> dict[str, str | None]:
+    """A chat field left empty keeps what is set (it is never shown, so it cannot be shown
+    back); its remove box clears it; a value replaces it."""
+    changes: dict[str, str | None] = {}
+    for channel in CHANNELS:
+        name = f"notify_{channel}"
+        if request.form.get(f"{name}_remove") == "on":
+            changes[name] = ""
+        else:
+            changes[name] = request.form.get(name, "").strip() or None
+    return changes
 
 
 def _invalid_fields(settings: SiteSettings) -> list[str]:
@@ -78,6 +93,7 @@ def _settings_values(site: Site) -> dict[str, Any]:
         "rank_events": site.rank_events,
         "best_flag_days": site.best_flag_days,
         "timezone": site.timezone or "",
+        "chat": configured(site),
     }
 
 
@@ -88,6 +104,7 @@ def _settings_page(code: int = 200, **context: Any) -> Response:
         langs=LANGS,
         modes=MODERATION_MODES,
         rank_event_modes=RANK_EVENTS,
+        chat_channels=CHANNELS,
         default_timezone=DEFAULT_TIMEZONES.get(g.site.lang, "UTC"),
         challenge_modes=CHALLENGE_MODES,
         blocks=site_blocks(g.site),
@@ -116,13 +133,15 @@ def save_settings() -> Response:
     if invalid:
         values = _echoed_form()
         values["notify_pending"] = changes.notify_pending
+        values["chat"] = configured(g.site)  # type: ignore[assignment]
         return _settings_page(422, values=values, errors=invalid, webhook_secret=None)
     previous_webhook = g.site.webhook_url
     try:
         update_site(g.site, changes)
     except SiteError:
         db.session.rollback()
-        return _settings_page(422, values=_echoed_form(), errors=["_form"], webhook_secret=None)
+        values = {**_echoed_form(), "chat": configured(g.site)}
+        return _settings_page(422, values=values, errors=["_form"], webhook_secret=None)
     if g.site.webhook_url and g.site.webhook_url != previous_webhook:
         reveal("webhook", new_webhook_secret(g.site))
     return done(g.t("saved"), "admin.settings")

@@ -174,6 +174,28 @@ def site_list(as_json: bool) -> None:
     type=click.IntRange(0, 365),
     help='Days the badge says "New best!" after a new best (0: never; default 7).',
 )
+@click.option(
+    "--notify-line",
+    metavar="TOKEN:TO",
+    help="LINE Messaging API: a channel access token and the user, group or room id to push "
+    "to ('' removes it). Stored encrypted, never shown again.",
+)
+@click.option(
+    "--notify-slack",
+    metavar="URL",
+    help="Slack incoming webhook URL ('' removes it). Stored encrypted.",
+)
+@click.option(
+    "--notify-discord",
+    metavar="URL",
+    help="Discord channel webhook URL ('' removes it). Stored encrypted.",
+)
+@click.option(
+    "--notify-telegram",
+    metavar="TOKEN:CHAT",
+    help="Telegram bot token from @BotFather and the chat id to send to ('' removes it). "
+    "Stored encrypted.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @with_appcontext
 def site_update(
@@ -192,9 +214,17 @@ def site_update(
     challenge: str | None,
     rank_events: str | None,
     best_flag_days: int | None,
+    notify_line: str | None,
+    notify_slack: str | None,
+    notify_discord: str | None,
+    notify_telegram: str | None,
     as_json: bool,
 ) -> None:
-    """Change a site's settings; a new webhook prints its signing secret once."""
+    """Change a site's settings; a new webhook prints its signing secret once.
+
+    Chat channels (LINE, Slack, Discord, Telegram) get a short message for new and held
+    comments and new best ranks; their tokens and URLs are stored encrypted and only the
+    names of the channels that are set are ever printed."""
     from service.sites.settings import SiteError, SiteSettings, new_webhook_secret, update_site
 
     target = site_or_fail(slug)
@@ -213,6 +243,10 @@ def site_update(
         rank_events=rank_events,
         best_flag_days=best_flag_days,
         timezone=timezone,
+        notify_line=notify_line,
+        notify_slack=notify_slack,
+        notify_discord=notify_discord,
+        notify_telegram=notify_telegram,
     )
     try:
         update_site(target, settings)
@@ -221,12 +255,19 @@ def site_update(
     result: dict[str, Any] = {"site": target.slug}
     if webhook:
         result["webhook_secret"] = new_webhook_secret(target)
+    chat_given = (notify_line, notify_slack, notify_discord, notify_telegram)
+    if any(value is not None for value in chat_given):
+        from service.sites.chat_channels import configured
+
+        result["chat"] = configured(target)
     if as_json:
         click.echo(json.dumps(result))
         return
     click.echo(f"Updated site {target.slug!r}.")
     if "webhook_secret" in result:
         click.echo(f"Webhook signing secret (shown once): {result['webhook_secret']}")
+    if "chat" in result:
+        click.echo("Chat channels: " + (", ".join(result["chat"]) or "none"))
 
 
 @click.group()

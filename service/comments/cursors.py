@@ -66,15 +66,36 @@ class _TopCursor(StrictSchema):
     )
 
 
-def encode_comments_cursor(sort: str, key: list[Any]) -> str:
-    """``next_cursor``: the page order's keyset of the last comment, as URL-safe base64."""
-    schema = _TopCursor() if sort == "top" else _TimeCursor()
-    raw = json.dumps(schema.dump({"s": sort, "k": tuple(key)}), separators=(",", ":")).encode()
+class _PinCursor(StrictSchema):
+    """A page that ended among the pinned comments: (pinned_at, id), newest pin first,
+    whatever the sort (pinned comments lead every order)."""
+
+    s = fields.String(required=True, validate=validate.OneOf(("oldest", "newest", "top")))
+    p = fields.Tuple(
+        (
+            UtcDateTime(validate=validate.Range(EARLIEST_TIME, LATEST_TIME)),
+            StrictInteger(validate=validate.Range(1, MAX_ID)),
+        ),
+        required=True,
+    )
+
+
+def _schema(sort: str, pinned: bool) -> StrictSchema:
+    if pinned:
+        return _PinCursor()
+    return _TopCursor() if sort == "top" else _TimeCursor()
+
+
+def encode_comments_cursor(sort: str, key: list[Any], *, pinned: bool = False) -> str:
+    """``next_cursor``: the page order's keyset of the last comment, as URL-safe base64;
+    ``pinned`` when that comment is a pinned one (its key is then (pinned_at, id))."""
+    data = {"s": sort, "p" if pinned else "k": tuple(key)}
+    raw = json.dumps(_schema(sort, pinned).dump(data), separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_comments_cursor(cursor: str, sort: str) -> list[Any]:
-    """A cursor back into its keyset, every type and range checked: a forged one is a
+def decode_comments_cursor(cursor: str, sort: str) -> tuple[bool, list[Any]]:
+    """A cursor back into (pinned, keyset), every type and range checked: a forged one is a
     ValidationError (a 422), never a value the database cannot compare."""
     invalid = ValidationError(describe("cursor_invalid"), field_name="cursor")
     if len(cursor) > 512 or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
@@ -85,8 +106,9 @@ def decode_comments_cursor(cursor: str, sort: str) -> list[Any]:
         raise invalid from None
     if not isinstance(data, dict) or data.get("s") != sort:
         raise invalid
+    pinned = "p" in data
     try:
-        loaded = (_TopCursor() if sort == "top" else _TimeCursor()).load(data)
+        loaded = _schema(sort, pinned).load(data)
     except ValidationError:
         raise invalid from None
-    return list(loaded["k"])
+    return pinned, list(loaded["p" if pinned else "k"])

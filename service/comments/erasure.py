@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select, update
 
+from service.comments.threads import site_comments_changed
 from service.core.crypto import avatar_seed, email_lookup
 from service.core.extensions import db
 from service.db.models import (
@@ -83,6 +84,8 @@ def erase_email(site: Site, address: str) -> int:
         doomed = [row_id for row_id, payload in rows if _mentions(payload, ids)]
         if doomed:
             db.session.execute(delete(Notification).where(Notification.id.in_(doomed)))
+    if approved_per_thread:  # the site's row before the threads', as count_change does
+        site_comments_changed(site.id)
     for thread_id, approved in approved_per_thread.items():
         db.session.execute(
             update(Thread)

@@ -28,7 +28,7 @@ def like_comment(comment: Comment, client_address: str) -> int:
         db.session.execute(
             update(Comment).where(Comment.id == comment.id).values(likes=Comment.likes + 1)
         )
-        count_change(comment.thread_id, 0)
+        count_change(comment.thread_id, 0, shown_in_recent=False)
     db.session.commit()
     db.session.refresh(comment)
     return comment.likes

@@ -1,7 +1,8 @@
 """Reading a thread: one page of top-level comments with all their replies, in two queries.
 
 Pages are keyset-paged (``comment_cursors``), in the order the reader chose: oldest, newest
-or top (most liked). A deleted comment stays as a placeholder while it has visible replies.
+or top (most liked), after the comments the author pinned (newest pin first), whatever the
+order. A deleted comment stays as a placeholder while it has visible replies.
 """
 
 from __future__ import annotations
@@ -43,13 +44,15 @@ class Page:
 
 
 def _encode_cursor(sort: str, comment: Comment) -> str:
+    if comment.pinned_at is not None:
+        return encode_comments_cursor(sort, [comment.pinned_at, comment.id], pinned=True)
     key: list[Any] = [comment.created_at, comment.id]
     if sort == "top":
         key.insert(0, comment.likes)
     return encode_comments_cursor(sort, key)
 
 
-def _decode_cursor(cursor: str, sort: str) -> list[Any]:
+def _decode_cursor(cursor: str, sort: str) -> tuple[bool, list[Any]]:
     try:
         return decode_comments_cursor(cursor, sort)
     except ValidationError:
@@ -111,15 +114,7 @@ def thread_page(
         if cursor:
             _decode_cursor(cursor, sort)
         return Page(article, 0, [], None)
-    query = (
-        select(Comment)
-        .where(Comment.thread_id == thread.id, Comment.depth == 1, _shown())
-        .order_by(*_order(sort))
-        .limit(limit + 1)
-    )
-    if cursor:
-        query = query.where(_after(sort, _decode_cursor(cursor, sort)))
-    tops = list(db.session.scalars(query))
+    tops = _top_level(thread.id, sort, limit, _decode_cursor(cursor, sort) if cursor else None)
     more = len(tops) > limit
     tops = tops[:limit]
     replies: Sequence[Comment] = []
@@ -136,6 +131,37 @@ def thread_page(
     trees = _build_trees(tops, replies, lang)
     next_cursor = _encode_cursor(sort, tops[-1]) if more and tops else None
     return Page(article, thread.approved_count, trees, next_cursor)
+
+
+def _top_level(
+    thread_id: int, sort: str, limit: int, cursor: tuple[bool, list[Any]] | None
+) -> list[Comment]:
+    """Up to ``limit + 1`` top-level comments after the cursor: the pinned ones first (newest
+    pin first, by their own keyset), then the others in the reader's order."""
+    shown = select(Comment).where(Comment.thread_id == thread_id, Comment.depth == 1, _shown())
+    tops: list[Comment] = []
+    if cursor is None or cursor[0]:
+        pinned = (
+            shown.where(Comment.pinned_at.is_not(None))
+            .order_by(Comment.pinned_at.desc(), Comment.id.desc())
+            .limit(limit + 1)
+        )
+        if cursor is not None:
+            at, ident = cursor[1]
+            pinned = pinned.where(
+                or_(Comment.pinned_at < at, and_(Comment.pinned_at == at, Comment.id < ident))
+            )
+        tops = list(db.session.scalars(pinned))
+    if len(tops) <= limit:
+        rest = (
+            shown.where(Comment.pinned_at.is_(None))
+            .order_by(*_order(sort))
+            .limit(limit + 1 - len(tops))
+        )
+        if cursor is not None and not cursor[0]:
+            rest = rest.where(_after(sort, cursor[1]))
+        tops.extend(db.session.scalars(rest))
+    return tops
 
 
 def _build_trees(

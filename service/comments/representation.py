@@ -31,6 +31,7 @@ def public(
         "edited_at": None if deleted else comment.edited_at,
         "likes": 0 if deleted else comment.likes,
         "is_author": False if deleted else comment.is_author,
+        "pinned": False if deleted else comment.pinned_at is not None,
         "deleted": deleted,
         "replies": replies or [],
     }

@@ -40,6 +40,8 @@ from service.db.models import LANGS
 from service.rankings.schemas import CategoryRanking
 
 SORTS = ("oldest", "newest", "top")
+SEARCH_MAX = 200
+SEARCH_WORDS = 10
 
 
 class CommentInput(StrictSchema):
@@ -108,6 +110,10 @@ class PublicComment(Schema):
     edited_at = UtcDateTime(allow_none=True, required=True)
     likes = fields.Integer(required=True)
     is_author = fields.Boolean(required=True)
+    pinned = fields.Boolean(
+        required=True,
+        metadata={"description": "Pinned by the author: shown first in its thread."},
+    )
     deleted = fields.Boolean(required=True)
     replies = fields.List(fields.Nested(lambda: PublicComment()), required=True)
 
@@ -155,6 +161,14 @@ class WidgetQuery(StrictSchema):
     lang = fields.String(validate=validate.OneOf(LANGS))
     sort = fields.String(load_default="oldest", validate=validate.OneOf(SORTS))
     limit = QueryInteger(load_default=50, validate=validate.Range(1, 200))
+    recent = QueryInteger(
+        validate=validate.Range(0, MAX_ID),
+        metadata={
+            "description": "Also this many (1 to 50; beyond is brought into that range) of the "
+            "site's latest comments (`recent`), for a page with a recent-comments box: one "
+            "request for both. A page's `data-limit` typo then never breaks the thread."
+        },
+    )
 
 
 class WidgetSite(Schema):
@@ -179,11 +193,20 @@ class Widget(Schema):
     rankings = fields.List(fields.Nested(CategoryRanking), required=True)
     comments = fields.Nested(CommentsPage, required=True)
     features = fields.Nested(Features, required=True)
+    recent = fields.List(fields.Nested(lambda: RecentComment()))
 
 
 class ModerationQuery(StrictSchema):
     status = fields.String(
         load_default="pending", validate=validate.OneOf(("pending", "spam", "approved", "deleted"))
+    )
+    q = fields.String(
+        metadata={
+            "description": "Words (separated by spaces) that must all be found in the text, "
+            f"author, website or article; substrings match, so Japanese needs no spaces. Only "
+            f"the first {SEARCH_MAX} characters and {SEARCH_WORDS} words count; control "
+            "characters separate words like spaces (a search box never refuses a search).",
+        },
     )
     limit = QueryInteger(load_default=50, validate=validate.Range(1, 200))
     cursor = QueryInteger(
@@ -220,6 +243,29 @@ class PrivateComment(PublicComment):
 class ModerationPage(Schema):
     comments = fields.List(fields.Nested(PrivateComment), required=True)
     next_cursor = fields.String(allow_none=True, required=True)
+
+
+class PinAction(StrictSchema):
+    pinned = StrictBoolean(required=True)
+
+
+class RecentQuery(StrictSchema):
+    limit = QueryInteger(load_default=10, validate=validate.Range(1, 50))
+    lang = fields.String(validate=validate.OneOf(LANGS))
+
+
+class RecentComment(Schema):
+    id = fields.Integer(required=True)
+    article = fields.String(required=True)
+    article_title = fields.String(allow_none=True, required=True)
+    author = fields.String(required=True)
+    avatar = fields.String(required=True)
+    excerpt = fields.String(required=True, metadata={"maxLength": 100})
+    created_at = UtcDateTime(required=True)
+
+
+class RecentComments(Schema):
+    comments = fields.List(fields.Nested(RecentComment), required=True)
 
 
 class ModerateAction(StrictSchema):

@@ -50,6 +50,15 @@ _SET_STATUS = (
     .values(status=bindparam("new"))
     .returning(Comment.__table__.c.id)
 )
+_SITES = Site.__table__.c
+_SITE_COMMENTS_CHANGED = (
+    update(Site.__table__)
+    .where(
+        _SITES.id
+        == select(Thread.site_id).where(Thread.id == bindparam("thread_id")).scalar_subquery()
+    )
+    .values(comments_version=_SITES.comments_version + 1)
+)
 _SITE_AND_THREAD = (
     select(Site, Thread)
     .outerjoin(Thread, and_(Thread.site_id == Site.id, Thread.article == bindparam("article")))
@@ -99,11 +108,26 @@ def fill_thread(thread: Thread, title: str | None, url: str | None) -> None:
         thread.url = url
 
 
-def count_change(thread_id: int, delta: int) -> None:
+def count_change(thread_id: int, delta: int, *, shown_in_recent: bool = True) -> None:
     """Adjust the approved count and bump the version, in SQL so concurrent writers add up.
 
-    A Core statement: no ORM object holds the count for longer than a request."""
-    db.session.connection().execute(_COUNT_CHANGE, {"thread_id": thread_id, "delta": delta})
+    A Core statement: no ORM object holds the count for longer than a request. The site's
+    comments version moves too (the recent-comments list is keyed by it), unless the change
+    is one that list does not show (a like)."""
+    connection = db.session.connection()
+    if shown_in_recent:  # the site's row first, then the thread's: one lock order for all
+        connection.execute(_SITE_COMMENTS_CHANGED, {"thread_id": thread_id})
+    connection.execute(_COUNT_CHANGE, {"thread_id": thread_id, "delta": delta})
+
+
+def site_comments_changed(site_id: int) -> None:
+    """Bump the site's comments version where comments change outside ``count_change``
+    (imports, erasure)."""
+    db.session.connection().execute(
+        update(Site.__table__)
+        .where(_SITES.id == site_id)
+        .values(comments_version=_SITES.comments_version + 1)
+    )
 
 
 def set_status(comment: Comment, status: str) -> None:

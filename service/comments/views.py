@@ -9,7 +9,7 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import abort
 
-from service.comments import editing, likes, markup, moderation, posting, reading, threads
+from service.comments import editing, likes, markup, moderation, posting, reading, recent, threads
 from service.comments.representation import public
 from service.comments.schemas import (
     CommentInput,
@@ -23,7 +23,10 @@ from service.comments.schemas import (
     ModerateAction,
     ModerationPage,
     ModerationQuery,
+    PinAction,
     PostResult,
+    RecentComments,
+    RecentQuery,
     Widget,
     WidgetQuery,
 )
@@ -32,7 +35,14 @@ from service.core.extensions import db
 from service.core.request_input import ApiBlueprint
 from service.db.types import transaction_intent
 from service.http.auth import require_admin, require_origin
-from service.http.caching import THREAD_CACHE, cached_response, etag_for, render_json, thread_read
+from service.http.caching import (
+    THREAD_CACHE,
+    cached_response,
+    etag_for,
+    recent_read,
+    render_json,
+    thread_read,
+)
 from service.http.hot_reads import (
     ReadCheck,
     counts_found,
@@ -69,9 +79,14 @@ def _admin_or_origin(site: Any) -> bool:
 def _thread_answer(
     kind: str, site: str, query: dict[str, Any], render: Callable[[], bytes]
 ) -> Response:
-    """A read of one article's thread: answered from the cache while its version stands."""
-    known = thread_read(site, query["article"])
-    etag = etag_for(kind, known.site_id, known.site, known.thread, sorted(query.items()))
+    """A read of one article's thread: answered from the cache while its version stands
+    (and the site's comments version, when the answer carries the recent comments)."""
+    with_recent = "recent" in query
+    known = thread_read(site, query["article"], with_recent=with_recent)
+    parts = [known.site_id, known.site, known.thread, sorted(query.items())]
+    if with_recent:
+        parts.append(known.comments)
+    etag = etag_for(kind, *parts)
     return cached_response(etag, THREAD_CACHE, render, "application/json")
 
 
@@ -188,9 +203,44 @@ class ModerationView(MethodView):
         target = get_site_or_404(site)
         require_admin(target)
         items, cursor = moderation.moderation_page(
-            target, query["status"], query["limit"], query.get("cursor")
+            target, query["status"], query["limit"], query.get("cursor"), query.get("q")
         )
         return {"comments": items, "next_cursor": cursor}
+
+
+@blp.route("/<site>/comments/<int:comment_id>/pin")
+class PinView(MethodView):
+    @blp.arguments(PinAction())
+    @blp.response(200, CommentResult)
+    def post(self, body: dict[str, Any], site: str, comment_id: int) -> dict[str, Any]:
+        """Pin a top-level comment to the top of its thread, or unpin it."""
+        target = get_site_or_404(site)
+        require_admin(target)
+        comment = threads.get_comment_or_404(target, comment_id)
+        try:
+            moderation.pin(comment, body["pinned"])
+        except moderation.ReplyNotPinnable as error:
+            abort(422, message=str(error), errors={"pinned": [str(error)]})
+        return {"comment": public(comment, target.lang)}
+
+
+@blp.route("/<site>/recent")
+class RecentView(MethodView):
+    @blp.arguments(RecentQuery(), location="query")
+    @blp.response(200, RecentComments)
+    def get(self, query: dict[str, Any], site: str) -> Response:
+        """The site's latest approved comments, newest first (a sidebar's recent comments)."""
+        known = recent_read(site)
+        etag = etag_for("recent", known.site_id, known.site, known.comments, sorted(query.items()))
+        return cached_response(etag, THREAD_CACHE, lambda: _recent(site, query), "application/json")
+
+
+def _recent(site: str, query: dict[str, Any]) -> bytes:
+    target = get_site_or_404(site)
+    lang = query.get("lang") or target.lang
+    return render_json(
+        RecentComments, {"comments": recent.recent_comments(target, query["limit"], lang)}
+    )
 
 
 @blp.route("/<site>/counts")
@@ -243,4 +293,7 @@ def _widget(site: str, query: dict[str, Any]) -> bytes:
     }
     if target.challenge == "pow":  # only then: the embed then loads its solver
         document["site"]["challenge"] = "pow"
+    if "recent" in query:
+        count = min(max(query["recent"], 1), recent.RECENT_MAX)
+        document["recent"] = recent.recent_comments(target, count, lang)
     return render_json(Widget, document)

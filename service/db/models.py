@@ -54,6 +54,11 @@ class Site(db.Model):  # type: ignore[name-defined,misc]
     spam_patterns: Mapped[list[str] | None] = mapped_column(JSON, default=list)
     spam_threshold: Mapped[float] = mapped_column(Float, default=0.95, server_default="0.95")
     challenge: Mapped[str] = mapped_column(String(8), default="off", server_default="off")
+    # Chat channels (LINE, Slack, Discord, Telegram): one JSON object of tokens and webhook
+    # URLs, encrypted with the data key like the webhook secret; shown to nobody again.
+    chat_encrypted: Mapped[str | None] = mapped_column(Text)
+    # Bumped with every change to any comment of the site (the recent-comments list).
+    comments_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Bumped by every change to settings, categories or rankings: ETags of rankings, badges
     # and widgets derive from it, so a 304 costs one indexed lookup and no rendering.
     version: Mapped[int] = mapped_column(Integer, default=0)
@@ -121,6 +126,7 @@ class Comment(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_comments_moderation", "site_id", "status", "id"),
         Index("ix_comments_email_lookup", "site_id", "email_lookup"),
         Index("ix_comments_site_created", "site_id", "status", "created_at"),
+        Index("ix_comments_pinned", "thread_id", "pinned_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -155,6 +161,8 @@ class Comment(db.Model):  # type: ignore[name-defined,misc]
     client_lookup: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Set when the author pins this top-level comment: pinned ones lead, newest pin first.
+    pinned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     thread: Mapped[Thread] = relationship()
 

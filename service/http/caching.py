@@ -38,6 +38,7 @@ class Versions:
     site_id: int
     site: int
     thread: int
+    comments: int  # the site's comments version: any comment of the site changed
 
 
 def versions(slug: str, article: str = "") -> Versions | None:
@@ -45,7 +46,7 @@ def versions(slug: str, article: str = "") -> Versions | None:
     if not SLUG_RE.fullmatch(slug):
         return None  # impossible names never reach the database (NUL is a 500 on PG)
     row = db.session.connection().execute(THREAD_VERSIONS, {"slug": slug, "article": article})
-    token = thread_token(row.first())
+    token = thread_token(row.first(), with_comments=True)
     if token is None:
         return None
     return Versions(*token)
@@ -58,11 +59,23 @@ def versions_or_404(slug: str, article: str = "") -> Versions:
     return found
 
 
-def thread_read(slug: str, article: str) -> Versions:
-    """The versions a thread read is built from; the answer may be kept by ``hot_reads``."""
+def thread_read(slug: str, article: str, *, with_recent: bool = False) -> Versions:
+    """The versions a thread read is built from; the answer may be kept by ``hot_reads``.
+    ``with_recent``: the answer also holds the site's recent comments."""
     known = versions_or_404(slug, article)
-    token = (known.site_id, known.site, known.thread)
-    mark(request.environ, ReadCheck("thread", slug, (article,), token))
+    token: tuple[int, ...] = (known.site_id, known.site, known.thread)
+    if with_recent:
+        token = (*token, known.comments)
+    kind = "thread+recent" if with_recent else "thread"
+    mark(request.environ, ReadCheck(kind, slug, (article,), token))
+    return known
+
+
+def recent_read(slug: str) -> Versions:
+    """The versions the site's recent-comments list is built from (kept by ``hot_reads``)."""
+    known = versions_or_404(slug)
+    token = (known.site_id, known.site, known.thread, known.comments)
+    mark(request.environ, ReadCheck("recent", slug, (), token))
     return known
 
 

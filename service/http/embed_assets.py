@@ -27,9 +27,10 @@ blp = Blueprint("embed", __name__)
 CACHE_CONTROL = "public, max-age=600, stale-while-revalidate=86400"
 PACKAGE = Path(__file__).parent.parent
 CANDIDATES = (PACKAGE / "_embed" / "embed.js", PACKAGE.parent / "embed" / "embed.js")
-# Scripts embed.js loads only when a page needs them, served the same way: pow.js solves the
-# proof-of-work challenge for sites that have it on.
-LAZY = frozenset({"pow"})
+# Scripts embed.js loads only when a page needs them, served the same way at /embed/NAME.js:
+# pow.js solves the proof-of-work challenge for sites that have it on (issue 19), recent.js
+# draws the recent-comments box on pages that have one (issue 22).
+LAZY = frozenset({"pow", "recent"})
 
 
 @dataclass(frozen=True)

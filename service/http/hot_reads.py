@@ -54,6 +54,7 @@ NOT_MODIFIED_DROPS = frozenset({"content-type", "content-length", "content-encod
 # answer carries its own request's id, never the one of the request that filled the entry.
 NOT_KEPT = frozenset({"date", "x-request-id"})
 MAX_COUNTS_ARTICLES = 100
+VERSION_KINDS = ("thread", "thread+recent", "recent")  # checked with THREAD_VERSIONS
 
 Row = tuple[Any, ...]
 
@@ -62,7 +63,9 @@ Row = tuple[Any, ...]
 class ReadCheck:
     """What a stored answer was built from, and the query that tells if it still holds.
 
-    ``kind`` is ``"thread"`` (token: site id, site version, thread version of one article)
+    ``kind`` is ``"thread"`` (token: site id, site version, thread version of one article),
+    ``"thread+recent"`` (the same and the site's comments version: a widget that also
+    carries the recent comments), ``"recent"`` (site id, site version, -1, comments version)
     or ``"counts"`` (token: the rows of site id, article and approved count).
     """
 
@@ -76,7 +79,7 @@ class ReadCheck:
 
 
 THREAD_VERSIONS = (
-    select(Site.id, Site.version, Thread.version)
+    select(Site.id, Site.version, Thread.version, Site.comments_version)
     .outerjoin(Thread, and_(Thread.site_id == Site.id, Thread.article == bindparam("article")))
     .where(Site.slug == bindparam("slug"))
 )
@@ -103,10 +106,13 @@ def counts_parameters(slug: str, articles: Sequence[str]) -> dict[str, str]:
     return params
 
 
-def thread_token(row: Row | None) -> tuple[Any, ...] | None:
+def thread_token(row: Row | None, with_comments: bool = False) -> tuple[Any, ...] | None:
+    """Site id, site version, thread version (-1: no thread), and with ``with_comments`` the
+    site's comments version (what the recent-comments list is built from)."""
     if row is None:
         return None
-    return (row[0], row[1], -1 if row[2] is None else row[2])
+    token = (row[0], row[1], -1 if row[2] is None else row[2])
+    return (*token, row[3]) if with_comments else token
 
 
 def counts_token(rows: Iterable[Row]) -> tuple[Row, ...] | None:
@@ -191,10 +197,11 @@ class _RawQueries:
 
     def prepare(self, check: ReadCheck) -> tuple[str, Any]:
         """The check's SQL for this database and its arguments in the driver's style."""
-        if check.kind == "thread":
+        if check.kind in VERSION_KINDS:
             name: Any = "thread"
             statement = THREAD_VERSIONS
-            params: dict[str, Any] = {"slug": check.slug, "article": check.articles[0]}
+            article = check.articles[0] if check.articles else ""
+            params: dict[str, Any] = {"slug": check.slug, "article": article}
         else:
             name = ("counts", len(check.articles))
             statement = counts_statement(len(check.articles))
@@ -246,8 +253,8 @@ class _RawQueries:
                 rows = _autocommit_rows(connection.driver_connection, query)
             finally:
                 connection.close()
-        if check.kind == "thread":
-            return thread_token(rows[0] if rows else None)
+        if check.kind in VERSION_KINDS:
+            return thread_token(rows[0] if rows else None, check.kind != "thread")
         return counts_token(rows)
 
 

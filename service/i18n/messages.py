@@ -41,6 +41,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     **_area("link", texts_pages.LINK),
     **_area("badge", texts_pages.BADGE),
     **_area("mail", texts_pages.MAIL),
+    **_area("chat", texts_pages.CHAT),
     **_area("feed", texts_pages.FEED),
     **_area("admin", texts_admin.TEXTS),
 }

@@ -80,6 +80,27 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "An erased comment cannot be approved or restored.",
     },
     "older": {"ja": "さらに古いコメント", "en": "Older comments"},
+    "search_label": {"ja": "コメントを検索", "en": "Search comments"},
+    "search_button": {"ja": "検索", "en": "Search"},
+    "search_clear": {"ja": "検索をやめる", "en": "Clear the search"},
+    "search_hint": {
+        "ja": "本文・名前・サイト・記事から探します。"
+        "スペースで区切ると、すべての語を含むコメントだけを表示します。",
+        "en": "Finds words in the text, name, website or article; with several words,"
+        " only comments that contain them all.",
+    },
+    "search_empty": {
+        "ja": "この条件に合うコメントはありません。",
+        "en": "No comment here matches the search.",
+    },
+    "pinned_tag": {"ja": "固定中", "en": "Pinned"},
+    "do_pin": {"ja": "固定する", "en": "Pin"},
+    "do_unpin": {"ja": "固定を外す", "en": "Unpin"},
+    "done_pin": {
+        "ja": "コメントを固定しました。記事のコメント欄でいちばん上に表示されます。",
+        "en": "Pinned: the comment now leads its thread.",
+    },
+    "done_unpin": {"ja": "コメントの固定を外しました。", "en": "Unpinned."},
     "on_article": {"ja": "記事：", "en": "On:"},
     "reply_to": {"ja": "#{id} への返信", "en": "reply to #{id}"},
     "author_badge": {"ja": "ブログ著者", "en": "Blog author"},
@@ -287,6 +308,50 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "invalid_banned_words": {"ja": "禁止語を確認してください。", "en": "Check the banned words."},
     "webhook_secret": {"ja": "Webhook の署名用シークレット", "en": "Webhook signing secret"},
+    "chat_channels": {"ja": "チャットへの通知", "en": "Chat notifications"},
+    "chat_hint": {
+        "ja": "新しいコメント・承認待ちのコメント・最高順位の更新を短いメッセージで送ります。"
+        "入力した値は暗号化して保存され、二度と表示されません。空欄のまま保存すると今の設定が残ります。",
+        "en": "New and held comments and new best ranks, as a short message. What you enter"
+        " is stored encrypted and never shown again; leave a field empty to keep it as it is.",
+    },
+    "notify_line": {"ja": "LINE（Messaging API）", "en": "LINE (Messaging API)"},
+    "notify_slack": {"ja": "Slack（Incoming Webhook）", "en": "Slack (incoming webhook)"},
+    "notify_discord": {"ja": "Discord（Webhook）", "en": "Discord (webhook)"},
+    "notify_telegram": {"ja": "Telegram（ボット）", "en": "Telegram (bot)"},
+    "chat_format_line": {"ja": "TOKEN:TO", "en": "TOKEN:TO"},
+    "chat_format_slack": {
+        "ja": "https://hooks.slack.com/services/…",
+        "en": "https://hooks.slack.com/services/…",
+    },
+    "chat_format_discord": {
+        "ja": "https://discord.com/api/webhooks/…",
+        "en": "https://discord.com/api/webhooks/…",
+    },
+    "chat_format_telegram": {"ja": "BOT_TOKEN:CHAT_ID", "en": "BOT_TOKEN:CHAT_ID"},
+    "chat_set": {"ja": "設定済み（値は表示されません）", "en": "Set (never shown again)"},
+    "chat_unset": {"ja": "未設定", "en": "Not set"},
+    "chat_remove": {"ja": "この通知先を削除する", "en": "Remove this channel"},
+    "invalid_notify_line": {
+        "ja": "チャネルアクセストークンと送信先IDを `TOKEN:TO` の形で入力してください。"
+        "送信先IDは U・C・R のいずれかで始まる33文字です。",
+        "en": "Enter the channel access token and the id to push to as `TOKEN:TO`; the id is"
+        " the 33-character user (U…), group (C…) or room (R…) id.",
+    },
+    "invalid_notify_slack": {
+        "ja": "Slack の Incoming Webhook の https:// で始まるURLを入力してください。",
+        "en": "Enter the https URL of a Slack incoming webhook.",
+    },
+    "invalid_notify_discord": {
+        "ja": "Discord の Webhook の https:// で始まるURLを入力してください。",
+        "en": "Enter the https URL of a Discord webhook.",
+    },
+    "invalid_notify_telegram": {
+        "ja": "ボットのトークンとチャットIDを `BOT_TOKEN:CHAT_ID` の形で入力してください"
+        "（例：`123456789:AAH…:-1001234567890`）。",
+        "en": "Enter the bot token and the chat id as `BOT_TOKEN:CHAT_ID`, e.g."
+        " `123456789:AAH…:-1001234567890`.",
+    },
     "shown_once": {
         "ja": "この値は今回だけ表示されます。安全な場所に保存してください。",
         "en": "This is shown only once. Keep it somewhere safe.",

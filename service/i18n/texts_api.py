@@ -227,6 +227,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "An erased comment cannot be approved or restored.",
         "ja": "消去されたコメントは承認・復元できません。",
     },
+    "reply_not_pinnable": {
+        "en": "A reply cannot be pinned.",
+        "ja": "返信は固定できません。固定できるのはスレッド直下のコメントだけです。",
+    },
     "too_many_seconds": {
         "en": "Too many comments in a short time; try again in {seconds} s.",
         "ja": "短い時間に続けて投稿されたため、受け付けを一時停止しています。"

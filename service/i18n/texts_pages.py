@@ -169,6 +169,23 @@ MAIL: dict[str, dict[str, str]] = {
     "rank.at": {"ja": "記録日時：{at}", "en": "Observed: {at}"},
 }
 
+# Chat messages (LINE, Slack, Discord, Telegram): short, plain text, links on lines of their own.
+CHAT: dict[str, dict[str, str]] = {
+    "created": {
+        "ja": "【{site}】{author}さんが「{title}」にコメントしました",
+        "en": "[{site}] {author} commented on “{title}”",
+    },
+    "pending": {
+        "ja": "【{site}】{author}さんのコメントが承認待ちです（「{title}」）",
+        "en": "[{site}] A comment by {author} on “{title}” awaits your approval",
+    },
+    "rank": {"ja": "【{site}】{line}", "en": "[{site}] {line}"},
+    "article": {"ja": "記事：{url}", "en": "Article: {url}"},
+    "approve": {"ja": "承認する：{url}", "en": "Approve: {url}"},
+    "delete": {"ja": "削除する：{url}", "en": "Delete: {url}"},
+    "admin": {"ja": "管理画面：{url}", "en": "Admin: {url}"},
+}
+
 FEED: dict[str, dict[str, str]] = {
     "title": {"ja": "{site} のコメント", "en": "{site}: comments"},
     "entry": {"ja": "{author} — {where}：{text}", "en": "{author} — {where}: {text}"},

@@ -1,8 +1,10 @@
-"""What one delivery of an outbox row (a webhook or an e-mail) is, and how it can end."""
+"""What one delivery of an outbox row (a webhook, a chat message or an e-mail) is, how it can
+end, and the one guarded POST that webhooks and chat channels share."""
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
 import threading
 import time
@@ -68,3 +70,53 @@ class Deadline:
     def __exit__(self, *_exc: object) -> None:
         if self._timer is not None:
             self._timer.cancel()
+
+
+def post_json(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    allow_private: bool,
+    timeout: float,
+    label: str = "webhook",
+    permanent_statuses: frozenset[int] = frozenset(),
+) -> None:
+    """POST ``body`` to ``url`` under the private-address rule (``webhook_target``): the host
+    is resolved and checked once and the connection goes to exactly that address, and the
+    answer's head must come within one delivery's ``Deadline`` (``timeout`` bounds each
+    connect or read within it).
+
+    A refused address is a permanent failure; DNS, network, TLS, the deadline and non-2xx
+    answers are retried, except the statuses in ``permanent_statuses`` (a revoked token
+    stays revoked).
+    """
+    from service.sites import webhook_target
+
+    try:
+        target = webhook_target.resolve(url, allow_private)
+    except webhook_target.TargetRefused as refused:
+        raise DeliveryError(f"{label} refused: {refused}", permanent=True) from None
+    except (OSError, UnicodeError) as error:  # DNS: may well work next time
+        raise DeliveryError(f"{label} unreachable: {error}") from None
+    deadline = Deadline()
+    connection = webhook_target.connection(target, deadline.timeout(timeout))
+    try:
+        with deadline:
+            connection.connect()
+            deadline.guard(lambda: connection.sock)
+            connection.request("POST", target.path, body=body, headers=headers)
+            status = connection.getresponse().status  # the answer's body is not read
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        # refused, timeout, TLS, a broken answer, or the deadline passed
+        if deadline.expired:
+            raise DeliveryError(f"{label}: no answer within {deadline.seconds:g} s") from None
+        raise DeliveryError(f"{label} unreachable: {error}") from None
+    finally:
+        connection.close()
+    if not 200 <= status < 300:
+        # A redirect is a failure too: following it would turn the POST into a GET
+        # (and could lead anywhere, past the address check).
+        raise DeliveryError(
+            f"HTTP {status} from the {label}", permanent=status in permanent_statuses
+        )

@@ -18,7 +18,7 @@ from service.comments.schemas import PublicComment
 from service.core import events
 from service.core.extensions import db
 from service.db.models import Comment, Notification, Site
-from service.notify import confirmation
+from service.notify import chat, confirmation
 from service.notify.email import address_confirmed
 from service.rankings.history import RankEvent
 
@@ -49,6 +49,8 @@ def enqueue_comment(site: Site, comment: Comment, parent: Comment | None) -> Non
                 payload=comment_event(site, comment, comment.thread.article),
             )
         )
+    if site.chat_encrypted and pending_wanted and not comment.is_author:
+        chat.enqueue_comment(site, comment)
     if not current_app.config.get("SMTP_HOST"):
         return
     if site.notify_email_encrypted and pending_wanted and not comment.is_author:
@@ -82,5 +84,7 @@ def enqueue_site_event(site: Site, event: dict[str, Any], *, mail: bool) -> None
     """
     if site.webhook_url:
         db.session.add(Notification(site_id=site.id, kind="webhook", payload=event))
+    if site.chat_encrypted:
+        chat.enqueue_rank(site, event)
     if mail and current_app.config.get("SMTP_HOST") and site.notify_email_encrypted:
         db.session.add(Notification(site_id=site.id, kind="email_rank", payload=event))

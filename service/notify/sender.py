@@ -47,7 +47,7 @@ from sqlalchemy import delete, or_, select, update
 from service.core.extensions import db
 from service.db.models import Notification, Site
 from service.db.types import transaction_intent, utcnow
-from service.notify import confirmation, email, webhooks
+from service.notify import chat, confirmation, email, webhooks
 from service.notify.delivery import DeliveryError, Send, Skip
 
 log = logging.getLogger("ranklet.notifications")
@@ -74,11 +74,12 @@ def retry_delay(attempts: int) -> timedelta:
 # --- one pass -----------------------------------------------------------------------------
 
 
-Destination = tuple[str, int]  # ("webhook" or "mail", site id): one queue each
+Destination = tuple[str, int]  # ("webhook", "chat" or "mail", site id): one queue each
+OWN_CHANNEL_KINDS = ("webhook", "chat")  # every other kind is mail
 
 
 def destination(kind: str, site_id: int) -> Destination:
-    return ("webhook" if kind == "webhook" else "mail", site_id)
+    return (kind if kind in OWN_CHANNEL_KINDS else "mail", site_id)
 
 
 def _due(now: datetime, limit: int, busy: set[Destination]) -> dict[Destination, list[int]]:
@@ -95,11 +96,14 @@ def _due(now: datetime, limit: int, busy: set[Destination]) -> dict[Destination,
     )
     if not current_app.config.get("SMTP_HOST"):
         query = query.where(Notification.kind.not_in(EMAIL_KINDS))
-    for channel in ("webhook", "mail"):
+    for channel in (*OWN_CHANNEL_KINDS, "mail"):
         sites = [site for kind, site in busy if kind == channel]
         if sites:
-            is_webhook = Notification.kind == "webhook"
-            channel_rows = is_webhook if channel == "webhook" else ~is_webhook
+            channel_rows = (
+                Notification.kind == channel
+                if channel in OWN_CHANNEL_KINDS
+                else Notification.kind.not_in(OWN_CHANNEL_KINDS)
+            )
             query = query.where(~(channel_rows & Notification.site_id.in_(sites)))
     found: dict[Destination, list[int]] = {}
     for notification_id, kind, site_id in db.session.execute(query):
@@ -293,6 +297,8 @@ def _prepare(notification_id: int) -> Send:
         return email.prepare_rank_email(site, notification.payload)
     if notification.kind == "email_confirm":
         return confirmation.prepare_confirm_email(site, notification.payload)
+    if notification.kind == "chat":
+        return chat.prepare_chat(site, notification.payload)
     raise DeliveryError(f"unknown kind {notification.kind!r}", permanent=True)
 
 

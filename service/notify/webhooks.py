@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import time
 from typing import Any
@@ -17,7 +16,7 @@ from flask import current_app
 
 from service.core.crypto import decrypt
 from service.db.models import Site
-from service.notify.delivery import Deadline, DeliveryError, Send, Skip
+from service.notify.delivery import DeliveryError, Send, Skip, post_json
 from service.sites import webhook_target
 
 WEBHOOK_TIMEOUT = 10  # one connect or read
@@ -43,36 +42,11 @@ def prepare_webhook(site: Site, payload: dict[str, Any]) -> Send:
     allow_private = webhook_target.allow_private(current_app.config)
 
     def send() -> None:
-        try:
-            # Resolved and checked once; the connection goes to exactly that address.
-            target = webhook_target.resolve(url, allow_private)
-        except webhook_target.TargetRefused as refused:
-            raise DeliveryError(f"webhook refused: {refused}", permanent=True) from None
-        except (OSError, UnicodeError) as error:  # DNS: may well work next time
-            raise DeliveryError(f"webhook unreachable: {error}") from None
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "Ranklet",
             "X-Ranklet-Signature": signature(secret, int(time.time()), body),
         }
-        deadline = Deadline()
-        connection = webhook_target.connection(target, deadline.timeout(WEBHOOK_TIMEOUT))
-        try:
-            with deadline:
-                connection.connect()
-                deadline.guard(lambda: connection.sock)
-                connection.request("POST", target.path, body=body, headers=headers)
-                status = connection.getresponse().status  # the answer's body is not read
-        except (OSError, http.client.HTTPException, ValueError) as error:
-            # refused, timeout, TLS, a broken answer, or the deadline passed
-            if deadline.expired:
-                raise DeliveryError(f"webhook: no answer within {deadline.seconds:g} s") from None
-            raise DeliveryError(f"webhook unreachable: {error}") from None
-        finally:
-            connection.close()
-        if not 200 <= status < 300:
-            # A redirect is a failure too: following it would turn the POST into a GET
-            # (and could lead anywhere, past the address check).
-            raise DeliveryError(f"HTTP {status} from the webhook")
+        post_json(url, body, headers, allow_private=allow_private, timeout=WEBHOOK_TIMEOUT)
 
     return send

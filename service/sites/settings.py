@@ -23,7 +23,7 @@ from service.core.text_rules import (
     name_problem,
 )
 from service.db.models import LANGS, MODERATION_MODES, RANK_EVENTS, Category, Site
-from service.sites import webhook_target
+from service.sites import chat_channels, webhook_target
 from service.spam import rules as spam_rules
 from service.spam.challenge import CHALLENGE_MODES
 
@@ -58,6 +58,11 @@ class SiteSettings:
     spam_patterns: list[str] | None = None
     spam_threshold: float | str | None = None  # a form's text is checked here too
     challenge: str | None = None
+    # Chat channels (``chat_channels``): "TOKEN:TO", a URL, "TOKEN:CHAT"; "" removes one.
+    notify_line: str | None = None
+    notify_slack: str | None = None
+    notify_discord: str | None = None
+    notify_telegram: str | None = None
 
 
 BEST_FLAG_DAYS_MAX = 365
@@ -172,6 +177,13 @@ def _apply(site: Site, settings: SiteSettings) -> None:
         if zone and not is_timezone(zone):
             raise SiteError(f"{zone!r} is not an IANA time zone like Asia/Tokyo or UTC")
         site.timezone = zone or None
+    for channel in chat_channels.CHANNELS:
+        value = getattr(settings, f"notify_{channel}")
+        if value is not None:
+            try:
+                chat_channels.set_channel(site, channel, value)
+            except chat_channels.ChannelRefused as refused:
+                raise SiteError(f"notify_{channel}: {refused}") from None
 
 
 def _apply_spam(site: Site, settings: SiteSettings) -> None:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from service.comments.threads import MAX_DEPTH
+from service.comments.threads import MAX_DEPTH, site_comments_changed
 from service.core.extensions import db
 from service.core.text_rules import canonical_article
 from service.db.models import Comment, Site, Thread
@@ -372,6 +372,9 @@ def apply_import(
         target = db.session.get(Site, site_id)
         if target is None:
             raise ImportRefused("the site was deleted while the file was being read")
+        # First: the site's row before any thread's, the order every comment write keeps
+        # (count_change), so an import and a reader's post cannot deadlock on PostgreSQL.
+        site_comments_changed(site_id)
         summary = _Writer(target, source, progress).run()
         summary.dry_run = dry_run
         if dry_run:

@@ -66,9 +66,12 @@ def _first(row: dict[str, str], names: tuple[str, ...]) -> str | None:
 
 def _plain(text: str) -> str:
     """Comment text as a reader would type it: the corpus's HTML line breaks and entities
-    undone, other tags dropped."""
+    undone, other tags and control characters dropped."""
     text = re.sub(r"<br\s*/?>", "\n", text, flags=re.I)
-    return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()[:5000]
+    text = html.unescape(re.sub(r"<[^>]+>", "", text))
+    # Control characters other than line breaks and tabs, which the API refuses.
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    return text.strip()[:5000]
 
 
 def _name(text: str) -> str | None:

@@ -8,7 +8,15 @@ second half is only posted, and measured: how much spam was not published (answe
 and kept out of the thread) and how many legitimate comments were held, and the time per
 post. Nothing is moderated in the second half.
 
+Then, as one would replay a public corpus from outside, all the corpora together go to ONE
+more fresh site (default settings), once in file order and once shuffled with a fixed seed:
+the first half of that sequence trains, the second half is measured.
+
     python bench/bench_spam.py                       # the YouTube Spam Collection in bench/data
+    python bench/bench_spam.py --seed 7              # another shuffle for the one-site replay
+    python bench/bench_spam.py --no-combined         # per corpus only
+    python bench/bench_spam.py --corpus bench/data/sms/sms_spam_collection_first2000.csv \
+        --no-combined                                # the held-out SMS Spam Collection
     python bench/bench_spam.py --corpus my.csv       # any CSV: a body column (CONTENT, body,
                                                      # text, comment) and a label column
                                                      # (CLASS, label, spam: 1/spam = spam)
@@ -23,6 +31,7 @@ import argparse
 import csv
 import html
 import json
+import random
 import re
 import sys
 import tempfile
@@ -57,9 +66,12 @@ def _first(row: dict[str, str], names: tuple[str, ...]) -> str | None:
 
 def _plain(text: str) -> str:
     """Comment text as a reader would type it: the corpus's HTML line breaks and entities
-    undone, other tags dropped."""
+    undone, other tags and control characters dropped."""
     text = re.sub(r"<br\s*/?>", "\n", text, flags=re.I)
-    return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()[:5000]
+    text = html.unescape(re.sub(r"<[^>]+>", "", text))
+    # Control characters other than line breaks and tabs, which the API refuses.
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    return text.strip()[:5000]
 
 
 def _name(text: str) -> str | None:
@@ -131,7 +143,7 @@ def replay(port: int, site: str, token: str, items: list[Item]) -> dict[str, flo
 
 
 def scoring_time(env: dict[str, str], items: list[Item]) -> str:
-    """Features and score of each comment in-process, against the last corpus's model as
+    """Features and score of each comment in-process, against the last site's model as
     stored in the served database: the filter's own cost, without HTTP."""
     import os
 
@@ -165,14 +177,37 @@ def scoring_time(env: dict[str, str], items: list[Item]) -> str:
     )
 
 
+def _row(name: str, result: dict[str, float]) -> str:
+    return (
+        f"{name[:35]:<36}{result['trained']:>6}{result['measured']:>6}"
+        f"{result['spam']:>6}{result['ham']:>6}{result['spam_stopped']:>19.1f}%"
+        f"{result['ham_held']:>9.1f}%{result['ms_per_post']:>9.1f}"
+    )
+
+
+def _new_site(env: dict[str, str], slug: str, threshold: float | None) -> str:
+    made = serving.cli(env, "site", "create", slug, "--origin", ORIGIN, "--json")
+    if threshold:
+        serving.cli(env, "site", "update", slug, "--spam-threshold", str(threshold))
+    return json.loads(made)["token"]
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.epilog = __doc__.split("\n\n", 1)[1]
     parser.add_argument("--corpus", action="append", type=Path, help="a labelled CSV (repeatable)")
     parser.add_argument("--method", choices=("chi2", "bayes"), default="chi2")
     parser.add_argument("--threshold", type=float, help="the sites' spam threshold (default 0.95)")
     parser.add_argument("--database-url", help="e.g. postgresql+psycopg://... (default SQLite)")
+    parser.add_argument(
+        "--no-combined", action="store_true", help="skip the one-site replays of all corpora"
+    )
+    parser.add_argument("--seed", type=int, default=19, help="the one-site shuffle's seed")
     args = parser.parse_args()
     corpora = args.corpus or sorted((DATA / "youtube").glob("*.csv"))
+    read = {path: read_corpus(path) for path in corpora}
     with tempfile.TemporaryDirectory(prefix="ranklet-spam-") as folder:
         settings = {"RANKLET_COMMENT_RATE_LIMIT": "", "RANKLET_SPAM_METHOD": args.method}
         if args.database_url:
@@ -181,33 +216,37 @@ def main() -> int:
         server = serving.ranklet_server(env, Path(folder) / "server.log")
         print(f"method {args.method}; first half trains through the moderation API", flush=True)
         print(
-            f"{'corpus':<28}{'train':>6}{'test':>6}{'spam':>6}{'ham':>6}"
+            f"{'corpus':<36}{'train':>6}{'test':>6}{'spam':>6}{'ham':>6}"
             f"{'spam not published':>20}{'ham held':>10}{'ms/post':>9}"
         )
         totals = []
         with serving.running(server, workers=2):
             for number, path in enumerate(corpora):
                 slug = f"corpus-{number}"
-                made = serving.cli(env, "site", "create", slug, "--origin", ORIGIN, "--json")
-                token = json.loads(made)["token"]
-                if args.threshold:
-                    serving.cli(
-                        env, "site", "update", slug, "--spam-threshold", str(args.threshold)
-                    )
-                result = replay(server.port, slug, token, read_corpus(path))
+                token = _new_site(env, slug, args.threshold)
+                result = replay(server.port, slug, token, read[path])
                 totals.append(result)
-                print(
-                    f"{path.stem[:27]:<28}{result['trained']:>6}{result['measured']:>6}"
-                    f"{result['spam']:>6}{result['ham']:>6}{result['spam_stopped']:>19.1f}%"
-                    f"{result['ham_held']:>9.1f}%{result['ms_per_post']:>9.1f}",
-                    flush=True,
-                )
-        spam = sum(r["spam"] for r in totals)
-        ham = sum(r["ham"] for r in totals)
-        stopped = sum(r["spam"] * r["spam_stopped"] for r in totals) / max(spam, 1)
-        held = sum(r["ham"] * r["ham_held"] for r in totals) / max(ham, 1)
-        print(f"{'all':<28}{'':>6}{'':>6}{spam:>6}{ham:>6}{stopped:>19.1f}%{held:>9.1f}%")
-        print(scoring_time(env, read_corpus(corpora[-1])))
+                print(_row(path.stem, result), flush=True)
+            spam = sum(r["spam"] for r in totals)
+            ham = sum(r["ham"] for r in totals)
+            stopped = sum(r["spam"] * r["spam_stopped"] for r in totals) / max(spam, 1)
+            held = sum(r["ham"] * r["ham_held"] for r in totals) / max(ham, 1)
+            print(
+                f"{'per-corpus sites, pooled':<36}{'':>12}{spam:>6}{ham:>6}"
+                f"{stopped:>19.1f}%{held:>9.1f}%"
+            )
+            if not args.no_combined and len(corpora) > 1:
+                together = [item for path in corpora for item in read[path]]
+                shuffled = together[:]
+                random.Random(args.seed).shuffle(shuffled)
+                for name, items in (
+                    ("one site, all in file order", together),
+                    (f"one site, all shuffled (seed {args.seed})", shuffled),
+                ):
+                    slug = "together-" + ("order" if items is together else "shuffled")
+                    token = _new_site(env, slug, args.threshold)
+                    print(_row(name, replay(server.port, slug, token, items)), flush=True)
+        print(scoring_time(env, read[corpora[-1]]))
     return 0
 
 

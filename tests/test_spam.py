@@ -150,6 +150,35 @@ def test_moving_a_comment_between_classes_unlearns_the_old_one(client, site):
     assert learned() == {"ham": 1, "spam": 0}
 
 
+def test_the_authors_decisions_weigh_twice_what_publication_alone_does(app, client, site):
+    from service.core.extensions import db
+    from service.db.models import SpamCount
+    from service.spam.features import bucket
+
+    def rows() -> dict[int, tuple[int, int]]:
+        with app.app_context():
+            return {r.bucket: (r.ham, r.spam) for r in db.session.query(SpamCount).all()}
+
+    posted = _post(client, "pelican harbour", 201).get_json()
+    comment_id = posted["comment"]["id"]
+    assert rows()[bucket("w:pelican")] == (1, 0)  # published, nobody looked: one unit
+    _moderate(client, site, comment_id, "spam")
+    assert rows()[bucket("w:pelican")] == (0, 2)
+    _moderate(client, site, comment_id, "restore")  # the author vouched for it: two units
+    assert rows()[bucket("w:pelican")] == (2, 0)
+    assert rows()[-1] == (1, 0) and rows()[-2] == (2, 0)
+    # An edit is text the author has not seen: back to one unit.
+    patch = client.patch(
+        f"{BASE}/comments/{comment_id}",
+        json={"body": "pelican harbour at dawn"},
+        headers={**ORIGIN, "X-Edit-Token": posted["edit_token"]},
+    )
+    assert patch.status_code == 200
+    assert rows()[bucket("w:pelican")] == (1, 0)
+    assert rows()[bucket("w:dawn")] == (1, 0)
+    assert rows()[-1] == (1, 0) and rows()[-2] == (1, 0)
+
+
 def test_an_edit_is_unlearned_and_learned_again(app, client, site):
     from service.core.extensions import db
     from service.db.models import SpamCount
@@ -168,6 +197,7 @@ def test_an_edit_is_unlearned_and_learned_again(app, client, site):
     assert rows[bucket("w:walrus")] == (1, 0)
     assert rows[bucket("w:inventory")] == (1, 0)
     assert rows[-1] == (1, 0)
+    assert rows[-2] == (1, 0)  # published, not reviewed: one unit (half an author's decision)
 
 
 @pytest.mark.parametrize(
@@ -349,9 +379,11 @@ def test_learning_is_exact_across_workers_in_parallel(app, app_config, new_app, 
     list(ThreadPoolExecutor(4).map(lambda job: _moderate(job[0], site, job[1], "spam"), jobs))
     with app.app_context():
         rows = {r.bucket: (r.ham, r.spam) for r in db.session.query(SpamCount).all()}
+    # Comments in row -1; the author's decision weighs 2 units in the others.
     assert rows[-1] == (0, 16)
-    assert rows[bucket("w:shared")] == (0, 16)
-    assert rows[bucket("p:shared words")] == (0, 16)
+    assert rows[-2] == (0, 32)
+    assert rows[bucket("w:shared")] == (0, 32)
+    assert rows[bucket("p:shared words")] == (0, 32)
 
 
 def test_the_spam_link_of_an_e_mail_teaches_the_filter(app, client, site):

@@ -52,7 +52,8 @@ def edit_comment(site: Site, comment: Comment, changes: dict[str, Any]) -> Comme
         set_status(comment, "spam" if reason == "spam" else "pending")
     else:
         count_change(comment.thread_id, 0)
-        spam_model.learn(comment, label)
+        # The author vouched for the old text, not this one: it counts as published ham.
+        spam_model.learn(comment, "ham" if label == "good" else label)
     comment.edited_at = utcnow()
     db.session.commit()
     return comment

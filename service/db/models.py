@@ -154,8 +154,9 @@ class Comment(db.Model):  # type: ignore[name-defined,misc]
     # Where the comment came from, for idempotent imports ("isso:12", "disqus:345").
     source_key: Mapped[str | None] = mapped_column(String(128))
     # The learning filter's score when it was posted (None: not scored), the class the
-    # filter has learned this comment as (None, "ham", "spam": moving it un-learns the old
-    # one), and the keyed hash of the poster's address (for "block this commenter").
+    # filter has learned this comment as (None; "ham": published; "good": approved or restored
+    # by the author; "spam": moving it un-learns the old one), and the keyed hash of the
+    # poster's address (for "block this commenter").
     spam_score: Mapped[float | None] = mapped_column(Float)
     spam_label: Mapped[str | None] = mapped_column(String(4))
     client_lookup: Mapped[str | None] = mapped_column(String(64))

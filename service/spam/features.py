@@ -18,6 +18,7 @@ from service.spam.text import link_hosts, normalize, rendered_text, url_host
 
 BUCKETS = 1 << 18  # the model's size bound: at most this many rows per site
 DOCS_BUCKET = -1  # the row that counts the comments of each class
+UNITS_BUCKET = -2  # the row that sums the weighted units of each class (service.spam.model)
 MAX_FEATURES = 400
 
 _WORD = re.compile(r"[0-9a-z\u00c0-\u024f]+(?:['’][a-z]+)?")

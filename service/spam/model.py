@@ -6,6 +6,15 @@ no worker reads a count to write it back (no lost update under PostgreSQL's READ
 and two transactions lock shared rows in one order (no deadlock). Each comment keeps the
 class it was learned as (``spam_label``), so moving it between classes un-learns the old
 one, and a conditional UPDATE of that label lets only one of two racing moderators count.
+
+Weights: the contract counts every published comment as ham, but nobody looked at most of
+them, and spam that slipped through is published too, so it would teach the filter that
+spam is ham and let more of it through. Ham learned from publication alone (label ``ham``)
+therefore counts half as much as a decision the author made: a comment approved or restored
+(label ``good``) or marked spam (``spam``). The feature rows hold integer units (1 for
+``ham``, 2 for ``good`` and ``spam``) so that every update stays an exact atomic addition;
+row ``DOCS_BUCKET`` counts comments (what the API reports, and the 20 of each before the
+filter holds anything), row ``UNITS_BUCKET`` the units the feature rows are divided by.
 """
 
 from __future__ import annotations
@@ -21,9 +30,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 from service.core.extensions import db
 from service.db.models import Comment
 from service.spam import scoring
-from service.spam.features import DOCS_BUCKET, bucket, buckets, comment_features
+from service.spam.features import DOCS_BUCKET, UNITS_BUCKET, bucket, buckets, comment_features
 
-LABELS = ("ham", "spam")
+LABELS = ("ham", "good", "spam")
+# Units per comment in the feature rows: (ham, spam) added for a comment of each label.
+UNITS = {"ham": (1, 0), "good": (2, 0), "spam": (0, 2)}
+UNIT = 2  # units of one comment the author decided on
 # Which combining the filter uses; "bayes" only for the benchmark's comparison.
 METHOD = os.environ.get("RANKLET_SPAM_METHOD", "chi2")
 
@@ -56,12 +68,14 @@ def load_counts(site_id: int, wanted: Sequence[int]) -> scoring.Counts:
     """The document totals and the counts of these buckets, in one indexed query."""
     connection = db.session.connection()
     dialect = connection.dialect.name
-    keys = [DOCS_BUCKET, *wanted]
+    keys = [UNITS_BUCKET, DOCS_BUCKET, *wanted]
     parameter: Any = json.dumps(keys) if dialect == "sqlite" else keys
     rows = connection.execute(_COUNTS[dialect], {"site_id": site_id, "buckets": parameter}).all()
-    per_bucket = {row.bucket: (row.ham, row.spam) for row in rows}
-    ham_docs, spam_docs = per_bucket.pop(DOCS_BUCKET, (0, 0))
-    return scoring.Counts(ham_docs, spam_docs, per_bucket)
+    raw = {row.bucket: (row.ham, row.spam) for row in rows}
+    ham_docs, spam_docs = raw.pop(DOCS_BUCKET, (0, 0))
+    ham_units, spam_units = raw.pop(UNITS_BUCKET, (0, 0))
+    per_bucket = {b: (ham / UNIT, spam / UNIT) for b, (ham, spam) in raw.items()}
+    return scoring.Counts(ham_docs, spam_docs, per_bucket, ham_units / UNIT, spam_units / UNIT)
 
 
 def score(site_id: int, features: list[str]) -> tuple[float | None, bool]:
@@ -74,17 +88,24 @@ def score(site_id: int, features: list[str]) -> tuple[float | None, bool]:
     return scoring.METHODS[METHOD](counts, wanted), counts.ready
 
 
-def _bump(site_id: int, features: list[str], ham: int, spam: int) -> None:
-    rows = [
+def _bump(site_id: int, features: list[str], old: str | None, new: str | None) -> None:
+    """Move one comment's counts from label ``old`` to label ``new`` (None: not counted)."""
+    before, after = UNITS.get(old or "", (0, 0)), UNITS.get(new or "", (0, 0))
+    ham, spam = after[0] - before[0], after[1] - before[1]
+    docs_ham = int(new in ("ham", "good")) - int(old in ("ham", "good"))
+    docs_spam = int(new == "spam") - int(old == "spam")
+    rows = [{"site_id": site_id, "bucket": DOCS_BUCKET, "ham": docs_ham, "spam": docs_spam}]
+    rows += [
         {"site_id": site_id, "bucket": b, "ham": ham, "spam": spam}
-        for b in [DOCS_BUCKET, *buckets(features)]
+        for b in [UNITS_BUCKET, *buckets(features)]
     ]
+    rows.sort(key=lambda row: row["bucket"])  # the one lock order of every update
     db.session.execute(_BUMP, rows)
 
 
 def learn_new(site_id: int, features: list[str], label: str) -> None:
     """Count a comment being inserted in this transaction (its row carries the label)."""
-    _bump(site_id, features, int(label == "ham"), int(label == "spam"))
+    _bump(site_id, features, None, label)
 
 
 def learn(comment: Comment, label: str | None) -> None:
@@ -103,18 +124,17 @@ def learn(comment: Comment, label: str | None) -> None:
     set_committed_value(comment, "spam_label", label)
     if moved.rowcount != 1:
         return  # another request moved it first and counted the move
-    ham = int(label == "ham") - int(old == "ham")
-    spam = int(label == "spam") - int(old == "spam")
-    _bump(comment.site_id, features_of(comment), ham, spam)
+    _bump(comment.site_id, features_of(comment), old, label)
 
 
 def moderation_label(action: str, status_before: str) -> str | None:
     """What a moderation action teaches: ``spam`` from any state; approving or restoring
-    makes a comment ham; deleting teaches nothing (a deleted comment may be either)."""
+    makes a comment ham the author vouched for (``good``, full weight); deleting teaches
+    nothing (a deleted comment may be either)."""
     if action == "spam":
         return "spam"
     if action in ("approve", "restore"):
-        return "ham"
+        return "good"
     return None
 
 

@@ -11,13 +11,13 @@
       sort: '並び順', oldest: '古い順', newest: '新しい順', top: '人気順',
       author: '名前（任意）', email: 'メール（任意）', emailNote: 'メールアドレスは公開されません',
       website: 'サイト（任意）', body: 'コメント', hint: 'Markdown が使えます',
-      notify: '返信をメールで通知', submit: '投稿', save: '保存', cancel: 'キャンセル',
-      reply: '返信', edit: '編集', delete: '削除', like: 'いいね', isAuthor: '著者', pin: '固定', edited: '編集済み',
-      deleted: 'このコメントは削除されました', sure: '削除しますか？', more: 'さらに表示',
+      notify: '返信をメールで通知', submit: '投稿', cancel: 'キャンセル',
+      reply: '返信', like: 'いいね', isAuthor: '著者', pin: '固定', edited: '編集済み',
+      deleted: 'このコメントは削除されました', more: 'さらに表示',
       posted: '投稿しました', pending: 'コメントを受け付けました。承認後に表示されます。',
       now: 'たった今', left: (n) => (n < 0 ? `${-n}文字オーバー` : `残り${n}文字`),
       failed: 'エラーが発生しました',
-      loadError: 'コメントを読み込めませんでした',
+      loadError: 'コメントを読み込めませんでした'
     },
     en: {
       ranking: ' ranking',
@@ -26,14 +26,14 @@
       sort: 'Sort', oldest: 'Oldest', newest: 'Newest', top: 'Top',
       author: 'Name (optional)', email: 'E-mail (optional)', emailNote: 'Your e-mail is never shown',
       website: 'Website (optional)', body: 'Comment', hint: 'Markdown works',
-      notify: 'E-mail me replies', submit: 'Post', save: 'Save', cancel: 'Cancel',
-      reply: 'Reply', edit: 'Edit', delete: 'Delete', like: 'Like', isAuthor: 'Author', pin: 'Pinned', edited: 'edited',
-      deleted: 'This comment was deleted', sure: 'Delete?', more: 'More comments',
+      notify: 'E-mail me replies', submit: 'Post', cancel: 'Cancel',
+      reply: 'Reply', like: 'Like', isAuthor: 'Author', pin: 'Pinned', edited: 'edited',
+      deleted: 'This comment was deleted', more: 'More comments',
       posted: 'Posted', pending: 'Thanks! It will appear once approved.',
       now: 'just now', left: (n) => (n < 0 ? -n + ' characters too many' : n + ' characters left'),
       failed: 'Something went wrong',
-      loadError: 'Comments could not be loaded',
-    },
+      loadError: 'Comments could not be loaded'
+    }
   };
 
   const CSS = `:host{all:initial;display:block;font:inherit;color:inherit}:host([hidden]){display:none}
@@ -87,6 +87,10 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
   const button = (name, label, onclick, props) =>
     h('button', { type: 'button', class: 'ranklet-' + name, onclick, ...props }, label);
 
+  // A script of embed/ that only some pages or moments need (pow.js, recent.js, edit.js)
+  const load = (name) => new Promise((ok) => document.head.append(h('script', { src: base.replace(/api.*/, 'embed/') + name + '.js', onload: ok, onerror: ok })));
+  // The edit and delete buttons, once: only for a reader who holds an edit token
+  const editor = () => (editor.p ||= load('edit'));
   const httpUrl = (url) => (/^https?:\/\//i.test(url) ? url : null);
   // The article key as the server spells it (API.md §4: 経営, not %E7%B5%8C...)
   const canon = (k) => {
@@ -149,7 +153,8 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
       f.lastChild.textContent = error ? text : '';
       note.t = setTimeout(() => (note.textContent = ''), 8e3);
     };
-    const sync = () => {
+    const sync = (d = 0) => {
+      total += d;
       title.textContent = S.count(total);
       more.hidden = !cursor;
       paint({ [article]: total }, S);
@@ -226,32 +231,8 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
         f.elements.body.focus();
       }, { 'aria-expanded': 'false' });
       const actions = h('div', { class: 'ranklet-actions' }, like, reply);
-
-      const left = Date.parse(own?.u) - Date.now();
-      if (left > 0) {
-        const edit = button('edit', S.edit, () => {
-          const f = form(null, () => {
-            f.replaceWith(body);
-            edit.focus();
-          }, { li, own, id: c.id });
-          f.elements.body.value = own.b;
-          body.replaceWith(f);
-          f.elements.body.focus();
-        });
-        const del = button('delete', S.delete, async () => {
-          if (!confirm(S.sure) || !(await send(null, '/comments/' + c.id, 'DELETE', null, own.t))) return;
-          delete tokens[key];
-          remember('tokens', tokens);
-          total--;
-          if (li.lastChild.firstChild) gone();
-          else li.remove();
-          focus(li.isConnected ? li : title);
-          sync();
-          say(S.deleted);
-        });
-        actions.append(edit, del);
-        setTimeout(() => actions.replaceChildren(like, reply), left);
-      }
+      // embed/edit.js adds them while the token is valid
+      if (own) Ranklet.edit?.(t, c, key, li, body, actions, gone);
 
       main.append(h('div', { class: 'ranklet-meta' },
         h(url ? 'a' : 'span', { class: 'ranklet-author', href: url, rel: url && 'nofollow ugc noopener noreferrer' }, c.author),
@@ -292,7 +273,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
       !edit && h('input', { class: 'ranklet-hp', name: 'homepage', tabindex: -1, autocomplete: 'off', 'aria-hidden': 'true' }),
       !edit && widget.features?.notify && h('label', {}, h('input', { type: 'checkbox', name: 'notify' }), ' ', S.notify),
       h('p', {},
-        h('button', { class: 'ranklet-submit' }, edit ? S.save : S.submit), ' ',
+        h('button', { class: 'ranklet-submit' }, S.submit), ' ',
         close && button('cancel', S.cancel, close), note),
       h('p', { class: 'ranklet-error', role: 'alert', id: fid + 'e' }));
       f.close = close;
@@ -302,8 +283,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
     // With the site's proof of work on, embed/pow.js solves a challenge in the background
     // while the reader types; each post spends one, so the next is started at once.
     let proof;
-    const prove = () => (proof = widget.site.challenge && new Promise((ok) => document.head.append(h('script', { src: base.replace(/api.*/, 'embed/pow.js'), onload: ok, onerror: ok })))
-      .then(() => RankletPow(base)).catch(log));
+    const prove = () => (proof = widget.site.challenge && load('pow').then(() => RankletPow(base)).catch(log));
     prove();
 
     async function submit(f, parent, edit) {
@@ -314,8 +294,9 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
       f.busy = true;
       f.lastChild.textContent = '';
       for (const el of fields) el.removeAttribute('aria-invalid');
+      // An edit (embed/edit.js) saves and redraws the comment itself
       const r = await (edit
-        ? send(f, '/comments/' + edit.id, 'PATCH', { body: text }, edit.own.t)
+        ? edit(f, text)
         : send(f, '/comments', 'POST', {
           article, article_title: document.title, article_url: location.href.split('#')[0],
           parent_id: parent, author: value('author'), email: value('email'), website: value('website'),
@@ -324,14 +305,6 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
       edit || prove();
       f.busy = false;
       if (!r) return;
-      if (edit) {
-        edit.own.b = text;
-        remember('tokens', tokens);
-        const fresh = comment({ ...r.data.comment, replies: [] });
-        fresh.lastChild.replaceWith(edit.li.lastChild);
-        edit.li.replaceWith(fresh);
-        return fresh.querySelector('.ranklet-edit')?.focus();
-      }
       remember('author', fields.author.value.trim());
       fields.body.value = '';
       fields.body.dispatchEvent(new Event('input'));
@@ -340,11 +313,11 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
       const c = r.data.comment;
       tokens[site + '/' + c.id] = { t: r.data.edit_token, u: r.data.editable_until, b: text };
       remember('tokens', tokens);
-      total++;
+      await editor();
       // c.parent_id: a reply at level 5 lands beside its parent
       const host = [...list.querySelectorAll('.ranklet-comment')].find((el) => el.dataset.id == c.parent_id);
       (host ? host.lastChild : list).append(comment(c));
-      sync();
+      sync(1);
       say(S.posted);
     }
 
@@ -365,6 +338,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
       bad[0]?.focus();
     }
 
+    const t = { S, lang, button, form, send, comment, sync, say, focus, title, tokens, remember };
     page(widget.comments);
     return h('section', { class: 'ranklet-thread' },
       h('div', { class: 'ranklet-head' }, title, h('label', {}, S.sort, ' ', h('select', {
@@ -407,7 +381,9 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
     const rec = document.querySelector('[data-ranklet-recent]');
     const counts = countEls[0] && api('/counts?' + new URLSearchParams(
       countEls.slice(0, 100).map((el) => ['article', el.dataset.rankletCount])));
+    const edits = Object.keys(tokens).some((k) => k.startsWith(site + '/')) && editor();
     const r = (els[0] || rec) && await api('/widget?' + query({ article, lang, recent: rec && (rec.dataset.limit || 10) }));
+    await edits;
     if (run !== generation) return;
     lang ||= langOf(r?.data.site?.lang) || 'en';
     const S = STRINGS[lang];
@@ -427,7 +403,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
     }
     if (rec) {
       Ranklet.x = { h, avatar, shade, CSS, lang, r };
-      document.head.append(h('script', { src: base.replace(/api.*/, 'embed/recent.js') }));
+      load('recent');
     }
     const found = await counts;
     if (found?.ok && run === generation) paint(found.data.counts, S);

@@ -29,8 +29,9 @@ PACKAGE = Path(__file__).parent.parent
 CANDIDATES = (PACKAGE / "_embed" / "embed.js", PACKAGE.parent / "embed" / "embed.js")
 # Scripts embed.js loads only when a page needs them, served the same way at /embed/NAME.js:
 # pow.js solves the proof-of-work challenge for sites that have it on (issue 19), recent.js
-# draws the recent-comments box on pages that have one (issue 22).
-LAZY = frozenset({"pow", "recent"})
+# draws the recent-comments box on pages that have one (issue 22), edit.js the edit and delete
+# buttons for a reader who holds an edit token.
+LAZY = frozenset({"pow", "recent", "edit"})
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@
     }
   };
 
-  const CSS = `:host{all:initial;display:block;font:inherit;color:inherit}:host([hidden]){display:none}
-.r{all:initial;display:block;font:inherit;font-family:var(--ranklet-font);color:inherit;overflow-wrap:anywhere;--bg:#fff;--mute:color-mix(in srgb,currentColor 72%,transparent);--soft:color-mix(in srgb,currentColor 12%,transparent);--a:var(--ranklet-accent,#0a58ca);--err:#b42318}
+  const CSS = `:host,.r{all:initial;display:block;font:inherit;color:inherit}:host([hidden]){display:none}
+.r{font-family:var(--ranklet-font);overflow-wrap:anywhere;--bg:#fff;--mute:color-mix(in srgb,currentColor 72%,transparent);--soft:color-mix(in srgb,currentColor 12%,transparent);--a:var(--ranklet-accent,#0a58ca);--err:#b42318}
 .dark{--bg:#16181d;--a:var(--ranklet-accent,#7cb4ff);--err:#ff9b93;color-scheme:dark}
 a{color:var(--a)}:focus-visible{outline:2px solid var(--a)}
 h2{font-size:1.2em;margin:0}
@@ -54,7 +54,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
 .ranklet-list,.ranklet-replies{list-style:none;margin:0;padding:0}.ranklet-replies{margin-left:8px;padding-left:10px;border-left:2px solid var(--soft)}
 .ranklet-c{display:flex;gap:10px;padding:8px 0}.ranklet-main{flex:1;min-width:0}svg{flex:none;background:var(--soft)}
 .ranklet-author{font-weight:600}pre{overflow:auto}
-.ranklet-actions button{border:0;background:none;color:var(--mute);font-size:.85em}
+.ranklet-actions button{border:0;color:var(--mute);font-size:.85em}
 .ranklet-actions [aria-pressed=true]{color:var(--a)}`;
 
   const log = (...args) => console.warn('[ranklet]', ...args);
@@ -108,7 +108,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
   const api = (path, init) =>
     fetch(base + path, { credentials: 'omit', cache: 'no-cache', ...init })
       .then(async (res) => ({
-        ok: res.ok, status: res.status, retry: res.headers.get('Retry-After'),
+        ok: res.ok, status: res.status,
         data: (await res.json().catch(() => 0)) || {},
       }))
       .catch((e) => (log(e), { data: {} }));

@@ -126,8 +126,32 @@ def test_served_script_is_the_minified_source_with_its_templates_and_strings_int
     assert len(served) < 0.85 * len(source)
     for _, text in template_literals(source):
         assert text in served  # the CSS, the avatar path, the messages: byte for byte
-    for text in ("'最高順位更新！'", "'削除しますか？'", "'[ranklet]'", "'Retry-After'"):
+    for text in (
+        "'最高順位更新！'",
+        "'このコメントは削除されました'",
+        "'[ranklet]'",
+        "'X-Edit-Token'",
+    ):
         assert text in served
+
+
+def test_the_edit_script_is_served_minified_and_only_the_lazy_names_are():
+    """The edit and delete buttons live in embed/edit.js, loaded only by readers with a token."""
+    source = (SOURCE.parent / "edit.js").read_bytes()
+    assert [text for level, text in template_literals(source.decode()) if level] == []
+    expected = embed_assets.minify(source)
+    assert "'削除しますか？'" in expected.decode() and "'削除しますか？'" not in SOURCE.read_text()
+    assert expected.startswith(b"'use strict';(()=>{")
+
+
+def test_the_lazy_scripts_are_served_and_others_are_not(client):
+    for name in ("edit", "pow", "recent"):
+        answer = client.get(f"/embed/{name}.js", headers={"Accept-Encoding": "gzip"})
+        assert answer.status_code == 200 and answer.headers["Content-Encoding"] == "gzip"
+        expected = embed_assets.minify((SOURCE.parent / f"{name}.js").read_bytes())
+        assert gzip.decompress(answer.get_data()) == expected
+    assert client.get("/embed/embed.js").status_code == 404
+    assert client.get("/embed/nope.js").status_code == 404
 
 
 def test_every_representation_is_the_same_minified_script_within_the_budget(client):

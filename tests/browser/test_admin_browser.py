@@ -126,7 +126,8 @@ def test_author_signs_in_approves_and_records_in_chromium(
     expect(page.locator(".chart", has_text="コンサルタント")).to_contain_text("4位（最高順位）")
     chart = page.get_by_role("img", name="コンサルタントの順位の推移（上ほど良い順位）")
     expect(chart).to_be_visible()
-    assert chart.evaluate("img => img.complete && img.naturalWidth > 0")
+    # decode() waits for the chart to arrive (and fails on a broken image); complete alone races
+    assert chart.evaluate("img => img.decode().then(() => img.naturalWidth > 0)")
     assert_accessible(page)
     page.get_by_role("link", name="サイト設定").click()
     expect(page.get_by_label("サイト名")).to_have_value("山田コンサルティング ブログ")

@@ -88,9 +88,9 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
     h('button', { type: 'button', class: 'ranklet-' + name, onclick, ...props }, label);
 
   // A script of embed/ that only some pages or moments need (pow.js, recent.js, edit.js)
-  const load = (name) => new Promise((ok) => document.head.append(h('script', { src: base.replace(/api.*/, 'embed/') + name + '.js', onload: ok, onerror: ok })));
+  const lazy = (name) => new Promise((ok) => document.head.append(h('script', { src: base.replace(/api.*/, 'embed/') + name + '.js', onload: ok, onerror: ok })));
   // The edit and delete buttons, once: only for a reader who holds an edit token
-  const editor = () => (editor.p ||= load('edit'));
+  const editor = () => (editor.p ||= lazy('edit'));
   const httpUrl = (url) => (/^https?:\/\//i.test(url) ? url : null);
   // The article key as the server spells it (API.md §4: 経営, not %E7%B5%8C...)
   const canon = (k) => {
@@ -283,7 +283,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
     // With the site's proof of work on, embed/pow.js solves a challenge in the background
     // while the reader types; each post spends one, so the next is started at once.
     let proof;
-    const prove = () => (proof = widget.site.challenge && load('pow').then(() => RankletPow(base)).catch(log));
+    const prove = () => (proof = widget.site.challenge && lazy('pow').then(() => RankletPow(base)).catch(log));
     prove();
 
     async function submit(f, parent, edit) {
@@ -403,7 +403,7 @@ input,select,textarea,button{font:inherit;color:inherit;background:none;border:1
     }
     if (rec) {
       Ranklet.x = { h, avatar, shade, CSS, lang, r };
-      load('recent');
+      lazy('recent');
     }
     const found = await counts;
     if (found?.ok && run === generation) paint(found.data.counts, S);

@@ -170,7 +170,7 @@ XXE = """<?xml version="1.0"?>
         ("<rss><channel/></rss>", ["not a Blogger export", "<rss>"]),
         ("<feed xmlns='http://www.w3.org/2005/Atom'></feed>", ["no posts, pages or comments"]),
         ("", ["not a complete"]),
-        ("\xff\xfe garbage", ["not a complete"]),
+        ("\xff\xfe garbage", ["not an XML file"]),
     ],
 )
 def test_broken_files_are_refused(

@@ -216,7 +216,7 @@ def test_the_search_finds_the_known_sources(texts):
 
     assert found_in("The body is not valid JSON: NaN and Infinity are not JSON numbers.", "cat")
     assert found_in("Too many comments in a short time; try again in 5 s.", "http/rate_limits.py")
-    assert found_in("The request body did not arrive within 5 seconds.", "server.py")
+    assert found_in("The request body did not arrive within 5 seconds.", "server_reading.py")
     assert found_in("Unknown category.", "rankings/views.py")
     assert found_in("Length must be between 1 and 100.", "CountsQuery")  # a validator
     assert found_in("Not a valid datetime.", "RecordPositions")  # a field's own message

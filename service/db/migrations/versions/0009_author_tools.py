@@ -26,9 +26,9 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table("sites") as batch:
-        batch.drop_column("comments_version")
-        batch.drop_column("chat_encrypted")
-    with op.batch_alter_table("comments") as batch:
-        batch.drop_index("ix_comments_pinned")
-        batch.drop_column("pinned_at")
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+), no batch copy: dropping the copied
+    # ``sites`` table would cascade to every thread and comment through the foreign keys.
+    op.drop_index("ix_comments_pinned", table_name="comments")
+    op.drop_column("comments", "pinned_at")
+    op.drop_column("sites", "comments_version")
+    op.drop_column("sites", "chat_encrypted")

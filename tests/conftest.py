@@ -89,6 +89,18 @@ def app(app_config: dict[str, Any], new_app: Callable[..., Any]) -> Any:
 
 
 @pytest.fixture
+def migrated_app(app_config: dict[str, Any], new_app: Callable[..., Any]) -> Any:
+    """An app whose database is built by the migrations (as ``ranklet serve`` builds it),
+    for modules whose tables must match what an upgrade makes."""
+    from service.cli.context import upgrade
+
+    application = new_app(app_config)
+    with application.app_context():
+        upgrade()
+    return application
+
+
+@pytest.fixture
 def cli_app(app_config: dict[str, Any], new_app: Callable[..., Any]) -> Any:
     """An empty database: the data commands apply the migrations themselves."""
     return new_app(app_config)

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -88,18 +87,8 @@ def app_config(app_config: dict[str, Any], fake: FakeApi) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(app_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
-    from service import create_app
-    from service.cli.context import upgrade
-
-    application = create_app(app_config)
-    with application.app_context():
-        upgrade()
-    yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+def app(migrated_app: Any) -> Any:
+    return migrated_app
 
 
 def ranklet(app: Any, *args: str) -> Any:

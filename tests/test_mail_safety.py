@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default as default_policy
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,19 +55,8 @@ def app_config(app_config: dict[str, Any], mailbox: tuple[Mailbox, int]) -> dict
 
 
 @pytest.fixture
-def app(app_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
-    from service import create_app
-    from service.cli.context import upgrade
-    from service.core.extensions import db
-
-    application = create_app(app_config)
-    with application.app_context():
-        upgrade()
-    yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+def app(migrated_app: Any) -> Any:
+    return migrated_app
 
 
 def post(client: Any, status: int = 201, **fields: Any) -> Any:

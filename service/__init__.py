@@ -6,13 +6,14 @@ errors -> cli. Nothing is built at import time; gunicorn runs ``service:create_a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, redirect, request
+from flask import Flask, Response, g, redirect, request
 from werkzeug.routing import RequestRedirect
 
 from service.core.config import DEFAULTS
@@ -205,11 +206,20 @@ def _request_hooks(app: Flask) -> None:
     from service.core.request_input import json_refusal
     from service.db.types import write_intent
 
+    @app.teardown_request
+    def _end_intent(_error: BaseException | None) -> None:
+        # A request's intent ends with it: a thread (or a test client's caller) that goes on
+        # to a command or another app must not begin its reads as writers.
+        token = g.pop("write_intent_token", None)
+        if token is not None:
+            with contextlib.suppress(ValueError):  # set in another context: nothing to undo
+                write_intent.reset(token)
+
     @app.before_request
     def _before() -> Response | None:
         if isinstance(request.routing_exception, RequestRedirect):
             return _relative_redirect(request.routing_exception)
-        write_intent.set(request.method in WRITE_METHODS)
+        g.write_intent_token = write_intent.set(request.method in WRITE_METHODS)
         if (
             request.method in WRITE_METHODS
             and request.path.startswith("/api/")

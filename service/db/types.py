@@ -98,7 +98,8 @@ class WriteGate:
             self._pid = os.getpid()
         return self._fd
 
-    def acquire(self) -> None:
+    def acquire(self) -> float:
+        """Take the gate within the timeout; the seconds of it left, for SQLite's own wait."""
         deadline = time.monotonic() + self.timeout
         if not self._lock.acquire(timeout=self.timeout):
             raise _locked()
@@ -117,6 +118,7 @@ class WriteGate:
         except BaseException:
             self._lock.release()
             raise
+        return deadline - time.monotonic()
 
     def release(self) -> None:
         if self._fd is not None and self._pid == os.getpid():
@@ -181,10 +183,18 @@ def configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
             return
         info = conn.connection._connection_record.info
-        if not info.get(GATE):
-            gate.acquire()
-            info[GATE] = True
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if info.get(GATE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        left = gate.acquire()
+        info[GATE] = True
+        # One wait in all: what the gate took comes off SQLite's busy timeout, so a writer
+        # behind another process's lock gives up (503) within the timeout, not twice it.
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {max(1, int(left * 1000))}")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def _release(record: Any) -> None:
         if record is not None and record.info.pop(GATE, False):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import run_cli
+from support import assert_import_memory_flat, run_cli
 from test_mt_import import on_a_terminal
 from test_transfer import make_site, ok, refused, rows
 from test_wordpress_import import thread_comments
@@ -206,10 +206,7 @@ def test_through_the_console_script(tmp_path: Path, database_url: str) -> None:
 def test_memory_stays_flat(cli_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """tracemalloc's peak over both passes and the writer: 10,000 comments may not take
     more than 1,000 do by more than a few hundred KiB."""
-    import tracemalloc
 
-    from service.core.extensions import db
-    from service.sites.settings import SiteSettings, create_site
     from service.transfer import pipeline
     from service.transfer import rows as transfer_rows
     from service.transfer.blogger import read_blogger
@@ -226,23 +223,4 @@ def test_memory_stays_flat(cli_app: Any, tmp_path: Path, monkeypatch: pytest.Mon
         path.write_text(takeout("".join(entries)), encoding="utf-8")
         return path
 
-    def peak(count: int, slug: str) -> int:
-        path = feed(count)
-        with cli_app.app_context():
-            from service.cli.context import ensure_schema
-
-            ensure_schema()
-            site, _token = create_site(slug, SiteSettings(origins=["https://blog.example.com"]))
-            tracemalloc.start()
-            try:
-                summary = pipeline.apply_import(site, read_blogger(str(path)))
-                _now, highest = tracemalloc.get_traced_memory()
-            finally:
-                tracemalloc.stop()
-            assert summary.comments == count
-            db.session.remove()
-        return highest
-
-    peak(1000, "warm")
-    small, large = peak(1000, "small"), peak(10_000, "large")
-    assert large - small < 400 * 1024, (small, large)
+    assert_import_memory_flat(cli_app, feed, read_blogger)

@@ -13,13 +13,13 @@ import os
 import pty
 import subprocess
 import sys
-import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import aliased
+from support import assert_import_memory_flat
 from test_transfer import (
     DISQUS_HEAD,
     disqus_post,
@@ -372,9 +372,6 @@ def test_progress_bar_on_a_terminal(tmp_path: Path, database_url: str) -> None:
 def test_memory_stays_flat(cli_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """tracemalloc's peak over reader and writer: 10,000 comments may not take more than
     1,000 do by more than a few hundred KiB (any per-comment state would be ~1 MiB)."""
-    from service.core.extensions import db
-    from service.sites.settings import SiteSettings, create_site
-    from service.transfer.pipeline import apply_import
     from service.transfer.wordpress import read_wordpress
 
     monkeypatch.setattr(transfer_pipeline, "BATCH_ROWS", 100)
@@ -401,23 +398,4 @@ def test_memory_stays_flat(cli_app: Any, tmp_path: Path, monkeypatch: pytest.Mon
         path.write_text(wxr(items), encoding="utf-8")
         return path
 
-    def peak(count: int, slug: str) -> int:
-        path = wxr_file(count)
-        with cli_app.app_context():
-            from service.cli.context import ensure_schema
-
-            ensure_schema()
-            site, _token = create_site(slug, SiteSettings(origins=["https://blog.example.com"]))
-            tracemalloc.start()
-            try:
-                summary = apply_import(site, read_wordpress(str(path)))
-                _now, highest = tracemalloc.get_traced_memory()
-            finally:
-                tracemalloc.stop()
-            assert summary.comments == count
-            db.session.remove()
-        return highest
-
-    peak(1000, "warm")  # caches (compiled statements, regexes) fill on the first import
-    small, large = peak(1000, "small"), peak(10_000, "large")
-    assert large - small < 400 * 1024, (small, large)
+    assert_import_memory_flat(cli_app, wxr_file, read_wordpress)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import run_cli
+from support import assert_import_memory_flat, run_cli
 from test_transfer import make_site, ok, refused, rows
 from test_wordpress_import import thread_comments
 
@@ -351,10 +351,7 @@ def test_through_the_console_script_with_progress_on_a_terminal(
 def test_memory_stays_flat(cli_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """tracemalloc's peak over reader and writer: 10,000 comments may not take more than
     1,000 do by more than a few hundred KiB (any per-comment state would be ~1 MiB)."""
-    import tracemalloc
 
-    from service.core.extensions import db
-    from service.sites.settings import SiteSettings, create_site
     from service.transfer import pipeline
     from service.transfer import rows as transfer_rows
     from service.transfer.movabletype import read_movabletype
@@ -375,27 +372,9 @@ def test_memory_stays_flat(cli_app: Any, tmp_path: Path, monkeypatch: pytest.Mon
                 out.write(entry(comments, f"post {post}", f"b{post}"))
         return path
 
-    def peak(count: int, slug: str) -> int:
-        path = export(count)
-        with cli_app.app_context():
-            from service.cli.context import ensure_schema
-
-            ensure_schema()
-            site, _token = create_site(slug, SiteSettings(origins=["https://blog.example.com"]))
-            tracemalloc.start()
-            try:
-                source = read_movabletype(str(path), permalink="/{basename}/")
-                summary = pipeline.apply_import(site, source)
-                _now, highest = tracemalloc.get_traced_memory()
-            finally:
-                tracemalloc.stop()
-            assert summary.comments == count
-            db.session.remove()
-        return highest
-
-    peak(1000, "warm")  # caches (compiled statements, regexes) fill on the first import
-    small, large = peak(1000, "small"), peak(10_000, "large")
-    assert large - small < 400 * 1024, (small, large)
+    assert_import_memory_flat(
+        cli_app, export, lambda path: read_movabletype(path, permalink="/{basename}/")
+    )
 
 
 def test_twelve_hour_clock_edges_and_missing_seconds(

@@ -13,7 +13,7 @@ more fresh site (default settings), once in file order and once shuffled with a 
 the first half of that sequence trains, the second half is measured.
 
     python bench/bench_spam.py                       # the YouTube Spam Collection in bench/data
-    python bench/bench_spam.py --seed 7              # another shuffle for the one-site replay
+    python bench/bench_spam.py --seed 7 --seed 8     # other shuffles for the one-site replay
     python bench/bench_spam.py --no-combined         # per corpus only
     python bench/bench_spam.py --corpus bench/data/sms/sms_spam_collection_first2000.csv \
         --no-combined                                # the held-out SMS Spam Collection
@@ -21,6 +21,7 @@ the first half of that sequence trains, the second half is measured.
                                                      # text, comment) and a label column
                                                      # (CLASS, label, spam: 1/spam = spam)
     python bench/bench_spam.py --method bayes        # the naive Bayes alternative, for comparison
+    python bench/bench_spam.py --threshold 0.95      # a fixed threshold instead of auto
 
 The corpora and their licences are described in ``bench/data/README.md``.
 """
@@ -185,7 +186,7 @@ def _row(name: str, result: dict[str, float]) -> str:
     )
 
 
-def _new_site(env: dict[str, str], slug: str, threshold: float | None) -> str:
+def _new_site(env: dict[str, str], slug: str, threshold: str | None) -> str:
     made = serving.cli(env, "site", "create", slug, "--origin", ORIGIN, "--json")
     if threshold:
         serving.cli(env, "site", "update", slug, "--spam-threshold", str(threshold))
@@ -199,12 +200,19 @@ def main() -> int:
     parser.epilog = __doc__.split("\n\n", 1)[1]
     parser.add_argument("--corpus", action="append", type=Path, help="a labelled CSV (repeatable)")
     parser.add_argument("--method", choices=("chi2", "bayes"), default="chi2")
-    parser.add_argument("--threshold", type=float, help="the sites' spam threshold (default 0.95)")
+    parser.add_argument(
+        "--threshold", help="the sites' spam threshold: auto (the default) or 0.5 to 1"
+    )
     parser.add_argument("--database-url", help="e.g. postgresql+psycopg://... (default SQLite)")
     parser.add_argument(
         "--no-combined", action="store_true", help="skip the one-site replays of all corpora"
     )
-    parser.add_argument("--seed", type=int, default=19, help="the one-site shuffle's seed")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        action="append",
+        help="the one-site shuffle's seed (repeatable: one shuffled replay each; default 19)",
+    )
     args = parser.parse_args()
     corpora = args.corpus or sorted((DATA / "youtube").glob("*.csv"))
     read = {path: read_corpus(path) for path in corpora}
@@ -237,13 +245,13 @@ def main() -> int:
             )
             if not args.no_combined and len(corpora) > 1:
                 together = [item for path in corpora for item in read[path]]
-                shuffled = together[:]
-                random.Random(args.seed).shuffle(shuffled)
-                for name, items in (
-                    ("one site, all in file order", together),
-                    (f"one site, all shuffled (seed {args.seed})", shuffled),
-                ):
-                    slug = "together-" + ("order" if items is together else "shuffled")
+                replays = [("one site, all in file order", "together-order", together)]
+                for seed in args.seed or [19]:
+                    shuffled = together[:]
+                    random.Random(seed).shuffle(shuffled)
+                    name = f"one site, all shuffled (seed {seed})"
+                    replays.append((name, f"together-shuffled-{seed}", shuffled))
+                for name, slug, items in replays:
                     token = _new_site(env, slug, args.threshold)
                     print(_row(name, replay(server.port, slug, token, items)), flush=True)
         print(scoring_time(env, read[corpora[-1]]))

@@ -22,6 +22,7 @@ from service.sites.settings import (
     rotate_token,
     update_site,
 )
+from service.spam import model as spam_model
 from service.spam.blocks import site_blocks, unblock
 from service.spam.challenge import CHALLENGE_MODES
 
@@ -77,6 +78,12 @@ def _invalid_fields(settings: SiteSettings) -> list[str]:
     return invalid
 
 
+def _threshold_now(site: Site) -> dict[str, Any]:
+    """The threshold in force, and whether it was learned (for the hint under the field)."""
+    in_force, learned = spam_model.site_threshold(site)
+    return {"value": f"{in_force:.4f}", "learned": site.spam_threshold_auto and learned is not None}
+
+
 def _settings_values(site: Site) -> dict[str, Any]:
     return {
         "name": site.name,
@@ -88,7 +95,7 @@ def _settings_values(site: Site) -> dict[str, Any]:
         "notify_pending": site.notify_pending,
         "banned_words": "\n".join(site.banned_words or []),
         "spam_patterns": "\n".join(site.spam_patterns or []),
-        "spam_threshold": f"{site.spam_threshold:g}",
+        "spam_threshold": "auto" if site.spam_threshold_auto else f"{site.spam_threshold:g}",
         "challenge": site.challenge,
         "rank_events": site.rank_events,
         "best_flag_days": site.best_flag_days,
@@ -108,6 +115,7 @@ def _settings_page(code: int = 200, **context: Any) -> Response:
         default_timezone=DEFAULT_TIMEZONES.get(g.site.lang, "UTC"),
         challenge_modes=CHALLENGE_MODES,
         blocks=site_blocks(g.site),
+        threshold_now=_threshold_now(g.site),
         **context,
     )
 

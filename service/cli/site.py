@@ -13,6 +13,26 @@ from marshmallow import ValidationError
 from service.cli.context import ensure_schema, fail, site_or_fail
 
 
+class _SpamThreshold(click.ParamType):
+    """``auto`` or a number from 0.5 to 1."""
+
+    name = "auto|0.5..1"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not 0.5 <= number <= 1.0:
+            self.fail(f"{value!r} is neither auto nor a number from 0.5 to 1", param, ctx)
+        return number
+
+
+SPAM_THRESHOLD = _SpamThreshold()
+
+
 @click.group()
 def site() -> None:
     """Create, list and change sites (blogs)."""
@@ -154,8 +174,10 @@ def site_list(as_json: bool) -> None:
 )
 @click.option(
     "--spam-threshold",
-    type=click.FloatRange(0.5, 1.0),
-    help="The learning filter holds comments scored above this (0.5 to 1; default 0.95).",
+    type=SPAM_THRESHOLD,
+    help="The learning filter holds comments scored above this: auto (the default: learned "
+    "from the site's own comments, so that about 1 in 80 legitimate ones would be held; "
+    "0.95 until 50 are known) or a fixed number from 0.5 to 1.",
 )
 @click.option(
     "--challenge",
@@ -210,7 +232,7 @@ def site_update(
     notify_pending: bool | None,
     banned_words: tuple[str, ...],
     spam_patterns: tuple[str, ...],
-    spam_threshold: float | None,
+    spam_threshold: float | str | None,
     challenge: str | None,
     rank_events: str | None,
     best_flag_days: int | None,

@@ -3,7 +3,8 @@
 A filled honeypot is stored as spam but answered like a normal comment, so bots learn
 nothing; the status the client is told then follows the site's moderation mode. The
 author's rules (blocked commenters, words, patterns: ``service.spam.rules``) and the learning
-filter over the site's threshold (``service.spam.model``) store a comment as spam and answer
+filter over the site's threshold in force (``service.spam.model``: learned from the site's own
+ham in ``auto`` mode, the default, else fixed) store a comment as spam and answer
 "pending", as for any held comment. Too many links hold a comment for moderation, at posting
 and at every edit. (The rate limit, which comes before any of this, is in ``rate_limits``.)
 """
@@ -56,13 +57,15 @@ def new_status(
     if as_author:
         return Decision("approved", "approved", None, [])
     features = comment_features(body_html, author, website, has_email)
-    score, ready = model.score(site.id, features)
+    verdict = model.score(site.id, features)
+    score = verdict.score
+    threshold = model.threshold_in_force(site, verdict.learned_threshold)
     if honeypot:
         return Decision("spam", "pending" if site.moderation == "all" else "approved", score, [])
     rule = rules.rule_match(
         site, body_html, author, website, client_lookup=client_lookup, email_lookup=email_lookup
     )
-    if rule or (ready and score is not None and score > site.spam_threshold):
+    if rule or (verdict.ready and score is not None and score > threshold):
         return Decision("spam", "pending", score, [])
     if site.moderation == "all" or markup.count_html_links(body_html) > MAX_LINKS:
         return Decision("pending", "pending", score, [])

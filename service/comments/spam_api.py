@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 from flask_smorest import abort
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from service.comments.threads import get_comment_or_404
 from service.core.extensions import db
@@ -17,8 +17,14 @@ from service.core.schema_fields import StrictSchema, UtcDateTime, plain_line
 from service.core.text_rules import BANNED_WORD_MAX, LINE_PATTERN
 from service.db.models import SpamBlock
 from service.http.auth import require_admin
-from service.sites.settings import SiteError, SiteSettings, get_site_or_404, update_site
-from service.spam import blocks, challenge, model
+from service.sites.settings import (
+    AUTO_THRESHOLD,
+    SiteError,
+    SiteSettings,
+    get_site_or_404,
+    update_site,
+)
+from service.spam import blocks, challenge, model, scoring
 
 blp = ApiBlueprint("spam", __name__, url_prefix="/api/v1/sites", description="Spam guards")
 
@@ -39,10 +45,49 @@ class Learned(Schema):
     )
 
 
+_THRESHOLD_DOC = {
+    "oneOf": [
+        {"type": "string", "enum": [AUTO_THRESHOLD]},
+        {"type": "number", "minimum": 0.5, "maximum": 1.0},
+    ],
+    "description": '"auto" (learned from the site\'s own legitimate comments) or a fixed '
+    "score from 0.5 to 1 above which the learning filter holds a comment as spam.",
+}
+
+
+class ThresholdField(fields.Field):
+    """``"auto"`` or a number from 0.5 to 1 (booleans and numeric strings refused)."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return value
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if value == AUTO_THRESHOLD:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationError('Must be "auto" or a number from 0.5 to 1.')
+        if not 0.5 <= value <= 1.0:
+            raise ValidationError("Must be from 0.5 to 1.")
+        return float(value)
+
+
 class SpamRules(Schema):
     words = fields.List(fields.String(), required=True)
     patterns = fields.List(fields.String(), required=True)
-    threshold = fields.Float(required=True)
+    threshold = ThresholdField(required=True, metadata=_THRESHOLD_DOC)
+    threshold_in_force = fields.Float(
+        required=True,
+        metadata={
+            "description": "The score above which a comment is held now: the learned one in "
+            "auto mode once 50 legitimate comments were scored, else the fixed one (0.95 by "
+            "default)."
+        },
+    )
+    learned_threshold = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={"description": "What auto mode has learned (null until it has)."},
+    )
     challenge = fields.String(required=True)
     learned = fields.Nested(Learned, required=True)
 
@@ -66,7 +111,7 @@ class SpamRulesInput(StrictSchema):
         validate=validate.Length(max=100),
         metadata={"description": "Regular expressions; each must compile and run fast."},
     )
-    threshold = fields.Float(validate=validate.Range(0.5, 1.0))
+    threshold = ThresholdField(metadata=_THRESHOLD_DOC)
     challenge = fields.String(validate=validate.OneOf(challenge.CHALLENGE_MODES))
 
 
@@ -83,10 +128,13 @@ class Blocks(Schema):
 
 def _rules(site: Any) -> dict[str, Any]:
     counts = model.load_counts(site.id, [])
+    learned = scoring.learned_threshold(counts.ham_scores)
     return {
         "words": list(site.banned_words or []),
         "patterns": list(site.spam_patterns or []),
-        "threshold": site.spam_threshold,
+        "threshold": AUTO_THRESHOLD if site.spam_threshold_auto else site.spam_threshold,
+        "threshold_in_force": model.threshold_in_force(site, learned),
+        "learned_threshold": None if learned is None else round(learned, 6),
         "challenge": site.challenge,
         "learned": {"ham": counts.ham_docs, "spam": counts.spam_docs, "ready": counts.ready},
     }

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.core.extensions import db
@@ -53,6 +54,11 @@ class Site(db.Model):  # type: ignore[name-defined,misc]
     # filter's threshold (a score above it is held as spam), and the proof of work (pow|off).
     spam_patterns: Mapped[list[str] | None] = mapped_column(JSON, default=list)
     spam_threshold: Mapped[float] = mapped_column(Float, default=0.95, server_default="0.95")
+    # ``auto`` (True, the default): the threshold is learned from the site's own ham
+    # (``service.spam.scoring.learned_threshold``), ``spam_threshold`` applying until then.
+    spam_threshold_auto: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=sa_true()
+    )
     challenge: Mapped[str] = mapped_column(String(8), default="off", server_default="off")
     # Chat channels (LINE, Slack, Discord, Telegram): one JSON object of tokens and webhook
     # URLs, encrypted with the data key like the webhook secret; shown to nobody again.

@@ -245,14 +245,26 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "spam_threshold": {"ja": "学習フィルタのしきい値", "en": "Learning filter threshold"},
     "spam_threshold_hint": {
-        "ja": "0.5〜1。スコアがこれを超えたコメントはスパムとして保留します。フィルタは承認・"
-        "スパム判定から学習し、それぞれ20件以上になるまでは保留しません。",
-        "en": "0.5 to 1. Comments scored above it are held as spam. The filter learns from "
-        "what you publish and mark as spam, and holds nothing until it has seen 20 of each.",
+        "ja": "auto（既定）または 0.5〜1。スコアがこれを超えたコメントはスパムとして保留します。"
+        "auto では、このサイトで公開されたコメントの約80件に1件しか超えない値を学習します"
+        "（学習できるまでは 0.95）。フィルタは公開・承認・スパム判定から学習し、それぞれ20件"
+        "以上になるまでは保留しません。",
+        "en": "auto (the default) or 0.5 to 1. Comments scored above it are held as spam. "
+        "With auto, the threshold is learned from this site's published comments so that about "
+        "1 in 80 of them would score above it (0.95 until then). The filter learns from what "
+        "you publish, approve and mark as spam, and holds nothing until it has seen 20 of each.",
+    },
+    "spam_threshold_now_learned": {
+        "ja": "現在のしきい値: {value}（学習済み）",
+        "en": "In force now: {value} (learned)",
+    },
+    "spam_threshold_now_fixed": {
+        "ja": "現在のしきい値: {value}",
+        "en": "In force now: {value}",
     },
     "invalid_spam_threshold": {
-        "ja": "0.5 から 1 までの数を入れてください。",
-        "en": "Enter a number from 0.5 to 1.",
+        "ja": "auto か、0.5 から 1 までの数を入れてください。",
+        "en": "Enter auto or a number from 0.5 to 1.",
     },
     "challenge": {"ja": "自動投稿の防止（プルーフ・オブ・ワーク）", "en": "Proof of work"},
     "challenge_off": {"ja": "使わない", "en": "Off"},

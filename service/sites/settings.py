@@ -66,6 +66,19 @@ class SiteSettings:
 
 
 BEST_FLAG_DAYS_MAX = 365
+AUTO_THRESHOLD = "auto"  # the learning filter's threshold learned from the site's own ham
+
+
+def _fixed_threshold(value: float | str) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            value = -1.0
+    if not 0.5 <= value <= 1.0 or value != value:
+        raise SiteError('the spam threshold must be "auto" or a number from 0.5 to 1')
+    return float(value)
+
 
 _SITE_BY_SLUG = select(Site).where(Site.slug == bindparam("slug"))
 
@@ -200,14 +213,11 @@ def _apply_spam(site: Site, settings: SiteSettings) -> None:
             raise SiteError(f"spam_patterns: {error}") from None
     if settings.spam_threshold is not None:
         threshold = settings.spam_threshold
-        if isinstance(threshold, str):
-            try:
-                threshold = float(threshold.strip())
-            except ValueError:
-                threshold = -1.0
-        if not 0.5 <= threshold <= 1.0 or threshold != threshold:
-            raise SiteError("the spam threshold must be a number from 0.5 to 1")
-        site.spam_threshold = threshold
+        if isinstance(threshold, str) and threshold.strip().lower() == AUTO_THRESHOLD:
+            site.spam_threshold_auto = True
+        else:
+            site.spam_threshold = _fixed_threshold(threshold)
+            site.spam_threshold_auto = False
     if settings.challenge is not None:
         if settings.challenge not in CHALLENGE_MODES:
             raise SiteError(f"challenge must be one of {', '.join(CHALLENGE_MODES)}")

@@ -19,6 +19,9 @@ from service.spam.text import link_hosts, normalize, rendered_text, url_host
 BUCKETS = 1 << 18  # the model's size bound: at most this many rows per site
 DOCS_BUCKET = -1  # the row that counts the comments of each class
 UNITS_BUCKET = -2  # the row that sums the weighted units of each class (service.spam.model)
+# Rows HAM_SCORES_BUCKET + bin (bin from -SCORE_LIMIT to SCORE_LIMIT) count the learned ham
+# comments by the score they got on arrival: the histogram of the learned threshold.
+HAM_SCORES_BUCKET = -10_000
 MAX_FEATURES = 400
 
 _WORD = re.compile(r"[0-9a-z\u00c0-\u024f]+(?:['’][a-z]+)?")

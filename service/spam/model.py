@@ -15,6 +15,9 @@ therefore counts half as much as a decision the author made: a comment approved 
 ``ham``, 2 for ``good`` and ``spam``) so that every update stays an exact atomic addition;
 row ``DOCS_BUCKET`` counts comments (what the API reports, and the 20 of each before the
 filter holds anything), row ``UNITS_BUCKET`` the units the feature rows are divided by.
+Rows from ``HAM_SCORES_BUCKET`` count learned ham comments (``ham`` and ``good``) by the
+score they got on arrival (``Comment.spam_score``), one per comment, moved with the label:
+the histogram the site's learned threshold is read from (``scoring.learned_threshold``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text, update
@@ -30,7 +34,14 @@ from sqlalchemy.orm.attributes import set_committed_value
 from service.core.extensions import db
 from service.db.models import Comment
 from service.spam import scoring
-from service.spam.features import DOCS_BUCKET, UNITS_BUCKET, bucket, buckets, comment_features
+from service.spam.features import (
+    DOCS_BUCKET,
+    HAM_SCORES_BUCKET,
+    UNITS_BUCKET,
+    bucket,
+    buckets,
+    comment_features,
+)
 
 LABELS = ("ham", "good", "spam")
 # Units per comment in the feature rows: (ham, spam) added for a comment of each label.
@@ -41,16 +52,24 @@ METHOD = os.environ.get("RANKLET_SPAM_METHOD", "chi2")
 
 # One fixed statement per database, the buckets passed as one JSON or array parameter: an
 # expanding IN would be compiled again for every count of buckets (most of the cost).
+# The histogram's rows come with every read: a second range of the primary key in the same
+# statement (UNION ALL: an OR of the two would make SQLite scan the site's rows).
 _COUNTS = {
     "sqlite": text(
         "SELECT bucket, ham, spam FROM spam_counts WHERE site_id = :site_id"
         " AND bucket IN (SELECT value FROM json_each(:buckets))"
+        " UNION ALL SELECT bucket, ham, spam FROM spam_counts WHERE site_id = :site_id"
+        " AND bucket BETWEEN :lowest AND :highest"
     ),
     "postgresql": text(
         "SELECT bucket, ham, spam FROM spam_counts WHERE site_id = :site_id"
         " AND bucket = ANY(CAST(:buckets AS integer[]))"
+        " UNION ALL SELECT bucket, ham, spam FROM spam_counts WHERE site_id = :site_id"
+        " AND bucket BETWEEN :lowest AND :highest"
     ),
 }
+_LOWEST = HAM_SCORES_BUCKET - scoring.SCORE_LIMIT
+_HIGHEST = HAM_SCORES_BUCKET + scoring.SCORE_LIMIT
 _BUMP = text(
     "INSERT INTO spam_counts (site_id, bucket, ham, spam) VALUES (:site_id, :bucket, :ham, :spam)"
     " ON CONFLICT (site_id, bucket) DO UPDATE"
@@ -70,31 +89,68 @@ def load_counts(site_id: int, wanted: Sequence[int]) -> scoring.Counts:
     dialect = connection.dialect.name
     keys = [UNITS_BUCKET, DOCS_BUCKET, *wanted]
     parameter: Any = json.dumps(keys) if dialect == "sqlite" else keys
-    rows = connection.execute(_COUNTS[dialect], {"site_id": site_id, "buckets": parameter}).all()
+    values = {"site_id": site_id, "buckets": parameter, "lowest": _LOWEST, "highest": _HIGHEST}
+    rows = connection.execute(_COUNTS[dialect], values).all()
     raw = {row.bucket: (row.ham, row.spam) for row in rows}
     ham_docs, spam_docs = raw.pop(DOCS_BUCKET, (0, 0))
     ham_units, spam_units = raw.pop(UNITS_BUCKET, (0, 0))
+    ham_scores = {
+        b - HAM_SCORES_BUCKET: raw.pop(b)[0] for b in list(raw) if _LOWEST <= b <= _HIGHEST
+    }
     per_bucket = {b: (ham / UNIT, spam / UNIT) for b, (ham, spam) in raw.items()}
-    return scoring.Counts(ham_docs, spam_docs, per_bucket, ham_units / UNIT, spam_units / UNIT)
+    return scoring.Counts(
+        ham_docs, spam_docs, per_bucket, ham_units / UNIT, spam_units / UNIT, ham_scores
+    )
 
 
-def score(site_id: int, features: list[str]) -> tuple[float | None, bool]:
-    """The spam score (None before the filter has seen both classes) and whether the
-    filter has learned enough to hold comments by itself."""
+@dataclass(frozen=True)
+class Verdict:
+    """What the filter says of one comment: its score (None before the filter has seen both
+    classes), whether it has learned enough to hold comments by itself, and the threshold
+    learned from the site's ham (None until it has seen enough)."""
+
+    score: float | None
+    ready: bool
+    learned_threshold: float | None
+
+
+def score(site_id: int, features: list[str]) -> Verdict:
+    """Score one comment against the site's model, in one indexed query."""
     wanted = buckets(features)
     counts = load_counts(site_id, wanted)
+    learned = scoring.learned_threshold(counts.ham_scores)
     if not counts.ham_docs or not counts.spam_docs:
-        return None, False
-    return scoring.METHODS[METHOD](counts, wanted), counts.ready
+        return Verdict(None, False, learned)
+    return Verdict(scoring.METHODS[METHOD](counts, wanted), counts.ready, learned)
 
 
-def _bump(site_id: int, features: list[str], old: str | None, new: str | None) -> None:
-    """Move one comment's counts from label ``old`` to label ``new`` (None: not counted)."""
+def threshold_in_force(site: Any, learned: float | None) -> float:
+    """The threshold a score is compared with: the learned one in ``auto`` mode once known,
+    else the site's fixed threshold."""
+    if site.spam_threshold_auto and learned is not None:
+        return learned
+    return float(site.spam_threshold)
+
+
+def site_threshold(site: Any) -> tuple[float, float | None]:
+    """The threshold in force for the site now, and the learned one (None until known)."""
+    learned = scoring.learned_threshold(load_counts(site.id, []).ham_scores)
+    return threshold_in_force(site, learned), learned
+
+
+def _bump(
+    site_id: int, features: list[str], old: str | None, new: str | None, arrival: float | None
+) -> None:
+    """Move one comment's counts from label ``old`` to label ``new`` (None: not counted);
+    ``arrival`` is the score it got when it was posted (None: not scored)."""
     before, after = UNITS.get(old or "", (0, 0)), UNITS.get(new or "", (0, 0))
     ham, spam = after[0] - before[0], after[1] - before[1]
     docs_ham = int(new in ("ham", "good")) - int(old in ("ham", "good"))
     docs_spam = int(new == "spam") - int(old == "spam")
     rows = [{"site_id": site_id, "bucket": DOCS_BUCKET, "ham": docs_ham, "spam": docs_spam}]
+    if docs_ham and arrival is not None:
+        histogram = HAM_SCORES_BUCKET + scoring.score_bin(arrival)
+        rows.append({"site_id": site_id, "bucket": histogram, "ham": docs_ham, "spam": 0})
     rows += [
         {"site_id": site_id, "bucket": b, "ham": ham, "spam": spam}
         for b in [UNITS_BUCKET, *buckets(features)]
@@ -103,9 +159,10 @@ def _bump(site_id: int, features: list[str], old: str | None, new: str | None) -
     db.session.execute(_BUMP, rows)
 
 
-def learn_new(site_id: int, features: list[str], label: str) -> None:
-    """Count a comment being inserted in this transaction (its row carries the label)."""
-    _bump(site_id, features, None, label)
+def learn_new(site_id: int, features: list[str], label: str, arrival: float | None) -> None:
+    """Count a comment being inserted in this transaction (its row carries the label and
+    its arrival score)."""
+    _bump(site_id, features, None, label, arrival)
 
 
 def learn(comment: Comment, label: str | None) -> None:
@@ -124,7 +181,7 @@ def learn(comment: Comment, label: str | None) -> None:
     set_committed_value(comment, "spam_label", label)
     if moved.rowcount != 1:
         return  # another request moved it first and counted the move
-    _bump(comment.site_id, features_of(comment), old, label)
+    _bump(comment.site_id, features_of(comment), old, label, comment.spam_score)
 
 
 def moderation_label(action: str, status_before: str) -> str | None:

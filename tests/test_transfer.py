@@ -210,6 +210,12 @@ def populate(client: Any, ranklet: Any, site: SiteInfo) -> dict[str, Any]:
         headers=site.auth,
     )
     assert answer.status_code == 200
+    pinned = client.post(  # carried by the export and the import like every other field
+        f"{API}/{site.slug}/comments/{other['comment']['id']}/pin",
+        json={"pinned": True},
+        headers=site.auth,
+    )
+    assert pinned.status_code == 200, pinned.get_json()
     return {
         "alice": alice,
         "bob": bob,
@@ -298,7 +304,10 @@ def test_export_has_everything_but_secrets(ranklet, client, cli_app):
         "likes",
         "created_at",
         "edited_at",
+        "pinned_at",
     }
+    assert alice["pinned_at"] is None
+    assert comments[made["other"]["comment"]["id"]]["pinned_at"].endswith("Z")
     assert alice["email"] == "alice@example.com"  # decrypted
     assert alice["body"] == "Hello *world*\n\nSecond line"  # the Markdown source
     assert alice["body_html"] == markup.render_comment(alice["body"])

@@ -72,6 +72,8 @@ class CommentDoc(_Loose):
     likes = StrictInteger(load_default=0, validate=validate.Range(0, 2**31 - 1))
     created_at = UtcDateTime(required=True)
     edited_at = UtcDateTime(allow_none=True, load_default=None)
+    # When the author pinned it (top-level comments only; absent in older exports).
+    pinned_at = UtcDateTime(allow_none=True, load_default=None)
 
 
 class ThreadDoc(_Loose):

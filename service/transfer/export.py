@@ -35,6 +35,7 @@ def _comment_doc(comment: Comment) -> dict[str, Any]:
         "likes": comment.likes,
         "created_at": comment.created_at,
         "edited_at": comment.edited_at,
+        "pinned_at": comment.pinned_at,
     }
 
 

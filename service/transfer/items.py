@@ -46,6 +46,7 @@ class IncomingComment:
     notify: bool = False
     likes: int = 0
     edited_at: datetime | None = None
+    pinned_at: datetime | None = None  # kept on a top-level comment only
     original_id: int | None = None  # the comment's id in the exporting site (JSON only)
     # The writer's: the row's fields that do not depend on the tree (transfer_rows.prepare).
     prepared: tuple[Any, ...] | None = None

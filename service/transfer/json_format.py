@@ -308,6 +308,7 @@ def _thread_items(thread: dict[str, Any]) -> Iterator[Item]:
             notify=comment["notify"],
             likes=comment["likes"],
             edited_at=comment["edited_at"],
+            pinned_at=comment["pinned_at"],
             original_id=comment["id"],
         )
 

@@ -260,6 +260,9 @@ def comment_row(incoming: IncomingComment, placed: Placed, site_id: int) -> dict
         "source_key": incoming.source_key,
         "created_at": incoming.created_at,
         "edited_at": incoming.edited_at,
+        # A pin belongs to a top-level comment; one whose parent did not come along (a
+        # data-subject export) is top-level here but was not pinned as such.
+        "pinned_at": incoming.pinned_at if incoming.parent_key is None else None,
     }
 
 

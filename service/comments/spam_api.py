@@ -11,6 +11,7 @@ from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate
 
 from service.comments.threads import get_comment_or_404
+from service.core.errors import describe
 from service.core.extensions import db
 from service.core.request_input import ApiBlueprint
 from service.core.schema_fields import StrictSchema, UtcDateTime, plain_line
@@ -65,9 +66,9 @@ class ThresholdField(fields.Field):
         if value == AUTO_THRESHOLD:
             return value
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValidationError('Must be "auto" or a number from 0.5 to 1.')
+            raise ValidationError(describe("threshold_invalid", low=0.5, high=1))
         if not 0.5 <= value <= 1.0:
-            raise ValidationError("Must be from 0.5 to 1.")
+            raise ValidationError(describe("out_of_range", low=0.5, high=1))
         return float(value)
 
 

@@ -255,11 +255,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "you publish, approve and mark as spam, and holds nothing until it has seen 20 of each.",
     },
     "spam_threshold_now_learned": {
-        "ja": "現在のしきい値: {value}（学習済み）",
+        "ja": "現在のしきい値：{value}（学習済み）",
         "en": "In force now: {value} (learned)",
     },
     "spam_threshold_now_fixed": {
-        "ja": "現在のしきい値: {value}",
+        "ja": "現在のしきい値：{value}",
         "en": "In force now: {value}",
     },
     "invalid_spam_threshold": {

@@ -128,6 +128,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Must be from {low} to {high}.",
         "ja": "{low}〜{high}で指定してください。",
     },
+    "threshold_invalid": {
+        "en": 'Must be "auto" or a number from {low} to {high}.',
+        "ja": "「auto」か、{low}〜{high}の数で指定してください。",
+    },
     "cursor_invalid": {"en": "Invalid cursor.", "ja": "ページの位置（cursor）が正しくありません。"},
     "json_invalid": {
         "en": "The body is not valid JSON.",

@@ -35,7 +35,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, bindparam, event, select
+from sqlalchemy import Select, String, and_, any_, bindparam, event, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from werkzeug.http import parse_etags, unquote_etag
 
 from service.core.errors import REQUEST_ID_HEADER, sane_request_id
@@ -100,6 +101,21 @@ def counts_statement(size: int) -> Select[Any]:
     )
 
 
+# The counts check as the middleware runs it on PostgreSQL: the articles as one array
+# parameter, where 50 separate ones cost psycopg as much as the round trip itself.
+COUNTS_BY_ARRAY = (
+    select(Site.id, Thread.article, Thread.approved_count)
+    .outerjoin(
+        Thread,
+        and_(
+            Thread.site_id == Site.id,
+            Thread.article == any_(bindparam("articles", type_=ARRAY(String))),
+        ),
+    )
+    .where(Site.slug == bindparam("slug"))
+)
+
+
 def counts_parameters(slug: str, articles: Sequence[str]) -> dict[str, str]:
     params = {f"a{index}": article for index, article in enumerate(articles)}
     params["slug"] = slug
@@ -117,10 +133,15 @@ def thread_token(row: Row | None, with_comments: bool = False) -> tuple[Any, ...
 
 def counts_token(rows: Iterable[Row]) -> tuple[Row, ...] | None:
     """The rows themselves (site id, article, count), in the order the query gave them, or
-    None when the site does not exist. Compared as they come: the same plan over the same
-    data gives the same order, and a different order only costs a render."""
-    found = tuple(tuple(row) for row in rows)
-    return found or None
+    None when the site does not exist. In one order whatever the query's plan (the site's
+    row without an article first, then by article), so that the view's query and the
+    middleware's, which may differ in form, give equal tokens for equal data."""
+    found = sorted((tuple(row) for row in rows), key=_row_order)
+    return tuple(found) or None
+
+
+def _row_order(row: Row) -> tuple[bool, str]:
+    return (row[1] is not None, row[1] or "")
 
 
 def counts_found(token: tuple[Row, ...]) -> dict[str, int]:
@@ -169,6 +190,7 @@ class _RawQueries:
             self._sqlite_args = engine.dialect.create_connect_args(engine.url)
         self._own_postgres = engine.dialect.name == "postgresql" and engine.driver == "psycopg"
         self._opened: list[Any] = []  # every thread's PostgreSQL connection, closed on dispose
+        self.pg_statements: dict[str, str] = {}  # name -> SQL of what those connections prepare
         self._opened_lock = threading.Lock()
         if self._own_postgres:
             event.listen(engine, "engine_disposed", self._close_all)
@@ -197,6 +219,8 @@ class _RawQueries:
 
     def prepare(self, check: ReadCheck) -> tuple[str, Any]:
         """The check's SQL for this database and its arguments in the driver's style."""
+        if self._own_postgres:
+            return self._prepare_postgres(check)
         if check.kind in VERSION_KINDS:
             name: Any = "thread"
             statement = THREAD_VERSIONS
@@ -214,27 +238,54 @@ class _RawQueries:
         sql, order = compiled
         return sql, ([params[key] for key in order] if order is not None else params)
 
+    def _prepare_postgres(self, check: ReadCheck) -> tuple[str, Any]:
+        """On psycopg: the name of a statement each thread's connection prepared when it
+        opened (:meth:`_postgres`), and its arguments as text, sent as they are."""
+        if check.kind in VERSION_KINDS:
+            article = check.articles[0] if check.articles else ""
+            return PG_THREAD, [article.encode(), check.slug.encode()]
+        return PG_COUNTS, [_pg_text_array(check.articles).encode(), check.slug.encode()]
+
     def _postgres(self) -> Any:
-        """This thread's own psycopg connection: autocommit, statements prepared at once."""
+        """This thread's own psycopg connection (autocommit), with the two checks prepared."""
         connection = getattr(self._local, "postgres", None)
         if connection is None:
             args, options = self.engine.dialect.create_connect_args(self.engine.url)
             connection = self.engine.dialect.loaded_dbapi.connect(
-                *args, **{"connect_timeout": 3, **options}
+                *args, **{"connect_timeout": 3, **options, "client_encoding": "utf-8"}
             )
-            connection.autocommit = True
-            connection.prepare_threshold = 0
+            try:
+                connection.autocommit = True
+                for name, statement in ((PG_THREAD, THREAD_VERSIONS), (PG_COUNTS, COUNTS_BY_ARRAY)):
+                    sql = _numbered(statement.compile(dialect=self.engine.dialect))
+                    self.pg_statements[name] = sql
+                    _pg_result(connection.pgconn.prepare(name.encode(), sql.encode()), False)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    connection.close()
+                raise
             self._local.postgres = connection
             with self._opened_lock:
                 self._opened.append(connection)
         return connection
 
     def _postgres_rows(self, query: tuple[str, Any]) -> list[Row]:
+        """One round trip of a prepared statement through libpq itself: psycopg's cursor
+        (adapting every argument, building its rows) cost more than the query's wait."""
         connection = self._postgres()
+        name, params = query
         try:
-            with connection.cursor() as cursor:
-                cursor.execute(*query)
-                return list(cursor.fetchall())
+            result = _pg_result(connection.pgconn.exec_prepared(name.encode(), params), True)
+            values = result.get_value
+            if name == PG_THREAD:
+                return [
+                    tuple(_pg_int(values(row, col)) for col in range(4))
+                    for row in range(result.ntuples)
+                ]
+            return [
+                (_pg_int(values(row, 0)), _pg_str(values(row, 1)), _pg_int(values(row, 2)))
+                for row in range(result.ntuples)
+            ]
         except Exception:
             self._local.postgres = None
             with contextlib.suppress(Exception):
@@ -256,6 +307,43 @@ class _RawQueries:
         if check.kind in VERSION_KINDS:
             return thread_token(rows[0] if rows else None, check.kind != "thread")
         return counts_token(rows)
+
+
+PG_THREAD = "ranklet_hot_thread"
+PG_COUNTS = "ranklet_hot_counts"
+
+
+def _numbered(compiled: Any) -> str:
+    """A statement compiled for psycopg (``%(name)s``) with libpq's ``$1``, ``$2``... in
+    the order of its parameters' first appearance: ``article``/``articles``, ``slug``."""
+    names = ["article", "articles", "slug"]
+    used = [name for name in names if name in compiled.params]
+    return str(compiled) % {name: f"${used.index(name) + 1}" for name in used}
+
+
+def _pg_text_array(values: Sequence[str]) -> str:
+    """A PostgreSQL array literal of text values: each quoted, with ``\\`` and ``"``
+    escaped (what array input reads back exactly)."""
+    quoted = (value.replace("\\", "\\\\").replace('"', '\\"') for value in values)
+    return "{" + ",".join(f'"{value}"' for value in quoted) + "}"
+
+
+def _pg_result(result: Any, rows: bool) -> Any:
+    from psycopg import pq
+
+    wanted = pq.ExecStatus.TUPLES_OK if rows else pq.ExecStatus.COMMAND_OK
+    if result.status != wanted:
+        message = result.error_message.decode("utf-8", "replace").strip()
+        raise RuntimeError(f"hot-read check failed: {message or result.status}")
+    return result
+
+
+def _pg_int(value: bytes | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _pg_str(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()
 
 
 def _close_connections(opened: list[Any]) -> None:

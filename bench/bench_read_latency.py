@@ -81,7 +81,8 @@ def main() -> int:
     parser.add_argument(
         "--figures",
         default="widget,counts",
-        help="widget, counts, healthz, posts (comma separated; posts: 201s per second)",
+        help="widget (200 comments), widget-20, widget-2000, counts, healthz, posts "
+        "(comma separated; posts: 201s per second)",
     )
     parser.add_argument("--json", type=Path, help="also write the medians to this file")
     parser.add_argument("--seed-ranklet", help=argparse.SUPPRESS)
@@ -126,7 +127,8 @@ def psql(url: str, sql: str) -> None:
 
 def measure(args: argparse.Namespace, work: Path) -> int:
     plan = make_plan()
-    plan["threads"] = [t for t in plan["threads"] if len(t["comments"]) < 1000]
+    if "widget-2000" not in args.figures.split(","):
+        plan["threads"] = [t for t in plan["threads"] if len(t["comments"]) < 1000]
     plan_path = work / "plan.json"
     plan_path.write_text(json.dumps(plan), encoding="utf-8")
     articles, _ = counted_articles(plan)
@@ -155,6 +157,11 @@ def compare(
     all_figures = {
         "healthz": "/healthz",
         "widget": f"/api/v1/sites/{SITE}/widget?{urlencode({'article': THREAD})}",
+        **{
+            f"widget-{size}": f"/api/v1/sites/{SITE}/widget?"
+            + urlencode({"article": f"/bench/thread-{size}"})
+            for size in (20, 2000)
+        },
         "counts": f"/api/v1/sites/{SITE}/counts?{urlencode([('article', a) for a in articles])}",
     }
     all_figures["posts"] = f"/api/v1/sites/{SITE}/comments"

@@ -74,7 +74,7 @@ class ReadCheck:
     kind: str
     slug: str
     articles: tuple[str, ...]
-    token: tuple[Any, ...]
+    token: tuple[Any, ...] | frozenset[Row]
 
 
 # --- the queries, shared by the views (through the session) and the middleware (raw) --------
@@ -148,20 +148,14 @@ def thread_token(row: Row | None, with_comments: bool = False) -> tuple[Any, ...
     return (*token, row[3]) if with_comments else token
 
 
-def counts_token(rows: Iterable[Row]) -> tuple[Row, ...] | None:
-    """The rows themselves (site id, article, count), in the order the query gave them, or
-    None when the site does not exist. In one order whatever the query's plan (the site's
-    row without an article first, then by article), so that the view's query and the
-    middleware's, which may differ in form, give equal tokens for equal data."""
-    found = sorted((tuple(row) for row in rows), key=_row_order)
-    return tuple(found) or None
+def counts_token(rows: Iterable[Row]) -> frozenset[Row] | None:
+    """The rows themselves (site id, article, count) as a set, or None when the site does
+    not exist: equal for equal data whatever order the query's plan gave them in, so that
+    the view's query and the middleware's, which differ in form, agree."""
+    return frozenset(tuple(row) for row in rows) or None
 
 
-def _row_order(row: Row) -> tuple[bool, str]:
-    return (row[1] is not None, row[1] or "")
-
-
-def counts_found(token: tuple[Row, ...]) -> dict[str, int]:
+def counts_found(token: Iterable[Row]) -> dict[str, int]:
     return {row[1]: int(row[2]) for row in token if row[1] is not None}
 
 
@@ -313,7 +307,9 @@ class _RawQueries:
                 connection.close()
             raise
 
-    def token(self, check: ReadCheck, query: tuple[str, Any]) -> tuple[Any, ...] | None:
+    def token(
+        self, check: ReadCheck, query: tuple[str, Any]
+    ) -> tuple[Any, ...] | frozenset[Row] | None:
         own = self._sqlite()
         if own is not None:
             rows = own.execute(*query).fetchall()

@@ -14,7 +14,8 @@ that tells whether an answer is still current, so a repeat of a request is answe
    The query is kept as sent, but the check's article keys are the view's canonical ones
    (``canonical_article``), so every spelling of an article is confirmed against its one
    thread and its answer names that thread.
-3. On a repeat it runs the check's one query on a pooled connection. The same numbers give
+3. On a repeat it runs the check's one query on the thread's own connection (see
+   :class:`_RawQueries`). The same numbers give
    the stored answer (or a 304 for a matching ``If-None-Match``); anything else, or any
    error, goes through Flask as if this layer did not exist.
 
@@ -184,10 +185,13 @@ class _RawQueries:
     a Core connection.
 
     On PostgreSQL (psycopg) each thread opens its own connection (outside the pool, same
-    URL), in autocommit and with statements prepared on first use: one round trip per
-    check, where a pooled checkout also paid the pre-ping's and a parse of the statement
-    (hot reads were 0.32x SQLite's). A thread's connection that fails is dropped, and the
-    check falls back to Flask as for any error; the next check opens a new one.
+    URL), in autocommit, and prepares the two checks by name as it opens: one round trip
+    per check, where a pooled checkout also paid the pre-ping's and a parse of the
+    statement (hot reads were 0.32x SQLite's). The checks go to libpq directly, their
+    arguments sent as text (a counts check's articles as one array) and their rows read
+    back as text: psycopg's cursor cost more CPU than the round trip's wait. A thread's
+    connection that fails is dropped, and the check falls back to Flask as for any error;
+    the next check opens a new one.
     """
 
     def __init__(self, engine: Engine) -> None:

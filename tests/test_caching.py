@@ -20,6 +20,7 @@ import contextlib
 import gzip
 import json
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -243,11 +244,32 @@ def driver_statements(app: Any) -> Iterator[list[tuple[str, Any]]]:
         seen.append((str(query), params_seq))
         return executemany(cursor, query, params_seq, **kw)
 
-    with (
-        mock.patch.object(psycopg.Cursor, "execute", spy_execute),
-        mock.patch.object(psycopg.Cursor, "executemany", spy_executemany),
-    ):
-        yield seen
+    # The hot-read check goes to libpq directly (a prepared statement, no cursor): this
+    # thread's check connection is traced at the protocol level, each Bind one statement.
+    middleware = hot(app)
+    if middleware._queries is None:
+        middleware._queries = hot_reads._RawQueries(engine)
+    own = middleware._queries._postgres()
+    with tempfile.TemporaryFile("w+") as wire:
+        own.pgconn.trace(wire.fileno())
+        own.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            with (
+                mock.patch.object(psycopg.Cursor, "execute", spy_execute),
+                mock.patch.object(psycopg.Cursor, "executemany", spy_executemany),
+            ):
+                yield seen
+        finally:
+            own.pgconn.untrace()
+            wire.seek(0)
+            for line in wire.read().splitlines():
+                fields = line.split("\t")
+                if len(fields) > 3 and fields[0] == "F" and fields[2] == "Bind":
+                    # ' "portal" "statement" 0 2 11 '/posts/one/' 4 'blog' 1 0'
+                    name = fields[3].split('"')[3]
+                    values = tuple(re.findall(r" \d+ '([^']*)'", fields[3]))
+                    sql = re.sub(r"\$\d+", "%s", middleware._queries.pg_statements[name])
+                    seen.append((sql, values))
 
 
 def app_statements(seen: list[tuple[str, Any]]) -> list[str]:

@@ -11,7 +11,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from test_caching import ORIGIN, answered_hot, hot, post_comment, raw_get, read_url
+from test_caching import (
+    ORIGIN,
+    answered_hot,
+    counts_url,
+    hot,
+    post_comment,
+    raw_get,
+    read_url,
+)
 
 from service.core.extensions import db
 
@@ -66,3 +74,32 @@ def test_each_thread_has_its_own_and_dispose_closes_them(app, client, site):
         db.engine.dispose()
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         assert seen[0].closed and own_connection(app).closed
+
+
+# Article keys that a PostgreSQL array literal must escape, or that it could misread.
+ODD_ARTICLES = (
+    '/posts/"quoted"/',
+    "/posts/back\\slash/",
+    "/posts/{braces},comma/",
+    "/posts/NULL",
+    "/posts/ünïcode/日本/",
+    "/posts/space d/",
+)
+
+
+def test_counts_of_odd_article_keys_are_confirmed_and_see_every_write(app, client, site):
+    """On PostgreSQL the counts check sends the articles as one array: each of these keys
+    must come back as itself (a hot hit), with an article without comments among them, and a
+    new comment on any of them must make the next read render."""
+    for article in ODD_ARTICLES:
+        post_comment(client, f"On {article}", article=article)
+    target = counts_url(*ODD_ARTICLES, "/posts/none/")
+    headers = {"Origin": ORIGIN}
+    first = raw_get(app, target, headers).json()
+    assert first["counts"] == {**{a: 1 for a in ODD_ARTICLES}, "/posts/none/": 0}, first
+    assert answered_hot(app, target, headers)
+    assert answered_hot(app, target, headers)
+    post_comment(client, "Another", article=ODD_ARTICLES[1])
+    assert not answered_hot(app, target, headers)
+    assert raw_get(app, target, headers).json()["counts"][ODD_ARTICLES[1]] == 2
+    assert answered_hot(app, target, headers)

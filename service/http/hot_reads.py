@@ -14,7 +14,8 @@ that tells whether an answer is still current, so a repeat of a request is answe
    The query is kept as sent, but the check's article keys are the view's canonical ones
    (``canonical_article``), so every spelling of an article is confirmed against its one
    thread and its answer names that thread.
-3. On a repeat it runs the check's one query on a pooled connection. The same numbers give
+3. On a repeat it runs the check's one query on the thread's own connection (see
+   :class:`_RawQueries`). The same numbers give
    the stored answer (or a 304 for a matching ``If-None-Match``); anything else, or any
    error, goes through Flask as if this layer did not exist.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import sqlite3
 import threading
 import weakref
@@ -35,7 +37,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, bindparam, event, select
+from sqlalchemy import Select, String, and_, any_, bindparam, event, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from werkzeug.http import parse_etags, unquote_etag
 
 from service.core.errors import REQUEST_ID_HEADER, sane_request_id
@@ -72,7 +75,7 @@ class ReadCheck:
     kind: str
     slug: str
     articles: tuple[str, ...]
-    token: tuple[Any, ...]
+    token: tuple[Any, ...] | frozenset[Row]
 
 
 # --- the queries, shared by the views (through the session) and the middleware (raw) --------
@@ -100,6 +103,37 @@ def counts_statement(size: int) -> Select[Any]:
     )
 
 
+# The counts check as the middleware runs it on PostgreSQL: the articles as one array
+# parameter, where 50 separate ones cost psycopg as much as the round trip itself.
+COUNTS_BY_ARRAY = (
+    select(Site.id, Thread.article, Thread.approved_count)
+    .outerjoin(
+        Thread,
+        and_(
+            Thread.site_id == Site.id,
+            Thread.article == any_(bindparam("articles", type_=ARRAY(String))),
+        ),
+    )
+    .where(Site.slug == bindparam("slug"))
+)
+
+
+@functools.lru_cache(maxsize=MAX_COUNTS_ARTICLES)
+def counts_in_one_row(size: int) -> Select[Any]:
+    """:func:`counts_statement` as the middleware runs it on SQLite: the same rows, as one
+    row of JSON. Python's sqlite3 gives the GIL up around each step of a statement, so 50
+    rows were 50 waits to take it back behind the other threads (the counts check had the
+    worst tail of the hot reads, worse with more threads)."""
+    names = [bindparam(f"a{index}") for index in range(size)]
+    pair = func.json_array(Thread.article, Thread.approved_count)
+    return (
+        select(Site.id, func.json_group_array(pair))
+        .outerjoin(Thread, and_(Thread.site_id == Site.id, Thread.article.in_(names)))
+        .where(Site.slug == bindparam("slug"))
+        .group_by(Site.id)
+    )
+
+
 def counts_parameters(slug: str, articles: Sequence[str]) -> dict[str, str]:
     params = {f"a{index}": article for index, article in enumerate(articles)}
     params["slug"] = slug
@@ -115,15 +149,14 @@ def thread_token(row: Row | None, with_comments: bool = False) -> tuple[Any, ...
     return (*token, row[3]) if with_comments else token
 
 
-def counts_token(rows: Iterable[Row]) -> tuple[Row, ...] | None:
-    """The rows themselves (site id, article, count), in the order the query gave them, or
-    None when the site does not exist. Compared as they come: the same plan over the same
-    data gives the same order, and a different order only costs a render."""
-    found = tuple(tuple(row) for row in rows)
-    return found or None
+def counts_token(rows: Iterable[Row]) -> frozenset[Row] | None:
+    """The rows themselves (site id, article, count) as a set, or None when the site does
+    not exist: equal for equal data whatever order the query's plan gave them in, so that
+    the view's query and the middleware's, which differ in form, agree."""
+    return frozenset(tuple(row) for row in rows) or None
 
 
-def counts_found(token: tuple[Row, ...]) -> dict[str, int]:
+def counts_found(token: Iterable[Row]) -> dict[str, int]:
     return {row[1]: int(row[2]) for row in token if row[1] is not None}
 
 
@@ -152,10 +185,13 @@ class _RawQueries:
     a Core connection.
 
     On PostgreSQL (psycopg) each thread opens its own connection (outside the pool, same
-    URL), in autocommit and with statements prepared on first use: one round trip per
-    check, where a pooled checkout also paid the pre-ping's and a parse of the statement
-    (hot reads were 0.32x SQLite's). A thread's connection that fails is dropped, and the
-    check falls back to Flask as for any error; the next check opens a new one.
+    URL), in autocommit, and prepares the two checks by name as it opens: one round trip
+    per check, where a pooled checkout also paid the pre-ping's and a parse of the
+    statement (hot reads were 0.32x SQLite's). The checks go to libpq directly, their
+    arguments sent as text (a counts check's articles as one array) and their rows read
+    back as text: psycopg's cursor cost more CPU than the round trip's wait. A thread's
+    connection that fails is dropped, and the check falls back to Flask as for any error;
+    the next check opens a new one.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -169,6 +205,7 @@ class _RawQueries:
             self._sqlite_args = engine.dialect.create_connect_args(engine.url)
         self._own_postgres = engine.dialect.name == "postgresql" and engine.driver == "psycopg"
         self._opened: list[Any] = []  # every thread's PostgreSQL connection, closed on dispose
+        self.pg_statements: dict[str, str] = {}  # name -> SQL of what those connections prepare
         self._opened_lock = threading.Lock()
         if self._own_postgres:
             event.listen(engine, "engine_disposed", self._close_all)
@@ -197,11 +234,17 @@ class _RawQueries:
 
     def prepare(self, check: ReadCheck) -> tuple[str, Any]:
         """The check's SQL for this database and its arguments in the driver's style."""
+        if self._own_postgres:
+            return self._prepare_postgres(check)
         if check.kind in VERSION_KINDS:
             name: Any = "thread"
             statement = THREAD_VERSIONS
             article = check.articles[0] if check.articles else ""
             params: dict[str, Any] = {"slug": check.slug, "article": article}
+        elif self._sqlite_args is not None:
+            name = ("counts in one row", len(check.articles))
+            statement = counts_in_one_row(len(check.articles))
+            params = counts_parameters(check.slug, check.articles)
         else:
             name = ("counts", len(check.articles))
             statement = counts_statement(len(check.articles))
@@ -214,37 +257,68 @@ class _RawQueries:
         sql, order = compiled
         return sql, ([params[key] for key in order] if order is not None else params)
 
+    def _prepare_postgres(self, check: ReadCheck) -> tuple[str, Any]:
+        """On psycopg: the name of a statement each thread's connection prepared when it
+        opened (:meth:`_postgres`), and its arguments as text, sent as they are."""
+        if check.kind in VERSION_KINDS:
+            article = check.articles[0] if check.articles else ""
+            return PG_THREAD, [article.encode(), check.slug.encode()]
+        return PG_COUNTS, [_pg_text_array(check.articles).encode(), check.slug.encode()]
+
     def _postgres(self) -> Any:
-        """This thread's own psycopg connection: autocommit, statements prepared at once."""
+        """This thread's own psycopg connection (autocommit), with the two checks prepared."""
         connection = getattr(self._local, "postgres", None)
         if connection is None:
             args, options = self.engine.dialect.create_connect_args(self.engine.url)
             connection = self.engine.dialect.loaded_dbapi.connect(
-                *args, **{"connect_timeout": 3, **options}
+                *args, **{"connect_timeout": 3, **options, "client_encoding": "utf-8"}
             )
-            connection.autocommit = True
-            connection.prepare_threshold = 0
+            try:
+                connection.autocommit = True
+                for name, statement in ((PG_THREAD, THREAD_VERSIONS), (PG_COUNTS, COUNTS_BY_ARRAY)):
+                    sql = _numbered(statement.compile(dialect=self.engine.dialect))
+                    self.pg_statements[name] = sql
+                    _pg_result(connection.pgconn.prepare(name.encode(), sql.encode()), False)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    connection.close()
+                raise
             self._local.postgres = connection
             with self._opened_lock:
                 self._opened.append(connection)
         return connection
 
     def _postgres_rows(self, query: tuple[str, Any]) -> list[Row]:
+        """One round trip of a prepared statement through libpq itself: psycopg's cursor
+        (adapting every argument, building its rows) cost more than the query's wait."""
         connection = self._postgres()
+        name, params = query
         try:
-            with connection.cursor() as cursor:
-                cursor.execute(*query)
-                return list(cursor.fetchall())
+            result = _pg_result(connection.pgconn.exec_prepared(name.encode(), params), True)
+            values = result.get_value
+            if name == PG_THREAD:
+                return [
+                    tuple(_pg_int(values(row, col)) for col in range(4))
+                    for row in range(result.ntuples)
+                ]
+            return [
+                (_pg_int(values(row, 0)), _pg_str(values(row, 1)), _pg_int(values(row, 2)))
+                for row in range(result.ntuples)
+            ]
         except Exception:
             self._local.postgres = None
             with contextlib.suppress(Exception):
                 connection.close()
             raise
 
-    def token(self, check: ReadCheck, query: tuple[str, Any]) -> tuple[Any, ...] | None:
+    def token(
+        self, check: ReadCheck, query: tuple[str, Any]
+    ) -> tuple[Any, ...] | frozenset[Row] | None:
         own = self._sqlite()
         if own is not None:
             rows = own.execute(*query).fetchall()
+            if check.kind not in VERSION_KINDS:  # (site id, JSON of [article, count] pairs)
+                rows = [(site, *pair) for site, pairs in rows for pair in json.loads(pairs)]
         elif self._own_postgres:
             rows = self._postgres_rows(query)
         else:
@@ -256,6 +330,43 @@ class _RawQueries:
         if check.kind in VERSION_KINDS:
             return thread_token(rows[0] if rows else None, check.kind != "thread")
         return counts_token(rows)
+
+
+PG_THREAD = "ranklet_hot_thread"
+PG_COUNTS = "ranklet_hot_counts"
+
+
+def _numbered(compiled: Any) -> str:
+    """A statement compiled for psycopg (``%(name)s``) with libpq's ``$1``, ``$2``... in
+    the order of its parameters' first appearance: ``article``/``articles``, ``slug``."""
+    names = ["article", "articles", "slug"]
+    used = [name for name in names if name in compiled.params]
+    return str(compiled) % {name: f"${used.index(name) + 1}" for name in used}
+
+
+def _pg_text_array(values: Sequence[str]) -> str:
+    """A PostgreSQL array literal of text values: each quoted, with ``\\`` and ``"``
+    escaped (what array input reads back exactly)."""
+    quoted = (value.replace("\\", "\\\\").replace('"', '\\"') for value in values)
+    return "{" + ",".join(f'"{value}"' for value in quoted) + "}"
+
+
+def _pg_result(result: Any, rows: bool) -> Any:
+    from psycopg import pq
+
+    wanted = pq.ExecStatus.TUPLES_OK if rows else pq.ExecStatus.COMMAND_OK
+    if result.status != wanted:
+        message = result.error_message.decode("utf-8", "replace").strip()
+        raise RuntimeError(f"hot-read check failed: {message or result.status}")
+    return result
+
+
+def _pg_int(value: bytes | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _pg_str(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()
 
 
 def _close_connections(opened: list[Any]) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
+import os
 import re
 import secrets
 import traceback
@@ -33,10 +35,31 @@ def describe(key: str, /, **params: Any) -> str:
     return messages.text(f"error.{key}", "en", **params)
 
 
+class _RequestIds:
+    """New request ids: a random prefix per process and a counter, 32 hex digits, unique
+    across processes and hosts. Not a secret, so no system call per request: reading the
+    kernel's random source gives the GIL up, and on a busy worker each of those waits
+    behind the other threads (issue 20; ``docs/scaling.md``)."""
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._prefix = ""
+        self._counter = itertools.count()
+
+    def new(self) -> str:
+        if self._pid != os.getpid():  # a forked worker must not repeat its parent's ids
+            self._pid, self._prefix = os.getpid(), secrets.token_hex(8)
+            self._counter = itertools.count()
+        return f"{self._prefix}{next(self._counter) & 0xFFFF_FFFF_FFFF_FFFF:016x}"
+
+
+_request_ids = _RequestIds()
+
+
 def sane_request_id(given: str | None) -> str:
     """``given`` (a client's or proxy's ``X-Request-Id``) if it is a sane token, else a new
     id. Also used outside Flask: by the hot-read middleware and the worker's own errors."""
-    return given if given and REQUEST_ID_RE.fullmatch(given) else secrets.token_hex(16)
+    return given if given and REQUEST_ID_RE.fullmatch(given) else _request_ids.new()
 
 
 def request_id() -> str:

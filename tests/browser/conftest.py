@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from embed_pages import HostPages
+from playwright.sync_api import Page
 from support import CHROMIUM, Server, chromium_available, launch_server, need, wait_ready
 
 CHROMIUM_ARGS = [
@@ -63,3 +65,22 @@ def module_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
             server.process.terminate()
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[HostPages]:
+    """The blog's pages, served on their own 127.0.0.1 port for the whole module."""
+    pages = HostPages()
+    yield pages
+    pages.close()
+
+
+@pytest.fixture
+def page_errors(page: Page) -> Iterator[list[str]]:
+    """No error may ever escape from the embed into the host page (modules that want it
+    for every test use it with ``pytest.mark.usefixtures``)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_default_timeout(10_000)
+    yield errors
+    assert errors == []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,19 +37,12 @@ from embed_pages import (
 from playwright.sync_api import Page, expect
 from support import free_port, wait_http
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("page_errors")]
 
 PORTAL = "https://ranking.example.jp"
 
 
 # --- the blog and the service (embed_pages.py) ---------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def host() -> Iterator[HostPages]:
-    pages = HostPages()
-    yield pages
-    pages.close()
 
 
 @pytest.fixture(scope="module")
@@ -65,16 +58,6 @@ def blog(module_servers: Any, host: HostPages) -> Blog:
         wait=False,
     )
     return Blog(server, site, host, limited)
-
-
-@pytest.fixture(autouse=True)
-def page_errors(page: Page) -> Iterator[list[str]]:
-    """No error may ever escape from the embed into the host page."""
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.set_default_timeout(10_000)
-    yield errors
-    assert errors == []
 
 
 class Requests:

@@ -8,7 +8,6 @@ another; requests are counted with the DevTools protocol.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,29 +15,13 @@ from axe_playwright_python.sync_playwright import Axe
 from embed_pages import NO_RATE_LIMIT, Blog, HostPages, comment_el, html_page, serious
 from playwright.sync_api import Page, expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def host() -> Iterator[HostPages]:
-    pages = HostPages()
-    yield pages
-    pages.close()
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("page_errors")]
 
 
 @pytest.fixture(scope="module")
 def blog(module_servers: Any, host: HostPages) -> Blog:
     server = module_servers(env=NO_RATE_LIMIT)
     return Blog(server, server.create_site("tools", host.origin), host)
-
-
-@pytest.fixture(autouse=True)
-def page_errors(page: Page) -> Iterator[list[str]]:
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.set_default_timeout(10_000)
-    yield errors
-    assert errors == []
 
 
 def service_requests(page: Page, origin: str) -> list[str]:

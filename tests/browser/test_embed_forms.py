@@ -26,7 +26,7 @@ from embed_pages import (
 )
 from playwright.sync_api import Page, expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("page_errors")]
 
 WEBSITE_MESSAGE = "ウェブサイトは http:// か https:// で始まるURLで入力してください。"
 BODY_MESSAGE = "コメントは1〜5,000文字で入力してください。"
@@ -38,16 +38,6 @@ def blog(module_servers: Any) -> Iterator[Blog]:
     server = module_servers(env=NO_RATE_LIMIT)
     yield Blog(server, server.create_site("forms", host.origin), host)
     host.close()
-
-
-@pytest.fixture(autouse=True)
-def page_errors(page: Page) -> Iterator[None]:
-    """No error may ever escape from the embed into the host page."""
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.set_default_timeout(10_000)
-    yield
-    assert errors == []
 
 
 def invalid_names(form: Any) -> list[str]:

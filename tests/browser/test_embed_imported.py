@@ -29,13 +29,6 @@ BODY = (
 )
 
 
-@pytest.fixture(scope="module")
-def host() -> Iterator[HostPages]:
-    pages = HostPages()
-    yield pages
-    pages.close()
-
-
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )

@@ -37,18 +37,18 @@ from load_client import cpu_seconds
 from load_result import LoadResult
 from load_wrk import VARY_MARK
 from loadgen import run_load
-from serving import Server, clean_env, cli, free_port, ranklet_command, run, run_in_scratch
+from serving import Server, clean_env, free_port, ranklet_command, run_in_scratch
 from workload import (
+    BLOG_ORIGIN,
     BROWSER_ENCODINGS,
     POST_BODY,
     POSTS_ARTICLE,
     SITE,
+    THREAD_200,
     counted_articles,
     make_plan,
+    seed_ranklet_site,
 )
-
-ORIGIN = "https://blog.example"
-THREAD = "/bench/thread-200"
 
 
 @dataclass
@@ -85,12 +85,7 @@ def main() -> int:
         "(comma separated; posts: 201s per second)",
     )
     parser.add_argument("--json", type=Path, help="also write the medians to this file")
-    parser.add_argument("--seed-ranklet", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.seed_ranklet:
-        from workload import seed_ranklet_here
-
-        return seed_ranklet_here(args.seed_ranklet)
     return run_in_scratch("ranklet-latency-", False, lambda work: measure(args, work))
 
 
@@ -112,12 +107,6 @@ def codes(args: argparse.Namespace) -> dict[str, Code]:
         options = [part for e in extras if e.startswith("--") for part in e.split("=", 1)]
         chosen[name] = Code(Path(path or name).resolve(), env, options)
     return chosen
-
-
-def seed(env: dict[str, str], plan_path: Path) -> None:
-    cli(env, "db", "upgrade")
-    cli(env, "site", "create", SITE, "--origin", ORIGIN, "--lang", "en", "--json")
-    run([sys.executable, str(Path(__file__).resolve()), "--seed-ranklet", str(plan_path)], env)
 
 
 def psql(url: str, sql: str) -> None:
@@ -144,7 +133,7 @@ def measure(args: argparse.Namespace, work: Path) -> int:
         databases["postgres"] = clean_env(work / "postgres", RANKLET_DATABASE_URL=url, **base)
     try:
         for env in databases.values():
-            seed(env, plan_path)
+            seed_ranklet_site(env, plan_path)
         return compare(args, work, databases, articles)
     finally:
         if args.postgres:
@@ -156,7 +145,7 @@ def compare(
 ) -> int:
     all_figures = {
         "healthz": "/healthz",
-        "widget": f"/api/v1/sites/{SITE}/widget?{urlencode({'article': THREAD})}",
+        "widget": f"/api/v1/sites/{SITE}/widget?{urlencode({'article': THREAD_200})}",
         **{
             f"widget-{size}": f"/api/v1/sites/{SITE}/widget?"
             + urlencode({"article": f"/bench/thread-{size}"})
@@ -178,7 +167,7 @@ def compare(
             log = work / f"{code}-{db}.log"
             # cwd too: `python -m` puts the working folder before PYTHONPATH
             servers[(code, db)] = Server(f"{code}/{db}", command, port, server_env, log, cwd=path)
-    headers = {"Origin": ORIGIN, "Accept-Encoding": BROWSER_ENCODINGS}
+    headers = {"Origin": BLOG_ORIGIN, "Accept-Encoding": BROWSER_ENCODINGS}
     results = {(f, key): Runs() for f in figures for key in servers}
     try:
         for server in servers.values():

@@ -45,7 +45,7 @@ from load_client import cpu_seconds, rss_mib
 from load_result import LoadResult
 from load_wrk import VARY_MARK
 from loadgen import add_load_arguments, run_load
-from serving import Server, clean_env, cli, free_port, ranklet_command, run, run_in_scratch
+from serving import Server, clean_env, free_port, ranklet_command, run_in_scratch
 from waline_side import (
     DEFAULT_DIR,
     ensure_waline,
@@ -56,16 +56,16 @@ from waline_side import (
     waline_server,
 )
 from workload import (
+    BLOG_ORIGIN,
     BROWSER_ENCODINGS,
     POST_BODY,
     POSTS_ARTICLE,
     SITE,
+    THREAD_200,
     counted_articles,
     make_plan,
+    seed_ranklet_site,
 )
-
-ORIGIN = "https://blog.example"
-THREAD = "/bench/thread-200"
 
 
 @dataclass(frozen=True)
@@ -105,12 +105,18 @@ def figures(articles: list[str]) -> list[Figure]:
         "ua": "bench",
     }
     counts = urlencode([("article", a) for a in articles])
-    page = {"path": THREAD, "pageSize": 10, "page": 1, "lang": "en", "sortBy": "insertedAt_desc"}
+    page = {
+        "path": THREAD_200,
+        "pageSize": 10,
+        "page": 1,
+        "lang": "en",
+        "sortBy": "insertedAt_desc",
+    }
     return [
         Figure("trivial route (/healthz; Waline /)", ("GET", "/healthz", None), ("GET", "/", None)),
         Figure(
             "page view, 200-comment thread",
-            ("GET", f"/api/v1/sites/{SITE}/widget?{urlencode({'article': THREAD})}", None),
+            ("GET", f"/api/v1/sites/{SITE}/widget?{urlencode({'article': THREAD_200})}", None),
             ("GET", f"/api/comment?{urlencode(page)}", None),
         ),
         Figure(
@@ -141,12 +147,7 @@ def main() -> int:
     parser.add_argument("--idle", type=int, default=0, help="idle sockets held to each server")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
-    parser.add_argument("--seed-ranklet", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.seed_ranklet:
-        from workload import seed_ranklet_here
-
-        return seed_ranklet_here(args.seed_ranklet)
     return run_in_scratch("ranklet-vs-waline-", args.keep, lambda work: compare(args, work))
 
 
@@ -157,9 +158,7 @@ def compare(args: argparse.Namespace, work: Path) -> int:
     plan_path = work / "plan.json"
     plan_path.write_text(json.dumps(plan), encoding="utf-8")
     env = clean_env(work / "ranklet", RANKLET_COMMENT_RATE_LIMIT="", RANKLET_NOTIFY_WORKER="false")
-    cli(env, "db", "upgrade")
-    cli(env, "site", "create", SITE, "--origin", ORIGIN, "--lang", "en", "--json")
-    run([sys.executable, str(Path(__file__).resolve()), "--seed-ranklet", str(plan_path)], env)
+    seed_ranklet_site(env, plan_path)
     seeded = seed_waline(args.waline_dir, work / "waline", plan)
     articles, _ = counted_articles(plan)
     print(f"Waline {version} on Node {node_version()}; {seeded} comments each", flush=True)
@@ -254,7 +253,7 @@ def one_run(
     server: Server, route: tuple[str, str, bytes | None], seconds: float, args: argparse.Namespace
 ) -> LoadResult:
     method, path, body = route
-    headers = {"Origin": ORIGIN, "Accept-Encoding": BROWSER_ENCODINGS}
+    headers = {"Origin": BLOG_ORIGIN, "Accept-Encoding": BROWSER_ENCODINGS}
     if body is not None:
         headers["Content-Type"] = "application/json"
     result = run_load(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from serving import REPO
+from serving import REPO, cli, run
 
 BROWSER_ENCODINGS = "gzip, deflate, br, zstd"  # what Chromium sends with fetch()
 SITE = "benchblog"
@@ -26,6 +26,8 @@ REPLY_SHARE = 0.25
 ARTICLES = 100
 COUNTED = 50
 POSTS_ARTICLE = "/bench/posts"
+BLOG_ORIGIN = "https://blog.example"  # the site's origin in the Waline and latency benches
+THREAD_200 = "/bench/thread-200"  # the page view those benches measure
 POST_BODY = "Great post, *thanks*! One question: does this also work with `nginx` in front?"
 # Read answers may take Isso many seconds: a longer client timeout than loadgen's 10 s keeps
 # wrk from abandoning (and re-sending) requests that Isso would then still work through.
@@ -97,8 +99,17 @@ def counted_articles(plan: dict[str, Any]) -> tuple[list[str], list[int]]:
     return [t["article"] for t in chosen], [len(t["comments"]) for t in chosen]
 
 
+def seed_ranklet_site(env: dict[str, str], plan_path: Path) -> None:
+    """A fresh database for ``env``: migrated, the bench's site, and the plan's comments
+    posted through the service in a process of its own (``python workload.py PLAN``)."""
+    cli(env, "db", "upgrade")
+    cli(env, "site", "create", SITE, "--origin", BLOG_ORIGIN, "--lang", "en", "--json")
+    run([sys.executable, str(Path(__file__).resolve()), str(plan_path)], env)
+
+
 def seed_ranklet_here(plan_path: str) -> int:
-    """Internal mode (``--seed-ranklet PLAN``): post the plan's comments through the service."""
+    """Post the plan's comments through the service (``--seed-ranklet PLAN`` of
+    bench_vs_isso, or ``python workload.py PLAN``)."""
     sys.path.insert(0, str(REPO))
     from service import create_app
     from service.comments import posting
@@ -259,3 +270,7 @@ def make_rows(origin: str, plan: dict[str, Any]) -> list[Row]:
         )
     )
     return rows
+
+
+if __name__ == "__main__":
+    sys.exit(seed_ranklet_here(sys.argv[1]))

@@ -19,15 +19,12 @@ class _SpamThreshold(click.ParamType):
     name = "auto|0.5..1"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and value.strip().lower() == "auto":
-            return "auto"
+        from service.sites.settings import SiteError, spam_threshold_setting
+
         try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = float("nan")
-        if not 0.5 <= number <= 1.0:
-            self.fail(f"{value!r} is neither auto nor a number from 0.5 to 1", param, ctx)
-        return number
+            return spam_threshold_setting(value)
+        except SiteError as error:
+            self.fail(str(error), param, ctx)
 
 
 SPAM_THRESHOLD = _SpamThreshold()

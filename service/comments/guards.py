@@ -59,13 +59,12 @@ def new_status(
     features = comment_features(body_html, author, website, has_email)
     verdict = model.score(site.id, features)
     score = verdict.score
-    threshold = model.threshold_in_force(site, verdict.learned_threshold)
     if honeypot:
         return Decision("spam", "pending" if site.moderation == "all" else "approved", score, [])
     rule = rules.rule_match(
         site, body_html, author, website, client_lookup=client_lookup, email_lookup=email_lookup
     )
-    if rule or (verdict.ready and score is not None and score > threshold):
+    if rule or model.held_by_score(site, verdict):
         return Decision("spam", "pending", score, [])
     if site.moderation == "all" or markup.count_html_links(body_html) > MAX_LINKS:
         return Decision("pending", "pending", score, [])

@@ -69,15 +69,21 @@ BEST_FLAG_DAYS_MAX = 365
 AUTO_THRESHOLD = "auto"  # the learning filter's threshold learned from the site's own ham
 
 
-def _fixed_threshold(value: float | str) -> float:
+def spam_threshold_setting(value: float | str) -> float | str:
+    """``AUTO_THRESHOLD`` or a fixed threshold from 0.5 to 1, from a number or the text of a
+    form or the CLI; SiteError otherwise."""
     if isinstance(value, str):
+        if value.strip().lower() == AUTO_THRESHOLD:
+            return AUTO_THRESHOLD
         try:
-            value = float(value.strip())
+            number = float(value.strip())
         except ValueError:
-            value = -1.0
-    if not 0.5 <= value <= 1.0 or value != value:
-        raise SiteError('the spam threshold must be "auto" or a number from 0.5 to 1')
-    return float(value)
+            number = float("nan")
+    else:
+        number = float(value)
+    if not 0.5 <= number <= 1.0:  # NaN too
+        raise SiteError(f"{value!r} is neither auto nor a number from 0.5 to 1")
+    return number
 
 
 _SITE_BY_SLUG = select(Site).where(Site.slug == bindparam("slug"))
@@ -212,12 +218,10 @@ def _apply_spam(site: Site, settings: SiteSettings) -> None:
         except spam_rules.PatternError as error:
             raise SiteError(f"spam_patterns: {error}") from None
     if settings.spam_threshold is not None:
-        threshold = settings.spam_threshold
-        if isinstance(threshold, str) and threshold.strip().lower() == AUTO_THRESHOLD:
-            site.spam_threshold_auto = True
-        else:
-            site.spam_threshold = _fixed_threshold(threshold)
-            site.spam_threshold_auto = False
+        threshold = spam_threshold_setting(settings.spam_threshold)
+        site.spam_threshold_auto = threshold == AUTO_THRESHOLD
+        if not site.spam_threshold_auto:
+            site.spam_threshold = float(threshold)
     if settings.challenge is not None:
         if settings.challenge not in CHALLENGE_MODES:
             raise SiteError(f"challenge must be one of {', '.join(CHALLENGE_MODES)}")

@@ -106,22 +106,31 @@ def load_counts(site_id: int, wanted: Sequence[int]) -> scoring.Counts:
 @dataclass(frozen=True)
 class Verdict:
     """What the filter says of one comment: its score (None before the filter has seen both
-    classes), whether it has learned enough to hold comments by itself, and the threshold
-    learned from the site's ham (None until it has seen enough)."""
+    classes), whether it has learned enough to hold comments by itself, and the site's
+    histogram of ham arrival scores (read by the same query) for the learned threshold."""
 
     score: float | None
     ready: bool
-    learned_threshold: float | None
+    ham_scores: dict[int, int] | None
 
 
 def score(site_id: int, features: list[str]) -> Verdict:
     """Score one comment against the site's model, in one indexed query."""
     wanted = buckets(features)
     counts = load_counts(site_id, wanted)
-    learned = scoring.learned_threshold(counts.ham_scores)
     if not counts.ham_docs or not counts.spam_docs:
-        return Verdict(None, False, learned)
-    return Verdict(scoring.METHODS[METHOD](counts, wanted), counts.ready, learned)
+        return Verdict(None, False, counts.ham_scores)
+    return Verdict(scoring.METHODS[METHOD](counts, wanted), counts.ready, counts.ham_scores)
+
+
+def held_by_score(site: Any, verdict: Verdict) -> bool:
+    """Whether the filter holds this comment by itself: it is ready and the score is over
+    the threshold in force (the learned one is worked out only in ``auto`` mode)."""
+    if not verdict.ready or verdict.score is None:
+        return False
+    auto = site.spam_threshold_auto
+    learned = scoring.learned_threshold(verdict.ham_scores) if auto else None
+    return verdict.score > threshold_in_force(site, learned)
 
 
 def threshold_in_force(site: Any, learned: float | None) -> float:

@@ -41,6 +41,7 @@ from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from service.core.errors import describe, sane_request_id
+from service.server_hotlane import HttpDate, hot_environ, response_bytes
 from service.server_reading import (
     FIELD_LIMIT,
     FIELDS_LIMIT,
@@ -146,6 +147,10 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         config = getattr(self.wsgi, "config", None)
         limit = config.get("MAX_CONTENT_LENGTH") if config is not None else None
         self._body_limit = int(limit) if limit else DEFAULT_BODY_LIMIT
+        extensions = getattr(self.wsgi, "extensions", None) or {}
+        self._hot = extensions.get("ranklet_hot_reads")  # the middleware, for the hot lane
+        self._date = HttpDate()
+        self._scheme = "https" if self.cfg.is_ssl else "http"
 
     # --- the poller: accepting and reading until a request is whole ---------------------
 
@@ -236,13 +241,61 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         self._dispatch(conn, verdict)
 
     def _dispatch(self, conn: Any, verdict: Verdict) -> None:
-        """A thread answers: the request is whole, or it gets its error at once."""
+        """A thread answers: the request is whole, or it gets its error at once. A plain
+        repeat GET whose answer the worker holds is answered here (the hot lane)."""
+        if verdict is Verdict.READY and self._hot is not None and self._hot_lane(conn):
+            return
         conn.complete = verdict is Verdict.READY
         conn.data_ready = True  # gunicorn's handle() must not wait for data again
         future = self.tpool.submit(self.handle, conn)
         future.add_done_callback(
             lambda done: self.method_queue.defer(self.finish_request, conn, done)
         )
+
+    def _hot_lane(self, conn: Any) -> bool:
+        """Write the middleware's confirmed stored answer to a whole plain GET, in one send
+        and without a thread (``service.server_hotlane``). False when nothing was written:
+        the request then takes the usual way."""
+        sock: DeadlineSocket = conn.sock
+        end = conn.scan.head_end
+        if end < 0 or conn.scan.has_body or not self.alive:
+            return False
+        try:
+            environ = hot_environ(bytes(sock.pending[:end]), self._scheme)
+            answer = self._hot.answer_now(environ) if environ is not None else None
+        except Exception:  # the usual way answers, with its own error handling
+            log.debug("hot lane passed a request on", exc_info=True)
+            return False
+        if answer is None:
+            return False
+        data = response_bytes(*answer, self._date.now())
+        del sock.pending[:end]
+        conn.scan.reset()
+        conn.complete = False
+        try:
+            sent = sock.raw.send(data, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:  # the client left
+            self._drop(conn)
+            return True
+        if sent < len(data):  # a client reading slowly: a thread sends the rest
+            future = self.tpool.submit(self._send_rest, conn, memoryview(data)[sent:])
+            future.add_done_callback(
+                lambda done: self.method_queue.defer(self.finish_request, conn, done)
+            )
+        elif sock.pending:  # pipelined requests: the next one in the loop's next round
+            self.method_queue.defer(self.enqueue_req, conn)
+        else:
+            self.enqueue_req(conn)
+        return True
+
+    @staticmethod
+    def _send_rest(conn: Any, rest: memoryview) -> bool:
+        """The rest of a hot-lane answer, bounded by the send timeout; True: kept alive."""
+        conn.sock.raw.setblocking(True)
+        conn.sock.sendall(rest)
+        return True
 
     def _unwatch(self, conn: Any) -> None:
         fd = conn.sock.raw.fileno()

@@ -397,6 +397,18 @@ def _autocommit_rows(driver: Any, query: tuple[str, Any]) -> list[Row]:
             driver.autocommit = False
 
 
+def _key(environ: WSGIEnvironment) -> tuple[str, ...]:
+    """Everything a stored answer can depend on."""
+    return (
+        environ.get("PATH_INFO", ""),
+        environ.get("QUERY_STRING", ""),
+        environ.get("HTTP_ORIGIN", ""),
+        environ.get("HTTP_ACCEPT_ENCODING", ""),
+        environ.get("HTTP_HOST", ""),
+        environ.get("wsgi.url_scheme", ""),
+    )
+
+
 class HotReads:
     """WSGI middleware: repeats of marked GETs answered from memory after one check query.
 
@@ -423,22 +435,39 @@ class HotReads:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "GET" or any(h in environ for h in BYPASS_HEADERS):
             return self.wsgi_app(environ, start_response)
-        key = (
-            environ.get("PATH_INFO", ""),
-            environ.get("QUERY_STRING", ""),
-            environ.get("HTTP_ORIGIN", ""),
-            environ.get("HTTP_ACCEPT_ENCODING", ""),
-            environ.get("HTTP_HOST", ""),
-            environ.get("wsgi.url_scheme", ""),
-        )
+        key = _key(environ)
+        entry = self._confirmed(key)
+        if entry is not None:
+            return self._answer(entry, environ, start_response)
+        return self._fill(key, environ, start_response)
+
+    def answer_now(self, environ: WSGIEnvironment) -> tuple[str, list[Any], bytes] | None:
+        """The confirmed stored answer to this GET (status, headers, body), for a server
+        that writes it itself (``service.server_hotlane``), or None: then the request goes
+        through this middleware as usual (which fills the entry)."""
+        if any(h in environ for h in BYPASS_HEADERS):
+            return None
+        entry = self._confirmed(_key(environ))
+        if entry is None:
+            return None
+        seen: list[Any] = []
+
+        def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen[:] = [status, headers]
+
+        body = b"".join(self._answer(entry, environ, keep))  # type: ignore[arg-type]
+        return seen[0], seen[1], body
+
+    def _confirmed(self, key: tuple[str, ...]) -> Entry | None:
+        """The stored entry of ``key`` when the database confirms it is current."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
-        if entry is not None and self._current(entry):
-            self.hits += 1
-            return self._answer(entry, environ, start_response)
-        return self._fill(key, environ, start_response)
+        if entry is None or not self._current(entry):
+            return None
+        self.hits += 1
+        return entry
 
     def _current(self, entry: Entry) -> bool:
         """The database confirms the entry; False on any doubt, errors included (Flask then

@@ -22,7 +22,15 @@ from gunicorn.http import wsgi
 from gunicorn.http.parser import RequestParser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import launch_server, post_json, wait_ready
+from support import (
+    PgSchema,
+    launch_server,
+    need,
+    pg_database_url,
+    post_json,
+    postgres_available,
+    wait_ready,
+)
 from test_raw_http import Answer, connect, read_answer
 
 from service.server_hotlane import HttpDate, hot_environ, response_bytes
@@ -144,19 +152,31 @@ def test_the_answer_bytes_are_gunicorns_and_a_304_has_no_body():
 # --- against one real worker -----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """One worker (every connection on the process whose memory answers), on each database."""
+    env = {"RANKLET_COMMENT_RATE_LIMIT": ""}
+    schema = None
+    if request.param == "postgres":
+        need(postgres_available(), "PostgreSQL on 127.0.0.1:5432")
+        schema = PgSchema()
+        schema.create()
+        env["RANKLET_DATABASE_URL"] = pg_database_url(schema)
     folder = tmp_path_factory.mktemp("lane")
-    started = wait_ready(
-        launch_server(
-            folder, folder / "instance", workers=1, env={"RANKLET_COMMENT_RATE_LIMIT": ""}
-        )
-    )
     try:
-        started.site = started.create_site(SLUG, ORIGIN)
-        yield started
+        started = wait_ready(launch_server(folder, folder / "instance", workers=1, env=env))
+        try:
+            started.site = started.create_site(SLUG, ORIGIN)
+            yield started
+        finally:
+            started.stop()
     finally:
-        started.stop()
+        if schema is not None:
+            schema.drop()
 
 
 def post(server: Any, article: str, body: str) -> None:

@@ -57,6 +57,11 @@ LINGER_BYTES = 8 * 1024 * 1024  # and how much of it
 ACCEPT_BATCH = 64  # connections accepted per readiness of the listener
 RECV_SIZE = 64 * 1024
 DEFAULT_BODY_LIMIT = 64 * 1024
+# The hot lane runs its check query in the poller: one that takes longer than this (a
+# database far away or struggling) turns the lane off for HOT_LANE_PAUSE, so that one slow
+# check at a time cannot hold every connection; threads answer meanwhile.
+HOT_LANE_SLOW = 0.25
+HOT_LANE_PAUSE = 10.0
 
 log = logging.getLogger("ranklet.server")
 
@@ -151,6 +156,7 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         self._hot = extensions.get("ranklet_hot_reads")  # the middleware, for the hot lane
         self._date = HttpDate()
         self._scheme = "https" if self.cfg.is_ssl else "http"
+        self._lane_closed_until = 0.0
 
     # --- the poller: accepting and reading until a request is whole ---------------------
 
@@ -260,12 +266,21 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         end = conn.scan.head_end
         if end < 0 or conn.scan.has_body or not self.alive:
             return False
+        began = time.monotonic()
+        if began < self._lane_closed_until:
+            return False
         try:
             environ = hot_environ(bytes(sock.pending[:end]), self._scheme)
             answer = self._hot.answer_now(environ) if environ is not None else None
         except Exception:  # the usual way answers, with its own error handling
             log.debug("hot lane passed a request on", exc_info=True)
-            return False
+            answer = None
+        took = time.monotonic() - began
+        if took > HOT_LANE_SLOW:
+            self._lane_closed_until = began + took + HOT_LANE_PAUSE
+            log.warning(
+                "hot lane closed for %.0f s: a check took %.0f ms", HOT_LANE_PAUSE, took * 1e3
+            )
         if answer is None:
             return False
         data = response_bytes(*answer, self._date.now())

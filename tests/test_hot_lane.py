@@ -13,6 +13,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -33,7 +34,9 @@ from support import (
 )
 from test_raw_http import Answer, connect, read_answer
 
+from service import server_worker
 from service.server_hotlane import HttpDate, hot_environ, response_bytes
+from service.server_reading import DeadlineSocket, RequestScan, Verdict
 
 SLUG = "laneblog"
 ORIGIN = "https://blog.example.com"
@@ -303,3 +306,36 @@ def read_answers(sock: socket.socket, count: int) -> list[Answer]:
 
 def test_log_shows_no_tracebacks(server):
     assert "Traceback" not in server.log.read_text(errors="replace")
+
+
+# --- a slow check closes the lane for a while ------------------------------------------------
+
+
+class SlowMemory:
+    """A middleware whose every check takes longer than the lane allows."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def answer_now(self, environ: dict[str, Any]) -> None:
+        self.asked += 1
+        time.sleep(server_worker.HOT_LANE_SLOW * 1.5)
+
+
+def test_a_slow_check_closes_the_lane_and_threads_answer_meanwhile():
+    worker = server_worker.RankletWorker.__new__(server_worker.RankletWorker)
+    worker.alive = True
+    worker._hot = SlowMemory()
+    worker._scheme = "http"
+    worker._date = HttpDate()
+    worker._lane_closed_until = 0.0
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        conn = SimpleNamespace(sock=DeadlineSocket(ours), scan=RequestScan(1024))
+        conn.sock.pending += head("Host: h")
+        assert conn.scan.feed(conn.sock.pending) is Verdict.READY
+        assert worker._hot_lane(conn) is False  # slow, and no answer: the usual way
+        assert worker._lane_closed_until > time.monotonic() + server_worker.HOT_LANE_PAUSE / 2
+        assert worker._hot_lane(conn) is False
+        assert worker._hot.asked == 1  # closed: the second request was not even checked
+        assert bytes(conn.sock.pending) == head("Host: h")  # nothing consumed

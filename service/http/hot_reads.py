@@ -270,11 +270,16 @@ class _RawQueries:
         connection = getattr(self._local, "postgres", None)
         if connection is None:
             args, options = self.engine.dialect.create_connect_args(self.engine.url)
+            # Bounded waits: a check may run in the worker's poller (service.server_hotlane),
+            # so neither a lost network (unacknowledged bytes) nor a stalled server may hold
+            # it for long; a check that fails falls back to Flask, as any error does.
+            bounds = {"connect_timeout": 3, "tcp_user_timeout": 3000}
             connection = self.engine.dialect.loaded_dbapi.connect(
-                *args, **{"connect_timeout": 3, **options, "client_encoding": "utf-8"}
+                *args, **{**bounds, **options, "client_encoding": "utf-8"}
             )
             try:
                 connection.autocommit = True
+                _pg_result(connection.pgconn.exec_(b"SET statement_timeout = 2000"), False)
                 for name, statement in ((PG_THREAD, THREAD_VERSIONS), (PG_COUNTS, COUNTS_BY_ARRAY)):
                     sql = _numbered(statement.compile(dialect=self.engine.dialect))
                     self.pg_statements[name] = sql

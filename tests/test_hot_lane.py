@@ -329,6 +329,7 @@ def test_a_slow_check_closes_the_lane_and_threads_answer_meanwhile():
     worker._scheme = "http"
     worker._date = HttpDate()
     worker._lane_closed_until = 0.0
+    worker._pg_checks = None  # checks made in place, as on SQLite
     ours, theirs = socket.socketpair()
     with ours, theirs:
         conn = SimpleNamespace(sock=DeadlineSocket(ours), scan=RequestScan(1024))

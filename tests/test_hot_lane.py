@@ -174,6 +174,7 @@ def server(
         started = wait_ready(launch_server(folder, folder / "instance", workers=1, env=env))
         try:
             started.site = started.create_site(SLUG, ORIGIN)
+            started.database = request.param
             yield started
         finally:
             started.stop()
@@ -302,6 +303,47 @@ def read_answers(sock: socket.socket, count: int) -> list[Answer]:
         assert chunk, f"closed after {len(answers)} answers"
         raw += chunk
     return answers
+
+
+def many_at_once(server: Any, articles: list[str], clients: int, rounds: int) -> list[Any]:
+    """``clients`` connections each sending ``rounds`` repeats pipelined, all at once."""
+    socks = [connect(server.base) for _ in range(clients)]
+    try:
+        for sock in socks:
+            sock.sendall(counts_request(articles) * rounds)
+        return [a.json()["counts"] for sock in socks for a in read_answers(sock, rounds)]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_more_repeats_at_once_than_the_lane_has_connections(server):
+    articles = ["/lane/crowd"]
+    post(server, articles[0], "one")
+    assert many_at_once(server, articles, 24, 5) == [{articles[0]: 1}] * 120
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("server", ["postgres"], indirect=True)
+def test_checks_survive_their_postgres_connections_being_killed(server):
+    import psycopg
+    from support import PG_URL
+
+    articles = ["/lane/killed"]
+    post(server, articles[0], "one")
+    assert many_at_once(server, articles, 8, 3) == [{articles[0]: 1}] * 24
+    with psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://")) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE pid <> pg_backend_pid() AND datname = current_database()"
+            " AND query ILIKE '%sites%'"
+        ).fetchone()[0]
+    assert killed >= 1
+    # Every answer is still right: from the lane once it has opened new connections, or
+    # from a thread meanwhile (the app's pool checks its connections before use).
+    post(server, articles[0], "two")
+    assert many_at_once(server, articles, 8, 3) == [{articles[0]: 2}] * 24
+    assert many_at_once(server, articles, 8, 3) == [{articles[0]: 2}] * 24
 
 
 def test_log_shows_no_tracebacks(server):

@@ -113,60 +113,69 @@ class PostgresChecks:
     connections of the worker's own (non-blocking libpq, the statements prepared when it
     opens) and the poller goes on; when the connection's socket turns readable, the result
     is read and ``done(result)`` runs in the poller (``done(None)``: the check failed, the
-    connection was closed). With every connection busy, :meth:`start` says no and the
-    request takes the usual way.
+    connection was closed). Checks wait in a queue while every connection is busy; when
+    none can be opened, :meth:`start` says no and the request takes the usual way.
+
+    Each connection's socket stays registered with the poller under the descriptor it had
+    when it opened, and is unregistered before the connection is closed: a descriptor
+    left registered after closing would be reused by the next accepted client and make
+    the poller's registration of it fail.
     """
 
     def __init__(self, open_connection: Callable[[], Any], poller: Any, size: int) -> None:
         self._open_connection = open_connection
         self._poller = poller
         self._size = size
-        self._free: list[Any] = []
-        self._waiting: dict[int, Callable[[Any], None]] = {}  # socket -> its check's done
+        self._free: list[_Checker] = []
         self._queue: deque[tuple[str, list[bytes], Callable[[Any], None]]] = deque()
         self._opened = 0
 
     def start(self, name: str, params: list[bytes], done: Callable[[Any], None]) -> bool:
         """Send one check, or queue it behind the others when every connection is busy;
         False when it could not be (nothing will be called)."""
-        connection = self._free.pop() if self._free else self._open()
-        if connection is None:
+        checker = self._free.pop() if self._free else self._open()
+        if checker is None:
             if not self._opened or len(self._queue) >= QUEUE_LIMIT:
                 return False
             self._queue.append((name, params, done))
             return True
-        return self._send(connection, name, params, done)
+        return self._send(checker, name, params, done)
 
     def _send(
-        self, connection: Any, name: str, params: list[bytes], done: Callable[[Any], None]
+        self, checker: _Checker, name: str, params: list[bytes], done: Callable[[Any], None]
     ) -> bool:
-        pgconn = connection.pgconn
+        pgconn = checker.connection.pgconn
         try:
             pgconn.send_query_prepared(name.encode(), params)
             while pgconn.flush():  # a check is small: this loop is not expected to turn
                 pass
         except Exception:
-            self._close(connection)
+            self._close(checker)
             return False
-        self._waiting[pgconn.socket] = done
+        checker.done = done
         return True
 
-    def _open(self) -> Any:
+    def _open(self) -> _Checker | None:
         if self._opened >= self._size:
             return None
+        connection = None
         try:
             connection = self._open_connection()
             connection.pgconn.nonblocking = 1
-            fd = connection.pgconn.socket
-            self._poller.register(fd, selectors.EVENT_READ, partial(self._readable, connection))
+            checker = _Checker(connection, connection.pgconn.socket)
+            self._poller.register(
+                checker.fd, selectors.EVENT_READ, partial(self._readable, checker)
+            )
         except Exception:
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    connection.close()
             return None
         self._opened += 1
-        return connection
+        return checker
 
-    def _readable(self, connection: Any, _fd: Any) -> None:
-        pgconn = connection.pgconn
-        fd = pgconn.socket
+    def _readable(self, checker: _Checker, _key: Any) -> None:
+        pgconn = checker.connection.pgconn
         try:
             pgconn.consume_input()
             if pgconn.is_busy():
@@ -175,45 +184,52 @@ class PostgresChecks:
             while pgconn.get_result() is not None:  # the end of this query's results
                 pass
         except Exception:
-            done = self._waiting.pop(fd, None)
-            self._close(connection)
-            if done is not None:
-                done(None)
-            if not self._opened:  # none left to send the queued checks on
-                while self._queue:
-                    self._queue.popleft()[2](None)
+            self._fail(checker)
             return
-        done = self._waiting.pop(fd, None)
-        if done is None:  # nothing was asked: the server spoke (a notice, a closing)
-            if pgconn.status != 0 or result is not None:
-                self._close(connection)
+        done, checker.done = checker.done, None
+        if done is None:  # nothing was asked: the server spoke (a notice, a goodbye)
+            if result is not None:
+                self._close(checker)
             return
-        self._free.append(connection)
-        while self._queue:  # the next queued check goes out before this one's answer
-            queued_name, params, queued_done = self._queue.popleft()
-            if self._send(self._free.pop(), queued_name, params, queued_done):
-                break
-            queued_done(None)
-            if not self._free and not self._open_free():
-                break
+        self._free.append(checker)
+        self._next_queued()
         done(result)
 
-    def _open_free(self) -> bool:
-        """A replacement for a connection closed while checks are queued."""
-        connection = self._open()
-        if connection is not None:
-            self._free.append(connection)
-        return connection is not None
+    def _next_queued(self) -> None:
+        """Send queued checks on the free connections (opening one if none is left)."""
+        while self._queue:
+            checker = self._free.pop() if self._free else self._open()
+            if checker is None:
+                if not self._opened:  # nothing can send them: the usual way
+                    while self._queue:
+                        self._queue.popleft()[2](None)
+                return
+            name, params, done = self._queue.popleft()
+            if not self._send(checker, name, params, done):
+                done(None)
 
-    def _close(self, connection: Any) -> None:
-        fd = -1
+    def _fail(self, checker: _Checker) -> None:
+        done, checker.done = checker.done, None
+        self._close(checker)
+        if done is not None:
+            done(None)
+        self._next_queued()
+
+    def _close(self, checker: _Checker) -> None:
         with contextlib.suppress(Exception):
-            fd = connection.pgconn.socket
+            self._poller.unregister(checker.fd)
         with contextlib.suppress(Exception):
-            self._poller.unregister(fd)
-        with contextlib.suppress(Exception):
-            connection.close()
-        self._waiting.pop(fd, None)
-        if connection in self._free:
-            self._free.remove(connection)
+            checker.connection.close()
+        if checker in self._free:
+            self._free.remove(checker)
         self._opened -= 1
+
+
+class _Checker:
+    """One check connection: the psycopg connection, its socket's descriptor as
+    registered, and the waiting check's callback."""
+
+    def __init__(self, connection: Any, fd: int) -> None:
+        self.connection = connection
+        self.fd = fd
+        self.done: Callable[[Any], None] | None = None

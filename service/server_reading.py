@@ -94,6 +94,11 @@ class RequestScan:
         self.expects_continue = False
         self.sent_continue = False
 
+    @property
+    def has_body(self) -> bool:
+        """The request's head announced a body (a length above 0, or chunks)."""
+        return self._chunked or self._length > 0
+
     def feed(self, buffer: bytearray) -> Verdict:
         """Read what came in since the last call (``buffer`` holds everything so far)."""
         if self.head_end < 0:

@@ -41,6 +41,7 @@ from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from service.core.errors import describe, sane_request_id
+from service.server_hotlane import HttpDate, PostgresChecks, hot_environ, response_bytes
 from service.server_reading import (
     FIELD_LIMIT,
     FIELDS_LIMIT,
@@ -56,6 +57,12 @@ LINGER_BYTES = 8 * 1024 * 1024  # and how much of it
 ACCEPT_BATCH = 64  # connections accepted per readiness of the listener
 RECV_SIZE = 64 * 1024
 DEFAULT_BODY_LIMIT = 64 * 1024
+# The hot lane runs its check query in the poller: one that takes longer than this (a
+# database far away or struggling) turns the lane off for HOT_LANE_PAUSE, so that one slow
+# check at a time cannot hold every connection; threads answer meanwhile.
+HOT_LANE_SLOW = 0.25
+HOT_LANE_PAUSE = 10.0
+HOT_LANE_PG_CONNECTIONS = 4  # PostgreSQL checks in flight at once per worker (hot lane)
 
 log = logging.getLogger("ranklet.server")
 
@@ -146,6 +153,12 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         config = getattr(self.wsgi, "config", None)
         limit = config.get("MAX_CONTENT_LENGTH") if config is not None else None
         self._body_limit = int(limit) if limit else DEFAULT_BODY_LIMIT
+        extensions = getattr(self.wsgi, "extensions", None) or {}
+        self._hot = extensions.get("ranklet_hot_reads")  # the middleware, for the hot lane
+        self._date = HttpDate()
+        self._scheme = "https" if self.cfg.is_ssl else "http"
+        self._lane_closed_until = 0.0
+        self._pg_checks: PostgresChecks | bool | None = False  # False: not decided yet
 
     # --- the poller: accepting and reading until a request is whole ---------------------
 
@@ -236,13 +249,143 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         self._dispatch(conn, verdict)
 
     def _dispatch(self, conn: Any, verdict: Verdict) -> None:
-        """A thread answers: the request is whole, or it gets its error at once."""
+        """A thread answers: the request is whole, or it gets its error at once. A plain
+        repeat GET whose answer the worker holds is answered here (the hot lane)."""
+        if verdict is Verdict.READY and self._hot is not None and self._hot_lane(conn):
+            return
+        self._to_thread(conn, verdict)
+
+    def _to_thread(self, conn: Any, verdict: Verdict) -> None:
         conn.complete = verdict is Verdict.READY
         conn.data_ready = True  # gunicorn's handle() must not wait for data again
         future = self.tpool.submit(self.handle, conn)
         future.add_done_callback(
             lambda done: self.method_queue.defer(self.finish_request, conn, done)
         )
+
+    # --- the hot lane (service.server_hotlane) --------------------------------------------
+
+    def _hot_lane(self, conn: Any) -> bool:
+        """Answer a whole plain GET from the middleware's memory without a thread: on
+        SQLite the check runs here and the answer goes in one send; on PostgreSQL the check
+        is sent and the answer written when its result comes (:meth:`_checked`). False
+        when nothing was taken on: the request then takes the usual way."""
+        end = conn.scan.head_end
+        if end < 0 or conn.scan.has_body or not self.alive:
+            return False
+        began = time.monotonic()
+        if began < self._lane_closed_until:
+            return False
+        answer, sent_check = None, False
+        try:
+            environ = hot_environ(bytes(conn.sock.pending[:end]), self._scheme)
+            if environ is not None:
+                checks = self._postgres_checks()
+                if checks is not None:
+                    sent_check = self._send_check(checks, conn, environ, end)
+                else:
+                    answer = self._hot.answer_now(environ)
+        except Exception:  # the usual way answers, with its own error handling
+            log.debug("hot lane passed a request on", exc_info=True)
+            answer, sent_check = None, False
+        took = time.monotonic() - began
+        if took > HOT_LANE_SLOW:
+            self._lane_closed_until = began + took + HOT_LANE_PAUSE
+            log.warning(
+                "hot lane closed for %.0f s: a check took %.0f ms", HOT_LANE_PAUSE, took * 1e3
+            )
+        if sent_check:
+            return True
+        if answer is None:
+            return False
+        self._write_hot(conn, end, answer)
+        return True
+
+    def _postgres_checks(self) -> PostgresChecks | None:
+        """The worker's non-blocking check connections when the checks run on PostgreSQL
+        (decided at the first hot-lane request, once the app's engine is known)."""
+        if self._pg_checks is False:
+            if self._hot.checks_on_postgres():
+                self._pg_checks = PostgresChecks(
+                    self._hot.open_postgres, self.poller, HOT_LANE_PG_CONNECTIONS
+                )
+            else:
+                self._pg_checks = None
+        return self._pg_checks  # type: ignore[return-value]
+
+    def _send_check(
+        self, checks: PostgresChecks, conn: Any, environ: dict[str, Any], end: int
+    ) -> bool:
+        found = self._hot.stored(environ)
+        if found is None:
+            return False
+        key, entry = found
+        query = self._hot.postgres_check(entry)
+        if query is None:
+            return False
+        name, params = query
+        return checks.start(
+            name, params, partial(self._checked, conn, environ, end, key, entry, name)
+        )
+
+    def _checked(
+        self,
+        conn: Any,
+        environ: dict[str, Any],
+        end: int,
+        key: Any,
+        entry: Any,
+        name: str,
+        result: Any,
+    ) -> None:
+        """A PostgreSQL check's result came: the stored answer if it confirms the entry,
+        else the usual way (a thread and Flask, which store the new answer)."""
+        answer = None
+        try:
+            if (
+                result is not None
+                and self.alive
+                and self._hot.confirmed_by(key, entry, name, result)
+            ):
+                answer = self._hot.answer_of(entry, environ)
+        except Exception:
+            log.debug("hot lane passed a request on", exc_info=True)
+        if answer is None:
+            self._to_thread(conn, Verdict.READY)
+            return
+        self._write_hot(conn, end, answer)
+
+    def _write_hot(self, conn: Any, end: int, answer: tuple[str, list[Any], bytes]) -> None:
+        """Write a hot-lane answer in one send (a thread sends what the socket would not
+        take at once), then keep the connection alive."""
+        sock: DeadlineSocket = conn.sock
+        data = response_bytes(*answer, self._date.now())
+        del sock.pending[:end]
+        conn.scan.reset()
+        conn.complete = False
+        try:
+            sent = sock.raw.send(data, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:  # the client left
+            self._drop(conn)
+            return
+        if sent < len(data):  # a client reading slowly: a thread sends the rest
+            future = self.tpool.submit(self._send_rest, conn, memoryview(data)[sent:])
+            future.add_done_callback(
+                lambda done: self.method_queue.defer(self.finish_request, conn, done)
+            )
+        elif sock.pending:  # pipelined requests: the next one in the loop's next round
+            self.method_queue.defer(self.enqueue_req, conn)
+        else:
+            self.enqueue_req(conn)
+
+    @staticmethod
+    def _send_rest(conn: Any, rest: memoryview) -> bool:
+        """The rest of a hot-lane answer, bounded by the send timeout; True: kept alive."""
+        conn.sock.raw.setblocking(True)
+        conn.sock.sendall(rest)
+        return True
 
     def _unwatch(self, conn: Any) -> None:
         fd = conn.sock.raw.fileno()

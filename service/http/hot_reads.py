@@ -203,11 +203,11 @@ class _RawQueries:
         in_memory = database in ("", ":memory:") or "mode=memory" in database
         if engine.dialect.name == "sqlite" and not in_memory:
             self._sqlite_args = engine.dialect.create_connect_args(engine.url)
-        self._own_postgres = engine.dialect.name == "postgresql" and engine.driver == "psycopg"
+        self.own_postgres = engine.dialect.name == "postgresql" and engine.driver == "psycopg"
         self._opened: list[Any] = []  # every thread's PostgreSQL connection, closed on dispose
         self.pg_statements: dict[str, str] = {}  # name -> SQL of what those connections prepare
         self._opened_lock = threading.Lock()
-        if self._own_postgres:
+        if self.own_postgres:
             event.listen(engine, "engine_disposed", self._close_all)
             weakref.finalize(self, _close_connections, self._opened)  # an app let go of
 
@@ -234,7 +234,7 @@ class _RawQueries:
 
     def prepare(self, check: ReadCheck) -> tuple[str, Any]:
         """The check's SQL for this database and its arguments in the driver's style."""
-        if self._own_postgres:
+        if self.own_postgres:
             return self._prepare_postgres(check)
         if check.kind in VERSION_KINDS:
             name: Any = "thread"
@@ -269,23 +269,33 @@ class _RawQueries:
         """This thread's own psycopg connection (autocommit), with the two checks prepared."""
         connection = getattr(self._local, "postgres", None)
         if connection is None:
-            args, options = self.engine.dialect.create_connect_args(self.engine.url)
-            connection = self.engine.dialect.loaded_dbapi.connect(
-                *args, **{"connect_timeout": 3, **options, "client_encoding": "utf-8"}
-            )
-            try:
-                connection.autocommit = True
-                for name, statement in ((PG_THREAD, THREAD_VERSIONS), (PG_COUNTS, COUNTS_BY_ARRAY)):
-                    sql = _numbered(statement.compile(dialect=self.engine.dialect))
-                    self.pg_statements[name] = sql
-                    _pg_result(connection.pgconn.prepare(name.encode(), sql.encode()), False)
-            except Exception:
-                with contextlib.suppress(Exception):
-                    connection.close()
-                raise
-            self._local.postgres = connection
-            with self._opened_lock:
-                self._opened.append(connection)
+            connection = self._local.postgres = self.open_postgres()
+        return connection
+
+    def open_postgres(self) -> Any:
+        """A new psycopg connection (autocommit) with the two checks prepared, closed with
+        the others when the engine is disposed."""
+        args, options = self.engine.dialect.create_connect_args(self.engine.url)
+        # Bounded waits: a check may run in the worker's poller (service.server_hotlane),
+        # so neither a lost network (unacknowledged bytes) nor a stalled server may hold
+        # it for long; a check that fails falls back to Flask, as any error does.
+        bounds = {"connect_timeout": 3, "tcp_user_timeout": 3000}
+        connection = self.engine.dialect.loaded_dbapi.connect(
+            *args, **{**bounds, **options, "client_encoding": "utf-8"}
+        )
+        try:
+            connection.autocommit = True
+            _pg_result(connection.pgconn.exec_(b"SET statement_timeout = 2000"), False)
+            for name, statement in ((PG_THREAD, THREAD_VERSIONS), (PG_COUNTS, COUNTS_BY_ARRAY)):
+                sql = _numbered(statement.compile(dialect=self.engine.dialect))
+                self.pg_statements[name] = sql
+                _pg_result(connection.pgconn.prepare(name.encode(), sql.encode()), False)
+        except Exception:
+            with contextlib.suppress(Exception):
+                connection.close()
+            raise
+        with self._opened_lock:
+            self._opened.append(connection)
         return connection
 
     def _postgres_rows(self, query: tuple[str, Any]) -> list[Row]:
@@ -294,17 +304,9 @@ class _RawQueries:
         connection = self._postgres()
         name, params = query
         try:
-            result = _pg_result(connection.pgconn.exec_prepared(name.encode(), params), True)
-            values = result.get_value
-            if name == PG_THREAD:
-                return [
-                    tuple(_pg_int(values(row, col)) for col in range(4))
-                    for row in range(result.ntuples)
-                ]
-            return [
-                (_pg_int(values(row, 0)), _pg_str(values(row, 1)), _pg_int(values(row, 2)))
-                for row in range(result.ntuples)
-            ]
+            return _pg_rows(
+                name, _pg_result(connection.pgconn.exec_prepared(name.encode(), params), True)
+            )
         except Exception:
             self._local.postgres = None
             with contextlib.suppress(Exception):
@@ -319,7 +321,7 @@ class _RawQueries:
             rows = own.execute(*query).fetchall()
             if check.kind not in VERSION_KINDS:  # (site id, JSON of [article, count] pairs)
                 rows = [(site, *pair) for site, pairs in rows for pair in json.loads(pairs)]
-        elif self._own_postgres:
+        elif self.own_postgres:
             rows = self._postgres_rows(query)
         else:
             connection = self.engine.raw_connection()
@@ -327,9 +329,26 @@ class _RawQueries:
                 rows = _autocommit_rows(connection.driver_connection, query)
             finally:
                 connection.close()
-        if check.kind in VERSION_KINDS:
-            return thread_token(rows[0] if rows else None, check.kind != "thread")
-        return counts_token(rows)
+        return _token_of(check, rows)
+
+
+def _token_of(check: ReadCheck, rows: list[Row]) -> tuple[Any, ...] | frozenset[Row] | None:
+    if check.kind in VERSION_KINDS:
+        return thread_token(rows[0] if rows else None, check.kind != "thread")
+    return counts_token(rows)
+
+
+def _pg_rows(name: str, result: Any) -> list[Row]:
+    """A check's rows from its libpq result (text values)."""
+    values = result.get_value
+    if name == PG_THREAD:
+        return [
+            tuple(_pg_int(values(row, col)) for col in range(4)) for row in range(result.ntuples)
+        ]
+    return [
+        (_pg_int(values(row, 0)), _pg_str(values(row, 1)), _pg_int(values(row, 2)))
+        for row in range(result.ntuples)
+    ]
 
 
 PG_THREAD = "ranklet_hot_thread"
@@ -397,6 +416,18 @@ def _autocommit_rows(driver: Any, query: tuple[str, Any]) -> list[Row]:
             driver.autocommit = False
 
 
+def _key(environ: WSGIEnvironment) -> tuple[str, ...]:
+    """Everything a stored answer can depend on."""
+    return (
+        environ.get("PATH_INFO", ""),
+        environ.get("QUERY_STRING", ""),
+        environ.get("HTTP_ORIGIN", ""),
+        environ.get("HTTP_ACCEPT_ENCODING", ""),
+        environ.get("HTTP_HOST", ""),
+        environ.get("wsgi.url_scheme", ""),
+    )
+
+
 class HotReads:
     """WSGI middleware: repeats of marked GETs answered from memory after one check query.
 
@@ -423,32 +454,99 @@ class HotReads:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "GET" or any(h in environ for h in BYPASS_HEADERS):
             return self.wsgi_app(environ, start_response)
-        key = (
-            environ.get("PATH_INFO", ""),
-            environ.get("QUERY_STRING", ""),
-            environ.get("HTTP_ORIGIN", ""),
-            environ.get("HTTP_ACCEPT_ENCODING", ""),
-            environ.get("HTTP_HOST", ""),
-            environ.get("wsgi.url_scheme", ""),
-        )
+        key = _key(environ)
+        entry = self._confirmed(key)
+        if entry is not None:
+            return self._answer(entry, environ, start_response)
+        return self._fill(key, environ, start_response)
+
+    def answer_now(self, environ: WSGIEnvironment) -> tuple[str, list[Any], bytes] | None:
+        """The confirmed stored answer to this GET (status, headers, body), for a server
+        that writes it itself (``service.server_hotlane``), or None: then the request goes
+        through this middleware as usual (which fills the entry)."""
+        if any(h in environ for h in BYPASS_HEADERS):
+            return None
+        entry = self._confirmed(_key(environ))
+        return None if entry is None else self.answer_of(entry, environ)
+
+    def stored(self, environ: WSGIEnvironment) -> tuple[tuple[str, ...], Entry] | None:
+        """The key and entry this GET would be answered from, not yet confirmed (for a
+        server that runs the check without waiting: :meth:`postgres_check`,
+        :meth:`confirmed_by`)."""
+        if any(h in environ for h in BYPASS_HEADERS):
+            return None
+        key = _key(environ)
+        with self._lock:
+            entry = self._entries.get(key)
+        return None if entry is None else (key, entry)
+
+    def postgres_check(self, entry: Entry) -> tuple[str, Any] | None:
+        """The entry's check as a prepared statement's name and text arguments, when the
+        checks run on our own PostgreSQL connections (else None: use :meth:`answer_now`)."""
+        queries = self._raw_queries()
+        if not queries.own_postgres:
+            return None
+        if entry.query is None:
+            entry.query = queries.prepare(entry.check)
+        return entry.query
+
+    def checks_on_postgres(self) -> bool:
+        """Whether the checks run on PostgreSQL connections of our own (psycopg)."""
+        return self._raw_queries().own_postgres
+
+    def open_postgres(self) -> Any:
+        """A new psycopg connection of our own with the checks prepared (the caller owns
+        it; it is closed with the engine's other check connections)."""
+        return self._raw_queries().open_postgres()
+
+    def confirmed_by(self, key: tuple[str, ...], entry: Entry, name: str, result: Any) -> bool:
+        """Whether a check's libpq result confirms the entry (False on any doubt)."""
+        try:
+            rows = _pg_rows(name, _pg_result(result, True))
+            current = _token_of(entry.check, rows) == entry.check.token
+        except Exception:
+            return False
+        if current:
+            with self._lock:
+                if self._entries.get(key) is entry:
+                    self._entries.move_to_end(key)
+            self.hits += 1
+        return current
+
+    def answer_of(self, entry: Entry, environ: WSGIEnvironment) -> tuple[str, list[Any], bytes]:
+        """The entry's answer to this request (a 304 for a matching ``If-None-Match``)."""
+        seen: list[Any] = []
+
+        def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen[:] = [status, headers]
+
+        body = b"".join(self._answer(entry, environ, keep))  # type: ignore[arg-type]
+        return seen[0], seen[1], body
+
+    def _raw_queries(self) -> _RawQueries:
+        if self._queries is None:
+            self._queries = _RawQueries(self._engine())
+        return self._queries
+
+    def _confirmed(self, key: tuple[str, ...]) -> Entry | None:
+        """The stored entry of ``key`` when the database confirms it is current."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
-        if entry is not None and self._current(entry):
-            self.hits += 1
-            return self._answer(entry, environ, start_response)
-        return self._fill(key, environ, start_response)
+        if entry is None or not self._current(entry):
+            return None
+        self.hits += 1
+        return entry
 
     def _current(self, entry: Entry) -> bool:
         """The database confirms the entry; False on any doubt, errors included (Flask then
         answers, with its own error handling: a 503 when the database is down)."""
         try:
-            if self._queries is None:
-                self._queries = _RawQueries(self._engine())
+            queries = self._raw_queries()
             if entry.query is None:
-                entry.query = self._queries.prepare(entry.check)
-            return self._queries.token(entry.check, entry.query) == entry.check.token
+                entry.query = queries.prepare(entry.check)
+            return queries.token(entry.check, entry.query) == entry.check.token
         except Exception:
             return False
 

@@ -64,6 +64,13 @@ class AdminSessionInterface(SecureCookieSessionInterface):
     """Secure cookies whenever the browser reaches us over HTTPS, directly or via a TLS proxy
     (then ``RANKLET_PUBLIC_URL`` is https although the request to us is plain HTTP)."""
 
+    def open_session(self, app: Flask, request: Any) -> Any:
+        """Only the admin has a session: elsewhere (the API, the embed, badges) Flask gets
+        none to open or save (a null session: empty, and it refuses to be written)."""
+        if not request.path.startswith("/admin"):
+            return None
+        return super().open_session(app, request)
+
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(
             app.config.get("SESSION_COOKIE_SECURE")

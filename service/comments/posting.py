@@ -97,7 +97,9 @@ def post_comment(
         comment_id = _insert_comment(values)
         count_change(thread.id, 1 if values["status"] == "approved" else 0)
         if values["spam_label"]:
-            spam_model.learn_new(site.id, decision.features, values["spam_label"], decision.score)
+            spam_model.learn_new(
+                site.id, decision.features, values["spam_label"], decision.score, decision.buckets
+            )
         fill_thread(thread, data.get("article_title"), data.get("article_url"))
         comment = Comment(id=comment_id, **values)
         comment.thread = thread  # for the listeners; the comment itself is not in the session

@@ -3,7 +3,8 @@
 Everything that only reads (the thread, the parent, the decision, the hashes) happens before
 the writing transaction, which then holds SQLite's one write lock for the two statements that
 store the comment, and for what the listeners of :class:`CommentPosted` add (the notification
-outbox), so that commits with the comment or not at all.
+outbox), so that commits with the comment or not at all. (On PostgreSQL, which has no such
+lock, the reads and the writes are one transaction.)
 """
 
 from __future__ import annotations
@@ -91,7 +92,13 @@ def post_comment(
         values, edit_token, decision = _new_comment(
             site, thread, parent, data, as_author, body_html
         )
-        _commit_keeping_objects(db.session())
+        session = db.session()
+        if session.get_bind().dialect.name == "sqlite":
+            # SQLite: a reader cannot become the writer once another writer has committed,
+            # and the write gate is taken at BEGIN. PostgreSQL's READ COMMITTED reads each
+            # statement afresh, so there the transaction goes on writing: a COMMIT, a BEGIN
+            # and a pooled connection's check-out (its ping) fewer.
+            _commit_keeping_objects(session)
     with transaction_intent(True):
         # Core statements: the ORM's unit of work would cost more than the SQL, under the lock.
         comment_id = _insert_comment(values)

@@ -9,6 +9,7 @@ lock, the reads and the writes are one transaction.)
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +50,29 @@ _INSERT_COMMENT_SQLITE = (
     )
     .returning(Comment.__table__.c.id, Comment.__table__.c.root_id)
 )
+
+
+# PostgreSQL: the new id is drawn from the sequence first (a CTE), so the same statement can
+# make a top-level comment its own root. Built once per set of columns.
+@functools.cache
+def _insert_comment_pg(keys: tuple[str, ...]) -> Any:
+    table = Comment.__table__
+    new = select(func.nextval(func.pg_get_serial_sequence("comments", "id")).label("id")).cte(
+        "new_comment"
+    )
+    others = [k for k in keys if k != "root_id"]
+    chosen = select(
+        new.c.id,
+        func.coalesce(bindparam("root_id", type_=Integer), new.c.id),
+        *[bindparam(k, type_=table.c[k].type) for k in others],
+    )
+    return (
+        insert(table)
+        .from_select(["id", "root_id", *others], chosen)
+        .returning(table.c.id, table.c.root_id)
+    )
+
+
 _SET_ROOT = (
     update(Comment.__table__)
     .where(Comment.__table__.c.id == bindparam("comment_id"))
@@ -123,6 +147,9 @@ def _insert_comment(values: dict[str, Any]) -> int:
         params = {k: v for k, v in values.items() if k != "root_id"}
         params["given_root"] = values["root_id"]
         comment_id, root_id = connection.execute(_INSERT_COMMENT_SQLITE, params).one()
+    elif connection.dialect.name == "postgresql":
+        statement = _insert_comment_pg(tuple(values))
+        comment_id, root_id = connection.execute(statement, values).one()
     else:
         comment_id = connection.execute(_INSERT_COMMENT, values).inserted_primary_key[0]
         root_id = values["root_id"]

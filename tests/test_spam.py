@@ -270,6 +270,98 @@ def test_a_blocked_commenter_is_spam_by_address_or_email_until_unblocked(client,
     _post(client, "forgiven", 201, email="troll@example.org", environ_base=first)
 
 
+def _blocked_count(app: Any) -> tuple[int, int]:
+    """The site's ``blocked_commenters`` and its rows of spam_blocks."""
+    from sqlalchemy import func, select
+
+    from service.core.extensions import db
+    from service.db.models import Site, SpamBlock
+
+    with app.app_context():
+        site = db.session.scalars(select(Site).where(Site.slug == "blog")).one()
+        rows = db.session.scalar(select(func.count()).where(SpamBlock.site_id == site.id))
+        kept = site.blocked_commenters
+        db.session.remove()
+    return kept, rows
+
+
+def _statements_of(app: Any, call: Any) -> list[str]:
+    """The SQL the app's engine runs during ``call()``."""
+    from sqlalchemy import event
+
+    from service.core.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_block_made_by_another_worker_holds_the_next_post(app, client, site, app_config, new_app):
+    """The count a post reads with its site follows every block and unblock, whichever
+    process made it; with no block, a post does not look for one."""
+    address = {"REMOTE_ADDR": "203.0.113.8"}
+    statements = _statements_of(
+        app, lambda: _post(client, "first", 201, email="t@example.org", environ_base=address)
+    )
+    assert statements and not any("spam_blocks" in s for s in statements)
+    comment_id = _post(client, "second", 201, environ_base=address).get_json()["comment"]["id"]
+    other = new_app(app_config).test_client()  # another worker (or host) on the database
+    made = other.post(f"{BASE}/comments/{comment_id}/block", headers=site.auth)
+    assert made.status_code == 201, made.get_data(as_text=True)
+    assert [b["kind"] for b in made.get_json()["blocks"]] == ["client"]
+    assert _blocked_count(app) == (1, 1)
+    statements = _statements_of(app, lambda: _post(client, "third", 202, environ_base=address))
+    assert any("spam_blocks" in s for s in statements)
+    # The e-mail of the first comment too; blocking it again changes nothing.
+    first = _queue(client, site, "approved")[-1]["id"]
+    for _ in range(2):
+        assert other.post(f"{BASE}/comments/{first}/block", headers=site.auth).status_code == 201
+    assert _blocked_count(app) == (2, 2)
+    _post(client, "by mail", 202, email="T@example.org", environ_base={"REMOTE_ADDR": "1.2.3.5"})
+    listed = client.get(f"{BASE}/blocks", headers=site.auth).get_json()["blocks"]
+    for n, block in enumerate(listed, start=1):
+        assert other.delete(f"{BASE}/blocks/{block['id']}", headers=site.auth).status_code == 204
+        assert _blocked_count(app) == (2 - n, 2 - n)
+    assert other.delete(f"{BASE}/blocks/{listed[0]['id']}", headers=site.auth).status_code == 404
+    assert _blocked_count(app) == (0, 0)
+    _post(client, "forgiven", 201, email="t@example.org", environ_base=address)
+
+
+def test_the_migration_counts_the_blocks_there_are(cli_app: Any) -> None:
+    """``sites.blocked_commenters`` (0011) starts from the blocks each site has."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import select
+
+    from service import MIGRATIONS_DIR
+    from service.core.extensions import db
+    from service.db.models import Site, SpamBlock
+    from service.sites.settings import SiteSettings, create_site
+
+    with cli_app.app_context():
+        upgrade(directory=MIGRATIONS_DIR)
+        blog, _ = create_site("blog", SiteSettings(origins=["https://blog.example.com"]))
+        create_site("quiet", SiteSettings(origins=["https://q.example.com"]))
+        for kind, digest in [("client", "a" * 64), ("email", "b" * 64), ("client", "c" * 64)]:
+            db.session.add(SpamBlock(site_id=blog.id, kind=kind, digest=digest, note="n"))
+        db.session.commit()
+        db.session.remove()
+        downgrade(directory=MIGRATIONS_DIR, revision="0010_spam_auto_threshold")
+        upgrade(directory=MIGRATIONS_DIR)
+        counted = dict(db.session.execute(select(Site.slug, Site.blocked_commenters)).all())
+        assert counted == {"blog": 3, "quiet": 0}
+        db.session.remove()
+
+
 def _solve(challenge: dict[str, Any], number: int | None = None) -> str:
     if number is None:
         solved = altcha.solve_challenge_v1(

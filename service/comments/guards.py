@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from service.comments import markup
 from service.db.models import Site
 from service.spam import model, rules
-from service.spam.features import comment_features
+from service.spam.features import buckets, comment_features
 
 MAX_LINKS = 3
 
@@ -27,6 +27,7 @@ class Decision:
     told: str  # what the poster is told: approved | pending
     score: float | None  # the learning filter's, None when not scored
     features: list[str]  # what the filter counts if the comment is learned as ham
+    buckets: list[int] | None = None  # the features' buckets, when worked out already
 
 
 def held_reason(
@@ -57,7 +58,8 @@ def new_status(
     if as_author:
         return Decision("approved", "approved", None, [])
     features = comment_features(body_html, author, website, has_email)
-    verdict = model.score(site.id, features)
+    wanted = buckets(features)
+    verdict = model.score(site.id, features, wanted)
     score = verdict.score
     if honeypot:
         return Decision("spam", "pending" if site.moderation == "all" else "approved", score, [])
@@ -68,4 +70,4 @@ def new_status(
         return Decision("spam", "pending", score, [])
     if site.moderation == "all" or markup.count_html_links(body_html) > MAX_LINKS:
         return Decision("pending", "pending", score, [])
-    return Decision("approved", "approved", score, features)
+    return Decision("approved", "approved", score, features, wanted)

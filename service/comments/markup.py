@@ -365,6 +365,8 @@ def count_links(body: str) -> int:
 
 def count_html_links(html: str) -> int:
     """Links in already rendered comment HTML (saves rendering a body twice)."""
+    if "<a" not in html and "<A" not in html:
+        return 0  # no tag of any link (an entity is never a tag)
     counter = _LinkCounter()
     counter.feed(html)
     counter.close()

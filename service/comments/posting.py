@@ -3,11 +3,13 @@
 Everything that only reads (the thread, the parent, the decision, the hashes) happens before
 the writing transaction, which then holds SQLite's one write lock for the two statements that
 store the comment, and for what the listeners of :class:`CommentPosted` add (the notification
-outbox), so that commits with the comment or not at all.
+outbox), so that commits with the comment or not at all. (On PostgreSQL, which has no such
+lock, the reads and the writes are one transaction.)
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,6 +50,29 @@ _INSERT_COMMENT_SQLITE = (
     )
     .returning(Comment.__table__.c.id, Comment.__table__.c.root_id)
 )
+
+
+# PostgreSQL: the new id is drawn from the sequence first (a CTE), so the same statement can
+# make a top-level comment its own root. Built once per set of columns.
+@functools.cache
+def _insert_comment_pg(keys: tuple[str, ...]) -> Any:
+    table = Comment.__table__
+    new = select(func.nextval(func.pg_get_serial_sequence("comments", "id")).label("id")).cte(
+        "new_comment"
+    )
+    others = [k for k in keys if k != "root_id"]
+    chosen = select(
+        new.c.id,
+        func.coalesce(bindparam("root_id", type_=Integer), new.c.id),
+        *[bindparam(k, type_=table.c[k].type) for k in others],
+    )
+    return (
+        insert(table)
+        .from_select(["id", "root_id", *others], chosen)
+        .returning(table.c.id, table.c.root_id)
+    )
+
+
 _SET_ROOT = (
     update(Comment.__table__)
     .where(Comment.__table__.c.id == bindparam("comment_id"))
@@ -91,13 +116,21 @@ def post_comment(
         values, edit_token, decision = _new_comment(
             site, thread, parent, data, as_author, body_html
         )
-        _commit_keeping_objects(db.session())
+        session = db.session()
+        if session.get_bind().dialect.name == "sqlite":
+            # SQLite: a reader cannot become the writer once another writer has committed,
+            # and the write gate is taken at BEGIN. PostgreSQL's READ COMMITTED reads each
+            # statement afresh, so there the transaction goes on writing: a COMMIT, a BEGIN
+            # and a pooled connection's check-out (its ping) fewer.
+            _commit_keeping_objects(session)
     with transaction_intent(True):
         # Core statements: the ORM's unit of work would cost more than the SQL, under the lock.
         comment_id = _insert_comment(values)
         count_change(thread.id, 1 if values["status"] == "approved" else 0)
         if values["spam_label"]:
-            spam_model.learn_new(site.id, decision.features, values["spam_label"], decision.score)
+            spam_model.learn_new(
+                site.id, decision.features, values["spam_label"], decision.score, decision.buckets
+            )
         fill_thread(thread, data.get("article_title"), data.get("article_url"))
         comment = Comment(id=comment_id, **values)
         comment.thread = thread  # for the listeners; the comment itself is not in the session
@@ -114,6 +147,9 @@ def _insert_comment(values: dict[str, Any]) -> int:
         params = {k: v for k, v in values.items() if k != "root_id"}
         params["given_root"] = values["root_id"]
         comment_id, root_id = connection.execute(_INSERT_COMMENT_SQLITE, params).one()
+    elif connection.dialect.name == "postgresql":
+        statement = _insert_comment_pg(tuple(values))
+        comment_id, root_id = connection.execute(statement, values).one()
     else:
         comment_id = connection.execute(_INSERT_COMMENT, values).inserted_primary_key[0]
         root_id = values["root_id"]

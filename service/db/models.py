@@ -65,6 +65,10 @@ class Site(db.Model):  # type: ignore[name-defined,misc]
     chat_encrypted: Mapped[str | None] = mapped_column(Text)
     # Bumped with every change to any comment of the site (the recent-comments list).
     comments_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # How many commenters the site blocks (its rows of spam_blocks), recounted by
+    # ``service.spam.blocks`` in each transaction that adds or removes one: read with the site
+    # by the query a post makes anyway, it spares the blocked-commenter lookup when it is 0.
+    blocked_commenters: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Bumped by every change to settings, categories or rankings: ETags of rankings, badges
     # and widgets derive from it, so a 304 costs one indexed lookup and no rendering.
     version: Mapped[int] = mapped_column(Integer, default=0)

@@ -91,4 +91,4 @@ def bucket(feature: str) -> int:
 
 def buckets(features: list[str]) -> list[int]:
     """The distinct buckets of these features, ascending (the lock order of every update)."""
-    return sorted({bucket(f) for f in features})
+    return sorted({zlib.crc32(f.encode()) % BUCKETS for f in features})  # bucket(f), inline

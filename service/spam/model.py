@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,11 +70,34 @@ _COUNTS = {
 }
 _LOWEST = HAM_SCORES_BUCKET - scoring.SCORE_LIMIT
 _HIGHEST = HAM_SCORES_BUCKET + scoring.SCORE_LIMIT
-_BUMP = text(
-    "INSERT INTO spam_counts (site_id, bucket, ham, spam) VALUES (:site_id, :bucket, :ham, :spam)"
-    " ON CONFLICT (site_id, bucket) DO UPDATE"
-    " SET ham = spam_counts.ham + excluded.ham, spam = spam_counts.spam + excluded.spam"
-)
+# Every bump is one statement whatever the number of rows: the rows go as one JSON or
+# array parameter (an executemany costs the driver's and SQLAlchemy's work once per row,
+# about a hundred for a comment). Rows are inserted in ascending bucket order, the one lock
+# order of every update; a statement never names one bucket twice.
+_BUMP = {
+    # ``WHERE true``: SQLite's parser needs it before ON CONFLICT after a SELECT. (The
+    # array's order is the order of the rows; SQLite's writers take turns anyway.)
+    "sqlite": text(
+        "INSERT INTO spam_counts (site_id, bucket, ham, spam)"
+        " SELECT :site_id, json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+        " json_extract(value, '$[2]') FROM json_each(:rows) WHERE true"
+        " ON CONFLICT (site_id, bucket) DO UPDATE"
+        " SET ham = spam_counts.ham + excluded.ham, spam = spam_counts.spam + excluded.spam"
+    ),
+    "postgresql": text(
+        "INSERT INTO spam_counts (site_id, bucket, ham, spam)"
+        " SELECT :site_id, b, h, s FROM unnest(CAST(:buckets AS integer[]),"
+        " CAST(:hams AS integer[]), CAST(:spams AS integer[])) AS t(b, h, s) ORDER BY b"
+        " ON CONFLICT (site_id, bucket) DO UPDATE"
+        " SET ham = spam_counts.ham + excluded.ham, spam = spam_counts.spam + excluded.spam"
+    ),
+}
+
+
+def _int_array(numbers: Iterable[int]) -> str:
+    """A PostgreSQL array literal of integers (``{1,-2}``), for ``CAST(... AS integer[])``:
+    the driver would check every element of a list on its own (a regular expression each)."""
+    return "{" + ",".join(map(str, numbers)) + "}"
 
 
 def features_of(comment: Comment) -> list[str]:
@@ -88,10 +111,10 @@ def load_counts(site_id: int, wanted: Sequence[int]) -> scoring.Counts:
     connection = db.session.connection()
     dialect = connection.dialect.name
     keys = [UNITS_BUCKET, DOCS_BUCKET, *wanted]
-    parameter: Any = json.dumps(keys) if dialect == "sqlite" else keys
+    parameter = json.dumps(keys) if dialect == "sqlite" else _int_array(keys)
     values = {"site_id": site_id, "buckets": parameter, "lowest": _LOWEST, "highest": _HIGHEST}
     rows = connection.execute(_COUNTS[dialect], values).all()
-    raw = {row.bucket: (row.ham, row.spam) for row in rows}
+    raw = {b: (ham, spam) for b, ham, spam in rows}
     ham_docs, spam_docs = raw.pop(DOCS_BUCKET, (0, 0))
     ham_units, spam_units = raw.pop(UNITS_BUCKET, (0, 0))
     ham_scores = {
@@ -114,9 +137,11 @@ class Verdict:
     ham_scores: dict[int, int] | None
 
 
-def score(site_id: int, features: list[str]) -> Verdict:
-    """Score one comment against the site's model, in one indexed query."""
-    wanted = buckets(features)
+def score(site_id: int, features: list[str], wanted: list[int] | None = None) -> Verdict:
+    """Score one comment against the site's model, in one indexed query; ``wanted``:
+    ``buckets(features)`` when the caller has them."""
+    if wanted is None:
+        wanted = buckets(features)
     counts = load_counts(site_id, wanted)
     if not counts.ham_docs or not counts.spam_docs:
         return Verdict(None, False, counts.ham_scores)
@@ -148,30 +173,48 @@ def site_threshold(site: Any) -> tuple[float, float | None]:
 
 
 def _bump(
-    site_id: int, features: list[str], old: str | None, new: str | None, arrival: float | None
+    site_id: int,
+    features: list[str],
+    old: str | None,
+    new: str | None,
+    arrival: float | None,
+    wanted: list[int] | None = None,
 ) -> None:
     """Move one comment's counts from label ``old`` to label ``new`` (None: not counted);
-    ``arrival`` is the score it got when it was posted (None: not scored)."""
+    ``arrival`` is the score it got when it was posted (None: not scored); ``wanted``: the
+    features' buckets when the caller has them already."""
     before, after = UNITS.get(old or "", (0, 0)), UNITS.get(new or "", (0, 0))
     ham, spam = after[0] - before[0], after[1] - before[1]
     docs_ham = int(new in ("ham", "good")) - int(old in ("ham", "good"))
     docs_spam = int(new == "spam") - int(old == "spam")
-    rows = [{"site_id": site_id, "bucket": DOCS_BUCKET, "ham": docs_ham, "spam": docs_spam}]
+    rows = [(DOCS_BUCKET, docs_ham, docs_spam)]
     if docs_ham and arrival is not None:
-        histogram = HAM_SCORES_BUCKET + scoring.score_bin(arrival)
-        rows.append({"site_id": site_id, "bucket": histogram, "ham": docs_ham, "spam": 0})
-    rows += [
-        {"site_id": site_id, "bucket": b, "ham": ham, "spam": spam}
-        for b in [UNITS_BUCKET, *buckets(features)]
-    ]
-    rows.sort(key=lambda row: row["bucket"])  # the one lock order of every update
-    db.session.execute(_BUMP, rows)
+        rows.append((HAM_SCORES_BUCKET + scoring.score_bin(arrival), docs_ham, 0))
+    rows.append((UNITS_BUCKET, ham, spam))
+    rows += [(b, ham, spam) for b in (buckets(features) if wanted is None else wanted)]
+    rows.sort()  # the one lock order of every update
+    connection = db.session.connection()
+    dialect = connection.dialect.name
+    values: dict[str, Any] = {"site_id": site_id}
+    if dialect == "sqlite":
+        values["rows"] = json.dumps(rows, separators=(",", ":"))
+    else:
+        values["buckets"], values["hams"], values["spams"] = (
+            _int_array(c) for c in zip(*rows, strict=True)
+        )
+    connection.execute(_BUMP[dialect], values)
 
 
-def learn_new(site_id: int, features: list[str], label: str, arrival: float | None) -> None:
+def learn_new(
+    site_id: int,
+    features: list[str],
+    label: str,
+    arrival: float | None,
+    wanted: list[int] | None = None,
+) -> None:
     """Count a comment being inserted in this transaction (its row carries the label and
-    its arrival score)."""
-    _bump(site_id, features, None, label, arrival)
+    its arrival score); ``wanted``: ``buckets(features)`` when the caller has them."""
+    _bump(site_id, features, None, label, arrival, wanted)
 
 
 def learn(comment: Comment, label: str | None) -> None:

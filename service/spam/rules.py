@@ -15,7 +15,7 @@ import time
 from functools import lru_cache
 
 import regex
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 
 from service.core.extensions import db
 from service.db.models import Site, SpamBlock
@@ -26,6 +26,20 @@ PATTERN_MAX_LENGTH = 200
 PATTERN_BUDGET = 0.05  # seconds for all of a site's patterns on one comment
 _PROBES = ("a" * 3000 + "!", "あ" * 3000 + "!", "a " * 1500 + "!", "ab" * 1500 + "!")
 FLAGS = regex.IGNORECASE | regex.UNICODE | regex.V1
+
+_BLOCKS = SpamBlock.__table__.c
+# One statement built once (a lookup not given is NULL, which matches no digest).
+_BLOCKED = (
+    select(_BLOCKS.id)
+    .where(
+        _BLOCKS.site_id == bindparam("site_id"),
+        or_(
+            and_(_BLOCKS.kind == "client", _BLOCKS.digest == bindparam("client")),
+            and_(_BLOCKS.kind == "email", _BLOCKS.digest == bindparam("email")),
+        ),
+    )
+    .limit(1)
+)
 
 
 class PatternError(ValueError):
@@ -84,8 +98,11 @@ def rule_match(
     client_lookup: str | None = None,
     email_lookup: str | None = None,
 ) -> str | None:
-    """Which rule stores this comment as spam (``blocked``, ``word``, ``pattern``), or None."""
-    if is_blocked(site.id, client_lookup, email_lookup):
+    """Which rule stores this comment as spam (``blocked``, ``word``, ``pattern``), or None.
+
+    Blocked commenters are looked for only on a site that has any (``blocked_commenters``,
+    read with the site, kept exact by ``service.spam.blocks``)."""
+    if site.blocked_commenters and is_blocked(site.id, client_lookup, email_lookup):
         return "blocked"
     words = site.banned_words or []
     patterns = site.spam_patterns or []
@@ -100,14 +117,7 @@ def rule_match(
 
 
 def is_blocked(site_id: int, client_lookup: str | None, email_lookup: str | None) -> bool:
-    wanted = []
-    if client_lookup:
-        wanted.append(and_(SpamBlock.kind == "client", SpamBlock.digest == client_lookup))
-    if email_lookup:
-        wanted.append(and_(SpamBlock.kind == "email", SpamBlock.digest == email_lookup))
-    if not wanted:
+    if not client_lookup and not email_lookup:
         return False
-    found = db.session.scalar(
-        select(SpamBlock.id).where(SpamBlock.site_id == site_id, or_(*wanted)).limit(1)
-    )
-    return found is not None
+    values = {"site_id": site_id, "client": client_lookup or None, "email": email_lookup or None}
+    return db.session.connection().execute(_BLOCKED, values).first() is not None

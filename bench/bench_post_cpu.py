@@ -28,7 +28,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from workload import BLOG_ORIGIN, BROWSER_ENCODINGS, POST_BODY, POSTS_ARTICLE, SITE, make_plan
+from workload import (
+    BLOG_ORIGIN,
+    BROWSER_ENCODINGS,
+    POST_BODY,
+    POSTS_ARTICLE,
+    SITE,
+    make_plan,
+    post_plan_comments,
+)
 
 
 @contextlib.contextmanager
@@ -54,28 +62,12 @@ def database(url: str | None, folder: Path) -> Iterator[str]:
 def seed(app: Any) -> int:
     """The bench's site and the plan's comments, posted through ``post_comment``."""
     from service.cli.context import upgrade
-    from service.comments import posting
     from service.sites.settings import SiteSettings, create_site
 
-    posted_total = 0
     with app.app_context():
         upgrade()
         site, _token = create_site(SITE, SiteSettings(origins=[BLOG_ORIGIN], lang="en"))
-        for thread in make_plan()["threads"]:
-            ids: dict[int, int] = {}
-            for comment in thread["comments"]:
-                data: dict[str, Any] = {
-                    "article": thread["article"],
-                    "article_title": thread["title"],
-                    "author": comment["author"],
-                    "body": comment["body"],
-                }
-                if comment["parent"] is not None:
-                    data["parent_id"] = ids[comment["parent"]]
-                posted, told = posting.post_comment(site, data, as_author=False)
-                assert told == "approved", told
-                ids[comment["key"]] = posted.comment.id
-                posted_total += 1
+        posted_total = post_plan_comments(site, make_plan())
     return posted_total
 
 

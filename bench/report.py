@@ -128,9 +128,12 @@ def targets(out: Outcome) -> list[tuple[bool | None, str]]:
 def report(args: argparse.Namespace, out: Outcome) -> None:
     ctx = out.context
     tools = sorted({m.tool for m in out.results.values()})
+    from service.server import DEFAULT_THREADS  # the served code's, as the server runs it
+
     print(
-        f"\nRanklet {ctx['ranklet']} (gunicorn {ctx['ranklet gunicorn']}, {WORKERS} gthread"
-        f" workers x 64 threads, SQLite) vs Isso {ctx['isso']} (gunicorn {ctx['isso gunicorn']},"
+        f"\nRanklet {ctx['ranklet']} (gunicorn {ctx['ranklet gunicorn']}, {WORKERS} Ranklet"
+        f" workers: a poller and {DEFAULT_THREADS} threads each, SQLite) vs Isso {ctx['isso']}"
+        f" (gunicorn {ctx['isso gunicorn']},"
         f" {WORKERS} sync workers, SQLite); {args.connections} connections,"
         f" {args.duration:g} s x {args.repeat} (medians); tools: {', '.join(tools)};"
         f" {os.cpu_count()} CPUs shared by the client and both servers; load average at the"

@@ -107,37 +107,45 @@ def seed_ranklet_site(env: dict[str, str], plan_path: Path) -> None:
     run([sys.executable, str(Path(__file__).resolve()), str(plan_path)], env)
 
 
+def post_plan_comments(site: Any, plan: dict[str, Any]) -> int:
+    """Post the plan's comments to ``site`` through ``post_comment`` (in an app context),
+    replies to their parents; each must be published. Returns how many were posted."""
+    from service.comments import posting
+
+    posted_total = 0
+    for thread in plan["threads"]:
+        ids: dict[int, int] = {}
+        for comment in thread["comments"]:
+            data: dict[str, Any] = {
+                "article": thread["article"],
+                "article_title": thread["title"],
+                "author": comment["author"],
+                "body": comment["body"],
+            }
+            if comment["parent"] is not None:
+                data["parent_id"] = ids[comment["parent"]]
+            posted, told = posting.post_comment(site, data, as_author=False)
+            if told != "approved":
+                raise SystemExit(f"seed comment was {told}, not approved")
+            ids[comment["key"]] = posted.comment.id
+            posted_total += 1
+    return posted_total
+
+
 def seed_ranklet_here(plan_path: str) -> int:
     """Post the plan's comments through the service (``--seed-ranklet PLAN`` of
     bench_vs_isso, or ``python workload.py PLAN``)."""
     sys.path.insert(0, str(REPO))
     from service import create_app
-    from service.comments import posting
     from service.sites.settings import get_site
 
     app = create_app({"COMMENT_RATE_LIMIT": ""})
     plan = json.loads(Path(plan_path).read_text(encoding="utf-8"))
-    posted_total = 0
     with app.app_context():
         site = get_site(SITE)
         if site is None:
             raise SystemExit(f"no site {SITE!r}")
-        for thread in plan["threads"]:
-            ids: dict[int, int] = {}
-            for comment in thread["comments"]:
-                data: dict[str, Any] = {
-                    "article": thread["article"],
-                    "article_title": thread["title"],
-                    "author": comment["author"],
-                    "body": comment["body"],
-                }
-                if comment["parent"] is not None:
-                    data["parent_id"] = ids[comment["parent"]]
-                posted, told = posting.post_comment(site, data, as_author=False)
-                if told != "approved":
-                    raise SystemExit(f"seed comment was {told}, not approved")
-                ids[comment["key"]] = posted.comment.id
-                posted_total += 1
+        posted_total = post_plan_comments(site, plan)
     print(json.dumps({"comments": posted_total}))
     return 0
 

@@ -16,6 +16,7 @@ from support import (
     PgSchema,
     Server,
     SiteInfo,
+    database_env,
     launch_server,
     need,
     pg_database_url,
@@ -170,13 +171,5 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Environment for a subprocess server on SQLite (its default) or a fresh PG schema."""
-    if request.param == "sqlite":
-        yield {}
-        return
-    need(postgres_available(), "PostgreSQL on 127.0.0.1:5432")
-    schema = PgSchema()
-    schema.create()
-    try:
-        yield {"RANKLET_DATABASE_URL": pg_database_url(schema)}
-    finally:
-        schema.drop()
+    with database_env(request.param) as env:
+        yield env

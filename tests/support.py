@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,22 @@ class PgSchema:
 
         with psycopg.connect(_plain_pg(PG_URL), autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE')
+
+
+@contextlib.contextmanager
+def database_env(kind: str) -> Iterator[dict[str, str]]:
+    """The environment of a subprocess server on ``kind``: ``"sqlite"`` (its default, no
+    variable) or ``"postgres"`` (a fresh schema, dropped afterwards)."""
+    if kind != "postgres":
+        yield {}
+        return
+    need(postgres_available(), "PostgreSQL on 127.0.0.1:5432")
+    schema = PgSchema()
+    schema.create()
+    try:
+        yield {"RANKLET_DATABASE_URL": pg_database_url(schema)}
+    finally:
+        schema.drop()
 
 
 def _plain_pg(url: str) -> str:

@@ -23,15 +23,7 @@ from gunicorn.http import wsgi
 from gunicorn.http.parser import RequestParser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import (
-    PgSchema,
-    launch_server,
-    need,
-    pg_database_url,
-    post_json,
-    postgres_available,
-    wait_ready,
-)
+from support import database_env, launch_server, post_json, wait_ready
 from test_raw_http import Answer, connect, read_answer
 
 from service import server_worker
@@ -162,15 +154,9 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
     """One worker (every connection on the process whose memory answers), on each database."""
-    env = {"RANKLET_COMMENT_RATE_LIMIT": ""}
-    schema = None
-    if request.param == "postgres":
-        need(postgres_available(), "PostgreSQL on 127.0.0.1:5432")
-        schema = PgSchema()
-        schema.create()
-        env["RANKLET_DATABASE_URL"] = pg_database_url(schema)
-    folder = tmp_path_factory.mktemp("lane")
-    try:
+    with database_env(request.param) as env:
+        folder = tmp_path_factory.mktemp("lane")
+        env = {**env, "RANKLET_COMMENT_RATE_LIMIT": ""}
         started = wait_ready(launch_server(folder, folder / "instance", workers=1, env=env))
         try:
             started.site = started.create_site(SLUG, ORIGIN)
@@ -178,9 +164,6 @@ def server(
             yield started
         finally:
             started.stop()
-    finally:
-        if schema is not None:
-            schema.drop()
 
 
 def post(server: Any, article: str, body: str) -> None:

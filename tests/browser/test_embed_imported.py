@@ -18,7 +18,7 @@ import pytest
 from embed_pages import NO_RATE_LIMIT, HostPages, embed_tag, html_page, thread_items
 from playwright.sync_api import Page, expect
 from real_exports import DATA, expected_threads, japanese_variant, plain_permalink_variant
-from support import PgSchema, need, pg_database_url, postgres_available
+from support import database_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -34,18 +34,11 @@ BODY = (
 )
 def server(request: pytest.FixtureRequest, module_servers: Any) -> Iterator[Any]:
     """A ``ranklet serve`` on SQLite (its default) or on a fresh PostgreSQL schema."""
-    env = dict(NO_RATE_LIMIT)
-    schema = None
-    if request.param == "postgres":
-        need(postgres_available(), "PostgreSQL on 127.0.0.1:5432")
-        schema = PgSchema()
-        schema.create()
-        env["RANKLET_DATABASE_URL"] = pg_database_url(schema)
-    started = module_servers(env=env)
-    yield started
-    if schema is not None:
-        started.stop()
-        schema.drop()
+    with database_env(request.param) as env:
+        started = module_servers(env={**NO_RATE_LIMIT, **env})
+        yield started
+        if env:  # its schema goes: stop the server first
+            started.stop()
 
 
 def _imported(server: Any, host: HostPages, slug: str, path: Path) -> dict[str, Any]:

@@ -172,13 +172,12 @@ def _without_limiter_hooks(app: Flask, limiter: Any) -> None:
     the comment limit itself, where a post is stored): its check before every request,
     which found no limit to apply, and its header and clean-up hooks after it cost each
     request that reaches Flask about 60 us. Flask-Limiter 4 has no switch for them."""
-    ours = {id(limiter)}
 
     def foreign(function: Any) -> bool:
         owner = getattr(function, "__self__", None)
         if owner is None and isinstance(function, functools.partial):
             owner = next(iter(function.args), None)
-        return id(owner) not in ours
+        return owner is not limiter
 
     for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
         hooks[None] = [function for function in hooks.get(None, []) if foreign(function)]

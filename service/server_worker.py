@@ -320,10 +320,7 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         if found is None:
             return False
         key, entry = found
-        query = self._hot.postgres_check(entry)
-        if query is None:
-            return False
-        name, params = query
+        name, params = self._hot.postgres_check(entry)
         return checks.start(
             name, params, partial(self._checked, conn, environ, end, key, entry, name)
         )

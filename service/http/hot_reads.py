@@ -480,14 +480,11 @@ class HotReads:
             entry = self._entries.get(key)
         return None if entry is None else (key, entry)
 
-    def postgres_check(self, entry: Entry) -> tuple[str, Any] | None:
-        """The entry's check as a prepared statement's name and text arguments, when the
-        checks run on our own PostgreSQL connections (else None: use :meth:`answer_now`)."""
-        queries = self._raw_queries()
-        if not queries.own_postgres:
-            return None
+    def postgres_check(self, entry: Entry) -> tuple[str, Any]:
+        """The entry's check as a prepared statement's name and text arguments (for a
+        server whose checks run on our own PostgreSQL connections: :meth:`checks_on_postgres`)."""
         if entry.query is None:
-            entry.query = queries.prepare(entry.check)
+            entry.query = self._raw_queries().prepare(entry.check)
         return entry.query
 
     def checks_on_postgres(self) -> bool:

@@ -23,7 +23,7 @@ import contextlib
 import re
 import selectors
 import time
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Callable
 from email.utils import formatdate
 from functools import partial
@@ -116,6 +116,11 @@ class PostgresChecks:
     connection was closed). Checks wait in a queue while every connection is busy; when
     none can be opened, :meth:`start` says no and the request takes the usual way.
 
+    Identical checks that wait in the queue are sent once, and its result goes to each of
+    them (a popular article read by many at once costs one query per free connection, not
+    one per reader). Only waiting checks are joined, never one already sent: a check that
+    left before a reader's request arrived could predate a write that reader has seen.
+
     Each connection's socket stays registered with the poller under the descriptor it had
     when it opened, and is unregistered before the connection is closed: a descriptor
     left registered after closing would be reused by the next accepted client and make
@@ -127,7 +132,10 @@ class PostgresChecks:
         self._poller = poller
         self._size = size
         self._free: list[_Checker] = []
-        self._queue: deque[tuple[str, list[bytes], Callable[[Any], None]]] = deque()
+        # (statement, arguments) -> the callbacks waiting for it, oldest check first
+        self._queue: OrderedDict[tuple[str, tuple[bytes, ...]], list[Callable[[Any], None]]]
+        self._queue = OrderedDict()
+        self._queued = 0  # callbacks in the queue
         self._opened = 0
 
     def start(self, name: str, params: list[bytes], done: Callable[[Any], None]) -> bool:
@@ -135,18 +143,23 @@ class PostgresChecks:
         False when it could not be (nothing will be called)."""
         checker = self._free.pop() if self._free else self._open()
         if checker is None:
-            if not self._opened or len(self._queue) >= QUEUE_LIMIT:
+            if not self._opened or self._queued >= QUEUE_LIMIT:
                 return False
-            self._queue.append((name, params, done))
+            self._queue.setdefault((name, tuple(params)), []).append(done)
+            self._queued += 1
             return True
-        return self._send(checker, name, params, done)
+        return self._send(checker, name, params, [done])
 
     def _send(
-        self, checker: _Checker, name: str, params: list[bytes], done: Callable[[Any], None]
+        self,
+        checker: _Checker,
+        name: str,
+        params: list[bytes] | tuple[bytes, ...],
+        done: list[Callable[[Any], None]],
     ) -> bool:
         pgconn = checker.connection.pgconn
         try:
-            pgconn.send_query_prepared(name.encode(), params)
+            pgconn.send_query_prepared(name.encode(), list(params))
             while pgconn.flush():  # a check is small: this loop is not expected to turn
                 pass
         except Exception:
@@ -193,26 +206,27 @@ class PostgresChecks:
             return
         self._free.append(checker)
         self._next_queued()
-        done(result)
+        for each in done:
+            each(result)
 
     def _next_queued(self) -> None:
         """Send queued checks on the free connections (opening one if none is left)."""
         while self._queue:
             checker = self._free.pop() if self._free else self._open()
-            if checker is None:
-                if not self._opened:  # nothing can send them: the usual way
-                    while self._queue:
-                        self._queue.popleft()[2](None)
-                return
-            name, params, done = self._queue.popleft()
-            if not self._send(checker, name, params, done):
-                done(None)
+            if checker is None and self._opened:
+                return  # the next free connection sends the rest
+            (name, params), done = self._queue.popitem(last=False)
+            self._queued -= len(done)
+            if checker is None or not self._send(checker, name, params, done):
+                for each in done:  # nothing can send it: the usual way
+                    each(None)
 
     def _fail(self, checker: _Checker) -> None:
         done, checker.done = checker.done, None
         self._close(checker)
         if done is not None:
-            done(None)
+            for each in done:
+                each(None)
         self._next_queued()
 
     def _close(self, checker: _Checker) -> None:
@@ -232,4 +246,4 @@ class _Checker:
     def __init__(self, connection: Any, fd: int) -> None:
         self.connection = connection
         self.fd = fd
-        self.done: Callable[[Any], None] | None = None
+        self.done: list[Callable[[Any], None]] | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import selectors
 import socket
 import time
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from support import database_env, launch_server, post_json, wait_ready
 from test_raw_http import Answer, connect, read_answer
 
 from service import server_worker
-from service.server_hotlane import HttpDate, hot_environ, response_bytes
+from service.server_hotlane import HttpDate, PostgresChecks, hot_environ, response_bytes
 from service.server_reading import DeadlineSocket, RequestScan, Verdict
 
 SLUG = "laneblog"
@@ -327,6 +328,56 @@ def test_checks_survive_their_postgres_connections_being_killed(server):
     post(server, articles[0], "two")
     assert many_at_once(server, articles, 8, 3) == [{articles[0]: 2}] * 24
     assert many_at_once(server, articles, 8, 3) == [{articles[0]: 2}] * 24
+
+
+@pytest.mark.postgres
+def test_identical_waiting_checks_are_sent_once_and_each_gets_the_result():
+    """With every connection busy, waiting checks with the same statement and arguments
+    share one query; a check already sent is never joined (it may predate a write)."""
+    import psycopg
+    from support import PG_URL, need, postgres_available
+
+    need(postgres_available(), "PostgreSQL on 127.0.0.1:5432")
+    url = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+
+    def open_connection() -> Any:
+        connection = psycopg.connect(url, autocommit=True)
+        connection.execute("CREATE TEMPORARY SEQUENCE asked")
+        connection.pgconn.prepare(b"ask", b"SELECT nextval('asked'), $1::text")
+        return connection
+
+    poller = selectors.DefaultSelector()
+    checks = PostgresChecks(open_connection, poller, 1)  # one connection: the rest wait
+    seen: list[tuple[str, int, str]] = []
+
+    def done(tag: str) -> Any:
+        def record(result: Any) -> None:
+            assert result is not None, tag
+            seen.append((tag, int(result.get_value(0, 0)), result.get_value(0, 1).decode()))
+
+        return record
+
+    try:
+        assert checks.start("ask", [b"a"], done("first a"))  # sent at once
+        for tag, argument in [("a1", b"a"), ("b", b"b"), ("a2", b"a"), ("a3", b"a")]:
+            assert checks.start("ask", [argument], done(tag))  # all wait
+        deadline = time.monotonic() + 10
+        while len(seen) < 5 and time.monotonic() < deadline:
+            for key, _ in poller.select(timeout=0.5):
+                key.data(key.fileobj)
+    finally:
+        for key in list(poller.get_map().values()):
+            poller.unregister(key.fileobj)
+        checks._free[0].connection.close()
+    # Three queries in all: the first a; the waiting a's together, in the order the first
+    # of them came; then b.
+    assert seen == [
+        ("first a", 1, "a"),
+        ("a1", 2, "a"),
+        ("a2", 2, "a"),
+        ("a3", 2, "a"),
+        ("b", 3, "b"),
+    ]
 
 
 def test_log_shows_no_tracebacks(server):

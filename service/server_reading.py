@@ -34,6 +34,11 @@ SEND_TIMEOUT = 15.0  # seconds one write of the answer may block on a client not
 HEAD_LIMIT = 640 * 1024  # bytes of request line and headers together
 FIELD_LIMIT = 8190  # bytes of one header field (gunicorn's own limit, kept)
 FIELDS_LIMIT = 100  # header fields per request
+# gunicorn sends an answer's head and body in two writes: on an accepted socket (which has
+# TCP_NODELAY) two packets, two wake-ups of the client. The head waits for the body's first
+# write instead, when the head is at most HOLD_LIMIT and that write at most MERGE_LIMIT.
+HOLD_LIMIT = 16 * 1024
+MERGE_LIMIT = 256 * 1024
 CHUNK_LINE_LIMIT = 4096  # bytes of one chunk-size line (with extensions) in a chunked body
 
 
@@ -177,6 +182,10 @@ class DeadlineSocket:
     keeps the time left for the whole request and gives each ``recv`` only that. Writes get
     ``SEND_TIMEOUT`` each. Everything else (``fileno``, ``close``, ``shutdown``...) is the
     socket's own.
+
+    After :meth:`hold_next_write`, the next ``sendall`` (gunicorn's response head) is kept
+    and goes out with the write after it (the body's first bytes) in one send; whatever
+    is still kept goes at :meth:`flush`, or before any other kind of write.
     """
 
     def __init__(self, sock: socket.socket) -> None:
@@ -185,6 +194,8 @@ class DeadlineSocket:
         self.deadline: float | None = None
         self._head_bytes = 0
         self._in_body = False
+        self._holding = False
+        self._held = b""
 
     def start_request(self, now: float | None = None) -> None:
         """The first byte of a request arrived: its clock runs from here."""
@@ -237,10 +248,41 @@ class DeadlineSocket:
         finally:
             self.raw.settimeout(own_timeout)
 
+    def hold_next_write(self) -> None:
+        """Keep the next ``sendall`` for the one after it (see the class's docstring)."""
+        self._holding = True
+        self._held = b""
+
+    def flush(self) -> None:
+        """Send what is kept, if anything."""
+        self._holding = False
+        if self._held:
+            held, self._held = self._held, b""
+            self._sendall(held)
+
+    def discard_held(self) -> None:
+        """Forget what is kept (the answer failed: the connection is closed without it)."""
+        self._holding = False
+        self._held = b""
+
     def send(self, data: bytes, *flags: int) -> int:
+        self.flush()
         return int(self._bounded_write(self.raw.send, data, *flags))
 
     def sendall(self, data: bytes, *flags: int) -> None:
+        if self._holding:
+            self._holding = False
+            if not flags and len(data) <= HOLD_LIMIT:
+                self._held = bytes(data)
+                return
+        if self._held:
+            if flags or len(data) > MERGE_LIMIT:
+                self.flush()
+            else:
+                data, self._held = self._held + data, b""
+        self._sendall(data, *flags)
+
+    def _sendall(self, data: bytes, *flags: int) -> None:
         if not flags and self.raw.gettimeout() is None:
             # Most answers fit the socket's buffer: one non-blocking send, instead of
             # switching the socket to a timeout and back around a polled send.
@@ -254,6 +296,7 @@ class DeadlineSocket:
         self._bounded_write(self.raw.sendall, data, *flags)
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        self.flush()
         return int(self._bounded_write(self.raw.sendfile, file, offset, count))
 
     def __getattr__(self, name: str) -> Any:

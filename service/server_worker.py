@@ -395,6 +395,19 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         with contextlib.suppress(OSError):
             conn.sock.raw.close()
 
+    def handle_request(self, req: Any, conn: Any) -> bool:
+        """gunicorn's, with the answer's head sent together with its body's first bytes
+        (:meth:`DeadlineSocket.hold_next_write`): one send and one packet, not two."""
+        sock: DeadlineSocket = conn.sock
+        sock.hold_next_write()
+        try:
+            keep = bool(super().handle_request(req, conn))
+        except BaseException:
+            sock.discard_held()
+            raise
+        sock.flush()
+        return keep
+
     # --- after the answer ----------------------------------------------------------------
 
     def _keepalive_after(self, conn: Any, keepalive: bool) -> bool:

@@ -218,3 +218,79 @@ def test_a_request_fed_byte_by_byte_is_whole_exactly_at_its_last_byte():
         seen.append(scan.feed(buffer))
     assert seen[-1] is Verdict.READY
     assert set(seen[:-1]) == {Verdict.WAIT}
+
+
+# --- an answer's head goes out with its body -------------------------------------------------
+
+
+class RecordingSocket:
+    """A client socket that records each write (blocking, as a worker thread's is)."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def gettimeout(self) -> float | None:
+        return None
+
+    def settimeout(self, _timeout: float | None) -> None:
+        pass
+
+    def send(self, data: bytes, *_flags: int) -> int:
+        self.writes.append(bytes(data))
+        return len(data)
+
+    def sendall(self, data: bytes, *_flags: int) -> None:
+        self.writes.append(bytes(data))
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        self.writes.append(b"<file>")
+        return 0
+
+
+def held(*writes: bytes, flush: bool = True) -> list[bytes]:
+    """What the socket saw when gunicorn wrote ``writes`` after ``hold_next_write``."""
+    from service.server_reading import DeadlineSocket
+
+    raw = RecordingSocket()
+    sock = DeadlineSocket(raw)  # type: ignore[arg-type]
+    sock.hold_next_write()
+    for data in writes:
+        sock.sendall(data)
+    if flush:
+        sock.flush()
+    return raw.writes
+
+
+def test_the_head_goes_out_with_the_first_body_bytes_in_one_send():
+    assert held(b"HEAD\r\n\r\n", b"body", b"more") == [b"HEAD\r\n\r\nbody", b"more"]
+
+
+def test_an_answer_without_body_sends_its_head_at_the_end():
+    assert held(b"HEAD\r\n\r\n", flush=False) == []
+    assert held(b"HEAD\r\n\r\n") == [b"HEAD\r\n\r\n"]
+
+
+def test_a_large_body_or_head_is_not_copied_to_join_them():
+    from service.server_reading import HOLD_LIMIT, MERGE_LIMIT
+
+    large = b"x" * (MERGE_LIMIT + 1)
+    assert held(b"HEAD\r\n\r\n", large) == [b"HEAD\r\n\r\n", large]
+    head = b"h" * (HOLD_LIMIT + 1)
+    assert held(head, b"body") == [head, b"body"]
+
+
+def test_other_writes_and_a_failed_answer():
+    from service.server_reading import DeadlineSocket
+
+    raw = RecordingSocket()
+    sock = DeadlineSocket(raw)  # type: ignore[arg-type]
+    sock.hold_next_write()
+    sock.sendall(b"HEAD\r\n\r\n")
+    sock.sendfile(None)  # a file body: the head first
+    assert raw.writes == [b"HEAD\r\n\r\n", b"<file>"]
+    sock.hold_next_write()
+    sock.sendall(b"HEAD\r\n\r\n")
+    sock.discard_held()  # the answer failed: its head is not sent after all
+    sock.flush()
+    sock.sendall(b"error")  # an error answer written afterwards goes alone, at once
+    assert raw.writes[2:] == [b"error"]

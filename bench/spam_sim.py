@@ -169,6 +169,10 @@ class LinearSettings:
     # another comment after it (it stayed published while the author was at work), and with
     # ``published`` of a step until then
     confirm: float = 0.0
+    fixed: float = 0.0  # 1: weights held as integers in units of 2^-24 (as the database would)
+
+
+FIXED_ONE = 1 << 24
 
 
 class Linear(Component):
@@ -193,7 +197,18 @@ class Linear(Component):
     def margin(self, comment: Comment) -> float:
         v = self._norm(comment)
         w = self.w
-        return self.b * self.s.bias + v * sum(w.get(b, 0.0) for b in self._buckets(comment))
+        total = sum(w.get(b, 0.0) for b in self._buckets(comment))
+        if self.s.fixed:
+            total /= FIXED_ONE
+        return self.b * self.s.bias + v * total
+
+    def _own(self, comment: Comment, step: float) -> float:
+        """What a comment's own step adds to its margin."""
+        if self.s.fixed:
+            v = self._norm(comment)
+            n = len(self._buckets(comment))
+            return n * v * round(step * FIXED_ONE * v) / FIXED_ONE
+        return step * self._x_squared(comment)
 
     def _x_squared(self, comment: Comment) -> float:
         return (1.0 if self._buckets(comment) else 0.0) + self.s.bias**2
@@ -202,11 +217,20 @@ class Linear(Component):
         z = max(-40.0, min(40.0, self.s.scale * self.margin(comment)))
         return 1.0 / (1.0 + math.exp(-z))
 
-    def _add(self, comment: Comment, step: float) -> None:
-        if not step:
+    def _add(self, comment: Comment, old_step: float, new_step: float) -> None:
+        """One bump: the new step's vector less the old one's (per bucket, in fixed point the
+        difference of the two rounded per-bucket amounts, so un-learning is exact)."""
+        if old_step == new_step:
             return
-        v = step * self._norm(comment)
         w = self.w
+        if self.s.fixed:
+            v = self._norm(comment)
+            units = round(new_step * FIXED_ONE * v) - round(old_step * FIXED_ONE * v)
+            for b in self._buckets(comment):
+                w[b] = w.get(b, 0) + units
+            return
+        step = new_step - old_step
+        v = step * self._norm(comment)
         for b in self._buckets(comment):
             w[b] = w.get(b, 0.0) + v
         self.b += step * self.s.bias
@@ -233,9 +257,9 @@ class Linear(Component):
 
     def move(self, comment: Comment, old: str | None, new: str | None) -> None:
         old_step = comment.steps.get(self.name, 0.0)
-        margin = self.margin(comment) - old_step * self._x_squared(comment)
+        margin = self.margin(comment) - self._own(comment, old_step)
         new_step = self._step(comment, new, margin) if new and not self.frozen else 0.0
-        self._add(comment, new_step - old_step)  # one bump: the difference of the two steps
+        self._add(comment, old_step, new_step)
         comment.steps[self.name] = new_step
 
 
@@ -287,6 +311,7 @@ class Site:
         self.ham_scores: dict[int, int] = {}
         self.half_life = variant.half_life
         self.unconfirmed: list[Comment] = []  # published comments no moderation has followed
+        self.comments: list[Comment] = []
         self.floor = variant.floor
         self.decayed: dict[int, float] = {}  # bin -> sum of 2^(sequence / half_life)
 
@@ -331,6 +356,7 @@ class Site:
     def post(self, item: Prepared) -> tuple[Comment, bool]:
         """Post one comment as a reader; returns it and whether it was held (202)."""
         comment = Comment(item.buckets)
+        self.comments.append(comment)
         if self.half_life:
             comment.recency = 2.0 ** (self.ham_docs / self.half_life)
         if self.ham_docs and self.spam_docs:
@@ -462,6 +488,7 @@ NAMED = {
     "hyb-l-confirm-c3": "hyb-l:rule=pa,c=3,published=0,confirm=1",
     "hyb-l-confirm-lr": "hyb-l:rule=logistic,eta=0.5,scale=1,published=0,confirm=1",
     "hyb-l-confirm": "hyb-l:rule=pa,c=0.3,published=0,confirm=1",
+    "hyb-l-confirm-fixed": "hyb-l:rule=pa,c=0.3,published=0,confirm=1,fixed=1",
     "oracle-freeze-pa": "lin:rule=pa,c=1,published=1,floor=0,oracle_freeze=1",
 }
 
@@ -552,6 +579,35 @@ def run(variant: Variant, setting: Setting, miss: float = 0.0) -> tuple[float, f
     )
 
 
+def exactness(variant: Variant, items: list[Item]) -> str:
+    """Replay, then forget every comment in a shuffled order (as deleting each one's label
+    would): whatever is left in the counts, the histogram and the weights is the error of
+    the bookkeeping (0 exactly for integers)."""
+    prepared = prepare(items)
+    site = Site(variant)
+    half = len(prepared) // 2
+    for item in prepared[:half]:
+        comment, held = site.post(item)
+        if item.spam or held:
+            site.moderate(comment, "spam" if item.spam else "approve")
+    for item in prepared[half:]:
+        site.post(item)
+    order = site.comments[:]
+    random.Random(3).shuffle(order)
+    for comment in order:
+        site._move(comment, None)
+    left = [f"docs {site.ham_docs},{site.spam_docs}"]
+    left.append(f"histogram {sum(abs(n) for n in site.ham_scores.values())}")
+    for component in site.components:
+        if isinstance(component, Chi2Counts):
+            rows = sum(abs(h) + abs(s) for h, s in component.units.values())
+            left.append(f"chi2 units {rows + abs(component.ham_units) + abs(component.spam_units)}")
+        if isinstance(component, Linear):
+            worst = max((abs(w) for w in component.w.values()), default=0)
+            left.append(f"linear largest |weight| left {worst:g} ({len(component.w)} rows)")
+    return f"{variant.name}: " + ", ".join(left)
+
+
 def scoring_cost(variant: Variant, items: list[Item]) -> str:
     """CPU per comment of each component's arithmetic (the counts or weights in memory, as
     after the database read), after a replay of ``items``; best of 5 per comment."""
@@ -597,10 +653,20 @@ def main() -> int:
         help="stress test: the share of the first half's published spam the author misses",
     )
     parser.add_argument(
+        "--check-exact",
+        action="store_true",
+        help="replay the file order, forget every comment, print what is left",
+    )
+    parser.add_argument(
         "--cost", action="store_true", help="time the recommended hybrid's scoring, then stop"
     )
     args = parser.parse_args()
     known = variants()
+    if args.check_exact:
+        together = [i for p in sorted((DATA / "youtube").glob("*.csv")) for i in read_corpus(p)]
+        for name in args.variant or ["hyb-l-confirm", "hyb-l-confirm-fixed"]:
+            print(exactness(known[name] if name in known else parse_variant(name), together))
+        return 0
     if args.cost:
         together = [i for p in sorted((DATA / "youtube").glob("*.csv")) for i in read_corpus(p)]
         print(scoring_cost(known["hyb-l-confirm"], together))

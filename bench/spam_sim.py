@@ -85,6 +85,7 @@ class Comment:
     steps: dict[str, float] = field(default_factory=dict)  # a linear component's stored step
     recency: float = 1.0  # its weight in a decaying histogram (Site.threshold)
     confirmed: bool = False  # published, and the author moderated another comment since
+    in_histogram: bool = False  # counted in a ``vouched`` histogram
 
 
 class Component:
@@ -299,6 +300,7 @@ class Variant:
     half_life: float | None = None  # ham arrivals; None: the service's plain histogram
     oracle_freeze: bool = False  # NOT implementable: no published ham learned in the 2nd half
     floor: float = scoring.FLOOR  # the lowest learned threshold (0: none)
+    vouched: bool = False  # the histogram counts approved and confirmed comments only
 
 
 class Site:
@@ -313,6 +315,7 @@ class Site:
         self.unconfirmed: list[Comment] = []  # published comments no moderation has followed
         self.comments: list[Comment] = []
         self.floor = variant.floor
+        self.vouched = variant.vouched
         self.decayed: dict[int, float] = {}  # bin -> sum of 2^(sequence / half_life)
 
     def _move(self, comment: Comment, new: str | None) -> None:
@@ -323,6 +326,10 @@ class Site:
         docs_ham = int(new in ("ham", "good")) - int(old in ("ham", "good"))
         self.ham_docs += docs_ham
         self.spam_docs += int(new == "spam") - int(old == "spam")
+        if self.vouched:  # the histogram holds only arrivals the author vouched for
+            counted = new == "good" or (new == "ham" and comment.confirmed)
+            docs_ham = int(counted) - int(comment.in_histogram)
+            comment.in_histogram = counted
         if docs_ham and comment.arrival is not None:
             b = scoring.score_bin(comment.arrival)
             self.ham_scores[b] = self.ham_scores.get(b, 0) + docs_ham
@@ -386,6 +393,10 @@ class Site:
             if other is comment or other.label != "ham":
                 continue
             other.confirmed = True
+            if self.vouched and other.arrival is not None:
+                b = scoring.score_bin(other.arrival)
+                self.ham_scores[b] = self.ham_scores.get(b, 0) + 1
+                other.in_histogram = True
             for component in self.components:
                 if isinstance(component, Linear) and component.s.confirm:
                     component.move(other, "ham", "ham")
@@ -505,6 +516,7 @@ def variants() -> dict[str, Variant]:
             half_life=variant.half_life,
             oracle_freeze=variant.oracle_freeze,
             floor=variant.floor,
+            vouched=variant.vouched,
         )
     return found
 
@@ -518,7 +530,7 @@ def parse_variant(spec: str) -> Variant:
         key, _, raw = pair.partition("=")
         values[key] = raw if key == "rule" else None if raw == "none" else float(raw)
     calibration: dict[str, float] = {}
-    for key in ("half_life", "floor", "oracle_freeze"):
+    for key in ("half_life", "floor", "oracle_freeze", "vouched"):
         if values.get(key) is not None:
             calibration[key] = float(values.pop(key))  # type: ignore[arg-type]
         values.pop(key, None)

@@ -7,6 +7,7 @@ Under ``CI=true`` a missing PostgreSQL, Redis or Chromium is a failure, never a 
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,16 @@ def site(make_site: Callable[..., SiteInfo]) -> SiteInfo:
 
 
 # --- real servers ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port where nothing listens, for the whole test: bound but not listening,
+    so connections to it are refused, and no other process (a server of another test worker)
+    can take it meanwhile, as it could a port that ``free_port`` found and released."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 @pytest.fixture

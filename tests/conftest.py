@@ -26,6 +26,15 @@ from support import (
 )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with ``slow`` tests (they start servers) first, each module's tests kept in
+    order. The test processes (pytest-xdist, a module at a time, in this order: addopts'
+    ``--no-loadscope-reorder``) then end the run on short modules together, rather than
+    one process still in a long module while the others wait."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database URL: a SQLite file, or a new PostgreSQL schema."""

@@ -7,6 +7,7 @@ Under ``CI=true`` a missing PostgreSQL, Redis or Chromium is a failure, never a 
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,15 @@ from support import (
     postgres_available,
     wait_ready,
 )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with ``slow`` tests (they start servers) first, each module's tests kept in
+    order. The test processes (pytest-xdist, a module at a time, in this order: addopts'
+    ``--no-loadscope-reorder``) then end the run on short modules together, rather than
+    one process still in a long module while the others wait."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -144,6 +154,16 @@ def site(make_site: Callable[..., SiteInfo]) -> SiteInfo:
 
 
 # --- real servers ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port where nothing listens, for the whole test: bound but not listening,
+    so connections to it are refused, and no other process (a server of another test worker)
+    can take it meanwhile, as it could a port that ``free_port`` found and released."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 @pytest.fixture

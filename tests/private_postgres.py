@@ -146,10 +146,32 @@ class PrivatePostgres:
                 time.sleep(0.1)
         shutil.rmtree(self.folder, ignore_errors=True)
 
+    def first_start(self) -> None:
+        """:meth:`start`, on another free port when the one found was taken before the server
+        bound it (``free_port`` releases it, and test processes run side by side), twice at
+        most; later starts keep their port, as clients expect."""
+        for moves in range(3):
+            logged = self.log.stat().st_size if self.log.exists() else 0
+            try:
+                self.start()
+                return
+            except RuntimeError:
+                if moves == 2 or "Address already in use" not in self.log_since(logged):
+                    raise
+            self.port = free_port()
+
+    def log_since(self, offset: int) -> str:
+        try:
+            with self.log.open("rb") as log:
+                log.seek(offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
     def __enter__(self) -> PrivatePostgres:
         try:
             self.init()
-            self.start()
+            self.first_start()
         except BaseException:
             self.cleanup()
             raise

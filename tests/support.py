@@ -140,8 +140,10 @@ def _plain_pg(url: str) -> str:
 
 
 def pg_database_url(schema: PgSchema) -> str:
-    """A URL that puts every connection in the schema (for subprocess servers too)."""
-    return f"{schema.url}?options=-csearch_path%3D{schema.name}"
+    """A URL that puts every connection in the schema (for subprocess servers too), named
+    after it in ``pg_stat_activity`` (``application_name``): test processes run side by
+    side (pytest-xdist), so a test that acts on connections must pick only its own."""
+    return f"{schema.url}?options=-csearch_path%3D{schema.name}&application_name={schema.name}"
 
 
 # --- sites and real servers -----------------------------------------------------------------
@@ -160,6 +162,8 @@ class SiteInfo:
 @dataclass
 class Server(serving.Server):
     """A ``ranklet serve`` (or ``demo``) subprocess on a free 127.0.0.1 port."""
+
+    port_chosen: bool = False  # by free_port(), not by the test: another one will do
 
     def cli(self, *args: str) -> str:
         """``ranklet <args>`` with this server's environment (its instance, its database)."""
@@ -192,22 +196,48 @@ def launch_server(
 ) -> Server:
     """Start ``ranklet <command>`` on 127.0.0.1 (a free port unless given), its output in
     ``logs``; the caller waits for it with :func:`wait_ready` and stops it."""
+    chosen = port is None
     port = port or free_port()
     full_env = serving.clean_env(
         instance, **{"RANKLET_SECRET_KEY": "test-secret-key", **(env or {})}
     )
     command_line = serving.ranklet_command(command, port, workers)
-    return Server("ranklet", command_line, port, full_env, logs / f"server-{port}.log").start()
+    log = logs / f"server-{port}.log"
+    return Server("ranklet", command_line, port, full_env, log, port_chosen=chosen).start()
+
+
+# What ``ranklet serve`` (its own check) and gunicorn (binding) say when a port is taken.
+PORT_TAKEN = ("is already in use", "Connection in use")
 
 
 def wait_ready(server: Server) -> Server:
-    """Wait for ``/readyz``; a server that never gets there is stopped, its log shown."""
-    try:
-        server.wait_ready(limit=30)
-    except RuntimeError:
-        server.stop()
-        raise AssertionError(server.log.read_text(errors="replace")[-3000:]) from None
-    return server
+    """Wait for ``/readyz``; a server that never gets there is stopped, its log shown.
+
+    :func:`free_port` releases the port it found before the server binds it, and test
+    processes run side by side (pytest-xdist): when another one's listener took the port
+    meanwhile, the server (whose port no test chose) starts again on a new one, twice at
+    most. Any other failure to start fails at once."""
+    moves = 0
+    while True:
+        try:
+            return server.wait_ready(limit=30)
+        except RuntimeError:
+            server.stop()
+            log = server.log.read_text(errors="replace")
+            if not (server.port_chosen and moves < 2 and any(s in log for s in PORT_TAKEN)):
+                raise AssertionError(log[-3000:]) from None
+        moves += 1
+        _move_to_a_new_port(server)
+
+
+def _move_to_a_new_port(server: Server) -> None:
+    """Start ``server`` again on another free port (a log of its own there)."""
+    port = free_port()
+    at = server.command.index("--port") + 1
+    server.command = [*server.command[:at], str(port), *server.command[at + 1 :]]
+    server.log = server.log.with_name(f"server-{port}.log")
+    server.port = port
+    server.start()
 
 
 def post_json(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:

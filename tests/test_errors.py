@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
-from support import free_port
 
 BASE = "/api/v1/sites/blog"
 
@@ -240,7 +239,8 @@ def unreachable_app(
     if request.param.startswith("sqlite"):
         url = f"sqlite:///{tmp_path / 'missing' / 'folder' / 'ranklet.db'}"
     else:
-        url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"
+        port = request.getfixturevalue("refused_port")
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/test"
     application = create_app(
         {
             "TESTING": True,

@@ -42,7 +42,6 @@ from private_postgres import PrivatePostgres
 from support import (
     PG_URL,
     PgSchema,
-    free_port,
     need,
     pg_database_url,
     postgres_available,
@@ -568,8 +567,8 @@ def test_worker_killed_mid_burst_loses_no_acknowledged_post(start_server):
 
 
 @pytest.mark.redis
-def test_redis_unreachable_keeps_serving_with_per_process_limits(start_server):
-    closed = free_port()  # bound and released at once: nothing listens there
+def test_redis_unreachable_keeps_serving_with_per_process_limits(start_server, refused_port):
+    closed = refused_port
     server = start_server(
         workers=2,
         env={

@@ -297,12 +297,12 @@ def test_webhook_retries_after_a_500(app, client, make_site, receiver):
     assert row.done_at is not None
 
 
-def test_webhook_gives_up_after_retrying_for_over_an_hour(app, client, make_site):
+def test_webhook_gives_up_after_retrying_for_over_an_hour(app, client, make_site, refused_port):
     from service.db.types import utcnow
     from service.notify.sender import MAX_ATTEMPTS
 
     make_site("blog")
-    set_webhook(app, f"http://127.0.0.1:{free_port()}/closed")
+    set_webhook(app, f"http://127.0.0.1:{refused_port}/closed")
     post(client)
     start = clock = utcnow()
     delays = []

@@ -35,7 +35,7 @@ from embed_pages import (
     top_form,
 )
 from playwright.sync_api import Page, expect
-from support import free_port, wait_http
+from support import wait_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("page_errors")]
 
@@ -598,9 +598,9 @@ HOST_SCRIPT = """<p id="host-marker">waiting</p>
 
 
 def test_service_unreachable_shows_a_message_and_the_page_keeps_working(
-    page: Page, blog: Blog
+    page: Page, blog: Blog, refused_port: int
 ) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    dead = f"http://127.0.0.1:{refused_port}"  # nothing listens there
     # embed.js, as served, comes from a cache (the browser's or a CDN); the API is down.
     cached = {"body": served_embed(blog.server.base), "content_type": "text/javascript"}
     page.route(f"{dead}/embed.js", lambda route: route.fulfill(**cached))
@@ -738,11 +738,7 @@ def test_axe_finds_no_serious_violations(page: Page, blog: Blog, theme: str) -> 
 
 
 def test_rate_limit_message_with_the_wait_time(page: Page, blog: Blog) -> None:
-    limited = blog.limited
-    try:
-        wait_http(limited.base + "/readyz", timeout=30)
-    except AssertionError:
-        raise AssertionError(limited.log.read_text(errors="replace")[-3000:]) from None
+    limited = wait_ready(blog.limited)
     url, _ = blog.page("rate-limited", src=limited.base)
     page.goto(url)
     form = top_form(page)

@@ -591,11 +591,9 @@ def run(variant: Variant, setting: Setting, miss: float = 0.0) -> tuple[float, f
     )
 
 
-def exactness(variant: Variant, items: list[Item]) -> str:
-    """Replay, then forget every comment in a shuffled order (as deleting each one's label
-    would): whatever is left in the counts, the histogram and the weights is the error of
-    the bookkeeping (0 exactly for integers)."""
-    prepared = prepare(items)
+def replayed(variant: Variant, prepared: list[Prepared]) -> Site:
+    """A site that has seen the bench's protocol: the first half posted and moderated as
+    labelled, the second half only posted."""
     site = Site(variant)
     half = len(prepared) // 2
     for item in prepared[:half]:
@@ -604,6 +602,15 @@ def exactness(variant: Variant, items: list[Item]) -> str:
             site.moderate(comment, "spam" if item.spam else "approve")
     for item in prepared[half:]:
         site.post(item)
+    return site
+
+
+def exactness(variant: Variant, items: list[Item]) -> str:
+    """Replay, then forget every comment in a shuffled order (as deleting each one's label
+    would): whatever is left in the counts, the histogram and the weights is the error of
+    the bookkeeping (0 exactly for integers)."""
+    prepared = prepare(items)
+    site = replayed(variant, prepared)
     order = site.comments[:]
     random.Random(3).shuffle(order)
     for comment in order:
@@ -624,14 +631,7 @@ def scoring_cost(variant: Variant, items: list[Item]) -> str:
     """CPU per comment of each component's arithmetic (the counts or weights in memory, as
     after the database read), after a replay of ``items``; best of 5 per comment."""
     prepared = prepare(items)
-    site = Site(variant)
-    half = len(prepared) // 2
-    for item in prepared[:half]:
-        comment, held = site.post(item)
-        if item.spam or held:
-            site.moderate(comment, "spam" if item.spam else "approve")
-    for item in prepared[half:]:
-        site.post(item)
+    site = replayed(variant, prepared)
     lines = []
     for component in site.components:
         best = []

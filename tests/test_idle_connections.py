@@ -90,8 +90,12 @@ def test_healthz_stays_fast_behind_2000_idle_and_200_trickling_sockets(server):
             f"({max(before):.1f}); with {IDLE} idle and {TRICKLING} trickling sockets "
             f"{statistics.median(during):.1f} ({max(during):.1f})"
         )
+        # gunicorn's own worker took 55 s here. The median shows the poller's speed; the
+        # bound on 19 of 20 leaves room for the test processes beside this one on 2 cores
+        # (two samples of 50 to 60 ms were seen under a load of 10), far below a wait on a
+        # thread held by an idle socket (seconds).
         assert statistics.median(during) < 50, during
-        assert sorted(during)[-2] < 50, during  # 19 of 20 (the machine is shared)
+        assert sorted(during)[-2] < 250, during
         # The poller still enforces the deadlines: idle sockets are closed after the
         # keep-alive time, trickled heads after the read deadline, without a word.
         deadline = time.monotonic() + READ_DEADLINE + 5

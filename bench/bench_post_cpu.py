@@ -1,5 +1,6 @@
-"""CPU time of one comment post, in process: the request bench_vs_waline sends, through
-Flask's test client, on a fresh database seeded as ``workload.seed_ranklet_site`` seeds it.
+"""CPU time of one comment post, in process: the request bench_vs_waline sends, as a call of
+the WSGI app (what a server's thread runs), on a fresh database seeded as
+``workload.seed_ranklet_site`` seeds it.
 
 A CPU-time figure (``time.process_time`` per post) rather than a throughput, so that two
 versions can be compared on a busy machine: run each a few times, alternating, e.g.::
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import io
 import json
 import os
 import sys
@@ -71,18 +73,42 @@ def seed(app: Any) -> int:
     return posted_total
 
 
-def post_loop(client: Any, count: int, tag: str) -> None:
-    path = f"/api/v1/sites/{SITE}/comments"
+def post_loop(app: Any, count: int, tag: str) -> None:
+    """``count`` posts, each a call of the WSGI app with the environ a server would give it
+    (built once by werkzeug, the body replaced): the app's own work, not a test client's."""
+    from werkzeug.test import EnvironBuilder
+
     headers = {
         "Origin": BLOG_ORIGIN,
         "Accept-Encoding": BROWSER_ENCODINGS,
-        "Content-Type": "application/json",
+        "Host": "127.0.0.1:8000",
     }
+    base = EnvironBuilder(
+        path=f"/api/v1/sites/{SITE}/comments",
+        method="POST",
+        headers=headers,
+        content_type="application/json",
+        data=b"{}",
+    ).get_environ()
+    answered: list[str] = []
+
+    def start_response(status: str, _headers: Any, _exc_info: Any = None) -> Any:
+        answered.append(status)
+        return None
+
     for i in range(count):
-        body = {"article": POSTS_ARTICLE, "author": "Bench", "body": f"{POST_BODY} {tag}-{i}"}
-        answer = client.post(path, data=json.dumps(body), headers=headers)
-        if answer.status_code != 201:
-            raise SystemExit(f"post {i}: {answer.status_code} {answer.data[:300]!r}")
+        data = {"article": POSTS_ARTICLE, "author": "Bench", "body": f"{POST_BODY} {tag}-{i}"}
+        body = json.dumps(data).encode()
+        environ = dict(base, CONTENT_LENGTH=str(len(body)))
+        environ["wsgi.input"] = io.BytesIO(body)
+        answered.clear()
+        chunks = app(environ, start_response)
+        try:
+            answer = b"".join(chunks)
+        finally:
+            getattr(chunks, "close", lambda: None)()
+        if not answered or not answered[0].startswith("201"):
+            raise SystemExit(f"post {i}: {answered} {answer[:300]!r}")
 
 
 def main() -> int:
@@ -108,14 +134,13 @@ def main() -> int:
             }
             app = create_app(config)
             seeded = seed(app)
-            client = app.test_client()
             tag = uuid.uuid4().hex[:6]
-            post_loop(client, args.warmup, f"w{tag}")
+            post_loop(app, args.warmup, f"w{tag}")
             profile = cProfile.Profile() if args.profile else None
             cpu, wall = time.process_time(), time.perf_counter()
             if profile is not None:
                 profile.enable()
-            post_loop(client, args.posts, tag)
+            post_loop(app, args.posts, tag)
             if profile is not None:
                 profile.disable()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall

@@ -275,6 +275,18 @@ def _request_hooks(app: Flask) -> None:
         return response
 
 
+def _write_lane(app: Flask) -> None:
+    """On SQLite, requests that may write run one at a time per process (see the module)."""
+    from service.core.extensions import db
+    from service.db.types import BUSY_TIMEOUT_MS
+    from service.http.write_lane import WriteLane
+
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            return
+    app.wsgi_app = WriteLane(app.wsgi_app, BUSY_TIMEOUT_MS / 1000)  # type: ignore[method-assign]
+
+
 def _hot_reads(app: Flask) -> None:
     """Repeats of the embed's GETs answered before Flask, after one check query."""
     from service.core.extensions import db
@@ -309,5 +321,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     outbox.init_app(app)  # new comments and rank events join the outbox
     notifications.init_app(app)  # the outbox sender: lazily, in each serving process
+    _write_lane(app)
     _hot_reads(app)
     return app

@@ -1,0 +1,64 @@
+"""On SQLite, one request that may write runs at a time in each process.
+
+SQLite lets one transaction write at a time, and :class:`~service.db.types.WriteGate`
+already queues writers on it. Letting several write requests run at once in one process
+still gained nothing: their Python work (parsing, rendering, scoring) cannot run in
+parallel under the GIL, and every short SQLite call releases the GIL, so two or more
+threads in the post path handed it to each other on every statement. One worker on this
+2-core machine, wrk posting with 16 connections (``bench/bench_vs_waline.py``'s post), took
+3.2 ms of user and 0.7 ms of system CPU per post with 8 threads in the post path, 2.4 and
+0.3 ms with one: 280 posts a second against 370.
+
+So requests whose method may write (everything but GET, HEAD and OPTIONS) take this
+process's lane for the whole time the app handles them; reads never wait for it, and the
+other threads stay free for them. A request that waits for the lane longer than the
+database's busy timeout goes on without it (the write gate then decides, as before); the
+time it waited comes off the gate's own wait (:func:`service.db.types.write_deadline`), so
+a writer still gives up within the one timeout.
+
+PostgreSQL writes run in parallel (each waits on its own round trips), so no lane there.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from service.db.types import write_deadline
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class WriteLane:
+    """WSGI middleware: requests that may write run one at a time in this process."""
+
+    def __init__(self, wsgi_app: WSGIApplication, timeout: float) -> None:
+        self.wsgi_app = wsgi_app
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def _lane(self) -> threading.Lock:
+        if self._pid != os.getpid():  # a forked child: the parent's lock may have been held
+            self._lock = threading.Lock()
+            self._pid = os.getpid()
+        return self._lock
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD", "GET") in READ_METHODS:
+            return self.wsgi_app(environ, start_response)
+        lane = self._lane()
+        deadline = time.monotonic() + self.timeout
+        entered = lane.acquire(timeout=self.timeout)
+        try:
+            with write_deadline(deadline):
+                return self.wsgi_app(environ, start_response)
+        finally:
+            if entered:
+                lane.release()

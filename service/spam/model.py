@@ -77,10 +77,15 @@ _HIGHEST = HAM_SCORES_BUCKET + scoring.SCORE_LIMIT
 _BUMP = {
     # ``WHERE true``: SQLite's parser needs it before ON CONFLICT after a SELECT. (The
     # array's order is the order of the rows; SQLite's writers take turns anyway.)
+    # The feature rows all move by the same (ham, spam), so they go as a plain array of
+    # buckets with the two deltas as parameters; only the few counting rows (documents,
+    # units, the histogram) go as [bucket, ham, spam] triples. Three json_extract calls per
+    # row were most of the statement's cost: 247 against 130 µs for 100 rows.
     "sqlite": text(
         "INSERT INTO spam_counts (site_id, bucket, ham, spam)"
         " SELECT :site_id, json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
-        " json_extract(value, '$[2]') FROM json_each(:rows) WHERE true"
+        " json_extract(value, '$[2]') FROM json_each(:rows)"
+        " UNION ALL SELECT :site_id, value, :ham, :spam FROM json_each(:buckets) WHERE true"
         " ON CONFLICT (site_id, bucket) DO UPDATE"
         " SET ham = spam_counts.ham + excluded.ham, spam = spam_counts.spam + excluded.spam"
     ),
@@ -191,14 +196,17 @@ def _bump(
     if docs_ham and arrival is not None:
         rows.append((HAM_SCORES_BUCKET + scoring.score_bin(arrival), docs_ham, 0))
     rows.append((UNITS_BUCKET, ham, spam))
-    rows += [(b, ham, spam) for b in (buckets(features) if wanted is None else wanted)]
-    rows.sort()  # the one lock order of every update
+    features_buckets = buckets(features) if wanted is None else wanted
     connection = db.session.connection()
     dialect = connection.dialect.name
     values: dict[str, Any] = {"site_id": site_id}
-    if dialect == "sqlite":
+    if dialect == "sqlite":  # one writer at a time: the order of the rows does not matter
         values["rows"] = json.dumps(rows, separators=(",", ":"))
+        values["buckets"] = json.dumps(features_buckets, separators=(",", ":"))
+        values["ham"], values["spam"] = ham, spam
     else:
+        rows += [(b, ham, spam) for b in features_buckets]
+        rows.sort()  # the one lock order of every update
         values["buckets"], values["hams"], values["spams"] = (
             _int_array(c) for c in zip(*rows, strict=True)
         )

@@ -1,10 +1,13 @@
 """Posting a comment: the reply's place, the stored HTML, the status, and one short write.
 
 Everything that only reads (the thread, the parent, the decision, the hashes) happens before
-the writing transaction, which then holds SQLite's one write lock for the two statements that
-store the comment, and for what the listeners of :class:`CommentPosted` add (the notification
-outbox), so that commits with the comment or not at all. (On PostgreSQL, which has no such
-lock, the reads and the writes are one transaction.)
+the statements that store the comment and what the listeners of :class:`CommentPosted` add
+(the notification outbox), which commit with the comment or not at all. The API's post is
+one transaction begun as a writer (on SQLite BEGIN IMMEDIATE, the write gate; the write
+lane runs one post at a time per process anyway, see ``service.http.write_lane``), as on
+PostgreSQL. A caller whose reads began a reading transaction on SQLite (an import, the
+demo's seed) gets it ended before the writing one begins: SQLite cannot turn a reader into
+the writer once another writer has committed since it began.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from service.core.client import client_key
 from service.core.crypto import avatar_seed, email_lookup, encrypt, new_token, token_hash
 from service.core.extensions import db
 from service.db.models import Comment, Site, Thread
-from service.db.types import transaction_intent, utcnow
+from service.db.types import transaction_intent, utcnow, writing_transaction
 from service.spam import model as spam_model
 
 EDIT_TOKEN_PREFIX = "et_"
@@ -117,11 +120,12 @@ def post_comment(
             site, thread, parent, data, as_author, body_html
         )
         session = db.session()
-        if session.get_bind().dialect.name == "sqlite":
+        if session.get_bind().dialect.name == "sqlite" and not writing_transaction(session):
             # SQLite: a reader cannot become the writer once another writer has committed,
-            # and the write gate is taken at BEGIN. PostgreSQL's READ COMMITTED reads each
-            # statement afresh, so there the transaction goes on writing: a COMMIT, a BEGIN
-            # and a pooled connection's check-out (its ping) fewer.
+            # and the write gate is taken at BEGIN; a transaction begun as a writer (the
+            # API's post) goes on. PostgreSQL's READ COMMITTED reads each statement afresh,
+            # so there the transaction goes on writing: a COMMIT, a BEGIN and a pooled
+            # connection's check-out (its ping) fewer.
             _commit_keeping_objects(session)
     with transaction_intent(True):
         # Core statements: the ORM's unit of work would cost more than the SQL, under the lock.

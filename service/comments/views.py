@@ -116,10 +116,13 @@ class CommentsView(MethodView):
     @blp.alt_response(429, description="Rate limited; see Retry-After")
     def post(self, body: dict[str, Any], site: str) -> tuple[dict[str, Any], int]:
         """Post a comment or a reply; the site token posts as the blog's author."""
-        # Rendered before the first query: on SQLite a write request holds the write lock
-        # from its first statement, and Markdown rendering need not happen under it.
+        # Rendered before the first query: the post is one writing transaction from its
+        # first read (on SQLite the write lock, taken at BEGIN), and Markdown need not be
+        # rendered under it. On SQLite the write lane already runs one post at a time per
+        # process; one transaction instead of a reading one and a writing one saved a
+        # COMMIT, a BEGIN and a pool check-out (about 0.15 ms of 2.2 a post).
         body_html = markup.render_comment(body["body"].strip())
-        with transaction_intent(False):  # reads: no write lock yet (post_comment takes it)
+        with transaction_intent(True):
             target, thread = threads.site_and_thread(site, body["article"])
             if target is None:
                 no_site(site)

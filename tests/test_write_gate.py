@@ -152,3 +152,65 @@ def test_an_in_memory_database_has_a_process_lock_only():
     assert gate.path is None
     gate.acquire()
     gate.release()
+
+
+def test_a_transaction_knows_whether_it_began_as_a_writer(two_apps):
+    """``writing_transaction``: the API's post goes on writing in the transaction its reads
+    began as a writer; a reading one must end before the write (SQLite cannot promote it)."""
+    from sqlalchemy import text
+
+    from service.core.extensions import db
+    from service.db.types import transaction_intent, writing_transaction
+
+    first, _ = two_apps
+    with first.app_context():
+        session = db.session()
+        assert not writing_transaction(session)  # no transaction at all
+        with transaction_intent(False):
+            session.execute(text("SELECT 1"))
+        assert not writing_transaction(session)
+        session.commit()
+        with transaction_intent(True):
+            session.execute(text("SELECT 1"))
+        assert writing_transaction(session)
+        assert gate_of(first)._lock.locked()  # the gate is held from BEGIN
+        session.commit()
+        assert not writing_transaction(session)
+        assert not gate_of(first)._lock.locked()
+
+
+def test_a_begin_refused_by_sqlite_is_sqlalchemys_operational_error(two_apps):
+    """A BEGIN IMMEDIATE that SQLite refuses (another process not using the gate holds the
+    lock) fails as an ``OperationalError``, the error every database failure is mapped from."""
+    import sqlite3
+
+    from sqlalchemy import event, text
+    from sqlalchemy.exc import OperationalError
+
+    from service.core.extensions import db
+    from service.db.types import transaction_intent
+
+    first, _ = two_apps
+    with first.app_context():
+        engine = db.engine
+
+        def short_timeout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            dbapi_connection.execute("PRAGMA busy_timeout = 50")
+
+        event.listen(engine, "checkout", short_timeout)
+        holder = sqlite3.connect(engine.url.database, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            with (
+                pytest.raises(OperationalError, match="database is locked"),
+                transaction_intent(True),
+            ):
+                db.session.execute(text("SELECT 1"))
+            db.session.rollback()
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+            event.remove(engine, "checkout", short_timeout)
+        with transaction_intent(True):
+            db.session.execute(text("SELECT 1"))
+        db.session.commit()

@@ -414,22 +414,29 @@ def _claim_unconfirmed(site_id: int, below: int, acted: set[int]) -> list[tuple[
         .limit(CONFIRM_LIMIT)
         .with_for_update(skip_locked=True)
     )
+    # Two statements: as a subquery of the UPDATE, PostgreSQL may run the locking SELECT
+    # again, and it then skips the rows the UPDATE has just changed and takes the next ones.
+    ids = db.session.scalars(waiting).all()
+    if not ids:
+        return []
     claimed = db.session.execute(
         update(Comment)
-        .where(Comment.id.in_(waiting), Comment.spam_step.is_(None))
+        .where(Comment.id.in_(ids), Comment.spam_step.is_(None))
         .values(spam_step=0.0)
         .returning(
             Comment.id,
             Comment.body_html,
             Comment.author,
             Comment.website,
-            Comment.email_encrypted.is_not(None),
+            # The column itself: SQLAlchemy read ``email_encrypted IS NOT NULL`` in SQLite's
+            # RETURNING as true for NULL.
+            Comment.email_encrypted,
         )
         .execution_options(synchronize_session=False)
     ).all()
     return [
-        (comment_id, buckets(comment_features(body_html, author, website, bool(has_email))))
-        for comment_id, body_html, author, website, has_email in sorted(claimed)
+        (comment_id, buckets(comment_features(body_html, author, website, email is not None)))
+        for comment_id, body_html, author, website, email in sorted(claimed)
     ]
 
 

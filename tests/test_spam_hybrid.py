@@ -324,6 +324,44 @@ def test_the_api_replays_the_research_simulation_exactly(app, client, site):
 # --- the migration ----------------------------------------------------------------------------
 
 
+def _database_at_0011(texts: list[str], scores: list[float], labels: list[str | None]) -> int:
+    """In the app context: the schema at 0011, a site, and these comments as 0011 stored
+    them (no step column); the site's id. Commits."""
+    from flask_migrate import upgrade
+
+    from service import MIGRATIONS_DIR
+    from service.core.extensions import db
+    from service.db.models import Thread
+    from service.sites.settings import SiteSettings, create_site
+
+    upgrade(directory=MIGRATIONS_DIR, revision="0011_blocked_commenters")
+    site, _ = create_site("blog", SiteSettings(origins=["https://blog.example.com"]))
+    thread = Thread(site_id=site.id, article="/a/", approved_count=0)
+    db.session.add(thread)
+    db.session.flush()
+    for body, score, label in zip(texts, scores, labels, strict=True):
+        db.session.execute(
+            db.text(
+                "INSERT INTO comments (site_id, thread_id, depth, avatar, body_text,"
+                " body_html, status, is_author, notify, likes, spam_score, spam_label,"
+                " created_at) VALUES (:site_id, :thread_id, 1, :avatar, :body, :html,"
+                " :status, false, false, 0, :score, :label, CURRENT_TIMESTAMP)"
+            ),
+            {
+                "site_id": site.id,
+                "thread_id": thread.id,
+                "avatar": "a" * 16,
+                "body": body,
+                "html": f"<p>{body}</p>",
+                "status": "spam" if label == "spam" else "approved",
+                "score": score,
+                "label": label,
+            },
+        )
+    db.session.commit()
+    return int(site.id)
+
+
 def test_the_upgrade_from_0011_keeps_a_sites_filter_consistent(cli_app: Any) -> None:
     """A database at 0011 with learned comments: the upgrade adds the weights (0) and the
     steps (none), rewrites the arrival scores as the hybrid gives them with no weights and
@@ -335,8 +373,7 @@ def test_the_upgrade_from_0011_keeps_a_sites_filter_consistent(cli_app: Any) -> 
     from service import MIGRATIONS_DIR
     from service.comments.moderation import moderate
     from service.core.extensions import db
-    from service.db.models import Comment, SpamCount, Thread
-    from service.sites.settings import SiteSettings, create_site
+    from service.db.models import Comment, SpamCount
     from service.spam.features import HAM_SCORES_BUCKET, buckets
     from service.spam.model import features_of
 
@@ -360,39 +397,7 @@ def test_the_upgrade_from_0011_keeps_a_sites_filter_consistent(cli_app: Any) -> 
         return found
 
     with cli_app.app_context():
-        upgrade(directory=MIGRATIONS_DIR, revision="0011_blocked_commenters")
-        site, _ = create_site("blog", SiteSettings(origins=["https://blog.example.com"]))
-        thread = Thread(site_id=site.id, article="/a/", approved_count=0)
-        db.session.add(thread)
-        db.session.flush()
-        rows = [
-            {
-                "site_id": site.id,
-                "thread_id": thread.id,
-                "depth": 1,
-                "avatar": "a" * 16,
-                "body_text": body,
-                "body_html": f"<p>{body}</p>",
-                "status": "spam" if label == "spam" else "approved",
-                "is_author": False,
-                "notify": False,
-                "likes": 0,
-                "spam_score": score,
-                "spam_label": label,
-            }
-            for body, score, label in zip(texts, scores, labels, strict=True)
-        ]
-        for row in rows:  # the columns of 0011 (the models' table has spam_step)
-            db.session.execute(
-                db.text(
-                    "INSERT INTO comments (site_id, thread_id, depth, avatar, body_text,"
-                    " body_html, status, is_author, notify, likes, spam_score, spam_label,"
-                    " created_at) VALUES (:site_id, :thread_id, :depth, :avatar, :body_text,"
-                    " :body_html, :status, :is_author, :notify, :likes, :spam_score,"
-                    " :spam_label, CURRENT_TIMESTAMP)"
-                ),
-                row,
-            )
+        site_id = _database_at_0011(texts, scores, labels)
         old_histogram = binned(
             [s for s, lab in zip(scores, labels, strict=True) if lab in ("ham", "good")]
         )
@@ -401,14 +406,13 @@ def test_the_upgrade_from_0011_keeps_a_sites_filter_consistent(cli_app: Any) -> 
                 db.text(
                     "INSERT INTO spam_counts (site_id, bucket, ham, spam) VALUES (:s, :b, :n, 0)"
                 ),
-                {"s": site.id, "b": HAM_SCORES_BUCKET + b, "n": n},
+                {"s": site_id, "b": HAM_SCORES_BUCKET + b, "n": n},
             )
         db.session.execute(
             db.text("INSERT INTO spam_counts (site_id, bucket, ham, spam) VALUES (:s, 77, 3, 1)"),
-            {"s": site.id},
+            {"s": site_id},
         )
         db.session.commit()
-        site_id = site.id
         db.session.remove()
 
         upgrade(directory=MIGRATIONS_DIR)
@@ -461,3 +465,43 @@ def test_the_upgrade_from_0011_keeps_a_sites_filter_consistent(cli_app: Any) -> 
         learned = [s for s, lab in zip(scores, labels_now, strict=True) if lab in ("ham", "good")]
         assert histogram(site_id) == binned(learned)
         db.session.remove()
+
+
+def test_relearn_spam_teaches_the_decisions_made_before_the_upgrade_once(
+    cli_app: Any, ranklet: Any
+) -> None:
+    from sqlalchemy import select
+
+    from service.core.extensions import db
+    from service.db.models import Comment
+    from service.spam.features import buckets
+    from service.spam.model import features_of
+
+    texts = ["cheap pills at pills.example.ru", "thanks for the pricing notes", "a reply"] * 3
+    labels: list[str | None] = ["spam", "good", "ham"] * 3
+    with cli_app.app_context():
+        _database_at_0011(texts, [0.5] * len(texts), labels)
+        db.session.remove()
+    first = ranklet("site", "relearn-spam", "blog")  # upgrades first, as data commands do
+    assert first.exit_code == 0, first.output
+    assert first.output == "Learned 6 past decisions of site 'blog'.\n"
+    with cli_app.app_context():
+        steps = db.session.execute(
+            select(Comment.spam_label, Comment.spam_step).order_by(Comment.id)
+        ).all()
+        assert [label for label, _ in steps] == labels
+        assert all(step is not None and step > 0 for label, step in steps if label == "spam")
+        assert all(step is not None and step < 0 for label, step in steps if label == "good")
+        assert all(step is None for label, step in steps if label == "ham")  # await confirmation
+        expected: dict[int, int] = {}
+        for comment in db.session.scalars(select(Comment).where(Comment.spam_step.is_not(None))):
+            found = buckets(features_of(comment))
+            for b in found:
+                units = scoring.bucket_units(comment.spam_step, len(found))
+                expected[b] = expected.get(b, 0) + units
+        db.session.remove()
+    weights = _weights(cli_app)
+    assert weights and weights == {b: w for b, w in expected.items() if w}
+    again = ranklet("site", "relearn-spam", "blog")
+    assert again.output == "Learned 0 past decisions of site 'blog'.\n"
+    assert _weights(cli_app) == weights

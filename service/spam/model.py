@@ -475,6 +475,66 @@ def moderate(site_id: int, moves: Sequence[tuple[Comment, str]], acted: Sequence
     changes.write()
 
 
+def learn_past_decisions(site_id: int, batch: int = 200) -> int:
+    """Teach the linear half the author's decisions it has not learned (made before it
+    existed: labels ``good`` and ``spam`` without a step), oldest first, ``batch`` a
+    transaction; how many. Claimed like confirmations (skipping rows other transactions
+    hold, re-checking on the locked row), so it may run beside the service. Commits."""
+    learned = 0
+    while True:
+        waiting = (
+            select(Comment.id)
+            .where(
+                Comment.site_id == site_id,
+                Comment.spam_label.in_(("good", "spam")),
+                Comment.spam_step.is_(None),
+            )
+            .order_by(Comment.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        ids = db.session.scalars(waiting).all()
+        if not ids:
+            db.session.commit()
+            return learned
+        claimed = db.session.execute(
+            update(Comment)
+            .where(
+                Comment.id.in_(ids),
+                Comment.spam_step.is_(None),
+                Comment.spam_label.in_(("good", "spam")),
+            )
+            .values(spam_step=0.0)
+            .returning(
+                Comment.id,
+                Comment.spam_label,
+                Comment.body_html,
+                Comment.author,
+                Comment.website,
+                Comment.email_encrypted,
+            )
+            .execution_options(synchronize_session=False)
+        ).all()
+        found = [
+            (comment_id, label, buckets(comment_features(body, author, website, email is not None)))
+            for comment_id, label, body, author, website, email in sorted(claimed)
+        ]
+        changes = _Changes(site_id)
+        changes.read_weights({b for _, _, wanted in found for b in wanted})
+        steps = []
+        for comment_id, label, wanted in found:
+            step = scoring.pa_step(label, scoring.margin(changes.weights, wanted))
+            units = scoring.bucket_units(step, len(wanted))
+            for b in wanted:
+                changes.add(b, 0, 0, units)
+            steps.append({"comment_id": comment_id, "step": step})
+        if steps:
+            db.session.execute(_STORE_STEP, steps)
+        changes.write()
+        db.session.commit()
+        learned += len(found)
+
+
 def moderation_label(action: str, status_before: str) -> str | None:
     """What a moderation action teaches: ``spam`` from any state; approving or restoring
     makes a comment ham the author vouched for (``good``, full weight); deleting teaches

@@ -7,7 +7,8 @@ every weight 0 the linear score is 0.5, so the hybrid score of a comment chi2 sc
 sigmoid(logit(s) / 2): the stored arrival scores are rewritten so, and the learned
 threshold's histogram is rebuilt from them, so the threshold stays consistent from the
 first post after the upgrade (and a later move of a comment takes out exactly the bin it
-is in). Until the author's next moderations confirm them, the hybrid ranks as chi2 did.
+is in). Until the author's next moderations confirm them, the hybrid ranks as chi2 did;
+``ranklet site relearn-spam SLUG`` teaches it the author's earlier decisions.
 
 Revision ID: 0012_spam_hybrid
 Revises: 0011_blocked_commenters

@@ -20,6 +20,7 @@ the first half of that sequence trains, the second half is measured.
     python bench/bench_spam.py --corpus my.csv       # any CSV: a body column (CONTENT, body,
                                                      # text, comment) and a label column
                                                      # (CLASS, label, spam: 1/spam = spam)
+    python bench/bench_spam.py --method chi2         # the counts alone (the previous filter)
     python bench/bench_spam.py --method bayes        # the naive Bayes alternative, for comparison
     python bench/bench_spam.py --threshold 0.95      # a fixed threshold instead of auto
 
@@ -199,7 +200,7 @@ def main() -> int:
     )
     parser.epilog = __doc__.split("\n\n", 1)[1]
     parser.add_argument("--corpus", action="append", type=Path, help="a labelled CSV (repeatable)")
-    parser.add_argument("--method", choices=("chi2", "bayes"), default="chi2")
+    parser.add_argument("--method", choices=("hybrid", "chi2", "bayes"), default="hybrid")
     parser.add_argument(
         "--threshold", help="the sites' spam threshold: auto (the default) or 0.5 to 1"
     )

@@ -11,12 +11,15 @@ The first half is posted and moderated as labelled (spam marked ``spam``, held h
 approved); the second half is only posted, and every published comment, slipped spam
 included, is learned as ``ham``. No HTTP, no database: a replay takes a second or two.
 
-Besides the service's model (``chi2``, counts of presence features) it plays candidates the
-database could hold as exactly: a linear model over the same buckets whose float weights
-change only by additions, each comment's update being ``step * x`` (x its presence vector
-divided by the square root of its bucket count, plus a bias), its scalar step computed when
-it is learned and stored with the comment, so that a move between classes subtracts exactly
-that step and adds the new class's one. See ``docs/spam-research.md`` for the findings.
+Besides the counts' model (``chi2``, presence features; the service's until 0012) it plays
+candidates the database could hold as exactly: a linear model over the same buckets whose
+float weights change only by additions, each comment's update being ``step * x`` (x its
+presence vector divided by the square root of its bucket count, plus a bias), its scalar
+step computed when it is learned and stored with the comment, so that a move between classes
+subtracts exactly that step and adds the new class's one. See ``docs/spam-research.md`` for
+the findings. The service now serves ``hyb-l-confirm-fixed`` (``scoring.hybrid_score``), and
+through the API gives its figures exactly, as it gives ``chi2``'s with
+``RANKLET_SPAM_METHOD=chi2``.
 
     python bench/spam_sim.py                        # every variant on every setting
     python bench/spam_sim.py --variant chi2 --variant pa-a0.25

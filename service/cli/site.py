@@ -289,6 +289,23 @@ def site_update(
         click.echo("Chat channels: " + (", ".join(result["chat"]) or "none"))
 
 
+@site.command("relearn-spam")
+@click.argument("slug")
+@with_appcontext
+def site_relearn_spam(slug: str) -> None:
+    """Teach the spam filter's linear half (0012) the author's past decisions, once.
+
+    Comments marked spam, approved or restored before the upgrade are in the counts only;
+    this learns them, oldest first (published comments are learned as the author's next
+    moderations confirm them). Safe beside a running service; running it again learns
+    nothing twice."""
+    from service.spam.model import learn_past_decisions
+
+    target = site_or_fail(slug)
+    learned = learn_past_decisions(target.id)
+    click.echo(f"Learned {learned} past decisions of site {target.slug!r}.")
+
+
 @click.group()
 def token() -> None:
     """Manage site tokens."""

@@ -43,11 +43,16 @@ def moderate_many(comments: Sequence[Comment], action: str) -> Sequence[Comment]
         db.session.rollback()
         raise ErasedComment("An erased comment cannot be approved or restored.")
     # Threads' rows are updated in one order, so two bulk actions never wait on each other.
+    moves = []
     for comment in sorted(comments, key=lambda c: (c.thread_id, c.id)):
         label = spam_model.moderation_label(action, comment.status)
         set_status(comment, status)
         if label is not None and not comment.is_author and comment.body_text:
-            spam_model.learn(comment, label)  # the filter learns in the same commit
+            moves.append((comment, label))
+    for site_id in sorted({c.site_id for c in comments}):  # one site, from every caller
+        acted = [c for c in comments if c.site_id == site_id]
+        # The filter learns in the same commit, and confirms what stayed published.
+        spam_model.moderate(site_id, [m for m in moves if m[0].site_id == site_id], acted)
     db.session.commit()
     return comments
 
@@ -114,7 +119,8 @@ def moderation_page(
     reasons = spam_model.explain(site.id, [comment for comment, _ in rows])
     for item in items:
         item["spam_features"] = [
-            {"feature": name, "spam_probability": p} for name, p in reasons.get(item["id"], [])
+            {"feature": r.feature, "spam_probability": r.spam_probability, "weight": r.weight}
+            for r in reasons.get(item["id"], [])
         ]
     return items, (str(rows[-1][0].id) if more and rows else None)
 

@@ -219,7 +219,17 @@ class ModerationQuery(StrictSchema):
 
 class SpamFeature(Schema):
     feature = fields.String(required=True)
-    spam_probability = fields.Float(required=True)
+    spam_probability = fields.Float(
+        required=True,
+        metadata={"description": "The counts' estimate for the feature, 0 to 1 (0.5: none)."},
+    )
+    weight = fields.Float(
+        required=True,
+        metadata={
+            "description": "What the linear model's weight for the feature adds to the"
+            " comment's score, in logits (positive: towards spam)."
+        },
+    )
 
 
 class PrivateComment(PublicComment):

@@ -7,7 +7,9 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
+    Double,
     Float,
     ForeignKey,
     Index,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text as sa_text
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -27,6 +30,9 @@ MODERATION_MODES = ("none", "all")
 COMMENT_STATUSES = ("approved", "pending", "spam", "deleted")
 # Which rank events a site sends: new bests only (the default), every batch too, or none.
 RANK_EVENTS = ("best", "all", "none")
+# The partial index's condition (literal values: SQLite uses a partial index only for a
+# query that repeats them, not for bound parameters).
+UNCONFIRMED = "spam_label = 'ham' AND spam_step IS NULL AND status = 'approved'"
 
 
 class Site(db.Model):  # type: ignore[name-defined,misc]
@@ -137,6 +143,15 @@ class Comment(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_comments_email_lookup", "site_id", "email_lookup"),
         Index("ix_comments_site_created", "site_id", "status", "created_at"),
         Index("ix_comments_pinned", "thread_id", "pinned_at"),
+        # Published comments the spam filter's linear half has not learned yet: what the
+        # author's next moderation confirms (``service.spam.model``).
+        Index(
+            "ix_comments_unconfirmed",
+            "site_id",
+            "id",
+            sqlite_where=sa_text(UNCONFIRMED),
+            postgresql_where=sa_text(UNCONFIRMED),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -169,6 +184,9 @@ class Comment(db.Model):  # type: ignore[name-defined,misc]
     # poster's address (for "block this commenter").
     spam_score: Mapped[float | None] = mapped_column(Float)
     spam_label: Mapped[str | None] = mapped_column(String(4))
+    # The step the filter's linear half learned this comment with (None: not in it: not
+    # labelled, or published and not yet confirmed by the author's later moderation).
+    spam_step: Mapped[float | None] = mapped_column(Double)
     client_lookup: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -236,8 +254,9 @@ class Unsubscribe(db.Model):  # type: ignore[name-defined,misc]
 
 class SpamCount(db.Model):  # type: ignore[name-defined,misc]
     """The learning filter of one site: per hashed feature bucket, how many ham and spam
-    comments had it (bucket -1 counts the comments themselves). Changed only by atomic
-    ``INSERT ... ON CONFLICT DO UPDATE SET n = n + d``, so workers never lose an update."""
+    comments had it (bucket -1 counts the comments themselves), and its linear weight.
+    Changed only by atomic ``INSERT ... ON CONFLICT DO UPDATE SET n = n + d``, so workers
+    never lose an update."""
 
     __tablename__ = "spam_counts"
 
@@ -245,6 +264,9 @@ class SpamCount(db.Model):  # type: ignore[name-defined,misc]
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     ham: Mapped[int] = mapped_column(Integer, default=0)
     spam: Mapped[int] = mapped_column(Integer, default=0)
+    # The linear weight of the bucket, in units of 2^-24 (``scoring.FIXED_ONE``): integers,
+    # so concurrent additions in any order give the same sum.
+    weight: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class SpamBlock(db.Model):  # type: ignore[name-defined,misc]

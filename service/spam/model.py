@@ -18,6 +18,18 @@ filter holds anything), row ``UNITS_BUCKET`` the units the feature rows are divi
 Rows from ``HAM_SCORES_BUCKET`` count learned ham comments (``ham`` and ``good``) by the
 score they got on arrival (``Comment.spam_score``), one per comment, moved with the label:
 the histogram the site's learned threshold is read from (``scoring.learned_threshold``).
+
+The linear half (``scoring.hybrid_score``): every feature row also holds a weight, an
+integer in units of 2^-24, and each comment keeps the step it was learned with
+(``Comment.spam_step``; None: not in the linear model). A decision computes the comment's
+new step at the margin the weights give it without its own old step, stores it, and adds
+the difference of the two steps' per-bucket amounts, so un-learning takes out exactly what
+was put in. Published comments (``ham``) enter the linear model only when **confirmed**:
+when the author moderates a later comment while they stay published (``moderate``: at most
+``CONFIRM_LIMIT`` per action, claimed by a conditional UPDATE that skips rows other
+transactions hold, so two moderators never confirm one comment twice). All of one
+transaction's changes to the rows are summed and written by one statement, in ascending
+bucket order: two moderations lock the rows they share in one order.
 """
 
 from __future__ import annotations
@@ -28,7 +40,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text, update
+from sqlalchemy import bindparam, literal_column, select, text, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from service.core.extensions import db
@@ -47,8 +59,12 @@ LABELS = ("ham", "good", "spam")
 # Units per comment in the feature rows: (ham, spam) added for a comment of each label.
 UNITS = {"ham": (1, 0), "good": (2, 0), "spam": (0, 2)}
 UNIT = 2  # units of one comment the author decided on
-# Which combining the filter uses; "bayes" only for the benchmark's comparison.
-METHOD = os.environ.get("RANKLET_SPAM_METHOD", "chi2")
+# Which model scores: the hybrid (chi2 and the linear half); "chi2" and "bayes" alone only
+# for the benchmark's comparison (on a fresh database: the learned threshold's histogram
+# holds the arrival scores of the method that gave them).
+METHOD = os.environ.get("RANKLET_SPAM_METHOD", "hybrid")
+CONFIRM_LIMIT = 100  # published comments one moderation action confirms, at most
+MIN_PUSH = 0.4  # a linear push (logits) shown without chi2's clue: as much as f = 0.6 says
 
 # One fixed statement per database, the buckets passed as one JSON or array parameter: an
 # expanding IN would be compiled again for every count of buckets (most of the cost).
@@ -56,16 +72,26 @@ METHOD = os.environ.get("RANKLET_SPAM_METHOD", "chi2")
 # statement (UNION ALL: an OR of the two would make SQLite scan the site's rows).
 _COUNTS = {
     "sqlite": text(
-        "SELECT bucket, ham, spam FROM spam_counts WHERE site_id = :site_id"
+        "SELECT bucket, ham, spam, weight FROM spam_counts WHERE site_id = :site_id"
         " AND bucket IN (SELECT value FROM json_each(:buckets))"
-        " UNION ALL SELECT bucket, ham, spam FROM spam_counts WHERE site_id = :site_id"
+        " UNION ALL SELECT bucket, ham, spam, weight FROM spam_counts WHERE site_id = :site_id"
         " AND bucket BETWEEN :lowest AND :highest"
     ),
     "postgresql": text(
-        "SELECT bucket, ham, spam FROM spam_counts WHERE site_id = :site_id"
+        "SELECT bucket, ham, spam, weight FROM spam_counts WHERE site_id = :site_id"
         " AND bucket = ANY(CAST(:buckets AS integer[]))"
-        " UNION ALL SELECT bucket, ham, spam FROM spam_counts WHERE site_id = :site_id"
+        " UNION ALL SELECT bucket, ham, spam, weight FROM spam_counts WHERE site_id = :site_id"
         " AND bucket BETWEEN :lowest AND :highest"
+    ),
+}
+_WEIGHTS = {
+    "sqlite": text(
+        "SELECT bucket, weight FROM spam_counts WHERE site_id = :site_id"
+        " AND bucket IN (SELECT value FROM json_each(:buckets))"
+    ),
+    "postgresql": text(
+        "SELECT bucket, weight FROM spam_counts WHERE site_id = :site_id"
+        " AND bucket = ANY(CAST(:buckets AS integer[]))"
     ),
 }
 _LOWEST = HAM_SCORES_BUCKET - scoring.SCORE_LIMIT
@@ -97,6 +123,27 @@ _BUMP = {
         " SET ham = spam_counts.ham + excluded.ham, spam = spam_counts.spam + excluded.spam"
     ),
 }
+# The same with the linear weights: what a decision and confirmation change (posting
+# changes no weight, and keeps the shorter statement).
+_BUMP_WEIGHTS = {
+    "sqlite": text(
+        "INSERT INTO spam_counts (site_id, bucket, ham, spam, weight)"
+        " SELECT :site_id, json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+        " json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(:rows)"
+        " WHERE true ON CONFLICT (site_id, bucket) DO UPDATE"
+        " SET ham = spam_counts.ham + excluded.ham, spam = spam_counts.spam + excluded.spam,"
+        " weight = spam_counts.weight + excluded.weight"
+    ),
+    "postgresql": text(
+        "INSERT INTO spam_counts (site_id, bucket, ham, spam, weight)"
+        " SELECT :site_id, b, h, s, w FROM unnest(CAST(:buckets AS integer[]),"
+        " CAST(:hams AS integer[]), CAST(:spams AS integer[]), CAST(:weights AS bigint[]))"
+        " AS t(b, h, s, w) ORDER BY b"
+        " ON CONFLICT (site_id, bucket) DO UPDATE"
+        " SET ham = spam_counts.ham + excluded.ham, spam = spam_counts.spam + excluded.spam,"
+        " weight = spam_counts.weight + excluded.weight"
+    ),
+}
 
 
 def _int_array(numbers: Iterable[int]) -> str:
@@ -119,15 +166,16 @@ def load_counts(site_id: int, wanted: Sequence[int]) -> scoring.Counts:
     parameter = json.dumps(keys) if dialect == "sqlite" else _int_array(keys)
     values = {"site_id": site_id, "buckets": parameter, "lowest": _LOWEST, "highest": _HIGHEST}
     rows = connection.execute(_COUNTS[dialect], values).all()
-    raw = {b: (ham, spam) for b, ham, spam in rows}
-    ham_docs, spam_docs = raw.pop(DOCS_BUCKET, (0, 0))
-    ham_units, spam_units = raw.pop(UNITS_BUCKET, (0, 0))
+    raw = {b: (ham, spam, weight) for b, ham, spam, weight in rows}
+    ham_docs, spam_docs, _ = raw.pop(DOCS_BUCKET, (0, 0, 0))
+    ham_units, spam_units, _ = raw.pop(UNITS_BUCKET, (0, 0, 0))
     ham_scores = {
         b - HAM_SCORES_BUCKET: raw.pop(b)[0] for b in list(raw) if _LOWEST <= b <= _HIGHEST
     }
-    per_bucket = {b: (ham / UNIT, spam / UNIT) for b, (ham, spam) in raw.items()}
+    per_bucket = {b: (ham / UNIT, spam / UNIT) for b, (ham, spam, _) in raw.items()}
+    weights = {b: weight for b, (_, _, weight) in raw.items() if weight}
     return scoring.Counts(
-        ham_docs, spam_docs, per_bucket, ham_units / UNIT, spam_units / UNIT, ham_scores
+        ham_docs, spam_docs, per_bucket, ham_units / UNIT, spam_units / UNIT, ham_scores, weights
     )
 
 
@@ -177,6 +225,19 @@ def site_threshold(site: Any) -> tuple[float, float | None]:
     return threshold_in_force(site, learned), learned
 
 
+def _label_rows(old: str | None, new: str | None, arrival: float | None) -> list[list[int]]:
+    """The count rows a move from label ``old`` to ``new`` changes, less the features':
+    [bucket, ham, spam] for the comments, the units and the histogram."""
+    docs_ham = int(new in ("ham", "good")) - int(old in ("ham", "good"))
+    docs_spam = int(new == "spam") - int(old == "spam")
+    before, after = UNITS.get(old or "", (0, 0)), UNITS.get(new or "", (0, 0))
+    rows = [[DOCS_BUCKET, docs_ham, docs_spam]]
+    if docs_ham and arrival is not None:
+        rows.append([HAM_SCORES_BUCKET + scoring.score_bin(arrival), docs_ham, 0])
+    rows.append([UNITS_BUCKET, after[0] - before[0], after[1] - before[1]])
+    return rows
+
+
 def _bump(
     site_id: int,
     features: list[str],
@@ -187,15 +248,10 @@ def _bump(
 ) -> None:
     """Move one comment's counts from label ``old`` to label ``new`` (None: not counted);
     ``arrival`` is the score it got when it was posted (None: not scored); ``wanted``: the
-    features' buckets when the caller has them already."""
+    features' buckets when the caller has them already. No weight changes (posting)."""
     before, after = UNITS.get(old or "", (0, 0)), UNITS.get(new or "", (0, 0))
     ham, spam = after[0] - before[0], after[1] - before[1]
-    docs_ham = int(new in ("ham", "good")) - int(old in ("ham", "good"))
-    docs_spam = int(new == "spam") - int(old == "spam")
-    rows = [(DOCS_BUCKET, docs_ham, docs_spam)]
-    if docs_ham and arrival is not None:
-        rows.append((HAM_SCORES_BUCKET + scoring.score_bin(arrival), docs_ham, 0))
-    rows.append((UNITS_BUCKET, ham, spam))
+    rows = [tuple(row) for row in _label_rows(old, new, arrival)]
     features_buckets = buckets(features) if wanted is None else wanted
     connection = db.session.connection()
     dialect = connection.dialect.name
@@ -221,27 +277,270 @@ def learn_new(
     wanted: list[int] | None = None,
 ) -> None:
     """Count a comment being inserted in this transaction (its row carries the label and
-    its arrival score); ``wanted``: ``buckets(features)`` when the caller has them."""
+    its arrival score); ``wanted``: ``buckets(features)`` when the caller has them. A new
+    comment is not in the linear half: published ham waits for confirmation."""
     _bump(site_id, features, None, label, arrival, wanted)
+
+
+@dataclass
+class _Move:
+    """One comment moving between labels in this transaction (its label row already
+    updated): what it was, what it becomes, and the linear step it held."""
+
+    comment: Comment
+    old: str | None
+    new: str | None
+    old_step: float | None
+    wanted: list[int]
+
+
+class _Changes:
+    """What one transaction adds to a site's rows, per bucket [ham, spam, weight], written
+    by one statement; and the weights it has read, with its own additions, for the steps
+    computed one after another."""
+
+    def __init__(self, site_id: int) -> None:
+        self.site_id = site_id
+        self.rows: dict[int, list[int]] = {}
+        self.weights: dict[int, int] = {}
+
+    def read_weights(self, wanted: set[int]) -> None:
+        if not wanted:
+            return
+        connection = db.session.connection()
+        dialect = connection.dialect.name
+        keys = sorted(wanted)
+        parameter = json.dumps(keys) if dialect == "sqlite" else _int_array(keys)
+        found = connection.execute(
+            _WEIGHTS[dialect], {"site_id": self.site_id, "buckets": parameter}
+        ).all()
+        self.weights.update({b: weight for b, weight in found if weight})
+
+    def add(self, bucket: int, ham: int, spam: int, weight: int = 0) -> None:
+        row = self.rows.setdefault(bucket, [0, 0, 0])
+        row[0] += ham
+        row[1] += spam
+        row[2] += weight
+        if weight:
+            self.weights[bucket] = self.weights.get(bucket, 0) + weight
+
+    def write(self) -> None:
+        rows = [[b, *row] for b, row in sorted(self.rows.items()) if any(row)]
+        if not rows:
+            return
+        connection = db.session.connection()
+        dialect = connection.dialect.name
+        values: dict[str, Any] = {"site_id": self.site_id}
+        if dialect == "sqlite":
+            values["rows"] = json.dumps(rows, separators=(",", ":"))
+        else:
+            columns = [_int_array(c) for c in zip(*rows, strict=True)]
+            values["buckets"], values["hams"], values["spams"], values["weights"] = columns
+        connection.execute(_BUMP_WEIGHTS[dialect], values)
+
+
+def _relabel(comment: Comment, label: str | None) -> _Move | None:
+    """Move the comment's label row from what it is to ``label``, conditionally: None when
+    there is nothing to move or another request moved it first (and counts that move)."""
+    old = comment.spam_label
+    if old == label:
+        return None
+    was = Comment.spam_label.is_(None) if old is None else Comment.spam_label == old
+    # The stored step comes back from the row this UPDATE locked: a confirmation that
+    # committed meanwhile is seen, never an older copy.
+    found = db.session.execute(
+        update(Comment)
+        .where(Comment.id == comment.id, was)
+        .values(spam_label=label)
+        .returning(Comment.spam_step)
+        .execution_options(synchronize_session=False)
+    ).first()
+    set_committed_value(comment, "spam_label", label)
+    if found is None:
+        return None  # another request moved it first and counted the move
+    return _Move(comment, old, label, found[0], buckets(features_of(comment)))
+
+
+def _learn_moves(changes: _Changes, moves: Sequence[_Move]) -> None:
+    """Add the moves' count rows and linear steps to ``changes`` and store each new step
+    (``ham``: none until confirmed; no label: none)."""
+    for move in moves:
+        before, after = UNITS.get(move.old or "", (0, 0)), UNITS.get(move.new or "", (0, 0))
+        ham, spam = after[0] - before[0], after[1] - before[1]
+        for bucket_row in _label_rows(move.old, move.new, move.comment.spam_score):
+            changes.add(*bucket_row)
+        size = len(move.wanted)
+        new_step = None
+        if move.new in ("good", "spam"):
+            found = scoring.margin(changes.weights, move.wanted, move.old_step)
+            new_step = scoring.pa_step(move.new, found)
+        units = scoring.bucket_units(new_step or 0.0, size)
+        units -= scoring.bucket_units(move.old_step or 0.0, size)
+        for b in move.wanted:
+            changes.add(b, ham, spam, units)
+        if new_step != move.old_step:
+            db.session.execute(
+                update(Comment)
+                .where(Comment.id == move.comment.id)
+                .values(spam_step=new_step)
+                .execution_options(synchronize_session=False)
+            )
+        set_committed_value(move.comment, "spam_step", new_step)
 
 
 def learn(comment: Comment, label: str | None) -> None:
     """Make the filter count ``comment`` as ``label`` (None: forget it), un-learning the
     class it was counted as before. Part of the caller's transaction; the caller commits."""
-    old = comment.spam_label
-    if old == label:
+    move = _relabel(comment, label)
+    if move is None:
         return
-    was = Comment.spam_label.is_(None) if old is None else Comment.spam_label == old
-    moved = db.session.execute(
-        update(Comment)
-        .where(Comment.id == comment.id, was)
-        .values(spam_label=label)
-        .execution_options(synchronize_session=False)
+    changes = _Changes(comment.site_id)
+    if move.new in ("good", "spam"):
+        changes.read_weights(set(move.wanted))
+    _learn_moves(changes, [move])
+    changes.write()
+
+
+def _claim_unconfirmed(site_id: int, below: int, acted: set[int]) -> list[tuple[int, list[int]]]:
+    """Claim (step 0) up to ``CONFIRM_LIMIT`` of the site's published comments older than
+    ``below`` that the linear half has not learned, oldest first, leaving out ``acted``
+    (the comments of the action); their ids and buckets. Rows another transaction holds
+    are skipped (PostgreSQL), and the claim re-checks ``spam_step IS NULL`` on the row it
+    locks: a comment is confirmed once, whoever moderates at the same time."""
+    waiting = (
+        select(Comment.id)
+        .where(
+            Comment.site_id == site_id,
+            # Literals, as in the partial index ix_comments_unconfirmed (SQLite uses it only so).
+            Comment.spam_label == literal_column("'ham'"),
+            Comment.spam_step.is_(None),
+            Comment.status == literal_column("'approved'"),
+            Comment.id < below,
+            Comment.id.not_in(acted),
+        )
+        .order_by(Comment.id)
+        .limit(CONFIRM_LIMIT)
+        .with_for_update(skip_locked=True)
     )
-    set_committed_value(comment, "spam_label", label)
-    if moved.rowcount != 1:
-        return  # another request moved it first and counted the move
-    _bump(comment.site_id, features_of(comment), old, label, comment.spam_score)
+    # Two statements: as a subquery of the UPDATE, PostgreSQL may run the locking SELECT
+    # again, and it then skips the rows the UPDATE has just changed and takes the next ones.
+    ids = db.session.scalars(waiting).all()
+    if not ids:
+        return []
+    claimed = db.session.execute(
+        update(Comment)
+        .where(Comment.id.in_(ids), Comment.spam_step.is_(None))
+        .values(spam_step=0.0)
+        .returning(
+            Comment.id,
+            Comment.body_html,
+            Comment.author,
+            Comment.website,
+            # The column itself: SQLAlchemy read ``email_encrypted IS NOT NULL`` in SQLite's
+            # RETURNING as true for NULL.
+            Comment.email_encrypted,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    return [
+        (comment_id, buckets(comment_features(body_html, author, website, email is not None)))
+        for comment_id, body_html, author, website, email in sorted(claimed)
+    ]
+
+
+_STORE_STEP = (
+    update(Comment.__table__)
+    .where(Comment.__table__.c.id == bindparam("comment_id"))
+    .values(spam_step=bindparam("step"))
+)
+
+
+def moderate(site_id: int, moves: Sequence[tuple[Comment, str]], acted: Sequence[Comment]) -> None:
+    """Learn one moderation action of the author in its transaction: first confirm the
+    published comments older than the newest one ``acted`` on (the author moderated after
+    them while they stayed published), each learned by the linear half as ham with a full
+    step, one after another; then move each of ``moves`` to its label. All the rows'
+    changes go in one statement. The caller commits."""
+    if not acted:
+        return
+    relabelled = [move for comment, label in moves if (move := _relabel(comment, label))]
+    newest = max(comment.id for comment in acted)
+    confirmed = _claim_unconfirmed(site_id, newest, {comment.id for comment in acted})
+    changes = _Changes(site_id)
+    wanted = {b for _, found in confirmed for b in found}
+    wanted.update(b for m in relabelled if m.new in ("good", "spam") for b in m.wanted)
+    changes.read_weights(wanted)
+    steps = []
+    for comment_id, found in confirmed:
+        step = scoring.pa_step("ham", scoring.margin(changes.weights, found))
+        units = scoring.bucket_units(step, len(found))
+        for b in found:
+            changes.add(b, 0, 0, units)
+        steps.append({"comment_id": comment_id, "step": step})
+    if steps:
+        db.session.execute(_STORE_STEP, steps)
+    _learn_moves(changes, relabelled)
+    changes.write()
+
+
+def learn_past_decisions(site_id: int, batch: int = 200) -> int:
+    """Teach the linear half the author's decisions it has not learned (made before it
+    existed: labels ``good`` and ``spam`` without a step), oldest first, ``batch`` a
+    transaction; how many. Claimed like confirmations (skipping rows other transactions
+    hold, re-checking on the locked row), so it may run beside the service. Commits."""
+    learned = 0
+    while True:
+        waiting = (
+            select(Comment.id)
+            .where(
+                Comment.site_id == site_id,
+                Comment.spam_label.in_(("good", "spam")),
+                Comment.spam_step.is_(None),
+            )
+            .order_by(Comment.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        ids = db.session.scalars(waiting).all()
+        if not ids:
+            db.session.commit()
+            return learned
+        claimed = db.session.execute(
+            update(Comment)
+            .where(
+                Comment.id.in_(ids),
+                Comment.spam_step.is_(None),
+                Comment.spam_label.in_(("good", "spam")),
+            )
+            .values(spam_step=0.0)
+            .returning(
+                Comment.id,
+                Comment.spam_label,
+                Comment.body_html,
+                Comment.author,
+                Comment.website,
+                Comment.email_encrypted,
+            )
+            .execution_options(synchronize_session=False)
+        ).all()
+        found = [
+            (comment_id, label, buckets(comment_features(body, author, website, email is not None)))
+            for comment_id, label, body, author, website, email in sorted(claimed)
+        ]
+        changes = _Changes(site_id)
+        changes.read_weights({b for _, _, wanted in found for b in wanted})
+        steps = []
+        for comment_id, label, wanted in found:
+            step = scoring.pa_step(label, scoring.margin(changes.weights, wanted))
+            units = scoring.bucket_units(step, len(wanted))
+            for b in wanted:
+                changes.add(b, 0, 0, units)
+            steps.append({"comment_id": comment_id, "step": step})
+        if steps:
+            db.session.execute(_STORE_STEP, steps)
+        changes.write()
+        db.session.commit()
+        learned += len(found)
 
 
 def moderation_label(action: str, status_before: str) -> str | None:
@@ -255,20 +554,40 @@ def moderation_label(action: str, status_before: str) -> str | None:
     return None
 
 
-def explain(site_id: int, comments: Sequence[Comment], top: int = 5) -> dict[int, list[Any]]:
-    """Per comment, the few features that weighed most: (feature, spam probability)."""
+@dataclass(frozen=True)
+class Reason:
+    """One feature that weighed in a comment's score: chi2's spam probability for it (0.5:
+    it says nothing) and what its linear weight adds to the linear half's logit."""
+
+    feature: str
+    spam_probability: float
+    weight: float
+
+
+def explain(site_id: int, comments: Sequence[Comment], top: int = 5) -> dict[int, list[Reason]]:
+    """Per comment, the few features that pushed its score most, either way: each half's
+    push in logits (chi2's clue, or nothing; the linear weight's), averaged as the hybrid
+    averages the two halves."""
     named = {c.id: features_of(c) for c in comments}
     wanted = sorted({bucket(f) for features in named.values() for f in features})
     if not wanted:
         return {}
     counts = load_counts(site_id, wanted)
-    answer: dict[int, list[Any]] = {}
+    weights = counts.weights or {}
+    answer: dict[int, list[Reason]] = {}
     for comment_id, features in named.items():
+        size = len({bucket(f) for f in features})
         weighed = []
         for feature in features:
-            f = scoring.feature_probability(counts, bucket(feature))
-            if f is not None and abs(f - 0.5) >= scoring.MIN_DISTANCE:
-                weighed.append((feature, round(f, 2)))
-        weighed.sort(key=lambda item: -abs(item[1] - 0.5))
-        answer[comment_id] = weighed[:top]
+            b = bucket(feature)
+            f = scoring.feature_probability(counts, b)
+            clue = f is not None and abs(f - 0.5) >= scoring.MIN_DISTANCE
+            push = scoring.linear_push(weights.get(b, 0), size)
+            if not clue and abs(push) < MIN_PUSH:
+                continue
+            probability = f if clue and f is not None else 0.5
+            total = (scoring.logit(min(max(probability, 0.01), 0.99)) + push) / 2
+            weighed.append((abs(total), Reason(feature, round(probability, 2), round(push, 2))))
+        weighed.sort(key=lambda item: -item[0])
+        answer[comment_id] = [reason for _, reason in weighed[:top]]
     return answer

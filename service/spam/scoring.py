@@ -22,12 +22,24 @@ the site's own legitimate comments. Until ``MIN_HAM_SCORES`` ham arrivals are kn
 site's fixed threshold applies. On the YouTube collection replayed to one site in eleven
 orders (README, "Spam"), this held 0.2-1.7 % of ham with 86.9-92.9 % of spam stopped,
 where the fixed 0.95 held 0.2 % in one order and 5.8 % in another.
+
+**The hybrid (the default).** Beside the counts, each bucket holds a linear weight, and
+the served score is the mean of the two models' logits: ``hybrid_score``. The linear half
+is a passive-aggressive classifier (PA-I, ``LINEAR_C``) over the same presence buckets, the
+comment's vector scaled to length 1 (each of its n buckets 1/√n), with no bias (the learned
+threshold is the offset). It learns only what the author vouched for: a decision (spam,
+approve, restore) and a published comment that stayed published while the author moderated
+a later one (``service.spam.model``, "confirmation"). Learning every published comment as
+ham broke it: slipped spam got the largest ham steps, and the next copies slipped too
+(``docs/spam-research.md``). The weights are integers in units of 2^-24 (``FIXED_ONE``) so
+that every update is an exact addition, and a comment's step is kept with it so that
+moving it between classes takes out exactly what it put in.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 MIN_EACH = 20  # comments of each class before the filter holds anything by itself
@@ -39,6 +51,10 @@ MIN_HAM_SCORES = 50  # ham arrival scores before the learned threshold replaces 
 SCORE_SCALE = 4  # histogram bins per logit unit
 SCORE_LIMIT = 80  # bins from -80 to 80: logits -20 to 20
 FLOOR = 0.5  # the learned threshold never holds what the model thinks is more ham than spam
+FIXED_ONE = 1 << 24  # a linear weight of 1, in the integer units the database holds
+LINEAR_C = 0.3  # PA-I's aggressiveness: the largest step one comment can take
+LINEAR_SCALE = 4.0  # the linear score is sigmoid(LINEAR_SCALE * margin)
+LOGIT_CLIP = 1e-9  # each half's probability is kept this far from 0 and 1 before its logit
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,7 @@ class Counts:
     ham_weight: float = 0.0
     spam_weight: float = 0.0
     ham_scores: dict[int, int] | None = None  # arrival score bin -> learned ham comments
+    weights: dict[int, int] | None = None  # bucket -> linear weight, in units of 1/FIXED_ONE
 
     @property
     def ready(self) -> bool:
@@ -158,4 +175,63 @@ def bayes_score(counts: Counts, buckets: Iterable[int], alpha: float = 1.0) -> f
     return 1.0 / (1.0 + math.exp(-log_odds))
 
 
-METHODS = {"chi2": chi2_score, "bayes": bayes_score}
+def unit_norm(size: int) -> float:
+    """Each bucket's value in a comment's vector of ``size`` buckets: its length is 1."""
+    return 1.0 / math.sqrt(max(size, 1))
+
+
+def bucket_units(step: float, size: int) -> int:
+    """What a comment of ``size`` buckets learned with ``step`` adds to each of its buckets'
+    weights, in units of 1/FIXED_ONE: recomputed, not stored, when it is un-learned."""
+    return round(step * FIXED_ONE * unit_norm(size))
+
+
+def margin(weights: dict[int, int], buckets: Sequence[int], step: float | None = None) -> float:
+    """The linear model's margin for a comment (positive: spam), leaving out what its own
+    stored ``step`` (if any) put in the weights."""
+    v = unit_norm(len(buckets))
+    total = sum(weights.get(b, 0) for b in buckets)
+    found = v * (total / FIXED_ONE)
+    if step:
+        found -= len(buckets) * v * bucket_units(step, len(buckets)) / FIXED_ONE
+    return found
+
+
+def pa_step(label: str, found_margin: float) -> float:
+    """PA-I's step for a comment learned as ``label`` (``spam``: +, else -) at this margin:
+    nothing when it is already on its side by 1, at most ``LINEAR_C`` (|x| = 1)."""
+    y = 1.0 if label == "spam" else -1.0
+    loss = max(0.0, 1.0 - y * found_margin)
+    return y * min(LINEAR_C, loss)
+
+
+def linear_score(found_margin: float) -> float:
+    z = max(-40.0, min(40.0, LINEAR_SCALE * found_margin))
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def logit(p: float) -> float:
+    p = min(max(p, LOGIT_CLIP), 1.0 - LOGIT_CLIP)
+    return math.log(p / (1.0 - p))
+
+
+def mean_logit(first: float, second: float) -> float:
+    """The hybrid's combining: the mean of the two halves' logits (the mean of their
+    probabilities ranked worse on the tuned replays)."""
+    z = (logit(first) + logit(second)) / 2
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def hybrid_score(counts: Counts, buckets: Sequence[int]) -> float:
+    """chi2 on the counts and the linear model on the weights, their logits averaged."""
+    linear = linear_score(margin(counts.weights or {}, buckets))
+    return mean_logit(chi2_score(counts, buckets), linear)
+
+
+def linear_push(weight: int, size: int) -> float:
+    """What one bucket's weight adds to the linear half's logit for a comment of ``size``
+    buckets (positive: towards spam): what the author is shown beside chi2's probability."""
+    return LINEAR_SCALE * unit_norm(size) * weight / FIXED_ONE
+
+
+METHODS = {"chi2": chi2_score, "bayes": bayes_score, "hybrid": hybrid_score}

@@ -698,10 +698,24 @@ def _table_scans(schema: PgSchema, table: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _backends(schema: PgSchema) -> int:
+    """The server connections still open under the schema's name (``application_name``)."""
+    import psycopg
+
+    with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (schema.name,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _settled_scans(schema: PgSchema, at_least: dict[str, int]) -> dict[str, int]:
-    """Scan counts once the stopped server's backends have exited and flushed their stats."""
+    """Scan counts once the stopped server's backends have exited (a backend reports its
+    statistics as it exits) and two readings agree."""
     previous: dict[str, int] = {}
     deadline = time.monotonic() + 15
+    while _backends(schema) and time.monotonic() < deadline:
+        time.sleep(0.1)
     while time.monotonic() < deadline:
         now = {table: _table_scans(schema, table) for table in at_least}
         if now == previous and all(now[t] >= n for t, n in at_least.items()):
@@ -748,8 +762,11 @@ def test_thundering_herd_on_a_cold_thread_renders_once_per_process(start_server,
         assert len(bodies) == 1, "the herd saw different versions of one unchanged thread"
         assert herd[0].json()["comments"]["total"] == 200
         server.stop()
+        # At least one version lookup: not one per reader, since a reader that arrives once
+        # the page is kept is answered by the hot lane, whose identical waiting checks go to
+        # the database as one query (PostgresChecks).
         after = _settled_scans(
-            schema, {"comments": before["comments"], "threads": before["threads"] + 200}
+            schema, {"comments": before["comments"], "threads": before["threads"] + 1}
         )
     finally:
         schema.drop()
@@ -763,7 +780,7 @@ def test_thundering_herd_on_a_cold_thread_renders_once_per_process(start_server,
         f"{latencies[-1] * 1000:.0f} ms; comments table scanned {comment_scans} times, "
         f"threads (version lookups) {version_scans} times"
     )
-    # Every request looked up the versions; the page itself was built once per process
-    # (single-flight), not once per reader: a handful of comment-table reads, not 200+.
+    # The page itself was built once per process (single-flight), not once per reader: a
+    # handful of comment-table reads, not 200+.
     assert comment_scans <= 2 * 4, comment_scans
     assert p99 < 5.0, f"p99 {p99:.2f} s under the herd"

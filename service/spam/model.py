@@ -401,25 +401,17 @@ def learn(comment: Comment, label: str | None) -> None:
     changes.write()
 
 
-def _claim_unconfirmed(site_id: int, below: int, acted: set[int]) -> list[tuple[int, list[int]]]:
-    """Claim (step 0) up to ``CONFIRM_LIMIT`` of the site's published comments older than
-    ``below`` that the linear half has not learned, oldest first, leaving out ``acted``
-    (the comments of the action); their ids and buckets. Rows another transaction holds
-    are skipped (PostgreSQL), and the claim re-checks ``spam_step IS NULL`` on the row it
-    locks: a comment is confirmed once, whoever moderates at the same time."""
+def _claim(conditions: Sequence[Any], limit: int) -> list[tuple[int, str | None, list[int]]]:
+    """Claim (step 0) up to ``limit`` of the comments matching ``conditions`` that the linear
+    half has not learned, oldest first: their ids, labels and buckets. Rows another
+    transaction holds are skipped (PostgreSQL), and the claim checks the conditions again
+    on the row it locks: a comment is claimed once, whoever else claims at the same time."""
+    unlearned = [*conditions, Comment.spam_step.is_(None)]
     waiting = (
         select(Comment.id)
-        .where(
-            Comment.site_id == site_id,
-            # Literals, as in the partial index ix_comments_unconfirmed (SQLite uses it only so).
-            Comment.spam_label == literal_column("'ham'"),
-            Comment.spam_step.is_(None),
-            Comment.status == literal_column("'approved'"),
-            Comment.id < below,
-            Comment.id.not_in(acted),
-        )
+        .where(*unlearned)
         .order_by(Comment.id)
-        .limit(CONFIRM_LIMIT)
+        .limit(limit)
         .with_for_update(skip_locked=True)
     )
     # Two statements: as a subquery of the UPDATE, PostgreSQL may run the locking SELECT
@@ -429,10 +421,11 @@ def _claim_unconfirmed(site_id: int, below: int, acted: set[int]) -> list[tuple[
         return []
     claimed = db.session.execute(
         update(Comment)
-        .where(Comment.id.in_(ids), Comment.spam_step.is_(None))
+        .where(Comment.id.in_(ids), *unlearned)
         .values(spam_step=0.0)
         .returning(
             Comment.id,
+            Comment.spam_label,
             Comment.body_html,
             Comment.author,
             Comment.website,
@@ -443,9 +436,39 @@ def _claim_unconfirmed(site_id: int, below: int, acted: set[int]) -> list[tuple[
         .execution_options(synchronize_session=False)
     ).all()
     return [
-        (comment_id, buckets(comment_features(body_html, author, website, email is not None)))
-        for comment_id, body_html, author, website, email in sorted(claimed)
+        (comment_id, label, buckets(comment_features(body, author, website, email is not None)))
+        for comment_id, label, body, author, website, email in sorted(claimed)
     ]
+
+
+def _claim_unconfirmed(site_id: int, below: int, acted: set[int]) -> list[tuple[int, list[int]]]:
+    """Claim up to ``CONFIRM_LIMIT`` of the site's published comments older than ``below``
+    that the linear half has not learned, leaving out ``acted`` (the comments of the
+    action): their ids and buckets (see :func:`_claim`)."""
+    conditions = [
+        Comment.site_id == site_id,
+        # Literals, as in the partial index ix_comments_unconfirmed (SQLite uses it only so).
+        Comment.spam_label == literal_column("'ham'"),
+        Comment.status == literal_column("'approved'"),
+        Comment.id < below,
+        Comment.id.not_in(acted),
+    ]
+    return [(comment_id, found) for comment_id, _, found in _claim(conditions, CONFIRM_LIMIT)]
+
+
+def _learn_claimed(changes: _Changes, claimed: Sequence[tuple[int, str, list[int]]]) -> None:
+    """Learn each claimed comment as its label with a full step, one after another at the
+    weights the ones before left (read by the caller); store the steps. The caller writes
+    ``changes``."""
+    steps = []
+    for comment_id, label, found in claimed:
+        step = scoring.pa_step(label, scoring.margin(changes.weights, found))
+        units = scoring.bucket_units(step, len(found))
+        for b in found:
+            changes.add(b, 0, 0, units)
+        steps.append({"comment_id": comment_id, "step": step})
+    if steps:
+        db.session.execute(_STORE_STEP, steps)
 
 
 _STORE_STEP = (
@@ -470,15 +493,7 @@ def moderate(site_id: int, moves: Sequence[tuple[Comment, str]], acted: Sequence
     wanted = {b for _, found in confirmed for b in found}
     wanted.update(b for m in relabelled if m.new in ("good", "spam") for b in m.wanted)
     changes.read_weights(wanted)
-    steps = []
-    for comment_id, found in confirmed:
-        step = scoring.pa_step("ham", scoring.margin(changes.weights, found))
-        units = scoring.bucket_units(step, len(found))
-        for b in found:
-            changes.add(b, 0, 0, units)
-        steps.append({"comment_id": comment_id, "step": step})
-    if steps:
-        db.session.execute(_STORE_STEP, steps)
+    _learn_claimed(changes, [(comment_id, "ham", found) for comment_id, found in confirmed])
     _learn_moves(changes, relabelled)
     changes.write()
 
@@ -490,54 +505,14 @@ def learn_past_decisions(site_id: int, batch: int = 200) -> int:
     hold, re-checking on the locked row), so it may run beside the service. Commits."""
     learned = 0
     while True:
-        waiting = (
-            select(Comment.id)
-            .where(
-                Comment.site_id == site_id,
-                Comment.spam_label.in_(("good", "spam")),
-                Comment.spam_step.is_(None),
-            )
-            .order_by(Comment.id)
-            .limit(batch)
-            .with_for_update(skip_locked=True)
-        )
-        ids = db.session.scalars(waiting).all()
-        if not ids:
+        conditions = [Comment.site_id == site_id, Comment.spam_label.in_(("good", "spam"))]
+        found = _claim(conditions, batch)
+        if not found:
             db.session.commit()
             return learned
-        claimed = db.session.execute(
-            update(Comment)
-            .where(
-                Comment.id.in_(ids),
-                Comment.spam_step.is_(None),
-                Comment.spam_label.in_(("good", "spam")),
-            )
-            .values(spam_step=0.0)
-            .returning(
-                Comment.id,
-                Comment.spam_label,
-                Comment.body_html,
-                Comment.author,
-                Comment.website,
-                Comment.email_encrypted,
-            )
-            .execution_options(synchronize_session=False)
-        ).all()
-        found = [
-            (comment_id, label, buckets(comment_features(body, author, website, email is not None)))
-            for comment_id, label, body, author, website, email in sorted(claimed)
-        ]
         changes = _Changes(site_id)
         changes.read_weights({b for _, _, wanted in found for b in wanted})
-        steps = []
-        for comment_id, label, wanted in found:
-            step = scoring.pa_step(label, scoring.margin(changes.weights, wanted))
-            units = scoring.bucket_units(step, len(wanted))
-            for b in wanted:
-                changes.add(b, 0, 0, units)
-            steps.append({"comment_id": comment_id, "step": step})
-        if steps:
-            db.session.execute(_STORE_STEP, steps)
+        _learn_claimed(changes, [(i, str(label), wanted) for i, label, wanted in found])
         changes.write()
         db.session.commit()
         learned += len(found)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import database_env
 
 from service.db.types import WriteGate, _write_deadline, write_deadline
 from service.http.write_lane import WriteLane
@@ -140,21 +139,6 @@ def test_the_gate_waits_no_longer_than_the_lane_deadline(tmp_path: Path) -> None
     assert 0 < left <= 0.2
 
 
-def _app(url: str, instance: Path) -> Any:
-    from service import create_app
-
-    return create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": url,
-            "SECRET_KEY": "test-secret-key",
-            "RATELIMIT_STORAGE_URI": "memory://",
-            "COMMENT_RATE_LIMIT": "",
-            "NOTIFY_WORKER": False,
-        }
-    )
-
-
 def _wrapped(app: Any) -> list[type]:
     found, layer = [], app.wsgi_app
     while layer is not None:
@@ -163,13 +147,10 @@ def _wrapped(app: Any) -> list[type]:
     return found
 
 
-def test_the_app_on_sqlite_has_the_lane(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
-    assert WriteLane in _wrapped(_app(f"sqlite:///{tmp_path / 'r.db'}", tmp_path))
-
-
-def test_the_app_on_postgresql_has_no_lane(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_lane_is_there_on_sqlite_only(app: Any) -> None:
     """PostgreSQL's writers run in parallel, each waiting on its own round trips."""
-    with database_env("postgres") as env:
-        monkeypatch.setenv("RANKLET_INSTANCE_PATH", str(tmp_path / "instance"))
-        assert WriteLane not in _wrapped(_app(env["RANKLET_DATABASE_URL"], tmp_path))
+    from service.core.extensions import db
+
+    with app.app_context():
+        sqlite = db.engine.dialect.name == "sqlite"
+    assert (WriteLane in _wrapped(app)) == sqlite

@@ -24,21 +24,21 @@ from sqlalchemy.types import TypeDecorator
 write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("write_intent", default=False)
 
 
-# When the current request began waiting to write (the write lane's deadline): the write
-# gate's wait ends there too, so one request waits for the busy timeout at most in all.
-_write_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "write_deadline", default=None
+# How long the current request waited in the write lane before it ran: that much comes off
+# each of its waits for the write gate, so a writer waits for the busy timeout at most in all.
+_lane_waited: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "lane_waited", default=None
 )
 
 
 @contextlib.contextmanager
-def write_deadline(deadline: float) -> Iterator[None]:
-    """Writers begun inside wait for the write gate until ``deadline`` (monotonic) at most."""
-    token = _write_deadline.set(deadline)
+def lane_waited(seconds: float) -> Iterator[None]:
+    """Writers begun inside wait for the write gate ``seconds`` less than its timeout."""
+    token = _lane_waited.set(seconds)
     try:
         yield
     finally:
-        _write_deadline.reset(token)
+        _lane_waited.reset(token)
 
 
 @contextlib.contextmanager
@@ -122,10 +122,7 @@ class WriteGate:
 
     def acquire(self) -> float:
         """Take the gate within the timeout; the seconds of it left, for SQLite's own wait."""
-        deadline = time.monotonic() + self.timeout
-        lane_deadline = _write_deadline.get()
-        if lane_deadline is not None:
-            deadline = min(deadline, lane_deadline)
+        deadline = time.monotonic() + self.timeout - (_lane_waited.get() or 0.0)
         if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise _locked()
         try:

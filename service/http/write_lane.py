@@ -13,8 +13,8 @@ So requests whose method may write (everything but GET, HEAD and OPTIONS) take t
 process's lane for the whole time the app handles them; reads never wait for it, and the
 other threads stay free for them. A request that waits for the lane longer than the
 database's busy timeout goes on without it (the write gate then decides, as before); the
-time it waited comes off the gate's own wait (:func:`service.db.types.write_deadline`), so
-a writer still gives up within the one timeout.
+time it waited comes off each of its waits for the gate (:func:`service.db.types.lane_waited`),
+so a writer still gives up within the one timeout.
 
 PostgreSQL writes run in parallel (each waits on its own round trips), so no lane there.
 """
@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from service.db.types import write_deadline
+from service.db.types import lane_waited
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -54,10 +54,10 @@ class WriteLane:
         if environ.get("REQUEST_METHOD", "GET") in READ_METHODS:
             return self.wsgi_app(environ, start_response)
         lane = self._lane()
-        deadline = time.monotonic() + self.timeout
+        started = time.monotonic()
         entered = lane.acquire(timeout=self.timeout)
         try:
-            with write_deadline(deadline):
+            with lane_waited(time.monotonic() - started):
                 return self.wsgi_app(environ, start_response)
         finally:
             if entered:

@@ -225,16 +225,22 @@ def site_threshold(site: Any) -> tuple[float, float | None]:
     return threshold_in_force(site, learned), learned
 
 
+def _unit_change(old: str | None, new: str | None) -> tuple[int, int]:
+    """The (ham, spam) units each feature row and the units row gain when a comment moves
+    from label ``old`` to ``new`` (None: not counted)."""
+    before, after = UNITS.get(old or "", (0, 0)), UNITS.get(new or "", (0, 0))
+    return after[0] - before[0], after[1] - before[1]
+
+
 def _label_rows(old: str | None, new: str | None, arrival: float | None) -> list[list[int]]:
     """The count rows a move from label ``old`` to ``new`` changes, less the features':
     [bucket, ham, spam] for the comments, the units and the histogram."""
     docs_ham = int(new in ("ham", "good")) - int(old in ("ham", "good"))
     docs_spam = int(new == "spam") - int(old == "spam")
-    before, after = UNITS.get(old or "", (0, 0)), UNITS.get(new or "", (0, 0))
     rows = [[DOCS_BUCKET, docs_ham, docs_spam]]
     if docs_ham and arrival is not None:
         rows.append([HAM_SCORES_BUCKET + scoring.score_bin(arrival), docs_ham, 0])
-    rows.append([UNITS_BUCKET, after[0] - before[0], after[1] - before[1]])
+    rows.append([UNITS_BUCKET, *_unit_change(old, new)])
     return rows
 
 
@@ -249,8 +255,7 @@ def _bump(
     """Move one comment's counts from label ``old`` to label ``new`` (None: not counted);
     ``arrival`` is the score it got when it was posted (None: not scored); ``wanted``: the
     features' buckets when the caller has them already. No weight changes (posting)."""
-    before, after = UNITS.get(old or "", (0, 0)), UNITS.get(new or "", (0, 0))
-    ham, spam = after[0] - before[0], after[1] - before[1]
+    ham, spam = _unit_change(old, new)
     rows = [tuple(row) for row in _label_rows(old, new, arrival)]
     features_buckets = buckets(features) if wanted is None else wanted
     connection = db.session.connection()
@@ -365,8 +370,7 @@ def _learn_moves(changes: _Changes, moves: Sequence[_Move]) -> None:
     """Add the moves' count rows and linear steps to ``changes`` and store each new step
     (``ham``: none until confirmed; no label: none)."""
     for move in moves:
-        before, after = UNITS.get(move.old or "", (0, 0)), UNITS.get(move.new or "", (0, 0))
-        ham, spam = after[0] - before[0], after[1] - before[1]
+        ham, spam = _unit_change(move.old, move.new)
         for bucket_row in _label_rows(move.old, move.new, move.comment.spam_score):
             changes.add(*bucket_row)
         size = len(move.wanted)
@@ -379,12 +383,7 @@ def _learn_moves(changes: _Changes, moves: Sequence[_Move]) -> None:
         for b in move.wanted:
             changes.add(b, ham, spam, units)
         if new_step != move.old_step:
-            db.session.execute(
-                update(Comment)
-                .where(Comment.id == move.comment.id)
-                .values(spam_step=new_step)
-                .execution_options(synchronize_session=False)
-            )
+            db.session.execute(_STORE_STEP, {"comment_id": move.comment.id, "step": new_step})
         set_committed_value(move.comment, "spam_step", new_step)
 
 

@@ -146,6 +146,24 @@ def pg_database_url(schema: PgSchema) -> str:
     return f"{schema.url}?options=-csearch_path%3D{schema.name}&application_name={schema.name}"
 
 
+# --- comments for the spam filter's tests ----------------------------------------------------
+
+# Readers' comments and spam a business blog gets, English and Japanese; ``{n}`` makes each
+# one distinct.
+SAMPLE_HAM = [
+    "Thanks for the write-up on pricing, we tried it with our {n} clients.",
+    "How did you measure retention in year {n}? Our numbers look different.",
+    "記事を読んで、価格設定の考え方がとても参考になりました。{n}社で試してみます。",
+    "うちの会社でも同じ課題がありました。{n}年かけて改善しました。",
+    "Could you share the template for the quarterly review? We have {n} managers.",
+]
+SAMPLE_SPAM = [
+    "Buy cheap replica watches online at [shop](https://cheap-watch{n}.example.ru/)",
+    "Earn $5000 a week from home!!! Visit https://easy-money{n}.example.ru now",
+    "出会い系で今すぐ会える！登録無料 https://deai{n}.example.cn/",
+]
+
+
 # --- sites and real servers -----------------------------------------------------------------
 
 

@@ -11,24 +11,13 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support import SAMPLE_HAM as HAM
+from support import SAMPLE_SPAM as SPAM
 
 from service.spam import scoring
 
 BASE = "/api/v1/sites/blog"
 ORIGIN = {"Origin": "https://blog.example.com"}
-
-HAM = [
-    "Thanks for the write-up on pricing, we tried it with our {n} clients.",
-    "How did you measure retention in year {n}? Our numbers look different.",
-    "記事を読んで、価格設定の考え方がとても参考になりました。{n}社で試してみます。",
-    "うちの会社でも同じ課題がありました。{n}年かけて改善しました。",
-    "Could you share the template for the quarterly review? We have {n} managers.",
-]
-SPAM = [
-    "Buy cheap replica watches online at [shop](https://cheap-watch{n}.example.ru/)",
-    "Earn $5000 a week from home!!! Visit https://easy-money{n}.example.ru now",
-    "出会い系で今すぐ会える！登録無料 https://deai{n}.example.cn/",
-]
 
 
 def _post(client: Any, body: str, **fields: Any) -> Any:

@@ -34,6 +34,7 @@ from service.core import events
 from service.core.client import client_key
 from service.core.crypto import avatar_seed, email_lookup, encrypt, new_token, token_hash
 from service.core.extensions import db
+from service.db import driver
 from service.db.models import Comment, Site, Thread
 from service.db.types import transaction_intent, utcnow, writing_transaction
 from service.spam import model as spam_model
@@ -150,7 +151,7 @@ def _insert_comment(values: dict[str, Any]) -> int:
     if connection.dialect.name == "sqlite":
         params = {k: v for k, v in values.items() if k != "root_id"}
         params["given_root"] = values["root_id"]
-        comment_id, root_id = connection.execute(_INSERT_COMMENT_SQLITE, params).one()
+        ((comment_id, root_id),) = driver.rows(connection, _INSERT_COMMENT_SQLITE, params)
     elif connection.dialect.name == "postgresql":
         statement = _insert_comment_pg(tuple(values))
         comment_id, root_id = connection.execute(statement, values).one()

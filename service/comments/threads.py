@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
 
 from service.core.extensions import db
+from service.db import driver
 from service.db.models import Comment, Site, Thread
 from service.db.types import utcnow
 from service.sites.settings import SLUG_RE
@@ -116,8 +117,8 @@ def count_change(thread_id: int, delta: int, *, shown_in_recent: bool = True) ->
     is one that list does not show (a like)."""
     connection = db.session.connection()
     if shown_in_recent:  # the site's row first, then the thread's: one lock order for all
-        connection.execute(_SITE_COMMENTS_CHANGED, {"thread_id": thread_id})
-    connection.execute(_COUNT_CHANGE, {"thread_id": thread_id, "delta": delta})
+        driver.rows(connection, _SITE_COMMENTS_CHANGED, {"thread_id": thread_id})
+    driver.rows(connection, _COUNT_CHANGE, {"thread_id": thread_id, "delta": delta})
 
 
 def site_comments_changed(site_id: int) -> None:

@@ -44,6 +44,7 @@ from sqlalchemy import bindparam, literal_column, select, text, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from service.core.extensions import db
+from service.db import driver
 from service.db.models import Comment
 from service.spam import scoring
 from service.spam.features import (
@@ -70,19 +71,31 @@ MIN_PUSH = 0.4  # a linear push (logits) shown without chi2's clue: as much as f
 # expanding IN would be compiled again for every count of buckets (most of the cost).
 # The histogram's rows come with every read: a second range of the primary key in the same
 # statement (UNION ALL: an OR of the two would make SQLite scan the site's rows).
+_SELECT = "SELECT bucket, ham, spam, weight FROM spam_counts WHERE site_id = :site_id"
+_FEATURE_ROWS = {
+    "sqlite": " AND bucket IN (SELECT value FROM json_each(:buckets))",
+    "postgresql": " AND bucket = ANY(CAST(:buckets AS integer[]))",
+}
+_HISTOGRAM_ROWS = " AND bucket BETWEEN :lowest AND :highest"
 _COUNTS = {
-    "sqlite": text(
-        "SELECT bucket, ham, spam, weight FROM spam_counts WHERE site_id = :site_id"
-        " AND bucket IN (SELECT value FROM json_each(:buckets))"
-        " UNION ALL SELECT bucket, ham, spam, weight FROM spam_counts WHERE site_id = :site_id"
-        " AND bucket BETWEEN :lowest AND :highest"
-    ),
-    "postgresql": text(
-        "SELECT bucket, ham, spam, weight FROM spam_counts WHERE site_id = :site_id"
-        " AND bucket = ANY(CAST(:buckets AS integer[]))"
-        " UNION ALL SELECT bucket, ham, spam, weight FROM spam_counts WHERE site_id = :site_id"
-        " AND bucket BETWEEN :lowest AND :highest"
-    ),
+    dialect: text(f"{_SELECT}{rows} UNION ALL {_SELECT}{_HISTOGRAM_ROWS}")
+    for dialect, rows in _FEATURE_ROWS.items()
+}
+# What scoring a new comment reads: the two counting rows, and the features' and the
+# histogram's only once the site has learned comments of both classes (before that nothing
+# is scored, so a site that has never had spam marked reads two rows, not a hundred). The
+# condition is an uncorrelated lookup of the documents row: evaluated once per statement.
+_BOTH_CLASSES = (
+    " AND EXISTS (SELECT 1 FROM spam_counts WHERE site_id = :site_id AND bucket = :docs"
+    " AND ham > 0 AND spam > 0)"
+)
+_SCORE_COUNTS = {
+    dialect: text(
+        f"{_SELECT} AND bucket IN (:docs, :units)"
+        f" UNION ALL {_SELECT}{rows}{_BOTH_CLASSES}"
+        f" UNION ALL {_SELECT}{_HISTOGRAM_ROWS}{_BOTH_CLASSES}"
+    )
+    for dialect, rows in _FEATURE_ROWS.items()
 }
 _WEIGHTS = {
     "sqlite": text(
@@ -158,14 +171,21 @@ def features_of(comment: Comment) -> list[str]:
     )
 
 
-def load_counts(site_id: int, wanted: Sequence[int]) -> scoring.Counts:
-    """The document totals and the counts of these buckets, in one indexed query."""
+def load_counts(
+    site_id: int, wanted: Sequence[int], *, scoring_only: bool = False
+) -> scoring.Counts:
+    """The document totals and the counts of these buckets, in one indexed query;
+    ``scoring_only``: the buckets and the histogram only if the site has learned both
+    classes (what scoring needs; the totals say whether it has)."""
     connection = db.session.connection()
     dialect = connection.dialect.name
-    keys = [UNITS_BUCKET, DOCS_BUCKET, *wanted]
+    keys = list(wanted) if scoring_only else [UNITS_BUCKET, DOCS_BUCKET, *wanted]
     parameter = json.dumps(keys) if dialect == "sqlite" else _int_array(keys)
     values = {"site_id": site_id, "buckets": parameter, "lowest": _LOWEST, "highest": _HIGHEST}
-    rows = connection.execute(_COUNTS[dialect], values).all()
+    if scoring_only:
+        values["docs"], values["units"] = DOCS_BUCKET, UNITS_BUCKET
+    statement = (_SCORE_COUNTS if scoring_only else _COUNTS)[dialect]
+    rows = driver.rows(connection, statement, values)
     raw = {b: (ham, spam, weight) for b, ham, spam, weight in rows}
     ham_docs, spam_docs, _ = raw.pop(DOCS_BUCKET, (0, 0, 0))
     ham_units, spam_units, _ = raw.pop(UNITS_BUCKET, (0, 0, 0))
@@ -195,7 +215,7 @@ def score(site_id: int, features: list[str], wanted: list[int] | None = None) ->
     ``buckets(features)`` when the caller has them."""
     if wanted is None:
         wanted = buckets(features)
-    counts = load_counts(site_id, wanted)
+    counts = load_counts(site_id, wanted, scoring_only=True)
     if not counts.ham_docs or not counts.spam_docs:
         return Verdict(None, False, counts.ham_scores)
     return Verdict(scoring.METHODS[METHOD](counts, wanted), counts.ready, counts.ham_scores)
@@ -271,7 +291,7 @@ def _bump(
         values["buckets"], values["hams"], values["spams"] = (
             _int_array(c) for c in zip(*rows, strict=True)
         )
-    connection.execute(_BUMP[dialect], values)
+    driver.rows(connection, _BUMP[dialect], values)
 
 
 def learn_new(

@@ -1,0 +1,217 @@
+"""The posting path's fixed statements on SQLite's own connection (``service.db.driver``):
+they must store exactly what SQLAlchemy's execution path stores, and fail as it fails."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, insert, select, text
+from sqlalchemy.exc import OperationalError
+
+from service.core.extensions import db
+from service.db import driver
+from service.db.models import Comment, Site, SpamCount, Thread
+from service.db.types import utcnow
+from tests.support import SAMPLE_HAM, SAMPLE_SPAM
+
+BASE = "/api/v1/sites/blog"
+ORIGIN = {"Origin": "https://blog.example.com"}
+# What differs between two posts whatever path stored them.
+SAME = "Same words *each* time, with a [link](https://example.org/)."
+OWN = {"id", "root_id", "created_at", "edit_token_hash", "email_encrypted"}  # per post
+
+
+@contextlib.contextmanager
+def through_sqlalchemy(app: Any) -> Iterator[list[str]]:
+    """While a listener watches the engine's statements, ``driver.rows`` takes SQLAlchemy's
+    path (so that the listener sees them): the reference to compare with."""
+    with app.app_context():
+        engine = db.engine
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def _post(client: Any, body: str, **fields: Any) -> dict[str, Any]:
+    answer = client.post(
+        f"{BASE}/comments", json={"article": "/post/1", "body": body, **fields}, headers=ORIGIN
+    )
+    assert answer.status_code in (201, 202), answer.get_data(as_text=True)
+    return answer.get_json()
+
+
+def _state(app: Any) -> dict[str, Any]:
+    with app.app_context():
+        comments = [
+            {c.key: getattr(row, c.key) for c in Comment.__table__.columns}
+            for row in db.session.scalars(select(Comment).order_by(Comment.id))
+        ]
+        thread = db.session.scalars(select(Thread)).one()
+        thread_counts = (thread.approved_count, thread.version)
+        site_version = db.session.scalars(select(Site)).one().comments_version
+        counts = {
+            (row.bucket): (row.ham, row.spam, row.weight)
+            for row in db.session.scalars(select(SpamCount))
+        }
+        raw = db.session.execute(text("SELECT created_at FROM comments ORDER BY id")).all()
+        db.session.rollback()
+    return {
+        "comments": comments,
+        "thread": thread_counts,
+        "site_version": site_version,
+        "counts": counts,
+        "stored_times": [row[0] for row in raw],
+    }
+
+
+def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    new = after["comments"][len(before["comments"]) :]
+    assert len(new) == 1
+    changed = {
+        bucket: tuple(a - b for a, b in zip(value, before["counts"].get(bucket, (0, 0, 0))))
+        for bucket, value in after["counts"].items()
+        if value != before["counts"].get(bucket)
+    }
+    return {
+        "comment": {k: v for k, v in new[0].items() if k not in OWN},
+        "root_is_own": new[0]["root_id"] == new[0]["id"],
+        "thread": tuple(a - b for a, b in zip(after["thread"], before["thread"])),
+        "site_version": after["site_version"] - before["site_version"],
+        "counts": changed,
+    }
+
+
+@pytest.mark.parametrize("reply", [False, True])
+def test_a_post_stores_the_same_rows_either_way(app, client, site, reply):
+    """The same comment posted through the driver and through SQLAlchemy changes the same
+    rows by the same amounts: the comment's columns (typed as the ORM reads them), the
+    thread's count and version, the site's version, the spam counts."""
+    parent = _post(client, "The first comment, to reply to.")["comment"]["id"]
+    fields = {"parent_id": parent} if reply else {}
+    deltas = []
+    for path in ("driver", "sqlalchemy"):
+        before = _state(app)
+        with contextlib.ExitStack() as stack:
+            if path == "sqlalchemy":
+                seen = stack.enter_context(through_sqlalchemy(app))
+            _post(client, SAME, author="Reader", email="r@example.org", **fields)
+        if path == "sqlalchemy":
+            assert any("INSERT INTO comments" in s for s in seen)
+            assert any("spam_counts" in s for s in seen)
+        deltas.append(_delta(before, _state(app)))
+    driven, reference = (d["comment"] for d in deltas)
+    assert {k: v for k, v in driven.items() if reference[k] != v} == {}
+    assert deltas[0] == deltas[1]
+    assert deltas[0]["thread"] == (1, 1) and deltas[0]["site_version"] == 1
+    assert deltas[0]["root_is_own"] is not reply
+    assert deltas[0]["counts"]  # the comment was learned as ham
+
+
+def test_times_are_stored_as_sqlalchemy_stores_them(app, client, site):
+    """The bind processors are SQLAlchemy's: a time stored through the driver is the same
+    text as one stored through SQLAlchemy, and reads back as the same aware datetime."""
+    _post(client, "Stored through the driver.")
+    with through_sqlalchemy(app):
+        _post(client, "Stored through SQLAlchemy.")
+    state = _state(app)
+    first, second = state["stored_times"]
+    if isinstance(first, str):  # SQLite: the same format, to the microsecond
+        assert len(first) == len(second) and first[:4] == second[:4]
+    times = [c["created_at"] for c in state["comments"]]
+    assert all(t.tzinfo is not None for t in times)
+    assert times[0] <= times[1] <= utcnow()
+
+
+def test_the_spam_model_scores_the_same_either_way(app, client, site):
+    """A trained site scores a new comment the same through either path (the scoring read
+    goes through the driver), and holds the same spam."""
+    for n in range(22):
+        _post(client, SAMPLE_HAM[n % len(SAMPLE_HAM)].format(n=n))
+    with app.test_client() as author:
+        for n in range(22):
+            made = _post(client, SAMPLE_SPAM[n % len(SAMPLE_SPAM)].format(n=n))
+            if made["comment"].get("status", made["status"]) == "approved":
+                done = author.post(
+                    f"{BASE}/comments/{made['comment']['id']}/moderate",
+                    json={"action": "spam"},
+                    headers={"Authorization": f"Bearer {site.token}"},
+                )
+                assert done.status_code == 200, done.get_data(as_text=True)
+    spam = SAMPLE_SPAM[0].format(n=99)
+    scores = []
+    for path in ("driver", "sqlalchemy"):
+        with contextlib.ExitStack() as stack:
+            if path == "sqlalchemy":
+                stack.enter_context(through_sqlalchemy(app))
+            answer = _post(client, spam)
+        scores.append(answer["status"])
+        with app.app_context():
+            scores.append(db.session.get(Comment, answer["comment"]["id"]).spam_score)
+            db.session.rollback()
+    assert scores[1] is not None and scores[1] == scores[3]
+    assert scores[0] == scores[2]
+
+
+@pytest.fixture
+def sqlite_app(new_app: Any, tmp_path: Any) -> Any:
+    """An app on a SQLite file whatever the database parameter (the driver's own path)."""
+    application = new_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'driver.db'}",
+            "SECRET_KEY": "test-secret-key",
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "NOTIFY_WORKER": False,
+        }
+    )
+    with application.app_context():
+        db.create_all()
+    return application
+
+
+def test_a_locked_database_is_sqlalchemys_operational_error(sqlite_app):
+    """A statement refused by SQLite ("database is locked") is raised as SQLAlchemy raises
+    it, so the API answers 503 as before; the transaction can be rolled back."""
+    with sqlite_app.app_context():
+        path = db.engine.url.database
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with sqlite_app.app_context():
+            connection = db.session.connection()
+            assert connection.dialect.name == "sqlite"
+            connection.connection.driver_connection.execute("PRAGMA busy_timeout = 1")
+            values = {
+                "site_id": 1,
+                "article": "/locked",
+                "approved_count": 0,
+                "version": 0,
+                "created_at": utcnow(),
+            }
+            with pytest.raises(OperationalError, match="locked"):
+                driver.rows(connection, insert(Thread.__table__), values)
+            db.session.rollback()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_statements_other_than_sqlites_take_sqlalchemys_path(app, site):
+    """On PostgreSQL (or with a listener) the statement runs through ``connection.execute``
+    and its rows come back the same way."""
+    with app.app_context():
+        connection = db.session.connection()
+        got = driver.rows(connection, text("SELECT :a + 1 AS b"), {"a": 41})
+        assert [tuple(row) for row in got] == [(42,)]
+        db.session.rollback()

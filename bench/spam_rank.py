@@ -405,7 +405,8 @@ def summary(rows: list[Row]) -> str:
         f"{sum(map(passes, rows))}/{n} pass, stopped {min(r[1] for r in rows):.1f}-"
         f"{max(r[1] for r in rows):.1f} (mean {sum(r[1] for r in rows) / n:.1f}), held up to "
         f"{max(r[2] for r in rows):.1f} (mean {sum(r[2] for r in rows) / n:.1f}), ranking "
-        f"{sum(r[3] for r in rows) / n:.1f}"
+        f"{sum(r[3] for r in rows) / n:.1f} (>= 90 in {sum(r[3] >= 90.0 for r in rows)}/{n}: "
+        "the best threshold would pass them)"
     )
 
 

@@ -406,11 +406,17 @@ class Site:
         self._move(comment, "spam" if action == "spam" else "good")
 
 
-def replay(variant: Variant, items: list[Prepared], miss: float = 0.0) -> dict[str, Any]:
+def replay(
+    variant: Variant,
+    items: list[Prepared],
+    miss: float = 0.0,
+    site_class: Callable[[Variant], Site] | None = None,
+) -> dict[str, Any]:
     """bench_spam.replay: the first half trains through moderation, the second is measured.
     ``miss`` (a stress test outside the issue's protocol): the share of the first half's
-    published spam that the author never marks (it stays published, learned as ham)."""
-    site = Site(variant)
+    published spam that the author never marks (it stays published, learned as ham).
+    ``site_class``: a ``Site`` subclass to play instead (``spam_rank.py``'s experiments)."""
+    site = (site_class or Site)(variant)
     half = len(items) // 2
     missed = random.Random(1)
     for item in items[:half]:

@@ -148,6 +148,28 @@ def pg_database_url(schema: PgSchema) -> str:
 
 # --- comments for the spam filter's tests ----------------------------------------------------
 
+
+@contextlib.contextmanager
+def engine_statements(app: Any) -> Iterator[list[str]]:
+    """The SQL of every statement the app's engine runs through SQLAlchemy while open."""
+    from sqlalchemy import event
+
+    from service.core.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
 # Readers' comments and spam a business blog gets, English and Japanese; ``{n}`` makes each
 # one distinct.
 SAMPLE_HAM = [

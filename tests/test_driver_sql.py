@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import OperationalError
+from support import SAMPLE_HAM, SAMPLE_SPAM, engine_statements
 
 from service.core.extensions import db
 from service.db import driver
 from service.db.models import Comment, Site, SpamCount, Thread
 from service.db.types import utcnow
-from tests.support import SAMPLE_HAM, SAMPLE_SPAM
 
 BASE = "/api/v1/sites/blog"
 ORIGIN = {"Origin": "https://blog.example.com"}
@@ -25,22 +24,10 @@ SAME = "Same words *each* time, with a [link](https://example.org/)."
 OWN = {"id", "root_id", "created_at", "edit_token_hash", "email_encrypted"}  # per post
 
 
-@contextlib.contextmanager
-def through_sqlalchemy(app: Any) -> Iterator[list[str]]:
+def through_sqlalchemy(app: Any) -> Any:
     """While a listener watches the engine's statements, ``driver.rows`` takes SQLAlchemy's
     path (so that the listener sees them): the reference to compare with."""
-    with app.app_context():
-        engine = db.engine
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    return engine_statements(app)
 
 
 def _post(client: Any, body: str, **fields: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import altcha
 import pytest
+from support import engine_statements
 
 BASE = "/api/v1/sites/blog"
 ORIGIN = {"Origin": "https://blog.example.com"}
@@ -287,22 +288,8 @@ def _blocked_count(app: Any) -> tuple[int, int]:
 
 def _statements_of(app: Any, call: Any) -> list[str]:
     """The SQL the app's engine runs during ``call()``."""
-    from sqlalchemy import event
-
-    from service.core.extensions import db
-
-    with app.app_context():
-        engine = db.engine
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with engine_statements(app) as seen:
         call()
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     return seen
 
 

@@ -8,7 +8,7 @@ import sqlite3
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import Integer, bindparam, insert, select, text
 from sqlalchemy.exc import OperationalError
 from support import SAMPLE_HAM, SAMPLE_SPAM, engine_statements
 
@@ -194,11 +194,18 @@ def test_a_locked_database_is_sqlalchemys_operational_error(sqlite_app):
         holder.close()
 
 
-def test_statements_other_than_sqlites_take_sqlalchemys_path(app, site):
-    """On PostgreSQL (or with a listener) the statement runs through ``connection.execute``
-    and its rows come back the same way."""
-    with app.app_context():
-        connection = db.session.connection()
-        got = driver.rows(connection, text("SELECT :a + 1 AS b"), {"a": 41})
-        assert [tuple(row) for row in got] == [(42,)]
-        db.session.rollback()
+def test_a_statements_own_values_are_sent_as_given(app, site):
+    """Parameters the statement carries (a default, None included) go with those the
+    caller gives, on either database and through either path; the rows come back as
+    tuples."""
+    statement = text("SELECT :a + :b AS sum, :c IS NULL AS empty").bindparams(
+        bindparam("b", value=1), bindparam("c", value=None, type_=Integer)
+    )
+    for path in ("driver", "sqlalchemy"):
+        with contextlib.ExitStack() as stack:
+            if path == "sqlalchemy":
+                stack.enter_context(through_sqlalchemy(app))
+            with app.app_context():
+                got = driver.rows(db.session.connection(), statement, {"a": 41})
+                db.session.rollback()
+        assert [tuple(row) for row in got] == [(42, True)], path

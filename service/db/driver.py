@@ -50,7 +50,7 @@ def _compile(statement: ClauseElement, keys: tuple[str, ...], connection: Connec
     fixed = {
         name: bind.value
         for name, bind in binds.items()
-        if not bind.required and bind.callable is None and bind.value is not None
+        if not bind.required and bind.callable is None
     }
     processors = tuple(
         binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
@@ -79,8 +79,8 @@ def rows(
     for name, process in zip(compiled.names, compiled.processors, strict=True):
         value = params[name] if name in params else fixed[name]
         args.append(value if process is None else process(value))
-    driver = connection.connection.driver_connection
+    dbapi = connection.connection.driver_connection
     try:
-        return driver.execute(compiled.sql, args).fetchall()  # type: ignore[union-attr]
+        return dbapi.execute(compiled.sql, args).fetchall()  # type: ignore[union-attr]
     except sqlite3.Error as error:
         raise DBAPIError.instance(compiled.sql, args, error, sqlite3.Error) from error

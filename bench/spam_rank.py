@@ -24,7 +24,7 @@ confirmation, the mean of logits, the learned threshold) with one or more change
   and linear step out): the logit with a share ``rq`` of them above it (or, with ``rsd``, their
   mean plus ``rsd`` standard deviations), plus ``radd`` logits, plus ``rgap`` of the way to the
   lowest re-scored marked spam above it, at least ``rfloor``; the learned threshold until
-  ``rmin`` are re-scored.
+  ``rmin`` are re-scored; ``rmix`` mixes in that share of the learned threshold's logit.
 
     python bench/spam_rank.py tuned '' 'c=3' 'features=base+u'   # the tuned rows, summarized
     python bench/spam_rank.py tuned --rows 'c=3'                  # every tuned row
@@ -170,6 +170,7 @@ class Candidate:
     rfloor: float = 0.5
     rmin: int = 50
     rsd: float = 0.0  # > 0: the threshold at mean + rsd standard deviations of those logits
+    rmix: float = 0.0  # the share of the learned threshold's logit mixed in (0: none)
 
     @classmethod
     def parse(cls, spec: str) -> Candidate:
@@ -323,6 +324,9 @@ class RankSite(sim.Site):
             if above:
                 t += c.rgap * (min(above) - t)
         t += c.radd
+        learned = scoring.learned_threshold(self.ham_scores) if c.rmix else None
+        if learned is not None:
+            t = (1 - c.rmix) * t + c.rmix * sim._logit(learned)
         return max(c.rfloor, 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, t)))))
 
     def _revisit(self) -> None:

@@ -18,7 +18,13 @@ confirmation, the mean of logits, the learned threshold) with one or more change
   descent's update, so this converges to the linear SVM of the learned comments), ``loo=1``
   (with revisit: a revisited ham comment's histogram entry becomes its leave-one-out score);
 - the combination and chi2: ``a`` (chi2's share of the logit), ``strength``,
-  ``min_distance``, ``max_clues``.
+  ``min_distance``, ``max_clues``;
+- the threshold (sixth session): ``rn=N`` sets it at each moderation from the last N
+  published or approved comments scored leave-one-out by the current model (their own counts
+  and linear step out): the logit with a share ``rq`` of them above it (or, with ``rsd``, their
+  mean plus ``rsd`` standard deviations), plus ``radd`` logits, plus ``rgap`` of the way to the
+  lowest re-scored marked spam above it, at least ``rfloor``; the learned threshold until
+  ``rmin`` are re-scored; ``rmix`` mixes in that share of the learned threshold's logit.
 
     python bench/spam_rank.py tuned '' 'c=3' 'features=base+u'   # the tuned rows, summarized
     python bench/spam_rank.py tuned --rows 'c=3'                  # every tuned row
@@ -152,6 +158,19 @@ class Candidate:
     strength: float = 2.0
     min_distance: float = 0.1
     max_clues: int = 150
+    # the rescored threshold (rn > 0): at each moderation the last ``rn`` published or
+    # approved comments are scored leave-one-out by the current model; the threshold is the
+    # logit of the one with ``rq`` of them above it, plus ``radd`` logits, plus ``rgap`` of
+    # the way to the lowest rescored spam (the last ``rn`` marked) above it; at least
+    # ``rfloor``; the learned threshold while fewer than ``rmin`` are rescored
+    rn: int = 0
+    rq: float = 0.0125
+    radd: float = 0.0
+    rgap: float = 0.0
+    rfloor: float = 0.5
+    rmin: int = 50
+    rsd: float = 0.0  # > 0: the threshold at mean + rsd standard deviations of those logits
+    rmix: float = 0.0  # the share of the learned threshold's logit mixed in (0: none)
 
     @classmethod
     def parse(cls, spec: str) -> Candidate:
@@ -243,13 +262,76 @@ class RankSite(sim.Site):
 
     revisit = 0
     loo = 0.0
+    candidate = Candidate()
 
     def __init__(self, variant: sim.Variant) -> None:
         super().__init__(variant)
         self.cursor = -1
+        self.stored: float | None = None  # the rescored threshold, set by moderation
+
+    def threshold(self) -> float | None:
+        if self.stored is not None:
+            return self.stored
+        return super().threshold()
 
     def moderate(self, comment: sim.Comment, action: str) -> None:
         super().moderate(comment, action)
+        self._revisit()
+        if self.candidate.rn:
+            self.stored = self._rescored_threshold()
+
+    def _loo_logit(self, comment: sim.Comment) -> float | None:
+        """The hybrid's logit for a learned comment with its own counts and step taken out."""
+        parts: dict[str, float | None] = {}
+        for component in self.components:
+            if isinstance(component, sim.Chi2Counts):
+                component.move(comment, comment.label, None)
+                parts[component.name] = component.score(comment)
+                component.move(comment, None, comment.label)
+            elif isinstance(component, sim.Linear):
+                own = component._own(comment, comment.steps.get(component.name, 0.0))
+                z = component.s.scale * (component.margin(comment) - own)
+                parts[component.name] = 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+        found = self.combine(parts)
+        return None if found is None else sim._logit(found)
+
+    def _rescored_threshold(self) -> float | None:
+        c = self.candidate
+        if not (self.ham_docs and self.spam_docs):
+            return None
+        ham: list[sim.Comment] = []
+        spam: list[sim.Comment] = []
+        for other in reversed(self.comments):
+            if other.label in ("ham", "good") and len(ham) < c.rn:
+                ham.append(other)
+            elif other.label == "spam" and len(spam) < c.rn and c.rgap:
+                spam.append(other)
+            if len(ham) >= c.rn and (len(spam) >= c.rn or not c.rgap):
+                break
+        if len(ham) < c.rmin:
+            return None
+        ham_logits = sorted((x for x in map(self._loo_logit, ham) if x is not None), reverse=True)
+        if not ham_logits:
+            return None
+        k = min(math.floor(c.rq * len(ham_logits)), len(ham_logits) - 1)
+        t = ham_logits[k]
+        if c.rsd:
+            mean = sum(ham_logits) / len(ham_logits)
+            spread = sum((x - mean) ** 2 for x in ham_logits) / max(len(ham_logits) - 1, 1)
+            t = mean + c.rsd * math.sqrt(spread)
+        if c.rgap:
+            above = [x for x in map(self._loo_logit, spam) if x is not None and x > t]
+            if above:
+                t += c.rgap * (min(above) - t)
+        t += c.radd
+        learned = scoring.learned_threshold(self.ham_scores) if c.rmix else None
+        if learned is not None:
+            t = (1 - c.rmix) * t + c.rmix * sim._logit(learned)
+        return max(c.rfloor, 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, t)))))
+
+    def _revisit(self) -> None:
+        if not self.revisit:
+            return
         learned = [
             (i, c)
             for i, c in enumerate(self.comments)
@@ -369,7 +451,8 @@ Row = tuple[str, float, float, float]  # name, spam stopped %, ham held %, ranki
 def run(candidate: Candidate, cases: list[Case]) -> list[Row]:
     chosen = variant(candidate)
     RankSite.revisit, RankSite.loo = candidate.revisit, candidate.loo
-    site_class = RankSite if candidate.revisit else None
+    RankSite.candidate = candidate
+    site_class = RankSite if candidate.revisit or candidate.rn else None
     rows = []
     with chi2_settings(candidate):
         for name, sites in cases:

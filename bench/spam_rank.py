@@ -282,6 +282,11 @@ class RankSite(sim.Site):
 
     def _loo_logit(self, comment: sim.Comment) -> float | None:
         """The hybrid's logit for a learned comment with its own counts and step taken out."""
+        found = self._loo_score(comment)
+        return None if found is None else sim._logit(found)
+
+    def _loo_score(self, comment: sim.Comment) -> float | None:
+        """The hybrid's score for a learned comment with its own counts and step taken out."""
         parts: dict[str, float | None] = {}
         for component in self.components:
             if isinstance(component, sim.Chi2Counts):
@@ -292,8 +297,7 @@ class RankSite(sim.Site):
                 own = component._own(comment, comment.steps.get(component.name, 0.0))
                 z = component.s.scale * (component.margin(comment) - own)
                 parts[component.name] = 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
-        found = self.combine(parts)
-        return None if found is None else sim._logit(found)
+        return self.combine(parts)
 
     def _rescored_threshold(self) -> float | None:
         c = self.candidate
@@ -349,17 +353,7 @@ class RankSite(sim.Site):
                 self._rescore(c)
 
     def _rescore(self, comment: sim.Comment) -> None:
-        parts: dict[str, float | None] = {}
-        for component in self.components:
-            if isinstance(component, sim.Chi2Counts):
-                component.move(comment, comment.label, None)
-                parts[component.name] = component.score(comment)
-                component.move(comment, None, comment.label)
-            elif isinstance(component, sim.Linear):
-                own = component._own(comment, comment.steps.get(component.name, 0.0))
-                z = component.s.scale * (component.margin(comment) - own)
-                parts[component.name] = 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
-        new = self.combine(parts)
+        new = self._loo_score(comment)
         if new is None or comment.arrival is None:
             return
         old_bin, new_bin = scoring.score_bin(comment.arrival), scoring.score_bin(new)

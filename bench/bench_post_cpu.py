@@ -73,6 +73,32 @@ def seed(app: Any) -> int:
     return posted_total
 
 
+@contextlib.contextmanager
+def seeded_app(url: str | None, prefix: str) -> Iterator[tuple[Any, int]]:
+    """The bench's app on a fresh database (``database``), seeded (``seed``), and how many
+    comments the seed posted; its pool is closed at the end."""
+    from service import create_app
+    from service.core.extensions import db
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        folder = Path(scratch)
+        os.environ["RANKLET_INSTANCE_PATH"] = str(folder / "instance")
+        with database(url, folder) as database_url:
+            config = {
+                "DATABASE_URL": database_url,
+                "SECRET_KEY": "bench-secret-key",
+                "COMMENT_RATE_LIMIT": "",
+                "NOTIFY_WORKER": False,
+            }
+            app = create_app(config)
+            try:
+                yield app, seed(app)
+            finally:
+                with app.app_context():
+                    db.session.remove()
+                    db.engine.dispose()
+
+
 def post_loop(app: Any, count: int, tag: str) -> None:
     """``count`` posts, each a call of the WSGI app with the environ a server would give it
     (built once by werkzeug, the body replaced): the app's own work, not a test client's."""
@@ -120,37 +146,20 @@ def main() -> int:
     args = parser.parse_args()
 
     import service
-    from service import create_app
 
-    with tempfile.TemporaryDirectory(prefix="postcpu") as scratch:
-        folder = Path(scratch)
-        os.environ["RANKLET_INSTANCE_PATH"] = str(folder / "instance")
-        with database(args.database, folder) as url:
-            config = {
-                "DATABASE_URL": url,
-                "SECRET_KEY": "bench-secret-key",
-                "COMMENT_RATE_LIMIT": "",
-                "NOTIFY_WORKER": False,
-            }
-            app = create_app(config)
-            seeded = seed(app)
-            tag = uuid.uuid4().hex[:6]
-            post_loop(app, args.warmup, f"w{tag}")
-            profile = cProfile.Profile() if args.profile else None
-            cpu, wall = time.process_time(), time.perf_counter()
-            if profile is not None:
-                profile.enable()
-            post_loop(app, args.posts, tag)
-            if profile is not None:
-                profile.disable()
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-            if profile is not None:
-                profile.dump_stats(args.profile)
-            from service.core.extensions import db
-
-            with app.app_context():
-                db.session.remove()
-                db.engine.dispose()
+    with seeded_app(args.database, "postcpu") as (app, seeded):
+        tag = uuid.uuid4().hex[:6]
+        post_loop(app, args.warmup, f"w{tag}")
+        profile = cProfile.Profile() if args.profile else None
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profile is not None:
+            profile.enable()
+        post_loop(app, args.posts, tag)
+        if profile is not None:
+            profile.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        if profile is not None:
+            profile.dump_stats(args.profile)
     print(
         json.dumps(
             {

@@ -31,7 +31,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from bench_post_cpu import database, post_loop, seed
+from bench_post_cpu import post_loop, seeded_app
 
 HERE = Path(__file__).resolve()
 REPO = HERE.parent.parent
@@ -39,25 +39,12 @@ REPO = HERE.parent.parent
 
 def child(posts: int, warmup: int) -> int:
     """Seed, warm up, then count ``posts`` posts (run by the parent under callgrind)."""
-    from service import create_app
-
-    with tempfile.TemporaryDirectory(prefix="postinstr") as scratch:
-        folder = Path(scratch)
-        os.environ["RANKLET_INSTANCE_PATH"] = str(folder / "instance")
-        with database(None, folder) as url:
-            config = {
-                "DATABASE_URL": url,
-                "SECRET_KEY": "bench-secret-key",
-                "COMMENT_RATE_LIMIT": "",
-                "NOTIFY_WORKER": False,
-            }
-            app = create_app(config)
-            seed(app)
-            tag = uuid.uuid4().hex[:6]
-            post_loop(app, warmup, f"w{tag}")
-            _count("on")
-            post_loop(app, posts, tag)
-            _count("off")
+    with seeded_app(None, "postinstr") as (app, _seeded):
+        tag = uuid.uuid4().hex[:6]
+        post_loop(app, warmup, f"w{tag}")
+        _count("on")
+        post_loop(app, posts, tag)
+        _count("off")
     return 0
 
 

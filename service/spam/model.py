@@ -165,6 +165,12 @@ def _int_array(numbers: Iterable[int]) -> str:
     return "{" + ",".join(map(str, numbers)) + "}"
 
 
+def _buckets_parameter(dialect: str, keys: Sequence[int]) -> str:
+    """Buckets as the one parameter the dialect's statements read them from: a JSON array
+    for SQLite's ``json_each``, an array literal for PostgreSQL's ``ANY``."""
+    return json.dumps(keys) if dialect == "sqlite" else _int_array(keys)
+
+
 def features_of(comment: Comment) -> list[str]:
     return comment_features(
         comment.body_html, comment.author, comment.website, comment.email_encrypted is not None
@@ -180,7 +186,7 @@ def load_counts(
     connection = db.session.connection()
     dialect = connection.dialect.name
     keys = list(wanted) if scoring_only else [UNITS_BUCKET, DOCS_BUCKET, *wanted]
-    parameter = json.dumps(keys) if dialect == "sqlite" else _int_array(keys)
+    parameter = _buckets_parameter(dialect, keys)
     values = {"site_id": site_id, "buckets": parameter, "lowest": _LOWEST, "highest": _HIGHEST}
     if scoring_only:
         values["docs"], values["units"] = DOCS_BUCKET, UNITS_BUCKET
@@ -335,7 +341,7 @@ class _Changes:
         connection = db.session.connection()
         dialect = connection.dialect.name
         keys = sorted(wanted)
-        parameter = json.dumps(keys) if dialect == "sqlite" else _int_array(keys)
+        parameter = _buckets_parameter(dialect, keys)
         found = connection.execute(
             _WEIGHTS[dialect], {"site_id": self.site_id, "buckets": parameter}
         ).all()

@@ -10,7 +10,8 @@ the write lane runs one post at a time per process, so that CPU is the post rate
 and their bind processors, as SQLAlchemy would apply them) and runs it with the driver's
 ``execute`` in the connection's current transaction; the rows come back as tuples. A
 driver's error is raised as SQLAlchemy raises it (``DBAPIError.instance``: "database is
-locked" stays an ``OperationalError``, a 503). Elsewhere (PostgreSQL), or when anything
+locked" stays an ``OperationalError``, a 503): :func:`on_sqlite`, which the write gate's
+BEGIN uses too (``service.db.types``). Elsewhere (PostgreSQL), or when anything
 listens to the engine's statements (a test counting them), it is ``connection.execute``.
 """
 
@@ -79,8 +80,14 @@ def rows(
     for name, process in zip(compiled.names, compiled.processors, strict=True):
         value = params[name] if name in params else fixed[name]
         args.append(value if process is None else process(value))
+    return on_sqlite(connection, compiled.sql, args)
+
+
+def on_sqlite(connection: Connection, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+    """``sql`` on SQLite's own connection under ``connection``, in its transaction; its rows.
+    A driver error is raised as SQLAlchemy raises one (``DBAPIError.instance``)."""
     dbapi = connection.connection.driver_connection
     try:
-        return dbapi.execute(compiled.sql, args).fetchall()  # type: ignore[union-attr]
+        return dbapi.execute(sql, args).fetchall()  # type: ignore[union-attr,no-any-return]
     except sqlite3.Error as error:
-        raise DBAPIError.instance(compiled.sql, args, error, sqlite3.Error) from error
+        raise DBAPIError.instance(sql, args, error, sqlite3.Error) from error

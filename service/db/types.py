@@ -16,8 +16,10 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.types import TypeDecorator
+
+from service.db.driver import on_sqlite
 
 # Set for requests that write, so SQLite opens their transaction with BEGIN IMMEDIATE and a
 # second writer waits on the busy timeout instead of failing with SQLITE_BUSY mid-transaction.
@@ -184,10 +186,7 @@ def _begin(conn: Any, statement: str) -> None:
     """``statement`` (a BEGIN) on the driver's own connection: through SQLAlchemy's execution
     path it cost about 30 µs of CPU, twice a post. A failure is raised as SQLAlchemy raises
     a driver's error (an ``OperationalError`` for "database is locked": a 503)."""
-    try:
-        conn.connection.driver_connection.execute(statement)
-    except sqlite3.Error as error:
-        raise DBAPIError.instance(statement, None, error, sqlite3.Error) from error
+    on_sqlite(conn, statement)
 
 
 def writing_transaction(session: Any) -> bool:

@@ -209,3 +209,58 @@ def test_a_statements_own_values_are_sent_as_given(app, site):
                 got = driver.rows(db.session.connection(), statement, {"a": 41})
                 db.session.rollback()
         assert [tuple(row) for row in got] == [(42, True)], path
+
+
+def _columns(instance: Any) -> dict[str, Any]:
+    return {c.key: getattr(instance, c.key) for c in type(instance).__table__.columns}
+
+
+def test_the_posts_site_and_thread_are_the_rows_the_orm_loads(app, client, site):
+    """``site_and_thread`` builds detached objects from one row of plain columns: every
+    attribute must be what the ORM loads, of the same type (JSON lists, booleans, times),
+    through the driver and through SQLAlchemy's path alike."""
+    from sqlalchemy import inspect as sa_inspect
+
+    from service.comments.threads import site_and_thread
+    from service.sites.settings import SiteSettings, update_site
+
+    with app.app_context():
+        stored = db.session.scalars(select(Site)).one()
+        update_site(stored, SiteSettings(banned_words=["広告"], spam_patterns=["^buy"]))
+        db.session.commit()
+    _post(client, "the thread's first comment", article_title="記事", article_url=None)
+    for watched in (False, True):
+        with contextlib.ExitStack() as stack:
+            if watched:
+                stack.enter_context(through_sqlalchemy(app))
+            with app.app_context():
+                got_site, got_thread = site_and_thread("blog", "/post/1")
+                orm_site = db.session.scalars(select(Site)).one()
+                orm_thread = db.session.scalars(select(Thread)).one()
+                assert got_site is not None and got_thread is not None
+                for got, loaded in ((got_site, orm_site), (got_thread, orm_thread)):
+                    state = sa_inspect(got)
+                    assert state.detached and state.key == sa_inspect(loaded).key
+                    mine, theirs = _columns(got), _columns(loaded)
+                    assert mine == theirs
+                    assert {k: type(v) for k, v in mine.items()} == {
+                        k: type(v) for k, v in theirs.items()
+                    }
+                assert got_site.banned_words == ["広告"] and got_site.spam_patterns == ["^buy"]
+                assert site_and_thread("blog", "/no/comment/yet")[1] is None
+                assert site_and_thread("nosuchsite", "/post/1") == (None, None)
+                db.session.rollback()
+
+
+def test_a_later_comment_fills_what_the_thread_lacks_and_nothing_else(app, client, site):
+    """The thread is detached on the posting path: its title and URL are filled by SQL."""
+    _post(client, "no title yet")
+    _post(
+        client, "now with one", article_title="記事の題", article_url="https://blog.example.com/p/1"
+    )
+    _post(client, "another title", article_title="Other", article_url="https://blog.example.com/x")
+    with app.app_context():
+        thread = db.session.scalars(select(Thread)).one()
+        assert (thread.title, thread.url) == ("記事の題", "https://blog.example.com/p/1")
+        assert thread.approved_count == 3
+        db.session.rollback()

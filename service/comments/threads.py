@@ -7,12 +7,16 @@ cached pages and the ETags of the thread (see ``caching``) follow.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from flask_smorest import abort
 from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from service.core.extensions import db
@@ -60,19 +64,59 @@ _SITE_COMMENTS_CHANGED = (
     )
     .values(comments_version=_SITES.comments_version + 1)
 )
+_THREADS = Thread.__table__.c
+# A post's site and thread: every column of both, as one row of plain columns.
 _SITE_AND_THREAD = (
-    select(Site, Thread)
-    .outerjoin(Thread, and_(Thread.site_id == Site.id, Thread.article == bindparam("article")))
-    .where(Site.slug == bindparam("slug"))
+    select(*_SITES, *_THREADS)
+    .select_from(
+        Site.__table__.outerjoin(
+            Thread.__table__,
+            and_(_THREADS.site_id == _SITES.id, _THREADS.article == bindparam("article")),
+        )
+    )
+    .where(_SITES.slug == bindparam("slug"))
 )
 
 
+@cache
+def _attribute_keys(model: Any) -> tuple[str, ...]:
+    """The model's attributes in its table's column order, once its mappers are configured
+    (a process that has run no ORM query yet has not instrumented them)."""
+    configure_mappers()
+    mapper = sa_inspect(model)
+    return tuple(mapper.get_property_by_column(c).key for c in model.__table__.c)
+
+
 def site_and_thread(slug: str, article: str) -> tuple[Site | None, Thread | None]:
-    """The site and its article's thread (None when it has no comment yet) in one query."""
+    """The site and its article's thread (None when it has no comment yet) in one query.
+
+    They come back **detached**: objects with every column loaded, as the row had them,
+    that no session tracks. The posting path only reads them and writes through SQL
+    (``count_change``, ``fill_thread``); loading them through the ORM session (its
+    statement compilation, loading, identity map) cost about 6 % of a post's
+    instructions (``bench/bench_post_instr.py``)."""
     if not SLUG_RE.fullmatch(slug):
         return None, None
-    row = db.session.execute(_SITE_AND_THREAD, {"slug": slug, "article": article}).first()
-    return (None, None) if row is None else (row[0], row[1])
+    values = {"slug": slug, "article": article}
+    found = driver.rows(db.session.connection(), _SITE_AND_THREAD, values, typed=True)
+    if not found:
+        return None, None
+    row = found[0]
+    site_keys = _attribute_keys(Site)
+    middle = len(site_keys)
+    site = _detached(Site, site_keys, row[:middle])
+    if row[middle] is None:
+        return site, None
+    return site, _detached(Thread, _attribute_keys(Thread), row[middle:])
+
+
+def _detached(model: Any, keys: tuple[str, ...], values: Sequence[Any]) -> Any:
+    """An object of ``model`` as loaded from these column values, in no session (added to
+    one, it would be the persistent row it stands for, never a new one)."""
+    instance = model.__mapper__.class_manager.new_instance()
+    instance.__dict__.update(zip(keys, values, strict=True))
+    make_transient_to_detached(instance)
+    return instance
 
 
 def find_thread(site: Site, article: str) -> Thread | None:
@@ -102,11 +146,19 @@ def ensure_thread(site: Site, article: str, title: str | None, url: str | None) 
 
 
 def fill_thread(thread: Thread, title: str | None, url: str | None) -> None:
-    """A title or URL sent with a later comment fills one the thread still lacks."""
+    """A title or URL sent with a later comment fills one the thread still lacks: an UPDATE
+    in the caller's transaction (the thread may be detached, ``site_and_thread``), and the
+    object says so too."""
+    changes = {}
     if title and not thread.title:
-        thread.title = title
+        changes["title"] = title
     if url and not thread.url:
-        thread.url = url
+        changes["url"] = url
+    if not changes:
+        return
+    db.session.execute(update(Thread.__table__).where(_THREADS.id == thread.id).values(changes))
+    for key, value in changes.items():
+        set_committed_value(thread, key, value)
 
 
 def count_change(thread_id: int, delta: int, *, shown_in_recent: bool = True) -> None:

@@ -33,6 +33,8 @@ class _Compiled:
     names: tuple[str, ...]
     fixed: dict[str, Any]  # the statement's own values (``version + 1``)
     processors: tuple[Callable[[Any], Any] | None, ...]
+    # The result columns' processors (SQLAlchemy's, from their types), for ``typed`` rows.
+    results: tuple[Callable[[Any], Any] | None, ...]
 
 
 # (id(statement), its parameters' names) -> (statement, its SQLite form): the statements
@@ -56,16 +58,26 @@ def _compile(statement: ClauseElement, keys: tuple[str, ...], connection: Connec
     processors = tuple(
         binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
     )
-    result = _Compiled(str(compiled), names, fixed, processors)
+    results = tuple(
+        column.type.dialect_impl(dialect).result_processor(dialect, None)
+        for column in compiled._result_columns
+    )
+    result = _Compiled(str(compiled), names, fixed, processors, results)
     _CACHE[(id(statement), keys)] = (statement, result)
     return result
 
 
 def rows(
-    connection: Connection, statement: ClauseElement, params: Mapping[str, Any]
+    connection: Connection,
+    statement: ClauseElement,
+    params: Mapping[str, Any],
+    *,
+    typed: bool = False,
 ) -> Sequence[Sequence[Any]]:
     """Run ``statement`` with ``params`` in ``connection``'s transaction; its rows (none
-    for a statement without RETURNING)."""
+    for a statement without RETURNING). ``typed``: each value as its column's type gives it
+    (a datetime, a bool, a list from JSON), as SQLAlchemy's result would; otherwise as the
+    driver returns it (what the posting path's own statements read: integers, floats)."""
     dispatch = connection.dispatch
     if (
         connection.dialect.name != "sqlite"
@@ -80,7 +92,19 @@ def rows(
     for name, process in zip(compiled.names, compiled.processors, strict=True):
         value = params[name] if name in params else fixed[name]
         args.append(value if process is None else process(value))
-    return on_sqlite(connection, compiled.sql, args)
+    found = on_sqlite(connection, compiled.sql, args)
+    if typed and any(compiled.results):
+        return [_typed(row, compiled.results) for row in found]
+    return found
+
+
+def _typed(
+    row: Sequence[Any], processors: tuple[Callable[[Any], Any] | None, ...]
+) -> tuple[Any, ...]:
+    return tuple(
+        value if process is None or value is None else process(value)
+        for value, process in zip(row, processors, strict=True)
+    )
 
 
 def on_sqlite(connection: Connection, sql: str, args: Sequence[Any] = ()) -> list[Any]:

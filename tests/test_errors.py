@@ -413,7 +413,7 @@ def test_openapi_lists_every_error_status_with_the_error_schema(client):
     for method, path, operation in _operations(document):
         responses = operation["responses"]
         needed = {"400", "404", "405", "422", "500", "503"}
-        if method != "get" or path.endswith("/moderation"):
+        if method != "get" or path.endswith(("/moderation", "/spam-rules", "/blocks")):
             needed |= {"401", "403"}
         if method != "get":
             needed |= {"413", "415"}
@@ -427,6 +427,34 @@ def test_openapi_lists_every_error_status_with_the_error_schema(client):
     post = document["paths"]["/api/v1/sites/{site}/comments"]["post"]["responses"]
     assert "429" in post
     assert set(post["201"]["links"]) == {"LikeComment", "ModerateComment"}
+
+
+def test_openapi_lists_the_auth_errors_every_read_answers(client, make_site):
+    """A read that needs the site token says so: the 401 without one and the 403 with
+    another site's are in its responses (GET spam-rules and blocks once lacked both)."""
+    make_site("blog")
+    other = make_site("other")
+    document = client.get("/api/v1/openapi.json").get_json()
+    checked = set()
+    for method, path, operation in _operations(document):
+        if method != "get":
+            continue
+        values = {"site": "blog", "category": "consulting"}
+        url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
+        required = [p["name"] for p in operation.get("parameters", []) if p.get("required")]
+        query = {name: "/a" for name in required if name == "article"}
+        assert set(required) <= set(query), (path, required)
+        for headers, status in (({}, 401), (other.auth, 403)):
+            answer = client.get(url, query_string=query, headers=headers)
+            if answer.status_code == status:
+                assert_error(answer, status)
+                assert str(status) in operation["responses"], f"GET {path} answers {status}"
+                checked.add(path)
+    assert {
+        "/api/v1/sites/{site}/moderation",
+        "/api/v1/sites/{site}/spam-rules",
+        "/api/v1/sites/{site}/blocks",
+    } <= checked
 
 
 def test_openapi_promises_no_more_than_is_accepted(client):

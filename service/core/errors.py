@@ -259,7 +259,7 @@ _WRITE_ERRORS = {
     415: "The body is not JSON",
     429: "Rate limited (with Retry-After)",
 }
-_ADMIN_READS = ("/moderation",)
+_ADMIN_READS = ("/moderation", "/spam-rules", "/blocks")  # GETs that need the token
 
 
 REQUEST_ID_DOC = {

@@ -750,6 +750,22 @@ def test_times_are_shown_in_the_sites_time_zone(app, signed_in, held):
     assert "JST" not in text(mine) and "+09:00" not in text(mine)
 
 
+def test_a_time_of_year_one_is_shown_in_utc_west_of_utc(app, signed_in, held):
+    """0001-01-01T00:00Z has no date on a clock west of UTC (year 0): the page shows it in
+    UTC, zone named, rather than failing (it was a 500)."""
+    answer = post_form(signed_in, "/admin/settings", {**SETTINGS, "timezone": "America/New_York"})
+    assert answer.status_code == 302
+    recorded = signed_in.post(
+        "/api/v1/sites/blog/rankings",
+        json={"positions": {"consulting": 3}, "observed_at": "0001-01-01T00:00:00Z"},
+        headers=held.auth,
+    )
+    assert recorded.status_code == 200, text(recorded)
+    page = signed_in.get("/admin/rankings")
+    assert page.status_code == 200, text(page)
+    assert "0001-01-01 00:00 UTC" in text(page)
+
+
 def test_a_time_typed_without_a_zone_is_the_sites_local_time(app, signed_in):
     """The API refuses a zone-less time; the blogger at the admin means the site's clock."""
     page = text(signed_in.get("/admin/rankings"))

@@ -216,6 +216,24 @@ def test_history_chart(client, ranked):
     assert len(line.get("points", "").split()) == 3
 
 
+def test_history_chart_from_year_one_west_of_utc(client, make_site):
+    """The API takes any time from 0001-01-01T00:00Z, which on a clock west of UTC is still
+    year 0, a date Python has not: the chart dates it in UTC (it was a 500)."""
+    site = make_site("blog", lang="en", timezone="America/New_York")
+    for at in ("0001-01-01T00:00:00Z", "2024-01-01T00:00:00Z"):
+        answer = client.post(
+            f"{BASE}/rankings",
+            json={"positions": {"consulting": 5}, "observed_at": at},
+            headers=site.auth,
+        )
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+    answer = client.get("/badge/blog/consulting/history.svg")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    axis = {t.get("class"): t.text for t in parse(answer).iter(f"{SVG}text") if t.get("class")}
+    # The first day in UTC; the last on the site's clock (19:00 the evening before).
+    assert (axis["axis-start"], axis["axis-end"]) == ("0001-01-01", "2023-12-31")
+
+
 def test_history_chart_without_entries(client, site):
     answer = client.get("/badge/blog/management/history.svg?lang=en")
     assert answer.status_code == 200

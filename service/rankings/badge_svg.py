@@ -23,6 +23,7 @@ from service.rankings.badge_metrics import (
     LATIN_ADVANCE_WIDTHS,
     text_width,
 )
+from service.sites.local_time import in_zone
 
 __all__ = [
     "BANNER_SIZES",
@@ -341,15 +342,15 @@ def render_history(
             f'<text class="axis-worst" x="{_num(left - 4)}" '
             f'y="{_num(y_of(bottom_position) + 3.5)}">{bottom_position}</text>'
         )
-    first_day, last_day = ((m.astimezone(zone) if zone else m).date() for m in (start, end))
+    first_day, last_day = ((in_zone(m, zone) if zone else m).date() for m in (start, end))
     parts.append(
         f'<text class="axis-start" x="{_num(left)}" y="{_num(height - 5)}" '
-        f'text-anchor="start">{first_day:%Y-%m-%d}</text>'
+        f'text-anchor="start">{first_day.isoformat()}</text>'
     )
     if last_day != first_day:
         parts.append(
             f'<text class="axis-end" x="{_num(left + plot_width)}" y="{_num(height - 5)}">'
-            f"{last_day:%Y-%m-%d}</text>"
+            f"{last_day.isoformat()}</text>"
         )
     parts.append("</g>")
 

@@ -9,13 +9,13 @@ else the default of its language) and read zone-less times in it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from service.db.models import Site
 from service.sites.settings import site_timezone
 
-__all__ = ["local_text", "read_time", "site_zone"]
+__all__ = ["in_zone", "local_text", "read_time", "site_zone"]
 
 
 def site_zone(site: Site) -> ZoneInfo:
@@ -23,10 +23,21 @@ def site_zone(site: Site) -> ZoneInfo:
     return ZoneInfo(site_timezone(site))
 
 
+def in_zone(moment: datetime, zone: tzinfo) -> datetime:
+    """``moment`` on the zone's clock, or in UTC where that clock has no date for it: the
+    API takes any time from year 1, and 0001-01-01T00:00Z is still year 0 west of UTC."""
+    try:
+        return moment.astimezone(zone)
+    except OverflowError:
+        return moment.astimezone(UTC)
+
+
 def local_text(site: Site, moment: datetime) -> str:
     """``2026-01-05 09:00 JST``: a stored (UTC) time as the blogger reads it, zone named."""
-    local = moment.astimezone(site_zone(site))
-    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or site_timezone(site))
+    local = in_zone(moment, site_zone(site))
+    # isoformat, not %Y: strftime writes year 1 as "1" on glibc.
+    day = local.date().isoformat()
+    return f"{day} {local:%H:%M} " + (local.tzname() or site_timezone(site))
 
 
 def read_time(site: Site, text: str) -> datetime | None:

@@ -379,6 +379,10 @@ def test_proof_of_work_is_required_once_per_post_when_on(client, site, app):
     _post(client, "wrong", 403, altcha=_solve(challenge, 1_000_000))
     _post(client, "garbage", 403, altcha="not base64 at all!")
     _post(client, "not json", 403, altcha=base64.b64encode(b"[1, 2]").decode())
+    # Nested past Python's recursion limit: a RecursionError (a 500) until the one JSON
+    # loader read the proof too; now it is a proof that is missing.
+    deep = _post(client, "deep", 403, altcha=base64.b64encode(b"[" * 3000).decode())
+    assert deep.get_json()["message"] == missing.get_json()["message"]
     good = _solve(challenge)
     assert _post(client, "solved", 201, altcha=good).get_json()["status"] == "approved"
     reused = _post(client, "solved twice", 403, altcha=good)

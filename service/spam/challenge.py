@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service.core.crypto import keyed_hash
 from service.core.extensions import db
+from service.core.request_input import MalformedJson, load_json
 from service.db.models import Site, UsedChallenge
 from service.db.types import transaction_intent, utcnow
 
@@ -58,9 +58,9 @@ def _payload(raw: str | None) -> dict[str, Any] | None:
     """The decoded solution when it has the protocol's shape, else None."""
     if not raw:
         return None
-    try:
-        payload = json.loads(base64.b64decode(raw, validate=True))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    try:  # the one loader: a payload nested thousands deep was a RecursionError (a 500)
+        payload = load_json(base64.b64decode(raw, validate=True))
+    except (MalformedJson, binascii.Error):
         return None
     if not isinstance(payload, dict) or set(payload) < set(_FIELDS):
         return None

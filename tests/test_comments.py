@@ -721,6 +721,27 @@ def test_patch_and_delete_after_the_edit_window_are_403(client, site, app, monke
     assert page(client)["total"] == 0
 
 
+def test_the_documents_body_rule_is_the_servers(client, site):
+    """A body is 1 to 5,000 characters after trimming (API.md): the document's pattern says
+    so, where its ``maxLength: 5000`` once refused what the server took (white space
+    around 5,000 characters) in every write that carries a body."""
+    import re
+
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    padded, over = " " + "x" * 5000 + "\n", "y" * 5001
+    for name in ("CommentInput", "CommentPatch"):
+        body = schemas[name]["properties"]["body"]
+        assert "maxLength" not in body
+        assert re.fullmatch(body["pattern"], padded) and not re.fullmatch(body["pattern"], over)
+    made = comment(client, padded)
+    assert made["comment"]["body_html"] == f"<p>{'x' * 5000}</p>\n"
+    comment(client, over, expect=422)
+    url = f"{BASE}/comments/{made['comment']['id']}"
+    headers = {"X-Edit-Token": made["edit_token"]}
+    assert client.patch(url, json={"body": padded}, headers=headers).status_code == 200
+    assert_error(client.patch(url, json={"body": over}, headers=headers), 422, "body")
+
+
 def test_patch_rejects_unknown_and_invalid_fields(client, site):
     answer = comment(client, "original")
     url = f"{BASE}/comments/{answer['comment']['id']}"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 from sqlalchemy import delete
 
-from service.core.text_rules import MAX_POSITION
+from service.core.text_rules import BODY_MAX, BODY_PATTERN, MAX_POSITION, body_problem
 from service.rankings.schemas import RecordPositions
 
 # --- position validation ---------------------------------------------------------------------
@@ -172,3 +172,27 @@ def test_best_and_current_follow_any_records_and_deletions(logic_app, operations
                 latest,
             )
         db.session.remove()
+
+
+# --- the document's body pattern is the server's rule ----------------------------------------
+
+# White space of every kind (str.strip's and \ufeff, which it keeps), controls, text.
+_SPACES = [" ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x85", "\xa0", "\u2028", "\u3000"]
+_body_chars = st.sampled_from([*_SPACES, "\ufeff", "\x00", "\x7f", "x", "あ", "\u202e"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(_body_chars, max_size=4),
+    st.integers(min_value=0, max_value=BODY_MAX + 2),
+    st.text(_body_chars, max_size=4),
+    st.text(_body_chars, max_size=4),
+)
+def test_body_pattern_accepts_what_the_server_accepts(head: str, run: int, middle: str, tail: str):
+    """OpenAPI's ``pattern`` for a comment body (ECMA, and Python's ``re`` as schemathesis
+    reads it) accepts exactly the bodies ``body_problem`` accepts, at the length limit too."""
+    import re
+
+    value = head + "x" * run + middle + tail
+    expected = body_problem(value) is None
+    assert bool(re.fullmatch(BODY_PATTERN, value)) == expected, (head, run, middle, tail)

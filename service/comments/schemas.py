@@ -26,7 +26,6 @@ from service.core.schema_fields import (
 )
 from service.core.text_rules import (
     AUTHOR_MAX,
-    BODY_MAX,
     BODY_PATTERN,
     EMAIL_MAX,
     EMAIL_PATTERN,
@@ -67,7 +66,7 @@ class CommentInput(StrictSchema):
     body = fields.String(
         required=True,
         validate=body_text,
-        metadata={"minLength": 1, "maxLength": BODY_MAX, "pattern": BODY_PATTERN},
+        metadata={"minLength": 1, "pattern": BODY_PATTERN},
     )
     notify = StrictBoolean(load_default=False)
     homepage = fields.String(
@@ -89,7 +88,7 @@ class CommentInput(StrictSchema):
 class CommentPatch(StrictSchema):
     body = fields.String(
         validate=body_text,
-        metadata={"minLength": 1, "maxLength": BODY_MAX, "pattern": BODY_PATTERN},
+        metadata={"minLength": 1, "pattern": BODY_PATTERN},
     )
     author = fields.String(
         validate=[validate.Length(max=AUTHOR_MAX), plain_line],

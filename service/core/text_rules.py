@@ -67,7 +67,14 @@ LINE_PATTERN: Final = (
 )
 ARTICLE_PATTERN: Final = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
 _BODY_CHAR = "[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]"
-BODY_PATTERN: Final = f"^{_BODY_CHAR}*[^\\s\\u0000-\\u001f\\u007f-\\u009f]{_BODY_CHAR}*$"
+# A body is 1 to BODY_MAX characters after trimming (API.md), which ``maxLength`` cannot
+# say: the pattern does. White space a body may carry (str.strip's, less control
+# characters), then the text from its first to its last character that is not.
+_BODY_SPACE = "[\\t\\n\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+_BODY_INK = "[^\\s\\u0000-\\u001f\\u007f-\\u009f]"
+BODY_PATTERN: Final = (
+    f"^{_BODY_SPACE}*{_BODY_INK}(?:{_BODY_CHAR}{{0,{BODY_MAX - 2}}}{_BODY_INK})?{_BODY_SPACE}*$"
+)
 # A label or name: plain line with at least one character that is not white space.
 NAME_PATTERN: Final = (
     "^[^\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]*"

@@ -97,16 +97,8 @@ _SCORE_COUNTS = {
     )
     for dialect, rows in _FEATURE_ROWS.items()
 }
-_WEIGHTS = {
-    "sqlite": text(
-        "SELECT bucket, weight FROM spam_counts WHERE site_id = :site_id"
-        " AND bucket IN (SELECT value FROM json_each(:buckets))"
-    ),
-    "postgresql": text(
-        "SELECT bucket, weight FROM spam_counts WHERE site_id = :site_id"
-        " AND bucket = ANY(CAST(:buckets AS integer[]))"
-    ),
-}
+_SELECT_WEIGHTS = "SELECT bucket, weight FROM spam_counts WHERE site_id = :site_id"
+_WEIGHTS = {dialect: text(_SELECT_WEIGHTS + rows) for dialect, rows in _FEATURE_ROWS.items()}
 _LOWEST = HAM_SCORES_BUCKET - scoring.SCORE_LIMIT
 _HIGHEST = HAM_SCORES_BUCKET + scoring.SCORE_LIMIT
 # Every bump is one statement whatever the number of rows: the rows go as one JSON or

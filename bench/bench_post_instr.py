@@ -92,6 +92,11 @@ def main() -> int:
     )
     parser.add_argument("--posts", type=int, default=200, help="counted posts (default 200)")
     parser.add_argument("--warmup", type=int, default=50, help="uncounted posts first")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep each tree's callgrind output here (DIR/callgrind.NAME), for callgrind_annotate",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -103,6 +108,9 @@ def main() -> int:
             tree = Path(path).resolve()
             total = instructions(tree, args.posts, args.warmup, Path(scratch) / name)
             results[name] = total / args.posts
+            if args.keep:
+                Path(args.keep).mkdir(parents=True, exist_ok=True)
+                shutil.copy(Path(scratch) / name, Path(args.keep) / f"callgrind.{name}")
             print(f"{name}: {results[name]:,.0f} instructions a post ({path})", flush=True)
     first = next(iter(results.values()))
     for name, per_post in results.items():

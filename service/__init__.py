@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 import secrets
 from pathlib import Path
@@ -300,8 +301,29 @@ def _hot_reads(app: Flask) -> None:
     app.extensions["ranklet_hot_reads"] = app.wsgi_app
 
 
+class _App(Flask):
+    """Flask, remembering which of its hooks and views are coroutine functions: Flask asks
+    ``inspect.iscoroutinefunction`` of each one on every request (eighteen times a post).
+    Keyed by the plain function, since a view's bound method is new on every request."""
+
+    _REMEMBERED = 1000  # hooks and views are a fixed few; anything beyond is asked anew
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._coroutine: dict[Any, bool] = {}
+
+    def ensure_sync(self, func: Any) -> Any:
+        plain = getattr(func, "__func__", func)
+        coroutine = self._coroutine.get(plain)
+        if coroutine is None:
+            coroutine = inspect.iscoroutinefunction(func)
+            if len(self._coroutine) < self._REMEMBERED:
+                self._coroutine[plain] = coroutine
+        return self.async_to_sync(func) if coroutine else func
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, instance_path=instance_path(), instance_relative_config=True)
+    app = _App(__name__, instance_path=instance_path(), instance_relative_config=True)
     from service.core.request_input import AsciiIntegerConverter
 
     app.url_map.converters["int"] = AsciiIntegerConverter  # before any rule is added

@@ -8,7 +8,7 @@ import sqlite3
 from typing import Any
 
 import pytest
-from sqlalchemy import Integer, bindparam, insert, select, text
+from sqlalchemy import Integer, bindparam, func, insert, select, text
 from sqlalchemy.exc import OperationalError
 from support import SAMPLE_HAM, SAMPLE_SPAM, engine_statements
 
@@ -264,3 +264,47 @@ def test_a_later_comment_fills_what_the_thread_lacks_and_nothing_else(app, clien
         assert (thread.title, thread.url) == ("記事の題", "https://blog.example.com/p/1")
         assert thread.approved_count == 3
         db.session.rollback()
+
+
+def test_the_posted_comment_is_the_row_the_orm_loads(app, client, site):
+    """The comment handed to the listeners (the notification outbox) and to the answer is
+    built detached from the values just inserted: every column what the ORM loads, its
+    thread set, in no session, and never a second row when a session meets it."""
+    from sqlalchemy import inspect as sa_inspect
+
+    from service.comments.posting import CommentPosted
+    from service.core import events
+
+    seen: list[Any] = []
+    events.listen(app, CommentPosted, lambda event: seen.append(event.comment))
+    first = _post(client, "top level", author="Ann", email="ann@example.com", notify=True)
+    _post(
+        client,
+        "a *reply* with a [link](https://example.org/)",
+        parent_id=first["comment"]["id"],
+        website="https://ann.example.com",
+    )
+    assert len(seen) == 2
+    with app.app_context():
+        for got in seen:
+            loaded = db.session.get(Comment, got.id)
+            state = sa_inspect(got)
+            assert state.detached and state.key == sa_inspect(loaded).key
+            mine, theirs = _columns(got), _columns(loaded)
+            assert mine == theirs
+            assert {k: type(v) for k, v in mine.items()} == {k: type(v) for k, v in theirs.items()}
+            assert got.thread.id == loaded.thread_id == loaded.thread.id
+        assert seen[1].parent_id == seen[0].id and seen[1].root_id == seen[0].id
+        db.session.rollback()
+        merged = db.session.merge(seen[0])
+        db.session.flush()
+        assert merged.id == seen[0].id
+        assert db.session.scalar(select(func.count()).select_from(Comment)) == 2
+        db.session.rollback()
+
+
+def test_a_detached_row_refuses_what_is_not_a_column():
+    from service.db.detached import detached_row
+
+    with pytest.raises(ValueError, match="not columns of Comment"):
+        detached_row(Comment, {"id": 1, "bodyy": "typo"})

@@ -35,6 +35,7 @@ from service.core.client import client_key
 from service.core.crypto import avatar_seed, email_lookup, encrypt, new_token, token_hash
 from service.core.extensions import db
 from service.db import driver
+from service.db.detached import detached_row
 from service.db.models import Comment, Site, Thread
 from service.db.types import transaction_intent, utcnow, writing_transaction
 from service.spam import model as spam_model
@@ -137,8 +138,8 @@ def post_comment(
                 site.id, decision.features, values["spam_label"], decision.score, decision.buckets
             )
         fill_thread(thread, data.get("article_title"), data.get("article_url"))
-        comment = Comment(id=comment_id, **values)
-        comment.thread = thread  # for the listeners; the comment itself is not in the session
+        # The row as inserted, for the listeners and the answer; in no session.
+        comment = detached_row(Comment, {**values, "id": comment_id}, thread=thread)
         events.announce(CommentPosted(site, comment, parent))
         _commit_keeping_objects(db.session())  # the objects stay loaded for the answer
     window = timedelta(seconds=current_app.config["EDIT_WINDOW"])

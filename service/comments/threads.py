@@ -7,20 +7,17 @@ cached pages and the ETags of the thread (see ``caching``) follow.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import cache
 from typing import Any
 
 from flask_smorest import abort
 from sqlalchemy import and_, bindparam, select, update
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from service.core.extensions import db
 from service.db import driver
+from service.db.detached import attribute_keys, detached
 from service.db.models import Comment, Site, Thread
 from service.db.types import utcnow
 from service.sites.settings import SLUG_RE
@@ -78,15 +75,6 @@ _SITE_AND_THREAD = (
 )
 
 
-@cache
-def _attribute_keys(model: Any) -> tuple[str, ...]:
-    """The model's attributes in its table's column order, once its mappers are configured
-    (a process that has run no ORM query yet has not instrumented them)."""
-    configure_mappers()
-    mapper = sa_inspect(model)
-    return tuple(mapper.get_property_by_column(c).key for c in model.__table__.c)
-
-
 def site_and_thread(slug: str, article: str) -> tuple[Site | None, Thread | None]:
     """The site and its article's thread (None when it has no comment yet) in one query.
 
@@ -102,21 +90,12 @@ def site_and_thread(slug: str, article: str) -> tuple[Site | None, Thread | None
     if not found:
         return None, None
     row = found[0]
-    site_keys = _attribute_keys(Site)
+    site_keys = attribute_keys(Site)
     middle = len(site_keys)
-    site = _detached(Site, site_keys, row[:middle])
+    site = detached(Site, site_keys, row[:middle])
     if row[middle] is None:
         return site, None
-    return site, _detached(Thread, _attribute_keys(Thread), row[middle:])
-
-
-def _detached(model: Any, keys: tuple[str, ...], values: Sequence[Any]) -> Any:
-    """An object of ``model`` as loaded from these column values, in no session (added to
-    one, it would be the persistent row it stands for, never a new one)."""
-    instance = model.__mapper__.class_manager.new_instance()
-    instance.__dict__.update(zip(keys, values, strict=True))
-    make_transient_to_detached(instance)
-    return instance
+    return site, detached(Thread, attribute_keys(Thread), row[middle:])
 
 
 def find_thread(site: Site, article: str) -> Thread | None:

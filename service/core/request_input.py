@@ -67,7 +67,9 @@ def load_json(raw: bytes | str) -> Any:
     decoder; numbers and constants are checked while parsing.
     """
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-    if _nesting_depth(data) > MAX_JSON_DEPTH:
+    # A document cannot nest deeper than it has opening brackets (most bodies: one or two).
+    opening = data.count(b"[") + data.count(b"{")
+    if opening > MAX_JSON_DEPTH and _nesting_depth(data) > MAX_JSON_DEPTH:
         raise MalformedJson(describe("json_too_deep", depth=MAX_JSON_DEPTH))
     try:
         text = data.decode("utf-8")

@@ -23,7 +23,8 @@ def normalize(text: str) -> str:
     """NFKC, without format characters (zero-width spaces and joiners, soft hyphens, bidi
     marks: category Cf), case-folded, runs of white space made one space."""
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    if not text.isascii():  # no format character is ASCII
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     return _SPACES.sub(" ", text.casefold()).strip()
 
 

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import inspect
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -151,10 +152,14 @@ def _bind_extensions(app: Flask) -> None:
     app.after_request(_one_vary_header)
     cors.init_app(
         app,
-        resources={r"/api/v1/*": {}, r"/embed.js": {}},
+        # Patterns compiled (as flask-cors would read the strings: "/api/v1/*" a regular
+        # expression, origins without case): it matches a compiled one directly, where a
+        # string is scanned for regular-expression characters and looked up in re's cache
+        # on every request.
+        resources={re.compile(r"/api/v1/*"): {}, "/embed.js": {}},
         # A pattern, not "*", so the answer echoes the origin with Vary: Origin and the
         # literal "null" origin (sandboxed frames, file: pages) is never allowed.
-        origins=[r"^https?://[^\s/]+$"],
+        origins=[re.compile(r"^https?://[^\s/]+$", re.IGNORECASE)],
         supports_credentials=False,
         allow_headers=["Content-Type", "X-Edit-Token"],
         expose_headers=["Retry-After", "ETag", "X-Request-Id"],

@@ -371,3 +371,23 @@ def test_an_unexpected_worker_error_is_a_json_500_with_a_request_id():
     assert "boom" not in answer.body.decode()
     assert document["message"] == "The server failed to answer this request; it has been logged."
     assert re.fullmatch(r"[0-9a-f]{32}", answer.headers["x-request-id"])
+
+
+def test_every_answer_has_a_current_date(server):
+    """The worker formats ``Date`` once a second instead of once an answer: each answer
+    still carries the second it was sent in (a thread's answer and the poller's alike)."""
+    from email.utils import parsedate_to_datetime
+
+    seen = set()
+    deadline = time.monotonic() + 3.5
+    while time.monotonic() < deadline:
+        for target in ("/healthz", "/api/v1/sites/nosuchsite/comments?article=/x"):
+            before = int(time.time())
+            answer = get(server.base, target)
+            after = int(time.time())
+            sent = int(parsedate_to_datetime(answer.headers["date"]).timestamp())
+            assert before <= sent <= after, (before, answer.headers["date"], after)
+            assert answer.headers["date"].endswith(" GMT")
+            seen.add(sent)
+        time.sleep(0.2)
+    assert len(seen) >= 3  # it moves on with the clock

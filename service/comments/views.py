@@ -63,7 +63,7 @@ blp = ApiBlueprint("comments", __name__, url_prefix="/api/v1/sites", description
 def _vary_on_origin(response: Response) -> Response:
     """Every answer depends on Origin (CORS headers, the origin check), not only those that
     got an Access-Control-Allow-Origin: else a cache could serve one origin's answer to all."""
-    response.vary.add("Origin")
+    response.headers.add("Vary", "Origin")  # merged with any other Vary line by create_app
     return response
 
 

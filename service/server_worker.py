@@ -147,7 +147,6 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         self._next_sweep = 0.0
         self._idle_timeout = float(self.cfg.keepalive or 5)
         _raise_open_files(self.cfg.worker_connections + 64)
-        _date_once_a_second()
         super().init_process()
 
     def load_wsgi(self) -> None:
@@ -157,7 +156,7 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         self._body_limit = int(limit) if limit else DEFAULT_BODY_LIMIT
         extensions = getattr(self.wsgi, "extensions", None) or {}
         self._hot = extensions.get("ranklet_hot_reads")  # the middleware, for the hot lane
-        self._date = HttpDate()
+        self._date = _date_once_a_second()  # the hot lane's answers and gunicorn's alike
         self._scheme = "https" if self.cfg.is_ssl else "http"
         self._lane_closed_until = 0.0
         self._pg_checks: PostgresChecks | bool | None = False  # False: not decided yet
@@ -519,20 +518,23 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
             log.debug("could not send the error answer")
 
 
-def _date_once_a_second() -> None:
+def _date_once_a_second() -> HttpDate:
     """gunicorn formats every answer's ``Date`` anew (``email.utils.formatdate``, about 3 %
-    of a served post's CPU); in this worker process it is formatted once a second, as the
-    hot lane does. A caller that passes its own time still gets that time formatted."""
-    formatted = HttpDate()
+    of a served post's CPU); in this worker process it is formatted once a second, by the
+    one ``HttpDate`` the hot lane uses too (returned). A caller that passes its own time
+    still gets that time formatted."""
     own = gunicorn_util.http_date
-    if getattr(own, "ranklet_cached", False):
-        return
+    installed: HttpDate | None = getattr(own, "ranklet_date", None)
+    if installed is not None:
+        return installed
+    formatted = HttpDate()
 
     def http_date(timestamp: float | None = None) -> str:
         return formatted.now() if timestamp is None else str(own(timestamp))
 
-    http_date.ranklet_cached = True  # type: ignore[attr-defined]
+    http_date.ranklet_date = formatted  # type: ignore[attr-defined]
     gunicorn_util.http_date = http_date
+    return formatted
 
 
 def _close(sock: socket.socket) -> None:

@@ -23,6 +23,12 @@ from service.core.config import DEFAULTS
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "db" / "migrations")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# On every answer unless the view set its own (a page's or a badge's own policy).
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+)
 
 
 def instance_path() -> str:
@@ -117,19 +123,26 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
     app.config["COMMENT_RATE_LIMIT"] = "" if rate in (None, False) else str(rate)
 
 
-def _one_vary_header(response: Response) -> Response:
-    """One ``Vary`` header listing each name once, with every header the body was chosen
-    by (``messages.header_read``: ``Accept-Language`` for an error in the browser's
-    language, a badge that says "unknown site" ...)."""
+def _finish_answer(response: Response) -> Response:
+    """The app's last after-request hook, one instead of three: the security headers, the
+    request's id (``X-Request-Id``) and one ``Vary`` header listing each name once, with
+    every header the body was chosen by (``messages.header_read``: ``Accept-Language`` for
+    an error in the browser's language, a badge that says "unknown site" ...)."""
+    from service.core.errors import REQUEST_ID_HEADER, request_id
     from service.i18n.messages import VARY_KEY
 
+    headers = response.headers
+    for name, value in SECURITY_HEADERS:
+        if name not in headers:
+            headers.add(name, value)
+    headers[REQUEST_ID_HEADER] = request_id()
     read = request.environ.get(VARY_KEY)
     if read:
-        response.headers.add("Vary", ", ".join(sorted(read)))
-    varies = response.headers.getlist("Vary")
+        headers.add("Vary", ", ".join(sorted(read)))
+    varies = headers.getlist("Vary")
     if len(varies) > 1:
         names = [n.strip() for line in varies for n in line.split(",") if n.strip()]
-        response.headers["Vary"] = ", ".join(dict.fromkeys(names))
+        headers["Vary"] = ", ".join(dict.fromkeys(names))
     return response
 
 
@@ -149,7 +162,7 @@ def _bind_extensions(app: Flask) -> None:
     api.init_app(app, spec_kwargs={"extra_plugins": [ErrorResponsesPlugin()]})
     # Registered before the extensions' hooks, so it runs after them (Flask runs them in
     # reverse): flask-cors adds a Vary line of its own beside the one Flask-Compress extends.
-    app.after_request(_one_vary_header)
+    app.after_request(_finish_answer)
     cors.init_app(
         app,
         # Patterns compiled (as flask-cors would read the strings: "/api/v1/*" a regular
@@ -270,14 +283,6 @@ def _request_hooks(app: Flask) -> None:
         if response.direct_passthrough:
             response.direct_passthrough = False
             response.make_sequence()
-        return response
-
-    @app.after_request
-    def _security_headers(response: Response) -> Response:
-        headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
         return response
 
 

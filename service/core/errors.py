@@ -72,11 +72,6 @@ def request_id() -> str:
     return str(known)
 
 
-def _tag_request_id(response: Response) -> Response:
-    response.headers[REQUEST_ID_HEADER] = request_id()
-    return response
-
-
 # Messages of database failures that are about the database being unavailable, not a bug.
 UNAVAILABLE_HINTS = (
     "database is locked",
@@ -344,6 +339,5 @@ def register(app: Flask) -> None:
     # a DBAPIError, and not a bug either.
     app.register_error_handler(PoolTimeout, database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)
-    app.after_request(_tag_request_id)
     # Registered after db.init_app, so it runs before Flask-SQLAlchemy's teardown.
     app.teardown_appcontext(end_session)

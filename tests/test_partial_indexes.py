@@ -72,7 +72,10 @@ def test_the_three_indexes_hold_only_rows_with_the_column_set(app, site):
         if connection.dialect.name == "sqlite":
             query = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name = :name"
         else:
-            query = "SELECT indexname, indexdef FROM pg_indexes WHERE indexname = :name"
+            query = (  # each test's own schema: others hold the same names
+                "SELECT indexname, indexdef FROM pg_indexes"
+                " WHERE indexname = :name AND schemaname = current_schema()"
+            )
         for name, column in PARTIAL.items():
             (_, definition) = db.session.execute(text(query), {"name": name}).one()
             words = " ".join(definition.lower().replace("(", " ").replace(")", " ").split())

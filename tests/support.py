@@ -170,6 +170,27 @@ def engine_statements(app: Any) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
+@contextlib.contextmanager
+def orm_statements(app: Any) -> Iterator[list[tuple[str, Any]]]:
+    """(statement, parameters) of everything run through SQLAlchemy (views, ORM, Core)."""
+    from sqlalchemy import event
+
+    from service.core.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
 # Readers' comments and spam a business blog gets, English and Japanese; ``{n}`` makes each
 # one distinct.
 SAMPLE_HAM = [

@@ -34,7 +34,7 @@ import brotli
 import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
-from support import walk
+from support import orm_statements, walk
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from service.core.extensions import db
@@ -170,22 +170,6 @@ def widget_summary(widget: dict[str, Any]) -> dict[str, Any]:
 def engine_of(app: Any) -> Any:
     with app.app_context():
         return db.engine
-
-
-@contextlib.contextmanager
-def orm_statements(app: Any) -> Iterator[list[tuple[str, Any]]]:
-    """(statement, parameters) of everything run through SQLAlchemy (views, ORM, Core)."""
-    engine = engine_of(app)
-    seen: list[tuple[str, Any]] = []
-
-    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:
-        seen.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 # The pool's pre-ping on PostgreSQL (``pool_pre_ping``): psycopg's empty query, run at each

@@ -4,13 +4,12 @@ columns still find them through the indexes, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
+from support import orm_statements
 
 from service.comments import erasure
 from service.core.extensions import db
@@ -23,23 +22,6 @@ PARTIAL = {
     "ix_comments_email_lookup": "email_lookup",
     "ix_comments_source": "source_key",
 }
-
-
-@contextlib.contextmanager
-def recorded(app: Any) -> Iterator[list[tuple[str, Any]]]:
-    """Every statement the engine runs while open, with its parameters."""
-    with app.app_context():
-        engine = db.engine
-    seen: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
-        seen.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def plan(statement: str, parameters: Any) -> str:
@@ -137,7 +119,7 @@ def test_the_queries_on_those_columns_still_use_them(app, client, site):
             text("UPDATE comments SET status = 'deleted' WHERE id = :id"), {"id": top["id"]}
         )
         db.session.commit()
-    with recorded(app) as seen:
+    with orm_statements(app) as seen:
         assert client.get(f"{BASE}/comments?article=/post/1").status_code == 200
         with app.app_context():
             target = db.session.scalars(select(Site)).one()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import json
 import logging
 import resource
@@ -53,6 +54,10 @@ from service.server_reading import (
 )
 
 SWEEP_INTERVAL = 0.2  # seconds between two looks at the deadlines
+# Past-deadline connections closed per round of the loop: a crowd of idle sockets opened
+# together times out together, and closing 2,000 in one go held every answer for tens of
+# milliseconds; the rest wait for the next rounds, which come at once, between answers.
+SWEEP_BATCH = 64
 LINGER_SECONDS = 2.0  # how long a closing connection's unread body is drained at most
 LINGER_BYTES = 8 * 1024 * 1024  # and how much of it
 ACCEPT_BATCH = 64  # connections accepted per readiness of the listener
@@ -145,6 +150,7 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         self._watched: dict[int, Any] = {}  # fd -> TConn still being read by the poller
         self._lingering: dict[int, _Lingering] = {}
         self._next_sweep = 0.0
+        self._expired: list[Any] = []  # found past their deadline, not yet closed
         self._idle_timeout = float(self.cfg.keepalive or 5)
         _raise_open_files(self.cfg.worker_connections + 64)
         super().init_process()
@@ -160,6 +166,7 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         self._scheme = "https" if self.cfg.is_ssl else "http"
         self._lane_closed_until = 0.0
         self._pg_checks: PostgresChecks | bool | None = False  # False: not decided yet
+        _freeze_the_app()
 
     # --- the poller: accepting and reading until a request is whole ---------------------
 
@@ -472,20 +479,33 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
     # --- deadlines, swept from gunicorn's loop ------------------------------------------
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
-        if self._watched or self._lingering:
+        if self._expired:
+            timeout = 0.0  # more to close: only what is ready now, then the next batch
+        elif self._watched or self._lingering:
             timeout = min(timeout, SWEEP_INTERVAL)
         super().wait_for_and_dispatch_events(timeout)
 
     def murder_pending(self) -> None:
-        """Called by gunicorn's loop after each round of events: past deadlines."""
+        """Called by gunicorn's loop after each round of events: past deadlines, at most
+        ``SWEEP_BATCH`` connections a round while the worker serves (all when it stops)."""
         now = time.monotonic()
-        if now < self._next_sweep and self.alive:
-            return
-        self._next_sweep = now + SWEEP_INTERVAL
-        for conn in list(self._watched.values()):
+        if not self._expired:
+            if now < self._next_sweep and self.alive:
+                return
+            self._next_sweep = now + SWEEP_INTERVAL
+            self._expired = [
+                conn
+                for conn in self._watched.values()
+                if conn.deadline <= now or not (self.alive or conn.sock.pending)
+            ]
+        batch = len(self._expired) if not self.alive else SWEEP_BATCH
+        chosen, self._expired = self._expired[:batch], self._expired[batch:]
+        for conn in chosen:
+            if self._watched.get(conn.sock.raw.fileno()) is not conn:
+                continue  # gone or handed on since it was found
             idle = not conn.sock.pending
             if conn.deadline > now and (self.alive or not idle):
-                continue
+                continue  # its request began meanwhile: a new deadline
             self._unwatch(conn)
             if conn.scan.head_end >= 0:
                 self._dispatch(conn, Verdict.NOW)  # a late body: the app answers 408
@@ -535,6 +555,16 @@ def _date_once_a_second() -> HttpDate:
     http_date.ranklet_date = formatted  # type: ignore[attr-defined]
     gunicorn_util.http_date = http_date
     return formatted
+
+
+def _freeze_the_app() -> None:
+    """The app's own objects, built once at load, out of the garbage collector's sight
+    (``gc.freeze``): every full collection walked all of them, about 60 ms with every
+    answer waiting, and a crowd of new connections makes enough new objects to start one
+    (``/healthz``'s p99 behind 2,000 idle sockets: 16 to 38 ms; frozen, 14 to 17 ms; 12
+    to 14 ms without them)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _close(sock: socket.socket) -> None:

@@ -298,3 +298,126 @@ def test_other_writes_and_a_failed_answer():
     sock.flush()
     sock.sendall(b"error")  # an error answer written afterwards goes alone, at once
     assert raw.writes[2:] == [b"error"]
+
+
+# --- the deadline sweep: a crowd that times out together is closed a batch a round ------
+
+
+def sweeping_worker() -> Any:
+    """A worker with a poller and nothing else: what its deadline sweep reads and changes."""
+    import selectors
+
+    from service import server_worker
+
+    worker = server_worker.RankletWorker.__new__(server_worker.RankletWorker)
+    worker.alive = True
+    worker.poller = selectors.DefaultSelector()
+    worker._watched = {}
+    worker._lingering = {}
+    worker._next_sweep = 0.0
+    worker._expired = []
+    worker.nr_conns = 0
+    return worker
+
+
+def watched(worker: Any, deadline: float, pending: bytes = b"") -> tuple[Any, socket.socket]:
+    """A connection the poller watches, idle (or with ``pending`` bytes of a head in)."""
+    from types import SimpleNamespace
+
+    from service.server_reading import DeadlineSocket
+
+    ours, theirs = socket.socketpair()
+    conn = SimpleNamespace(sock=DeadlineSocket(ours), scan=RequestScan(1024), deadline=deadline)
+    conn.sock.pending += pending
+    worker.poller.register(ours.fileno(), 1, None)
+    worker._watched[ours.fileno()] = conn
+    worker.nr_conns += 1
+    return conn, theirs
+
+
+def test_a_crowd_past_its_deadline_is_closed_a_batch_a_round():
+    from service.server_worker import SWEEP_BATCH
+
+    worker = sweeping_worker()
+    past = time.monotonic() - 1
+    crowd = [watched(worker, past) for _ in range(SWEEP_BATCH * 2 + 10)]
+    busy, busy_peer = watched(worker, past, pending=b"GET / HTTP/1.1\r\n")
+    fresh, fresh_peer = watched(worker, time.monotonic() + 60)
+    try:
+        rounds = []
+        while True:
+            before = worker.nr_conns
+            worker.murder_pending()
+            rounds.append(before - worker.nr_conns)
+            if not worker._expired:
+                break
+            # More to close: the loop's next wait only takes what is ready, it does not sleep.
+            began = time.monotonic()
+            worker.wait_for_and_dispatch_events(timeout=1.0)
+            assert time.monotonic() - began < 0.5
+        assert rounds == [SWEEP_BATCH, SWEEP_BATCH, 11]  # the crowd and the late head
+        assert list(worker._watched.values()) == [fresh]
+        assert all(peer.recv(1) == b"" for _, peer in crowd)  # closed without a word
+        assert busy.sock.raw.fileno() == -1
+        worker.murder_pending()  # the next sweep waits for its interval: nothing to do
+        assert list(worker._watched.values()) == [fresh]
+    finally:
+        for _, peer in crowd:
+            peer.close()
+        busy_peer.close()
+        fresh_peer.close()
+        fresh.sock.raw.close()
+        worker.poller.close()
+
+
+def test_a_connection_whose_request_began_after_the_sweep_found_it_stays():
+    worker = sweeping_worker()
+    past = time.monotonic() - 1
+    crowd = [watched(worker, past) for _ in range(100)]
+    try:
+        worker.murder_pending()  # the first batch closed, the rest found expired
+        waiting = worker._expired[-1]
+        waiting.sock.pending += b"GET / HTTP/1.1\r\n"  # its first bytes came meanwhile
+        waiting.deadline = time.monotonic() + READ_DEADLINE
+        while worker._expired:
+            worker.murder_pending()
+        assert list(worker._watched.values()) == [waiting]
+    finally:
+        for conn, peer in crowd:
+            peer.close()
+            conn.sock.raw.close()
+        worker.poller.close()
+
+
+def test_a_stopping_worker_closes_every_idle_connection_at_once():
+    worker = sweeping_worker()
+    worker.alive = False
+    later = time.monotonic() + 60
+    crowd = [watched(worker, later) for _ in range(200)]
+    reading, reading_peer = watched(worker, later, pending=b"GET / HTTP/1.1\r\n")
+    try:
+        worker.murder_pending()
+        assert list(worker._watched.values()) == [reading]  # its request may still finish
+        assert not worker._expired
+    finally:
+        for conn, peer in crowd:
+            peer.close()
+            conn.sock.raw.close()
+        reading_peer.close()
+        reading.sock.raw.close()
+        worker.poller.close()
+
+
+def test_the_app_loaded_is_out_of_the_collectors_sight():
+    import gc
+
+    from service import create_app
+    from service.server_worker import _freeze_the_app
+
+    app = create_app({"DATABASE_URL": "sqlite://", "SECRET_KEY": "x" * 32})
+    try:
+        _freeze_the_app()
+        assert gc.get_freeze_count() > 10_000  # the app, its extensions and their imports
+        assert not any(o is app for o in gc.get_objects())  # not walked by collections
+    finally:
+        gc.unfreeze()

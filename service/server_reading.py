@@ -191,6 +191,11 @@ class DeadlineSocket:
     def __init__(self, sock: socket.socket) -> None:
         self.raw = sock
         self.pending = bytearray()
+        # Set by the poller when ``pending`` holds the whole request: then the socket stays
+        # non-blocking in the thread (nothing is read from it, and writes are sent without
+        # waiting first), so that no ``setblocking``/``settimeout`` system call, each a
+        # release of the GIL to the other threads, is made around a plain request.
+        self.whole = False
         self.deadline: float | None = None
         self._head_bytes = 0
         self._in_body = False
@@ -223,6 +228,8 @@ class DeadlineSocket:
             data = bytes(self.pending[:size])
             del self.pending[:size]
             return self._counted(data)
+        if self.whole and self.raw.gettimeout() == 0.0:
+            self.raw.setblocking(True)  # read past the request after all: as usual
         if self.deadline is None or self.raw.gettimeout() is not None:
             # Non-blocking, or a caller's own bound (gunicorn's drain, close).
             return self.raw.recv(size, *flags)
@@ -238,10 +245,24 @@ class DeadlineSocket:
             self.raw.settimeout(None)
         return self._counted(data)
 
+    def setblocking(self, flag: bool) -> None:
+        """The socket's own, except that a thread answering a whole request leaves it
+        non-blocking (see ``whole``)."""
+        if flag and self.whole:
+            return
+        self.raw.setblocking(flag)
+
+    def settimeout(self, value: float | None) -> None:
+        """The socket's own, except around a whole request (gunicorn's bounded drain of an
+        unread body, which reads it from the buffer)."""
+        if self.whole:
+            return
+        self.raw.settimeout(value)
+
     def _bounded_write(self, write: Callable[..., Any], *args: Any) -> Any:
         own_timeout = self.raw.gettimeout()
-        if own_timeout is not None:  # non-blocking, or a timeout of the caller's
-            return write(*args)
+        if own_timeout is not None and not (own_timeout == 0.0 and self.whole):
+            return write(*args)  # non-blocking, or a timeout of the caller's
         self.raw.settimeout(SEND_TIMEOUT)
         try:
             return write(*args)
@@ -283,7 +304,8 @@ class DeadlineSocket:
         self._sendall(data, *flags)
 
     def _sendall(self, data: bytes, *flags: int) -> None:
-        if not flags and self.raw.gettimeout() is None:
+        timeout = self.raw.gettimeout()
+        if not flags and (timeout is None or (timeout == 0.0 and self.whole)):
             # Most answers fit the socket's buffer: one non-blocking send, instead of
             # switching the socket to a timeout and back around a polled send.
             try:

@@ -220,8 +220,10 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         else:
             sock.deadline = None
             conn.deadline = now + self._idle_timeout
+        sock.whole = False
         try:
-            sock.raw.setblocking(False)
+            if sock.raw.gettimeout() != 0.0:  # already non-blocking after a whole request
+                sock.raw.setblocking(False)
             fd = sock.raw.fileno()
             self.poller.register(fd, selectors.EVENT_READ, partial(self._readable, conn))
         except (OSError, ValueError):
@@ -265,6 +267,7 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
 
     def _to_thread(self, conn: Any, verdict: Verdict) -> None:
         conn.complete = verdict is Verdict.READY
+        conn.sock.whole = conn.complete and not self.cfg.is_ssl
         conn.data_ready = True  # gunicorn's handle() must not wait for data again
         future = self.tpool.submit(self.handle, conn)
         future.add_done_callback(

@@ -11,6 +11,7 @@ body drained before it is closed, instead of being reset under the answer.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import statistics
 import threading
@@ -298,6 +299,67 @@ def test_other_writes_and_a_failed_answer():
     sock.flush()
     sock.sendall(b"error")  # an error answer written afterwards goes alone, at once
     assert raw.writes[2:] == [b"error"]
+
+
+# --- a whole request: the thread leaves its socket non-blocking ------------------------
+
+
+def whole_request_socket() -> tuple[Any, socket.socket]:
+    """A DeadlineSocket as a thread gets it for a whole request: non-blocking, the request
+    in ``pending``, ``whole`` set by the poller."""
+    from service.server_reading import DeadlineSocket
+
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    sock = DeadlineSocket(ours)
+    sock.pending += b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+    sock.whole = True
+    return sock, theirs
+
+
+def test_gunicorns_blocking_calls_leave_a_whole_requests_socket_as_it_is():
+    sock, peer = whole_request_socket()
+    with sock.raw, peer:
+        sock.setblocking(True)  # gunicorn's handle()
+        sock.settimeout(0.5)  # its bounded drain of an unread body
+        assert sock.raw.gettimeout() == 0.0
+        assert sock.recv(1024).startswith(b"GET / ")  # from the buffer
+        sock.sendall(b"HTTP/1.1 200 OK\r\n\r\n")
+        assert peer.recv(100) == b"HTTP/1.1 200 OK\r\n\r\n"
+        sock.whole = False  # any other request: the socket's own calls
+        sock.setblocking(True)
+        assert sock.raw.gettimeout() is None
+
+
+def test_an_answer_larger_than_the_socket_takes_is_sent_whole_and_the_socket_stays_put():
+    sock, peer = whole_request_socket()
+    big = os.urandom(4 * 1024 * 1024)  # far more than a socket buffer holds
+    received = bytearray()
+
+    def read() -> None:
+        while len(received) < len(big):
+            data = peer.recv(1 << 16)
+            if not data:
+                return
+            received.extend(data)
+
+    reader = threading.Thread(target=read)
+    with sock.raw, peer:
+        reader.start()
+        sock.sendall(big)  # waits for the reader (bounded by SEND_TIMEOUT), then returns
+        reader.join(timeout=30)
+        assert bytes(received) == big
+        assert sock.raw.gettimeout() == 0.0  # non-blocking again, for the poller
+
+
+def test_a_read_past_a_whole_request_blocks_as_usual_with_its_deadline():
+    sock, peer = whole_request_socket()
+    with sock.raw, peer:
+        sock.recv(1024)  # the request, from the buffer
+        sock.start_request()
+        peer.sendall(b"more")
+        assert sock.recv(1024) == b"more"  # waited for, not BlockingIOError
+        assert sock.raw.gettimeout() is None
 
 
 # --- the deadline sweep: a crowd that times out together is closed a batch a round ------

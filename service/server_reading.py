@@ -228,7 +228,7 @@ class DeadlineSocket:
             data = bytes(self.pending[:size])
             del self.pending[:size]
             return self._counted(data)
-        if self.whole and self.raw.gettimeout() == 0.0:
+        if self._kept_nonblocking(self.raw.gettimeout()):
             self.raw.setblocking(True)  # read past the request after all: as usual
         if self.deadline is None or self.raw.gettimeout() is not None:
             # Non-blocking, or a caller's own bound (gunicorn's drain, close).
@@ -244,6 +244,11 @@ class DeadlineSocket:
         finally:
             self.raw.settimeout(None)
         return self._counted(data)
+
+    def _kept_nonblocking(self, timeout: float | None) -> bool:
+        """Whether a socket with this timeout is non-blocking only because ``whole`` kept
+        it so (a write that must wait then waits with ``SEND_TIMEOUT``)."""
+        return timeout == 0.0 and self.whole
 
     def setblocking(self, flag: bool) -> None:
         """The socket's own, except that a thread answering a whole request leaves it
@@ -261,7 +266,7 @@ class DeadlineSocket:
 
     def _bounded_write(self, write: Callable[..., Any], *args: Any) -> Any:
         own_timeout = self.raw.gettimeout()
-        if own_timeout is not None and not (own_timeout == 0.0 and self.whole):
+        if own_timeout is not None and not self._kept_nonblocking(own_timeout):
             return write(*args)  # non-blocking, or a timeout of the caller's
         self.raw.settimeout(SEND_TIMEOUT)
         try:
@@ -305,7 +310,7 @@ class DeadlineSocket:
 
     def _sendall(self, data: bytes, *flags: int) -> None:
         timeout = self.raw.gettimeout()
-        if not flags and (timeout is None or (timeout == 0.0 and self.whole)):
+        if not flags and (timeout is None or self._kept_nonblocking(timeout)):
             # Most answers fit the socket's buffer: one non-blocking send, instead of
             # switching the socket to a timeout and back around a polled send.
             try:

@@ -496,18 +496,13 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
             if now < self._next_sweep and self.alive:
                 return
             self._next_sweep = now + SWEEP_INTERVAL
-            self._expired = [
-                conn
-                for conn in self._watched.values()
-                if conn.deadline <= now or not (self.alive or conn.sock.pending)
-            ]
+            self._expired = [c for c in self._watched.values() if self._past_deadline(c, now)]
         batch = len(self._expired) if not self.alive else SWEEP_BATCH
         chosen, self._expired = self._expired[:batch], self._expired[batch:]
         for conn in chosen:
             if self._watched.get(conn.sock.raw.fileno()) is not conn:
                 continue  # gone or handed on since it was found
-            idle = not conn.sock.pending
-            if conn.deadline > now and (self.alive or not idle):
+            if not self._past_deadline(conn, now):
                 continue  # its request began meanwhile: a new deadline
             self._unwatch(conn)
             if conn.scan.head_end >= 0:
@@ -516,6 +511,11 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
                 self._drop(conn)  # idle, or a head still not in: closed without a word
         for fd in [fd for fd, lingering in self._lingering.items() if lingering.until <= now]:
             self._end_linger(fd)
+
+    def _past_deadline(self, conn: Any, now: float) -> bool:
+        """Whether the sweep closes (or answers) ``conn`` now: its deadline has passed, or
+        the worker is stopping and it is idle."""
+        return bool(conn.deadline <= now or not (self.alive or conn.sock.pending))
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         # In English: a request refused here was not understood far enough to know its

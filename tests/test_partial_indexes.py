@@ -31,8 +31,8 @@ def plan(statement: str, parameters: Any) -> str:
         rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
         found = " | ".join(str(row[-1]) for row in rows)
     else:
-        # A handful of rows: PostgreSQL would rightly scan the table; asked not to, it
-        # shows whether the index can serve the query at all.
+        # Asked not to scan the table, PostgreSQL shows whether an index can serve the
+        # query at all (with a few thousand rows it may still rightly prefer a scan).
         connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
         rows = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
         found = " | ".join(str(row[0]) for row in rows)

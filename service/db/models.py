@@ -35,6 +35,12 @@ RANK_EVENTS = ("best", "all", "none")
 UNCONFIRMED = "spam_label = 'ham' AND spam_step IS NULL AND status = 'approved'"
 
 
+def only_where(condition: str) -> dict[str, Any]:
+    """An index's keywords for holding only the rows that meet ``condition``, on SQLite and
+    PostgreSQL alike."""
+    return {"sqlite_where": sa_text(condition), "postgresql_where": sa_text(condition)}
+
+
 class Site(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "sites"
 
@@ -145,16 +151,14 @@ class Comment(db.Model):  # type: ignore[name-defined,misc]
             "ix_comments_parent",
             "parent_id",
             "status",
-            sqlite_where=sa_text("parent_id IS NOT NULL"),
-            postgresql_where=sa_text("parent_id IS NOT NULL"),
+            **only_where("parent_id IS NOT NULL"),
         ),
         Index("ix_comments_moderation", "site_id", "status", "id"),
         Index(
             "ix_comments_email_lookup",
             "site_id",
             "email_lookup",
-            sqlite_where=sa_text("email_lookup IS NOT NULL"),
-            postgresql_where=sa_text("email_lookup IS NOT NULL"),
+            **only_where("email_lookup IS NOT NULL"),
         ),
         Index("ix_comments_site_created", "site_id", "status", "created_at"),
         Index("ix_comments_pinned", "thread_id", "pinned_at"),
@@ -164,8 +168,7 @@ class Comment(db.Model):  # type: ignore[name-defined,misc]
             "ix_comments_unconfirmed",
             "site_id",
             "id",
-            sqlite_where=sa_text(UNCONFIRMED),
-            postgresql_where=sa_text(UNCONFIRMED),
+            **only_where(UNCONFIRMED),
         ),
     )
 
@@ -216,8 +219,7 @@ Index(
     Comment.site_id,
     Comment.source_key,
     unique=True,
-    sqlite_where=sa_text("source_key IS NOT NULL"),
-    postgresql_where=sa_text("source_key IS NOT NULL"),
+    **only_where("source_key IS NOT NULL"),
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -404,7 +405,8 @@ def test_the_upgrade_from_0011_keeps_a_sites_filter_consistent(cli_app: Any) -> 
         db.session.commit()
         db.session.remove()
 
-        upgrade(directory=MIGRATIONS_DIR)
+        # To 0013: 0014 recounts every feature row from the comments' texts (tested below).
+        upgrade(directory=MIGRATIONS_DIR, revision="0013_partial_comment_indexes")
         indexes = {i["name"] for i in inspect(db.engine).get_indexes("comments")}
         assert "ix_comments_unconfirmed" in indexes
         stored = db.session.execute(
@@ -494,3 +496,181 @@ def test_relearn_spam_teaches_the_decisions_made_before_the_upgrade_once(
     again = ranklet("site", "relearn-spam", "blog")
     assert again.output == "Learned 0 past decisions of site 'blog'.\n"
     assert _weights(cli_app) == weights
+
+
+# --- the recount of migration 0014 (hosts written in the text) ----------------------------
+
+
+def _feature_rows(app: Any) -> dict[int, tuple[int, int]]:
+    """The feature rows' counts as stored (bucket >= 0, all-zero rows left out)."""
+    from service.core.extensions import db
+    from service.db.models import SpamCount
+
+    with app.app_context():
+        rows = db.session.query(SpamCount.bucket, SpamCount.ham, SpamCount.spam).all()
+        db.session.remove()
+    return {b: (h, s) for b, h, s in rows if b >= 0 and (h or s)}
+
+
+def _expected_counts(app: Any, *, mentions: bool) -> dict[int, tuple[int, int]]:
+    """The feature rows the comments' labels add up to with these features."""
+    from service.core.extensions import db
+    from service.db.models import Comment
+    from service.spam.features import buckets, comment_features
+    from service.spam.model import UNITS
+
+    expected: dict[int, list[int]] = {}
+    with app.app_context():
+        for comment in db.session.query(Comment).filter(Comment.spam_label.is_not(None)):
+            has_email = comment.email_encrypted is not None
+            features = comment_features(
+                comment.body_html, comment.author, comment.website, has_email, mentions=mentions
+            )
+            ham, spam = UNITS[comment.spam_label]
+            for b in buckets(features):
+                row = expected.setdefault(b, [0, 0])
+                row[0] += ham
+                row[1] += spam
+        db.session.remove()
+    return {b: (h, s) for b, (h, s) in expected.items() if h or s}
+
+
+def _train_with_mentions(client: Any, site: Any) -> None:
+    """Ham and spam, some of it naming hosts without links; decisions and confirmations."""
+    ham_ids = _train(client, site, ham=25, spam=22)
+    for n in range(6):
+        posted = _post(client, f"get free codes at freecodes{n}.example.com now", author="x")
+        _moderate(client, site, posted["comment"]["id"], "spam")
+    _post(client, "I read the docs at python.org and it worked", author="Ken")
+    _moderate(client, site, ham_ids[2], "spam")
+    _moderate(client, site, ham_ids[2], "restore")
+
+
+def test_hosts_written_without_a_link_are_features() -> None:
+    from service.spam.features import comment_features, mentioned_hosts
+
+    assert mentioned_hosts("download it at movi5.com today") == ["movi5.com"]
+    assert mentioned_hosts("see theseguys. com !!!") == ["theseguys.com"]
+    assert mentioned_hosts("www.shop.example.co.jp/sale と bit.ly/x") == [
+        "shop.example.co.jp",
+        "bit.ly",
+    ]
+    for plain in (
+        "version 3.5 is out",
+        "e.g. this",
+        "node.js rocks",
+        "mail a@b.com",
+        "great video. to be honest",
+        "ok. me too",
+        "5.com",
+    ):
+        assert mentioned_hosts(plain) == [], plain
+    spam = comment_features("<p>ｗｗｗ.FreeCodes.ｃom 最高</p>", None, None, False)
+    assert {"mention:yes", "host:freecodes.com", "dom:freecodes.com", "tld:com"} <= set(spam)
+    ham = comment_features("<p>thanks</p>", None, None, False)
+    assert "mention:no" in ham
+    old = comment_features("<p>see movi5.com</p>", None, None, False, mentions=False)
+    assert not any(f.startswith(("mention:", "host:", "dom:", "tld:")) for f in old)
+
+
+@given(st.text(max_size=300) | st.text(alphabet="abcom.jp -@/1", max_size=60))
+def test_mentioned_hosts_come_from_the_text(text: str) -> None:
+    """Every host found is written in the text, and the quick pre-check never hides one."""
+    import re
+
+    from service.spam import features
+    from service.spam.text import normalize
+
+    normalized = normalize(text)
+    found = features.mentioned_hosts(normalized)
+    for host in found:
+        labels = host.split(".")
+        assert len(labels) >= 2 and all(labels)
+        assert labels[0] in normalized and labels[-1] in normalized
+    saved = features._MAYBE_HOST
+    features._MAYBE_HOST = re.compile("")
+    try:
+        assert features.mentioned_hosts(normalized) == found
+    finally:
+        features._MAYBE_HOST = saved
+
+
+def test_a_recount_keeps_the_counts_and_leaves_steps_exact(app, client, site):
+    """Recounting with the features the comments were learned with changes no count, and
+    learns the linear half again so that every stored step is what un-learning takes out:
+    forgetting every comment afterwards leaves every row exactly 0."""
+    from service.core.extensions import db
+    from service.db.models import Comment, SpamCount
+    from service.spam import model
+    from service.spam.recount import recount_all
+
+    _train_with_mentions(client, site)
+    counts = _feature_rows(app)
+    assert counts == _expected_counts(app, mentions=True)
+    with app.app_context():
+        assert recount_all(db.session.connection()) > 50
+        db.session.commit()
+        db.session.remove()
+    assert _feature_rows(app) == counts
+    weights = _weights(app)
+    assert weights and weights == _expected_weights(app)
+    with app.app_context():
+        comments = db.session.query(Comment).all()
+        random.Random(5).shuffle(comments)
+        for comment in comments:
+            model.learn(comment, None)
+            db.session.commit()
+        rows = db.session.query(SpamCount.ham, SpamCount.spam, SpamCount.weight).all()
+        db.session.remove()
+    assert rows and all(row == (0, 0, 0) for row in rows)
+
+
+def test_migration_0014_recounts_with_and_without_the_mentioned_hosts(cli_app: Any) -> None:
+    """Down to 0013 the feature rows are what the features without the mentioned hosts
+    give; up again, what the current ones give; the steps stay exact both ways, the
+    histogram and the comment counts do not move, and the filter keeps scoring."""
+    from flask_migrate import downgrade, upgrade
+
+    from service import MIGRATIONS_DIR
+    from service.core.extensions import db
+    from service.db.models import SpamCount
+    from service.sites.settings import SiteSettings, create_site
+    from service.spam.features import bucket
+
+    with cli_app.app_context():
+        upgrade(directory=MIGRATIONS_DIR)
+        _, token = create_site("blog", SiteSettings(origins=["https://blog.example.com"]))
+        db.session.remove()
+    client = cli_app.test_client()
+    site = SimpleNamespace(auth={"Authorization": f"Bearer {token}"})
+    _train_with_mentions(client, site)
+
+    def others() -> list[tuple[int, int, int]]:
+        with cli_app.app_context():
+            rows = db.session.query(SpamCount.bucket, SpamCount.ham, SpamCount.spam)
+            found = sorted(tuple(r) for r in rows.filter(SpamCount.bucket < 0))
+            db.session.remove()
+        return found
+
+    before = others()
+    with_mentions = _feature_rows(cli_app)
+    assert bucket("mention:yes") in with_mentions and bucket("mention:no") in with_mentions
+    with cli_app.app_context():
+        downgrade(directory=MIGRATIONS_DIR, revision="0013_partial_comment_indexes")
+        db.session.remove()
+    assert _feature_rows(cli_app) == _expected_counts(cli_app, mentions=False)
+    assert bucket("mention:no") not in _feature_rows(cli_app)
+    assert others() == before
+    with cli_app.app_context():
+        upgrade(directory=MIGRATIONS_DIR)
+        db.session.remove()
+    assert _feature_rows(cli_app) == with_mentions
+    assert others() == before
+    weights = _weights(cli_app)
+    assert weights and weights == _expected_weights(cli_app)
+    held = client.post(
+        f"{BASE}/comments",
+        json={"article": "/post/1", "body": "free codes at freecodes9.example.com", "author": "x"},
+        headers=ORIGIN,
+    )
+    assert held.status_code == 202

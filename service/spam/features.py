@@ -3,8 +3,14 @@
 Japanese has no spaces between words, so CJK text gives character bigrams; Latin text gives
 words, word pairs and the words' character 4-grams. Link spam often reads harmless, so the
 links' hosts, domains and top-level domains, the website field and the name are features too.
-Each feature is counted once per comment (presence, not frequency): a repeated word says no
-more than one.
+Domains written out in the text without a link (``movi5.com``, ``bit.ly/x``, ``site. com``)
+count as the links' hosts do, with a feature of their own: link spam that dodges the link
+rules is as much a clue as a link. Each feature is counted once per comment (presence, not
+frequency): a repeated word says no more than one.
+
+The features decide which rows a comment counts in, and a comment's move between classes
+finds them again from its text: changing what this module extracts needs a migration that
+recounts the stored comments (as ``0014_spam_mentioned_hosts`` does).
 """
 
 from __future__ import annotations
@@ -28,6 +34,24 @@ _WORD = re.compile(r"[0-9a-z\u00c0-\u024f]+(?:['’][a-z]+)?")
 # Hiragana, katakana, CJK ideographs, Hangul, full/half-width forms left after NFKC.
 _CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff66-\uff9f]+")
 _DIGITS = re.compile(r"\d")
+# A host name written in the text: labels, a dot and a top-level domain, not part of an
+# e-mail address or a longer dotted word ("3.5" and "e.g." are not hosts). One
+# space is allowed before the three common top-level domains ("site. com").
+_MENTIONED_HOST = re.compile(
+    r"(?<![@\w.-])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+)( ?)([a-z]{2,7})\b(?![.\w@-]?\w)"
+)
+# What every such host has somewhere: a cheap test that lets most comments skip the above.
+_MAYBE_HOST = re.compile(r"[a-z0-9]\.[a-z]|\. (?:com|net|org)\b")
+_SPACED_TLDS = frozenset(("com", "net", "org"))
+# Generic top-level domains seen in spam; every two-letter (country) one counts too.
+_GENERIC_TLDS = frozenset(
+    (
+        *("com", "net", "org", "info", "biz", "xyz", "top", "online", "site", "club", "shop"),
+        *("store", "app", "dev", "live", "life", "link", "click", "win", "vip", "pro", "fun"),
+        *("space", "website", "today", "world", "news", "blog"),
+    )
+)
+_FILE_EXTENSIONS = frozenset(("js", "ts", "rb", "py"))  # two letters, yet "node.js" is no host
 
 
 def _size(n: int) -> str:
@@ -35,9 +59,16 @@ def _size(n: int) -> str:
 
 
 def comment_features(
-    body_html: str, author: str | None, website: str | None, has_email: bool
+    body_html: str,
+    author: str | None,
+    website: str | None,
+    has_email: bool,
+    *,
+    mentions: bool = True,
 ) -> list[str]:
-    """The named features of one comment, deduplicated, in a stable order."""
+    """The named features of one comment, deduplicated, in a stable order; ``mentions``
+    False: without the hosts written in the text (the features before migration 0014, for
+    its downgrade)."""
     text = normalize(rendered_text(body_html))
     found: dict[str, None] = {}
     words = _WORD.findall(text)
@@ -57,7 +88,10 @@ def comment_features(
             found["c:" + run[i : i + 2]] = None
     hosts = link_hosts(body_html)
     found["links:" + str(min(len(hosts), 4))] = None
-    for host in hosts:
+    mentioned = mentioned_hosts(text) if mentions else []
+    if mentions:
+        found["mention:" + ("yes" if mentioned else "no")] = None
+    for host in hosts + mentioned:
         found["host:" + host] = None
         found["dom:" + _domain(host)] = None
         found["tld:" + host.rsplit(".", 1)[-1]] = None
@@ -75,6 +109,24 @@ def comment_features(
     found["len:" + _size(len(text))] = None
     found["latin:" + _size(len(words))] = None
     return list(found)[:MAX_FEATURES]
+
+
+def mentioned_hosts(text: str) -> list[str]:
+    """The host names written in normalized ``text`` (linked or not), ``www.`` left out."""
+    hosts: list[str] = []
+    if not _MAYBE_HOST.search(text):
+        return hosts
+    for match in _MENTIONED_HOST.finditer(text):
+        labels, space, tld = match.groups()
+        if space and tld not in _SPACED_TLDS:
+            continue
+        if tld in _FILE_EXTENSIONS or (len(tld) != 2 and tld not in _GENERIC_TLDS):
+            continue
+        host = (labels + tld).removeprefix("www.")
+        first = host.split(".", 1)[0]
+        if len(first) > 1 and not first.isdigit():
+            hosts.append(host)
+    return hosts
 
 
 def _domain(host: str) -> str:

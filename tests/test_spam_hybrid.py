@@ -548,9 +548,14 @@ def _train_with_mentions(client: Any, site: Any) -> None:
 
 def test_hosts_written_without_a_link_are_features() -> None:
     from service.spam.features import comment_features, mentioned_hosts
+    from service.spam.text import normalize
 
     assert mentioned_hosts("download it at movi5.com today") == ["movi5.com"]
     assert mentioned_hosts("see theseguys. com !!!") == ["theseguys.com"]
+    assert mentioned_hosts(normalize("詳しくはexample.jpへ、または ｓｈｏｐ．ｅｘ．ｃｏｍ")) == [
+        "example.jp",
+        "shop.ex.com",
+    ]
     assert mentioned_hosts("www.shop.example.co.jp/sale と bit.ly/x") == [
         "shop.example.co.jp",
         "bit.ly",

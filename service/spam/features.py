@@ -36,9 +36,11 @@ _CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf
 _DIGITS = re.compile(r"\d")
 # A host name written in the text: labels, a dot and a top-level domain, not part of an
 # e-mail address or a longer dotted word ("3.5" and "e.g." are not hosts). One
-# space is allowed before the three common top-level domains ("site. com").
+# space is allowed before the three common top-level domains ("site. com"). The edges are
+# ASCII: Japanese written right against it ("詳しくはexample.jpへ") does not hide it.
 _MENTIONED_HOST = re.compile(
-    r"(?<![@\w.-])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+)( ?)([a-z]{2,7})\b(?![.\w@-]?\w)"
+    r"(?<![@a-z0-9_.-])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+)( ?)([a-z]{2,7})"
+    r"(?![a-z0-9_@-])(?!\.[a-z0-9_])"
 )
 # What every such host has somewhere: a cheap test that lets most comments skip the above.
 _MAYBE_HOST = re.compile(r"[a-z0-9]\.[a-z]|\. (?:com|net|org)\b")

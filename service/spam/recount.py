@@ -20,8 +20,8 @@ from sqlalchemy.engine import Connection
 
 from service.spam import scoring
 from service.spam.features import buckets, comment_features
+from service.spam.model import UNITS
 
-UNITS = {"ham": (1, 0), "good": (2, 0), "spam": (0, 2)}  # as service.spam.model.UNITS
 BATCH = 1000
 
 _COMMENTS = text(

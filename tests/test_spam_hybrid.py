@@ -81,6 +81,24 @@ def _steps(app: Any) -> dict[int, tuple[str | None, float | None]]:
     return {i: (label, step) for i, label, step in rows}
 
 
+def _forget_all(app: Any, seed: int) -> list[tuple[int, int, int]]:
+    """Make the filter forget every comment, one transaction each, in a shuffled order;
+    every count row's (ham, spam, weight) afterwards."""
+    from service.core.extensions import db
+    from service.db.models import Comment, SpamCount
+    from service.spam import model
+
+    with app.app_context():
+        comments = db.session.query(Comment).all()
+        random.Random(seed).shuffle(comments)
+        for comment in comments:
+            model.learn(comment, None)
+            db.session.commit()
+        rows = db.session.query(SpamCount.ham, SpamCount.spam, SpamCount.weight).all()
+        db.session.remove()
+    return [tuple(row) for row in rows]
+
+
 def _train(client: Any, site: Any, ham: int, spam: int, seed: int = 1) -> list[int]:
     """Ham published, then spam posted and marked, interleaved: the ids of the ham."""
     rng = random.Random(seed)
@@ -101,9 +119,6 @@ def _train(client: Any, site: Any, ham: int, spam: int, seed: int = 1) -> list[i
 def test_learning_and_unlearning_leave_every_weight_exactly_zero(app, client, site):
     """Decisions, confirmations, relabels and edits, then every comment forgotten in a
     shuffled order: every count and every weight is exactly 0 again."""
-    from service.core.extensions import db
-    from service.db.models import Comment, SpamCount
-    from service.spam import model
 
     ham_ids = _train(client, site, ham=30, spam=25)
     posted = _post(client, "pelican harbour at dawn, with https://x.example.ru", author="a1")
@@ -122,14 +137,7 @@ def test_learning_and_unlearning_leave_every_weight_exactly_zero(app, client, si
     assert weights and weights == _expected_weights(app)
     steps = _steps(app)
     assert any(label == "ham" and step is not None for label, step in steps.values())
-    with app.app_context():
-        comments = db.session.query(Comment).all()
-        random.Random(3).shuffle(comments)
-        for comment in comments:
-            model.learn(comment, None)
-            db.session.commit()
-        rows = db.session.query(SpamCount.ham, SpamCount.spam, SpamCount.weight).all()
-        db.session.remove()
+    rows = _forget_all(app, seed=3)
     assert rows and all(row == (0, 0, 0) for row in rows)
     assert all(step is None for _, step in _steps(app).values())
 
@@ -605,8 +613,6 @@ def test_a_recount_keeps_the_counts_and_leaves_steps_exact(app, client, site):
     learns the linear half again so that every stored step is what un-learning takes out:
     forgetting every comment afterwards leaves every row exactly 0."""
     from service.core.extensions import db
-    from service.db.models import Comment, SpamCount
-    from service.spam import model
     from service.spam.recount import recount_all
 
     _train_with_mentions(client, site)
@@ -619,14 +625,7 @@ def test_a_recount_keeps_the_counts_and_leaves_steps_exact(app, client, site):
     assert _feature_rows(app) == counts
     weights = _weights(app)
     assert weights and weights == _expected_weights(app)
-    with app.app_context():
-        comments = db.session.query(Comment).all()
-        random.Random(5).shuffle(comments)
-        for comment in comments:
-            model.learn(comment, None)
-            db.session.commit()
-        rows = db.session.query(SpamCount.ham, SpamCount.spam, SpamCount.weight).all()
-        db.session.remove()
+    rows = _forget_all(app, seed=5)
     assert rows and all(row == (0, 0, 0) for row in rows)
 
 

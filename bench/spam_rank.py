@@ -24,7 +24,8 @@ confirmation, the mean of logits, the learned threshold) with one or more change
   and linear step out): the logit with a share ``rq`` of them above it (or, with ``rsd``, their
   mean plus ``rsd`` standard deviations), plus ``radd`` logits, plus ``rgap`` of the way to the
   lowest re-scored marked spam above it, at least ``rfloor``; the learned threshold until
-  ``rmin`` are re-scored; ``rmix`` mixes in that share of the learned threshold's logit.
+  ``rmin`` are re-scored; ``rmix`` mixes in that share of the learned threshold's logit;
+  ``rmax=1`` keeps the higher of the two (the rescored one only raises the learned one).
 
     python bench/spam_rank.py tuned '' 'c=3' 'features=base+u'   # the tuned rows, summarized
     python bench/spam_rank.py tuned --rows 'c=3'                  # every tuned row
@@ -171,6 +172,7 @@ class Candidate:
     rmin: int = 50
     rsd: float = 0.0  # > 0: the threshold at mean + rsd standard deviations of those logits
     rmix: float = 0.0  # the share of the learned threshold's logit mixed in (0: none)
+    rmax: float = 0.0  # 1: the rescored threshold only raises the learned one (a guard)
 
     @classmethod
     def parse(cls, spec: str) -> Candidate:
@@ -270,9 +272,12 @@ class RankSite(sim.Site):
         self.stored: float | None = None  # the rescored threshold, set by moderation
 
     def threshold(self) -> float | None:
-        if self.stored is not None:
-            return self.stored
-        return super().threshold()
+        learned = super().threshold()
+        if self.stored is None:
+            return learned
+        if self.candidate.rmax and learned is not None:
+            return max(self.stored, learned)
+        return self.stored
 
     def moderate(self, comment: sim.Comment, action: str) -> None:
         super().moderate(comment, action)

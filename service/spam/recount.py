@@ -54,7 +54,7 @@ def recount_site(connection: Connection, site_id: int, *, mentions: bool = True)
     """Recount one site's feature rows and re-learn its linear half with the current
     features (``mentions``: see ``comment_features``); how many comments were counted.
     Runs in the caller's transaction."""
-    rows: dict[int, list[int]] = {}
+    counts: dict[int, list[int]] = {}  # bucket -> [ham, spam]
     weights: dict[int, int] = {}
     steps: list[dict[str, Any]] = []
     counted = 0
@@ -69,18 +69,17 @@ def recount_site(connection: Connection, site_id: int, *, mentions: bool = True)
             units = scoring.bucket_units(new_step, len(wanted))
             steps.append({"id": comment_id, "step": new_step})
         for b in wanted:
-            row = rows.setdefault(b, [0, 0, 0])
+            row = counts.setdefault(b, [0, 0])
             row[0] += ham
             row[1] += spam
             if units:
-                row[2] += units
                 weights[b] = weights.get(b, 0) + units
         counted += 1
     connection.execute(_DELETE_FEATURE_ROWS, {"site_id": site_id})
     values = [
-        {"site_id": site_id, "bucket": b, "ham": h, "spam": s, "weight": w}
-        for b, (h, s, w) in sorted(rows.items())
-        if h or s or w
+        {"site_id": site_id, "bucket": b, "ham": h, "spam": s, "weight": weights.get(b, 0)}
+        for b, (h, s) in sorted(counts.items())
+        if h or s or weights.get(b)
     ]
     for start in range(0, len(values), BATCH):
         connection.execute(_INSERT_ROW, values[start : start + BATCH])

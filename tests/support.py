@@ -150,45 +150,35 @@ def pg_database_url(schema: PgSchema) -> str:
 
 
 @contextlib.contextmanager
-def engine_statements(app: Any) -> Iterator[list[str]]:
-    """The SQL of every statement the app's engine runs through SQLAlchemy while open."""
+def _recorded(app: Any, keep: Callable[[str, Any], Any]) -> Iterator[list[Any]]:
+    """``keep(statement, parameters)`` of every statement the app's engine runs through
+    SQLAlchemy while open (views, ORM, Core)."""
     from sqlalchemy import event
 
     from service.core.extensions import db
 
     with app.app_context():
         engine = db.engine
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
-@contextlib.contextmanager
-def orm_statements(app: Any) -> Iterator[list[tuple[str, Any]]]:
-    """(statement, parameters) of everything run through SQLAlchemy (views, ORM, Core)."""
-    from sqlalchemy import event
-
-    from service.core.extensions import db
-
-    with app.app_context():
-        engine = db.engine
-    seen: list[tuple[str, Any]] = []
+    seen: list[Any] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
-        seen.append((statement, parameters))
+        seen.append(keep(statement, parameters))
 
     event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def engine_statements(app: Any) -> contextlib.AbstractContextManager[list[str]]:
+    """The SQL of every statement the app's engine runs through SQLAlchemy while open."""
+    return _recorded(app, lambda statement, _parameters: statement)
+
+
+def orm_statements(app: Any) -> contextlib.AbstractContextManager[list[tuple[str, Any]]]:
+    """(statement, parameters) of everything run through SQLAlchemy (views, ORM, Core)."""
+    return _recorded(app, lambda statement, parameters: (statement, parameters))
 
 
 # Readers' comments and spam a business blog gets, English and Japanese; ``{n}`` makes each

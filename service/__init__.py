@@ -296,6 +296,7 @@ def _write_lane(app: Flask) -> None:
         if db.engine.dialect.name != "sqlite":
             return
     app.wsgi_app = WriteLane(app.wsgi_app, BUSY_TIMEOUT_MS / 1000)  # type: ignore[method-assign]
+    app.extensions["ranklet_write_lane"] = app.wsgi_app  # the worker's write thread looks
 
 
 def _hot_reads(app: Flask) -> None:

@@ -21,6 +21,8 @@ thread's poller does all the waiting:
   reset, which under load reached the client before it had read its 413.
 - gunicorn's own refusals (400 bad request line, 414, 431, ...) are answered in the API's
   JSON error shape instead of its HTML pages.
+- On SQLite, requests that may write go to one thread of their own
+  (:class:`~service.server_writes.WriteThread`) instead of the pool.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from service.core.errors import describe, sane_request_id
+from service.http.write_lane import may_write
 from service.server_hotlane import HttpDate, PostgresChecks, hot_environ, response_bytes
 from service.server_reading import (
     FIELD_LIMIT,
@@ -52,6 +55,7 @@ from service.server_reading import (
     RequestScan,
     Verdict,
 )
+from service.server_writes import WriteThread, settle
 
 SWEEP_INTERVAL = 0.2  # seconds between two looks at the deadlines
 # Past-deadline connections closed per round of the loop: a crowd of idle sockets opened
@@ -146,6 +150,8 @@ class _Lingering:
 class RankletWorker(ThreadWorker):  # type: ignore[misc]
     """gunicorn's threaded worker whose threads only ever run whole requests."""
 
+    _writes: WriteThread | None = None  # SQLite's requests that may write (load_wsgi)
+
     def init_process(self) -> None:
         self._watched: dict[int, Any] = {}  # fd -> TConn still being read by the poller
         self._lingering: dict[int, _Lingering] = {}
@@ -162,6 +168,11 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         self._body_limit = int(limit) if limit else DEFAULT_BODY_LIMIT
         extensions = getattr(self.wsgi, "extensions", None) or {}
         self._hot = extensions.get("ranklet_hot_reads")  # the middleware, for the hot lane
+        # With the write lane (SQLite), requests that may write run on one thread of their
+        # own: they would run one at a time anyway (service.server_writes).
+        lane = extensions.get("ranklet_write_lane")
+        if lane is not None:
+            self._writes = WriteThread(lane.timeout)
         self._date = _date_once_a_second()  # the hot lane's answers and gunicorn's alike
         self._scheme = "https" if self.cfg.is_ssl else "http"
         self._lane_closed_until = 0.0
@@ -269,7 +280,10 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         conn.complete = verdict is Verdict.READY
         conn.sock.whole = conn.complete and not self.cfg.is_ssl
         conn.data_ready = True  # gunicorn's handle() must not wait for data again
-        future = self.tpool.submit(self.handle, conn)
+        if self._writes is not None and may_write(conn.sock.pending[:16]):
+            future = self._writes.submit(partial(self.handle, conn))
+        else:
+            future = self.tpool.submit(self.handle, conn)
         future.add_done_callback(
             lambda done: self.method_queue.defer(self.finish_request, conn, done)
         )
@@ -419,6 +433,25 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         sock.flush()
         return keep
 
+    def _move_overdue_writes(self) -> None:
+        """Writes waiting behind one that has run past the lane's timeout go to the pool."""
+        if self._writes is None:
+            return
+        for call, future in self._writes.overdue():
+            self.tpool.submit(settle, future, call)
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            if self._writes is not None:
+                self._writes.shutdown()
+
+    def handle_quit(self, sig: Any, frame: Any) -> None:
+        if self._writes is not None:
+            self._writes.shutdown()
+        super().handle_quit(sig, frame)
+
     # --- after the answer ----------------------------------------------------------------
 
     def _keepalive_after(self, conn: Any, keepalive: bool) -> bool:
@@ -496,6 +529,7 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
             if now < self._next_sweep and self.alive:
                 return
             self._next_sweep = now + SWEEP_INTERVAL
+            self._move_overdue_writes()
             self._expired = [c for c in self._watched.values() if self._past_deadline(c, now)]
         batch = len(self._expired) if not self.alive else SWEEP_BATCH
         chosen, self._expired = self._expired[:batch], self._expired[batch:]

@@ -16,6 +16,11 @@ database's busy timeout goes on without it (the write gate then decides, as befo
 time it waited comes off each of its waits for the gate (:func:`service.db.types.lane_waited`),
 so a writer still gives up within the one timeout.
 
+Under ``ranklet serve`` the worker also routes these requests to one thread of their own
+(``service.server_writes``), so they no longer park the pool's threads here; the lane stays
+the guarantee for any other server (and for the writes sent back to the pool when one runs
+long).
+
 PostgreSQL writes run in parallel (each waits on its own round trips), so no lane there.
 """
 
@@ -33,6 +38,16 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The same methods as a request's first bytes, for a server that routes by them before
+# parsing (``service.server_worker``'s write thread).
+READ_STARTS = tuple(f"{method} ".encode() for method in sorted(READ_METHODS))
+
+
+def may_write(head: bytes | bytearray) -> bool:
+    """Whether a request whose first bytes are ``head`` may write (its method is not one of
+    the read methods); an empty or unknown start counts as a read."""
+    space = head.find(b" ", 0, 16)
+    return space > 0 and not head.startswith(READ_STARTS)
 
 
 class WriteLane:

@@ -82,10 +82,13 @@ class Runs:
     stored: list[float] = field(default_factory=list)  # posts stored per second
     cpu_us: list[float] = field(default_factory=list)  # server CPU per answer, all processes
 
+    def rates(self) -> list[float]:
+        """Each run's figure: posts stored per second, or answers per second."""
+        return list(self.stored) if self.stored else [r.rps for r in self.runs]
+
     def rps(self) -> float:
-        if self.stored:
-            return statistics.median(self.stored)
-        return statistics.median(r.rps for r in self.runs) if self.runs else 0.0
+        rates = self.rates()
+        return statistics.median(rates) if rates else 0.0
 
     def cpu(self) -> float:
         return statistics.median(self.cpu_us) if self.cpu_us else 0.0
@@ -192,10 +195,12 @@ def measure_setup(
     ranklet = Server("ranklet", command, port, env, work / "ranklet.log")
     waline = waline_server(args.waline_dir, work / "waline", stub_port, work / "waline.log")
     servers = {"ranklet": ranklet, "waline": waline}
-    # (name, server, idle sockets held during its runs); with --idle, Ranklet runs both ways
+    # (name, server, idle sockets held during its runs); with --idle, Ranklet runs both ways,
+    # its two runs next to each other in every round (the order reverses between rounds), so
+    # that each pair meets the same host and the crowd's effect is read pair by pair
     entries = [("ranklet", ranklet, 0), ("waline", waline, 0)]
     if args.idle:
-        entries.append(("ranklet+idle", ranklet, args.idle))
+        entries.insert(1, ("ranklet+idle", ranklet, args.idle))
     results = {(f.label, name): Runs() for f in figures(articles) for name, _, _ in entries}
     try:
         for server in servers.values():
@@ -319,19 +324,28 @@ def print_table(
 
 def print_idle(count: int, rows: list[Figure], results: dict[tuple[str, str], Runs]) -> None:
     """Req/s move with whatever else shares the CPUs (the crowd's own client included);
-    the server's CPU per answer is the steadier figure of what the crowd costs it."""
+    the server's CPU per answer is the steadier figure of what the crowd costs it. "Paired"
+    is the median, over rounds, of each round's two adjacent runs' ratio (with its range):
+    the host's drift between rounds cancels there, not in the ratio of the medians."""
     print(f"Ranklet with {count:,} idle sockets held open during its runs, against without:\n")
     print(
         "| figure | without req/s | p99 ms | CPU µs/answer | with req/s | p99 ms "
-        "| CPU µs/answer | req/s with / without |"
+        "| CPU µs/answer | req/s with / without | paired (range) |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for figure in rows:
         calm, crowded = results[(figure.label, "ranklet")], results[(figure.label, "ranklet+idle")]
         ratio = crowded.rps() / calm.rps() if calm.rps() else 0.0
+        pairs = [b / a for a, b in zip(calm.rates(), crowded.rates(), strict=False) if a]
+        paired = (
+            f"{statistics.median(pairs):.2f} ({min(pairs):.2f} to {max(pairs):.2f})"
+            if pairs
+            else "-"
+        )
         print(
             f"| {figure.label} | {calm.rps():,.0f} | {calm.p99():.1f} | {calm.cpu():,.0f} "
-            f"| {crowded.rps():,.0f} | {crowded.p99():.1f} | {crowded.cpu():,.0f} | {ratio:.2f} |"
+            f"| {crowded.rps():,.0f} | {crowded.p99():.1f} | {crowded.cpu():,.0f} | {ratio:.2f} "
+            f"| {paired} |"
         )
     print(flush=True)
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from support import launch_server, post_json, wait_ready
+from support import database_env, launch_server, post_json, wait_ready
 
 from service.http.write_lane import READ_METHODS, may_write
 from service.server_worker import RankletWorker
@@ -167,18 +167,21 @@ def test_the_worker_moves_overdue_writes_to_its_pool() -> None:
 # --- served: one worker on SQLite, posts and reads at once --------------------------------
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
-    folder = tmp_path_factory.mktemp("writes")
-    server = wait_ready(
-        launch_server(
-            folder, folder / "instance", workers=1, env={"RANKLET_COMMENT_RATE_LIMIT": ""}
-        )
-    )
-    try:
-        yield server, server.create_site("writes", ORIGIN)
-    finally:
-        server.stop()
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, Any]]:
+    """One worker: on SQLite its writes run on the write thread, on PostgreSQL on the pool."""
+    with database_env(request.param) as env:
+        folder = tmp_path_factory.mktemp("writes")
+        env = {**env, "RANKLET_COMMENT_RATE_LIMIT": ""}
+        server = wait_ready(launch_server(folder, folder / "instance", workers=1, env=env))
+        try:
+            yield server, server.create_site("writes", ORIGIN)
+        finally:
+            server.stop()
 
 
 @pytest.mark.slow

@@ -437,8 +437,8 @@ class RankletWorker(ThreadWorker):  # type: ignore[misc]
         """Writes waiting behind one that has run past the lane's timeout go to the pool."""
         if self._writes is None:
             return
-        for call, future in self._writes.overdue():
-            self.tpool.submit(settle, future, call)
+        for call, future, queued in self._writes.overdue():
+            self.tpool.submit(settle, future, call, queued)
 
     def run(self) -> None:
         try:

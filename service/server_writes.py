@@ -11,7 +11,10 @@ stay free for reads whatever the writes do.
 
 A write that waits here is never stuck behind a slow one for long: once the request
 running has taken longer than ``patience`` (the lane's own timeout), the ones waiting go
-to the pool, where the lane's timeout and the database's write gate decide as before.
+to the pool, where the lane's timeout and the database's write gate decide as before. And
+the time a request waited in the queue counts as time waited in the lane
+(:func:`service.db.types.lane_waited`): it comes off its wait for the write gate, so a
+writer still gives up (503) within the one busy timeout however long the queue was.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from collections.abc import Callable
 from concurrent import futures
 from typing import Any
 
-_Job = tuple[Callable[[], Any], "futures.Future[Any]"]
+from service.db.types import lane_waited
+
+# (the call, its future, when it was queued)
+_Job = tuple[Callable[[], Any], "futures.Future[Any]", float]
 
 
 class WriteThread:
@@ -41,7 +47,7 @@ class WriteThread:
     def submit(self, call: Callable[[], Any]) -> futures.Future[Any]:
         future: futures.Future[Any] = futures.Future()
         with self._ready:
-            self._queue.append((call, future))
+            self._queue.append((call, future, time.monotonic()))
             self._ready.notify()
         return future
 
@@ -70,21 +76,26 @@ class WriteThread:
                     self._ready.wait()
                 if self._stopped:
                     return
-                call, future = self._queue.popleft()
+                call, future, queued = self._queue.popleft()
                 self._running_since = time.monotonic()
             try:
-                settle(future, call)
+                settle(future, call, queued)
             finally:
                 with self._ready:
                     self._running_since = None
 
 
-def settle(future: futures.Future[Any], call: Callable[[], Any]) -> None:
-    """Run ``call`` and give ``future`` its result or its exception."""
+def settle(
+    future: futures.Future[Any], call: Callable[[], Any], queued: float | None = None
+) -> None:
+    """Run ``call`` and give ``future`` its result or its exception; ``queued``: when it
+    was queued (the time since counts as waited in the write lane)."""
     if not future.set_running_or_notify_cancel():
         return
+    waited = 0.0 if queued is None else max(0.0, time.monotonic() - queued)
     try:
-        result = call()
+        with lane_waited(waited):
+            result = call()
     except BaseException as error:  # the future carries it to its callback, as a pool's does
         future.set_exception(error)
     else:

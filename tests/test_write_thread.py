@@ -19,7 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support import database_env, launch_server, post_json, wait_ready
 
-from service.http.write_lane import READ_METHODS, may_write
+from service.db.types import lane_wait_so_far
+from service.http.write_lane import READ_METHODS, WriteLane, may_write
 from service.server_worker import RankletWorker
 from service.server_writes import WriteThread, settle
 
@@ -95,17 +96,20 @@ def test_waiting_calls_are_taken_back_only_behind_a_call_past_patience() -> None
     release = threading.Event()
     try:
         slow = writes.submit(lambda: release.wait(10))
-        waiting = [writes.submit(lambda n=n: n) for n in range(3)]
+        waiting = [writes.submit(lambda n=n: (n, lane_wait_so_far())) for n in range(3)]
         time.sleep(0.05)
         assert writes.overdue() == []  # the one running is still within its patience
         time.sleep(0.25)
         taken = writes.overdue()
-        assert [future for _, future in taken] == waiting
+        assert [future for _, future, _ in taken] == waiting
         assert writes.overdue() == []  # taken once
         with ThreadPoolExecutor(2) as pool:  # what the worker does with them: its pool
-            for call, future in taken:
-                pool.submit(settle, future, call)
-            assert [f.result(timeout=5) for f in waiting] == [0, 1, 2]
+            for call, future, queued in taken:
+                pool.submit(settle, future, call, queued)
+            done = [f.result(timeout=5) for f in waiting]
+        assert [n for n, _ in done] == [0, 1, 2]
+        # Their time in the queue counts as waited in the lane (off their wait for the gate).
+        assert all(waited >= 0.3 for _, waited in done), done
         assert not slow.done()
         release.set()
         assert slow.result(timeout=5) is True
@@ -113,6 +117,27 @@ def test_waiting_calls_are_taken_back_only_behind_a_call_past_patience() -> None
     finally:
         release.set()
         writes.shutdown()
+
+
+def test_time_in_the_queue_counts_as_waited_in_the_lane() -> None:
+    """A write queued behind a slow one waits that much less for the write gate, and the
+    lane adds its own wait to it: a writer still gives up within the one busy timeout."""
+    writes = WriteThread(patience=5)
+    seen: list[float] = []
+
+    def through_the_lane(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(lane_wait_so_far())
+        return [b""]
+
+    lane = WriteLane(through_the_lane, timeout=5)
+    try:
+        writes.submit(lambda: time.sleep(0.3))
+        later = writes.submit(lambda: lane({"REQUEST_METHOD": "POST"}, None))
+        later.result(timeout=5)
+        assert lane_wait_so_far() == 0.0  # nothing leaks out of the thread's call
+    finally:
+        writes.shutdown()
+    assert len(seen) == 1 and 0.25 <= seen[0] < 2.0, seen
 
 
 def test_nothing_waiting_means_nothing_taken_however_long_the_call_runs() -> None:

@@ -33,6 +33,11 @@ _lane_waited: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 )
 
 
+def lane_wait_so_far() -> float:
+    """What the current request has waited before its work so far (0 outside a lane)."""
+    return _lane_waited.get() or 0.0
+
+
 @contextlib.contextmanager
 def lane_waited(seconds: float) -> Iterator[None]:
     """Writers begun inside wait for the write gate ``seconds`` less than its timeout."""

@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from service.db.types import lane_waited
+from service.db.types import lane_wait_so_far, lane_waited
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -72,7 +72,8 @@ class WriteLane:
         started = time.monotonic()
         entered = lane.acquire(timeout=self.timeout)
         try:
-            with lane_waited(time.monotonic() - started):
+            # Added to what it waited before the lane (queued for the worker's write thread).
+            with lane_waited(lane_wait_so_far() + time.monotonic() - started):
                 return self.wsgi_app(environ, start_response)
         finally:
             if entered:

@@ -6,8 +6,8 @@ most of its threads on the lane: each woke to parse its request and build its co
 while the lane's holder ran, and the two handed the GIL back and forth on every SQLite
 call the holder made (39 futex calls a post). Routed here, posts queue in order and the
 one running shares the GIL with the poller only: one worker posting with 16 connections
-went from 415 to 484 posts a second (six runs each, alternating), and the pool's threads
-stay free for reads whatever the writes do.
+went from 330 to 393 posts a second (eight paired rounds, docs/scaling.md "The write
+thread"), and the pool's threads stay free for reads whatever the writes do.
 
 A write that waits here is never stuck behind a slow one for long: once the request
 running has taken longer than ``patience`` (the lane's own timeout), the ones waiting go
@@ -51,13 +51,12 @@ class WriteThread:
             self._ready.notify()
         return future
 
-    def overdue(self, now: float | None = None) -> list[_Job]:
+    def overdue(self) -> list[_Job]:
         """The calls waiting, taken back, when the one running has run past ``patience``
         (the caller runs them elsewhere and settles their futures); else none."""
-        now = time.monotonic() if now is None else now
         with self._ready:
             since = self._running_since
-            if since is None or now - since < self.patience or not self._queue:
+            if since is None or time.monotonic() - since < self.patience or not self._queue:
                 return []
             taken = list(self._queue)
             self._queue.clear()
@@ -85,16 +84,13 @@ class WriteThread:
                     self._running_since = None
 
 
-def settle(
-    future: futures.Future[Any], call: Callable[[], Any], queued: float | None = None
-) -> None:
+def settle(future: futures.Future[Any], call: Callable[[], Any], queued: float) -> None:
     """Run ``call`` and give ``future`` its result or its exception; ``queued``: when it
     was queued (the time since counts as waited in the write lane)."""
     if not future.set_running_or_notify_cancel():
         return
-    waited = 0.0 if queued is None else max(0.0, time.monotonic() - queued)
     try:
-        with lane_waited(waited):
+        with lane_waited(max(0.0, time.monotonic() - queued)):
             result = call()
     except BaseException as error:  # the future carries it to its callback, as a pool's does
         future.set_exception(error)

@@ -156,7 +156,7 @@ def test_a_cancelled_future_is_not_run() -> None:
     ran = []
     future: futures.Future[Any] = futures.Future()
     assert future.cancel()
-    settle(future, lambda: ran.append(1))
+    settle(future, lambda: ran.append(1), time.monotonic())
     assert ran == []
 
 

@@ -38,16 +38,14 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# The same methods as a request's first bytes, for a server that routes by them before
-# parsing (``service.server_worker``'s write thread).
-READ_STARTS = tuple(f"{method} ".encode() for method in sorted(READ_METHODS))
 
 
 def may_write(head: bytes | bytearray) -> bool:
     """Whether a request whose first bytes are ``head`` may write (its method is not one of
-    the read methods); an empty or unknown start counts as a read."""
+    the read methods), for a server that routes by it before parsing (the worker's write
+    thread); a start with no method yet counts as a read."""
     space = head.find(b" ", 0, 16)
-    return space > 0 and not head.startswith(READ_STARTS)
+    return space > 0 and head[:space].decode("latin-1") not in READ_METHODS
 
 
 class WriteLane:

@@ -1,7 +1,8 @@
 """Ranking experiments for small sites, over ``spam_sim.py`` (docs/spam-research.md, "Small
 sites: can the features or the model rank better?").
 
-Each candidate is the service's hybrid (``hyb-l-confirm``: chi2 beside PA-I with C = 0.3,
+Each candidate is the service's hybrid (``hyb-l-confirm``: chi2 beside PA-I with C =
+``scoring.LINEAR_C``, 0.5; 0.3 until the eleventh session, so ``c=0.3`` replays the earlier tables,
 confirmation, the mean of logits, the learned threshold) with one or more changes, given as
 ``key=value,...`` (the fields of ``Candidate``; an empty spec is the service):
 
@@ -148,7 +149,7 @@ def prepare(items: list[Item], spec: str, size: int) -> list[sim.Prepared]:
 class Candidate:
     features: str = "base"
     buckets: int = 1 << 18
-    c: float = 0.3
+    c: float = scoring.LINEAR_C
     scale: float = 4.0
     avg: float = 0.0
     balance: float = 0.0

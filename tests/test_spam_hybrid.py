@@ -293,7 +293,7 @@ def test_the_api_replays_the_research_simulation_exactly(app, client, site):
 
     files = sorted((DATA / "youtube").glob("*.csv"))[:2]
     items = [item for path in files for item in read_corpus(path)][:400]
-    variant = spam_sim.variants()["hyb-l-confirm-fixed"]
+    variant = spam_sim.variants()["service"]
     simulated = spam_sim.Site(variant)
     prepared = spam_sim.prepare(items)
     half = len(items) // 2

@@ -52,7 +52,8 @@ SCORE_SCALE = 4  # histogram bins per logit unit
 SCORE_LIMIT = 80  # bins from -80 to 80: logits -20 to 20
 FLOOR = 0.5  # the learned threshold never holds what the model thinks is more ham than spam
 FIXED_ONE = 1 << 24  # a linear weight of 1, in the integer units the database holds
-LINEAR_C = 0.3  # PA-I's aggressiveness: the largest step one comment can take
+LINEAR_C = 0.5  # PA-I's aggressiveness: the largest step one comment can take (0.3 until the
+# eleventh session; docs/spam-research.md, "C re-chosen")
 LINEAR_SCALE = 4.0  # the linear score is sigmoid(LINEAR_SCALE * margin)
 LOGIT_CLIP = 1e-9  # each half's probability is kept this far from 0 and 1 before its logit
 

@@ -32,6 +32,13 @@ confirmation, the mean of logits, the learned threshold) with one or more change
     python bench/spam_rank.py tuned --rows 'c=3'                  # every tuned row
     python bench/spam_rank.py paired --base '' 'c=3'              # differences per replay
     python bench/spam_rank.py heldout --unseen /tmp/unseen3.csv '' 'c=3'   # once, at the end
+    python bench/spam_rank.py pooled                              # small sites started from others
+
+``pooled`` (eleventh session; not the service): each YouTube file as a site that first
+learned other comments as if they were its own, every one moderated as labelled (the other
+four files, or the SMS file), then the protocol on the file; with the learned threshold's
+histogram pooled too or only the site's own arrivals. What an instance-wide model would
+give a young site, at best (the other files are the same kind of spam).
 
 Tuned rows: the YouTube files as one site (file order, seeds 100-104) and small sites, each
 of Psy and Katy Perry alone, in file order and shuffled with seeds 1-15 (``--shuffles``).
@@ -48,7 +55,7 @@ import re
 import sys
 import unicodedata
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -478,6 +485,45 @@ def run(candidate: Candidate, cases: list[Case]) -> list[Row]:
     return rows
 
 
+def pooled_rows(candidate: Candidate) -> None:
+    """Each YouTube file alone, and started from other comments learned first (``pooled``)."""
+    files = per_file()
+    chosen = variant(candidate)
+    sms = read_corpus(DATA / "sms" / "sms_spam_collection_first2000.csv")
+
+    def started(prior: list[Item], own_histogram: bool) -> Callable[[sim.Variant], sim.Site]:
+        def make(v: sim.Variant) -> sim.Site:
+            site = sim.Site(v)
+            for item in prepare(prior, candidate.features, candidate.buckets):
+                comment, held = site.post(item)
+                if item.spam or held:
+                    site.moderate(comment, "spam" if item.spam else "approve")
+            if own_histogram:
+                site.ham_scores = {}
+            return site
+
+        return make
+
+    with chi2_settings(candidate):
+        for name, items in files.items():
+            others = [i for other, its in files.items() if other != name for i in its]
+            starts = {
+                "alone": None,
+                "four others first": started(others, False),
+                "four others, own histogram": started(others, True),
+                "SMS first, own histogram": started(sms, True),
+            }
+            cells = []
+            for label, make in starts.items():
+                prepared = prepare(items, candidate.features, candidate.buckets)
+                found = sim.replay(chosen, prepared, site_class=make)
+                stopped = 100.0 * found["spam_held"] / max(found["spam"], 1)
+                held = 100.0 * found["ham_held"] / max(found["ham"], 1)
+                mark = "✓" if passes((name, stopped, held, 0.0)) else " "
+                cells.append(f"{label} {stopped:5.1f} / {held:4.1f} {mark}")
+            print(f"    {name:<10}" + "   ".join(cells), flush=True)
+
+
 def passes(row: Row) -> bool:
     return row[1] >= 90.0 and row[2] <= 2.0
 
@@ -516,7 +562,7 @@ def paired(base: list[Row], rows: list[Row]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=("tuned", "paired", "heldout"))
+    parser.add_argument("mode", choices=("tuned", "paired", "heldout", "pooled"))
     parser.add_argument("candidates", nargs="*", default=[""])
     parser.add_argument("--shuffles", type=int, default=15, help="small tuned replays per file")
     parser.add_argument("--rows", action="store_true", help="print every row")
@@ -524,6 +570,11 @@ def main() -> int:
     parser.add_argument("--unseen", type=Path, help="heldout: the unseen videos' CSV")
     args = parser.parse_intermixed_args()
     chosen = [Candidate.parse(spec) for spec in args.candidates]
+    if args.mode == "pooled":
+        for candidate in chosen:
+            print(f"== {candidate.label()}", flush=True)
+            pooled_rows(candidate)
+        return 0
     if args.mode == "heldout":
         cases = heldout_cases(args.unseen)
         for candidate in chosen:

@@ -494,10 +494,7 @@ def pooled_rows(candidate: Candidate) -> None:
     def started(prior: list[Item], own_histogram: bool) -> Callable[[sim.Variant], sim.Site]:
         def make(v: sim.Variant) -> sim.Site:
             site = sim.Site(v)
-            for item in prepare(prior, candidate.features, candidate.buckets):
-                comment, held = site.post(item)
-                if item.spam or held:
-                    site.moderate(comment, "spam" if item.spam else "approve")
+            sim.moderated(site, prepare(prior, candidate.features, candidate.buckets))
             if own_histogram:
                 site.ham_scores = {}
             return site

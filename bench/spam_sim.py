@@ -607,13 +607,18 @@ def replayed(variant: Variant, prepared: list[Prepared]) -> Site:
     labelled, the second half only posted."""
     site = Site(variant)
     half = len(prepared) // 2
-    for item in prepared[:half]:
-        comment, held = site.post(item)
-        if item.spam or held:
-            site.moderate(comment, "spam" if item.spam else "approve")
+    moderated(site, prepared[:half])
     for item in prepared[half:]:
         site.post(item)
     return site
+
+
+def moderated(site: Site, prepared: list[Prepared]) -> None:
+    """Post each comment, then moderate it as labelled (spam marked, a held ham approved)."""
+    for item in prepared:
+        comment, held = site.post(item)
+        if item.spam or held:
+            site.moderate(comment, "spam" if item.spam else "approve")
 
 
 def exactness(variant: Variant, items: list[Item]) -> str:

@@ -90,7 +90,7 @@ EXAMPLES = os.environ.get("RANKLET_SCHEMATHESIS_EXAMPLES", "400" if LONG_RUN els
 if LONG_RUN or "RANKLET_SCHEMATHESIS_EXAMPLES" in os.environ:
     # A long run is bounded by the subprocess's own hour, not by the suite's five minutes a
     # test (which it outlasts on a two-core machine: 400 examples took over 300 s there).
-    pytestmark = [pytest.mark.slow, pytest.mark.timeout(3700)]
+    pytestmark = [pytestmark, pytest.mark.timeout(3700)]
 
 
 def run_schemathesis(
